@@ -1,0 +1,148 @@
+"""Settings of an anonymization run, validated once, shared by every stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES"]
+
+
+class Mode(str, enum.Enum):
+    """How a face region is covered."""
+
+    FILL = "fill"  #: solid colour; irreversible (default)
+    NOISE = "noise"  #: random noise; irreversible
+    PIXELATE = "pixelate"  #: block means plus noise; reversible by learned attacks
+    BLUR = "blur"  #: Gaussian blur scaled to the face; reversible by learned attacks
+
+
+REVERSIBLE_MODES = frozenset({Mode.PIXELATE, Mode.BLUR})
+
+
+class AudioPolicy(str, enum.Enum):
+    DROP = "drop"  #: default: voices identify people
+    KEEP = "keep"  #: stream copy, no re-encode
+
+
+class RegionShape(str, enum.Enum):
+    ELLIPSE = "ellipse"
+    BOX = "box"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every option of ``veil anonymize``; all keyword-only, validated on creation.
+
+    Parameters
+    ----------
+    mode : Mode
+        How faces are covered. ``fill`` (default) and ``noise`` are irreversible.
+    fill_color : (int, int, int)
+        RGB colour of ``fill`` (8-bit scale; scaled for 16-bit pictures).
+    pixelate_blocks : int
+        Blocks across a face for ``pixelate`` (<= 16 resists recognition).
+    blur_strength : float
+        Gaussian sigma for ``blur`` as a fraction of the face width.
+    threshold : float
+        Detector confidence above which a face is anonymized.
+    min_face : float
+        Ignore detections narrower than this many pixels (0 keeps all).
+    detect_scale : float
+        Resolution factor for the whole-frame detection pass (1 = native).
+    tiles : bool
+        Also detect on overlapping tiles of large pictures (small faces).
+    region_scale : float
+        Head region size relative to the detected face box (covers hair, ears, chin).
+    region_shape : RegionShape
+        Ellipse (default) or box.
+    pad_frames : int
+        Video: frames a track's region is kept before its first and after its
+        last detection.
+    audio : AudioPolicy
+        Video audio: dropped by default.
+    crf : int
+        H.264 constant rate factor of the output video (lower is better quality).
+    preset : str
+        x264 preset.
+    max_pixels : int
+        Pictures larger than this many pixels are refused (decompression bombs).
+    seed : int or None
+        Seed for ``noise`` / ``pixelate`` noise; None draws fresh entropy (default),
+        so the noise cannot be regenerated from the output.
+    verify : bool
+        Check each output with the recognizer and attacks (issue 4).
+    write_masks : bool
+        Also write PNG masks of the anonymized region (for evaluation).
+    """
+
+    mode: Mode = Mode.FILL
+    fill_color: tuple[int, int, int] = (0, 0, 0)
+    pixelate_blocks: int = 10
+    blur_strength: float = 0.25
+    threshold: float = 0.2
+    min_face: float = 0.0
+    detect_scale: float = 1.0
+    tiles: bool = True
+    region_scale: float = 1.5
+    region_shape: RegionShape = RegionShape.ELLIPSE
+    pad_frames: int = 5
+    audio: AudioPolicy = AudioPolicy.DROP
+    crf: int = 18
+    preset: str = "veryfast"
+    max_pixels: int = 178_956_970  # Pillow's own bomb limit (2 x 89.5 MP)
+    seed: int | None = None
+    verify: bool = True
+    write_masks: bool = False
+
+    def __post_init__(self) -> None:
+        def coerce(name, enum_type):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum_type(value))
+            except ValueError:
+                choices = ", ".join(m.value for m in enum_type)
+                raise UsageError(f"{name.replace('_', '-')} must be one of {choices}, not {value!r}") from None
+
+        coerce("mode", Mode)
+        coerce("audio", AudioPolicy)
+        coerce("region_shape", RegionShape)
+        checks = [
+            (0.0 < self.threshold < 1.0, "threshold must be between 0 and 1"),
+            (self.min_face >= 0, "min-face must be >= 0"),
+            (0.05 <= self.detect_scale <= 4.0, "scale must be between 0.05 and 4"),
+            (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
+            (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
+            (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
+            (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
+            (0 <= self.crf <= 51, "crf must be between 0 and 51"),
+            (self.max_pixels > 0, "max-pixels must be positive"),
+            (len(self.fill_color) == 3 and all(0 <= int(c) <= 255 for c in self.fill_color),
+             "fill colour must be three values in 0..255"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+
+    @property
+    def reversible(self) -> bool:
+        """True for modes that learned attacks can undo (blur, pixelate)."""
+        return self.mode in REVERSIBLE_MODES
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings for the report."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out

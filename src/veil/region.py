@@ -1,0 +1,130 @@
+"""From face boxes to the head regions that get anonymized.
+
+A detector's face box spans brows to chin. Re-identification also uses hair
+line, ears and jaw, so each box grows into a head region: wider on both sides,
+more above (forehead, hair) than below (chin). The region's mask is rendered
+conservatively: a pixel is covered when any part of it may fall inside, and it
+is clipped exactly to the picture, so no edge row or column escapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import RegionShape
+from .detections import Detections
+
+__all__ = ["Regions", "head_regions", "union_mask"]
+
+# Of the extra height a region gets, this share goes above the face box.
+_TOP_SHARE = 0.64
+
+
+@dataclass(frozen=True, eq=False)
+class Regions:
+    """Regions to anonymize on one picture.
+
+    Parameters
+    ----------
+    boxes : (N, 4) ndarray of float32
+        Bounding boxes ``x1, y1, x2, y2`` of each region, in pixels, not clipped.
+        For an ellipse, the ellipse is inscribed in its box.
+    shape : RegionShape
+    """
+
+    boxes: np.ndarray
+    shape: RegionShape = RegionShape.ELLIPSE
+
+    def __post_init__(self) -> None:
+        boxes = np.array(self.boxes, np.float32, copy=True).reshape(-1, 4)
+        if not np.all(np.isfinite(boxes)):
+            raise ValueError("region boxes must be finite")
+        boxes.setflags(write=False)
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "shape", RegionShape(self.shape))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @classmethod
+    def empty(cls, shape: RegionShape = RegionShape.ELLIPSE) -> "Regions":
+        return cls(np.zeros((0, 4), np.float32), shape)
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """Boolean ``(height, width)`` mask, True where any region covers."""
+        return union_mask(self.boxes, self.shape, height, width)
+
+    def to_records(self) -> list[list[float]]:
+        """Compact JSON geometry: one ``[x1, y1, x2, y2]`` per region (0.1 px)."""
+        return [[round(float(v), 1) for v in b] for b in self.boxes]
+
+
+def head_regions(detections: Detections, *, scale: float = 1.5,
+                 shape: RegionShape | str = RegionShape.ELLIPSE) -> Regions:
+    """Grow face boxes into head regions.
+
+    Parameters
+    ----------
+    detections : Detections
+        Face boxes (any source: detected, interpolated, padded, predicted).
+    scale : float, keyword-only
+        Region width and height relative to the face box, >= 1.
+    shape : RegionShape, keyword-only
+
+    Returns
+    -------
+    Regions
+        One region per box. For an ellipse with ``scale >= 1.5`` the face box
+        lies inside the ellipse (its corners included).
+    """
+    if scale < 1:
+        raise ValueError("scale must be >= 1")
+    xyxy = detections.xyxy.astype(np.float32)
+    w = xyxy[:, 2] - xyxy[:, 0]
+    h = xyxy[:, 3] - xyxy[:, 1]
+    extra_w = (scale - 1.0) * w
+    extra_h = (scale - 1.0) * h * 1.1  # a head is taller than a face box is
+    boxes = np.stack([
+        xyxy[:, 0] - extra_w / 2,
+        xyxy[:, 1] - extra_h * _TOP_SHARE,
+        xyxy[:, 2] + extra_w / 2,
+        xyxy[:, 3] + extra_h * (1 - _TOP_SHARE),
+    ], axis=1)
+    return Regions(boxes, RegionShape(shape))
+
+
+def union_mask(boxes: np.ndarray, shape: RegionShape | str, height: int, width: int) -> np.ndarray:
+    """Render the union of region boxes (or their inscribed ellipses).
+
+    Parameters
+    ----------
+    boxes : (N, 4) ndarray
+    shape : RegionShape
+    height, width : int
+        Picture size; the mask is clipped to it exactly.
+
+    Returns
+    -------
+    (height, width) ndarray of bool
+    """
+    mask = np.zeros((int(height), int(width)), dtype=bool)
+    shape = RegionShape(shape)
+    for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        # Every pixel the box touches: [floor(x1), ceil(x2)) clipped to the picture.
+        c0, c1 = max(int(np.floor(x1)), 0), min(int(np.ceil(x2)), width)
+        r0, r1 = max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), height)
+        if c1 <= c0 or r1 <= r0:
+            continue
+        if shape is RegionShape.BOX:
+            mask[r0:r1, c0:c1] = True
+            continue
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        # Grow the axes by half a pixel diagonal: a pixel whose square touches the
+        # ellipse is covered, not only one whose centre lies inside.
+        ax, ay = (x2 - x1) / 2 + 0.7072, (y2 - y1) / 2 + 0.7072
+        xs = (np.arange(c0, c1) + 0.5 - cx) / ax
+        ys = (np.arange(r0, r1) + 0.5 - cy) / ay
+        mask[r0:r1, c0:c1] |= (ys[:, None] ** 2 + xs[None, :] ** 2) <= 1.0
+    return mask
