@@ -1,0 +1,132 @@
+"""Cover head regions: fill, noise, pixelate, blur.
+
+``fill`` and ``noise`` destroy every pixel in the region, so nothing of the
+face survives. ``pixelate`` and ``blur`` keep a low-frequency trace of it; they
+exist for people who need them, and the CLI warns that learned attacks can
+undo them (verification then checks, and escalates where a face still leaks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import Mode
+from .region import Regions, union_mask
+
+__all__ = ["anonymize", "REVERSIBLE_WARNING"]
+
+REVERSIBLE_WARNING = (
+    "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
+    "use --mode fill or noise to publish"
+)
+
+# Share of the value range that pixelate adds as noise, so block means cannot
+# be matched exactly against candidate faces.
+_PIXELATE_NOISE = 0.06
+
+
+def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.FILL,
+              fill_color: tuple[int, int, int] = (0, 0, 0), pixelate_blocks: int = 10,
+              blur_strength: float = 0.25, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Return a copy of ``pixels`` with every region covered.
+
+    Parameters
+    ----------
+    pixels : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8 or uint16
+        Picture, upright. Not modified.
+    regions : Regions
+        Head regions in the picture's pixels.
+    mode : Mode, keyword-only
+    fill_color : (r, g, b), keyword-only
+        8-bit colour for ``fill`` (scaled up for 16-bit pictures).
+    pixelate_blocks : int, keyword-only
+        Blocks across each region for ``pixelate``.
+    blur_strength : float, keyword-only
+        Gaussian sigma as a fraction of each region's width for ``blur``.
+    rng : numpy.random.Generator, optional, keyword-only
+        Noise source; fresh OS entropy by default.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``pixels``. Inside the regions, an alpha
+        channel is made opaque, so no transparency hides or reveals the face.
+    """
+    mode = Mode(mode)
+    pixels = np.asarray(pixels)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"pixels must be (H, W), (H, W, 3) or (H, W, 4), not {pixels.shape}")
+    out = pixels.copy()
+    if len(regions) == 0:
+        return out
+    rng = rng if rng is not None else np.random.default_rng()
+    height, width = pixels.shape[:2]
+    top = np.iinfo(pixels.dtype).max
+    colour_channels = 3 if pixels.ndim == 3 and pixels.shape[2] >= 3 else 1
+
+    if mode in (Mode.FILL, Mode.NOISE):
+        mask = regions.mask(height, width)
+        view = out if out.ndim == 2 else out[..., :colour_channels]
+        if mode is Mode.FILL:
+            colour = np.asarray(fill_color, np.float64) * (top / 255.0)
+            if colour_channels == 1:
+                colour = colour @ np.array([0.299, 0.587, 0.114])
+            view[mask] = np.round(colour).astype(out.dtype)
+        else:
+            shape = (int(mask.sum()),) + view.shape[2:]
+            view[mask] = rng.integers(0, top, size=shape, endpoint=True, dtype=out.dtype)
+    else:
+        mask = np.zeros((height, width), bool)
+        for box in regions.boxes:
+            one = union_mask(box[None], regions.shape, height, width)
+            if not one.any():
+                continue
+            mask |= one
+            if mode is Mode.PIXELATE:
+                _pixelate(out, one, box, pixelate_blocks, rng, top)
+            else:
+                _blur(out, one, box, blur_strength)
+    if out.ndim == 3 and out.shape[2] == 4:
+        out[..., 3][mask] = top
+    return out
+
+
+def _crop_bounds(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
+
+
+def _pixelate(out, mask, box, blocks, rng, top):
+    import cv2
+
+    ys, xs = _crop_bounds(mask)
+    crop = out[ys, xs]
+    h, w = crop.shape[:2]
+    region_w = max(float(box[2] - box[0]), 1.0)
+    # Block size follows the whole region, even where it is clipped by the frame.
+    block = max(region_w / blocks, 1.0)
+    bw, bh = max(int(round(w / block)), 1), max(int(round(h / block)), 1)
+    small = cv2.resize(crop, (bw, bh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small += rng.normal(0, _PIXELATE_NOISE * top, size=small.shape).astype(np.float32)
+    big = cv2.resize(np.clip(small, 0, top), (w, h), interpolation=cv2.INTER_NEAREST)
+    big = np.round(big).astype(out.dtype).reshape(crop.shape)
+    m = mask[ys, xs]
+    crop[m] = big[m]
+
+
+def _blur(out, mask, box, strength):
+    import cv2
+
+    sigma = max(float(box[2] - box[0]) * strength, 0.5)
+    margin = int(np.ceil(3 * sigma))
+    ys, xs = _crop_bounds(mask, margin)
+    crop = out[ys, xs]
+    blurred = cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                               borderType=cv2.BORDER_REPLICATE).reshape(crop.shape)
+    m = mask[ys, xs]
+    crop[m] = blurred[m]

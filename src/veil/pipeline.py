@@ -1,0 +1,372 @@
+"""The pipeline: compose the stages for one picture, one file, or a run.
+
+``anonymize_image`` works on an array; ``anonymize_file`` reads a photo or
+video, anonymizes every face on every frame, writes the output atomically and
+returns a :class:`~veil.report.FileReport`. ``plan_run`` and ``run_file`` are
+what the CLI uses for many files.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .anonymize import REVERSIBLE_WARNING, anonymize
+from .config import Config
+from .detections import Detections
+from .errors import MediaError, UnsupportedMediaError, VeilError
+from .media.atomic import TEMP_PREFIX, atomic_output
+from .region import Regions, head_regions
+from .report import FileReport
+
+__all__ = ["anonymize_image", "anonymize_file", "Job", "plan_run", "run_file"]
+
+
+# -- stage helpers ------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _cached_detector(key: tuple):
+    from .detect import default_detector
+
+    return default_detector(Config(**dict(key)))
+
+
+def _detector_for(config: Config):
+    # Only the fields that shape detection pick the cached detector.
+    fields = ("threshold", "detect_scale", "tiles", "min_face")
+    return _cached_detector(tuple((f, getattr(config, f)) for f in fields))
+
+
+def _filter(dets: Detections, config: Config) -> Detections:
+    keep = (dets.scores >= config.threshold)
+    if config.min_face > 0:
+        keep &= np.maximum(dets.widths, dets.heights) >= config.min_face
+    return dets if keep.all() else dets[keep]
+
+
+def _regions(dets: Detections, config: Config) -> Regions:
+    return head_regions(dets, scale=config.region_scale, shape=config.region_shape)
+
+
+def _cover(pixels: np.ndarray, regions: Regions, config: Config, rng) -> np.ndarray:
+    return anonymize(pixels, regions, mode=config.mode, fill_color=config.fill_color,
+                     pixelate_blocks=config.pixelate_blocks, blur_strength=config.blur_strength,
+                     rng=rng)
+
+
+def _rng(config: Config) -> np.random.Generator:
+    return np.random.default_rng(config.seed)
+
+
+# -- public verbs -------------------------------------------------------------
+def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
+                    detector=None) -> tuple[np.ndarray, Regions]:
+    """Find every face in a picture and cover it.
+
+    Parameters
+    ----------
+    pixels : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8 or uint16
+        Picture, upright, RGB(A) or grey. Not modified.
+    config : Config, optional
+        Settings; ``Config()`` (fill, privacy-first defaults) when omitted.
+    detector : FaceDetector, optional, keyword-only
+        Anything with ``detect(rgb) -> Detections``; veil's default otherwise.
+
+    Returns
+    -------
+    anonymized : ndarray
+        Same shape and dtype as ``pixels``.
+    regions : Regions
+        The head regions that were covered.
+    """
+    from .media.image import to_rgb8
+
+    config = config or Config()
+    detector = detector or _detector_for(config)
+    dets = _filter(detector.detect(to_rgb8(pixels)), config)
+    regions = _regions(dets, config)
+    return _cover(pixels, regions, config, _rng(config)), regions
+
+
+def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Config | None = None, *,
+                   detector=None, mask_dir: str | os.PathLike | None = None,
+                   progress: Callable[[int, int | None], None] | None = None) -> FileReport:
+    """Anonymize one photo or video into ``dst``, atomically.
+
+    Parameters
+    ----------
+    src : path
+        Input file. Never modified.
+    dst : path
+        Output file; must not resolve to ``src``. Written through a temporary
+        file that is renamed on success and removed on any error.
+    config : Config, optional
+    detector : FaceDetector, optional, keyword-only
+    mask_dir : path, optional, keyword-only
+        Where to write PNG masks: ``<mask_dir>.png`` for a photo, one
+        ``<mask_dir>/<frame>.png`` per frame for a video.
+    progress : callable(done, total), optional, keyword-only
+        Called with frames done (total may be None).
+
+    Returns
+    -------
+    FileReport
+        ``status`` is ``"ok"`` or ``"failed"`` with a one-line ``error``; a
+        failed file leaves no output.
+    """
+    from .media.sniff import media_kind
+
+    config = config or Config()
+    src, dst = Path(src), Path(dst)
+    report = FileReport(input=str(src), output=None, kind="unknown")
+    started = time.perf_counter()
+    try:
+        if not src.is_file():
+            raise MediaError("no such file" if not src.exists() else "not a regular file")
+        if dst.resolve() == src.resolve():
+            raise VeilError("output path is the input itself; choose another output folder")
+        report.input_sha256 = _sha256(src)
+        kind = media_kind(src)
+        if kind is None:
+            raise UnsupportedMediaError("not a photo or video veil can read")
+        report.kind = kind
+        detector = detector or _detector_for(config)
+        if config.reversible:
+            report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
+        if kind == "image":
+            _image_file(src, dst, config, detector, report, mask_dir)
+        else:
+            _video_file(src, dst, config, detector, report, mask_dir, progress)
+        report.output = str(dst)
+        report.status = "ok"
+    except VeilError as exc:
+        report.fail(str(exc))
+    except MemoryError:
+        report.fail("out of memory")
+    except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected, one line
+        report.fail(f"internal error: {type(exc).__name__}: {exc}")
+    report.timings["total"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+# -- photos -------------------------------------------------------------------
+def _image_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir):
+    from .media.image import read_image, to_rgb8, write_image
+
+    t0 = time.perf_counter()
+    picture = read_image(src, max_pixels=config.max_pixels)
+    report.media = dict(picture.facts, format=picture.format)
+    t1 = time.perf_counter()
+    dets = _filter(detector.detect(to_rgb8(picture.pixels)), config)
+    t2 = time.perf_counter()
+    regions = _regions(dets, config)
+    out = _cover(picture.pixels, regions, config, _rng(config))
+    with atomic_output(dst) as tmp:
+        write_image(tmp, out, format=picture.format)
+        if mask_dir is not None:
+            _write_mask(Path(str(mask_dir) + ".png"), regions.mask(*out.shape[:2]))
+    t3 = time.perf_counter()
+    report.faces = len(dets)
+    report.regions = {"shape": regions.shape.value, "boxes": regions.to_records(),
+                      "detections": dets.to_records()}
+    report.timings.update(read=round(t1 - t0, 3), detect=round(t2 - t1, 3), write=round(t3 - t2, 3))
+    report.extra["_picture"] = (picture.pixels, out, dets, regions)  # for verification; not serialized
+
+
+def _write_mask(path: Path, mask: np.ndarray) -> None:
+    import cv2
+
+    with atomic_output(path) as tmp:
+        ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+        if not ok:
+            raise MediaError(f"could not encode mask {path.name}")
+        tmp.write_bytes(data.tobytes())
+
+
+# -- video --------------------------------------------------------------------
+def _video_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir, progress):
+    from .media.video import iter_frames, probe_video, transcode
+    from .track import detect_cuts, frame_signature, link_tracks
+
+    info = probe_video(src, max_pixels=config.max_pixels)
+    report.media = info.to_dict()
+    total = getattr(info, "frame_count_hint", None) or None
+
+    # Pass 1: detect on every frame, and fingerprint frames for scene cuts.
+    t0 = time.perf_counter()
+    raw: list[Detections] = []
+    signatures = []
+    for frame in iter_frames(src, max_pixels=config.max_pixels):
+        raw.append(_filter(detector.detect(frame.rgb), config))
+        signatures.append(frame_signature(frame.rgb))
+        if progress:
+            progress(len(raw), total * 2 if total else None)
+    if not raw:
+        raise UnsupportedMediaError("video has no decodable frames")
+    t1 = time.perf_counter()
+
+    # Offline tracking: gaps, padding, motion; every raw detection kept.
+    cuts = detect_cuts(signatures)
+    tracked = link_tracks(raw, cuts=cuts, pad_frames=config.pad_frames)
+    regions = [_regions(d, config) for d in tracked.frames]
+    t2 = time.perf_counter()
+
+    # Pass 2: decode again, cover, encode. Masks go to a temp folder first.
+    rng = _rng(config)
+    mask_tmp = None
+    if mask_dir is not None:
+        Path(mask_dir).parent.mkdir(parents=True, exist_ok=True)
+        mask_tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=Path(mask_dir).parent))
+    rendered = 0
+
+    def render(frame):
+        nonlocal rendered
+        if frame.index >= len(regions):
+            raise MediaError(f"frame {frame.index} appeared on the second decode only; refusing")
+        out = _cover(frame.rgb, regions[frame.index], config, rng)
+        if mask_tmp is not None:
+            _write_mask(mask_tmp / f"{frame.index}.png", regions[frame.index].mask(*out.shape[:2]))
+        rendered += 1
+        if progress:
+            progress(len(raw) + rendered, len(raw) * 2)
+        return out
+
+    try:
+        with atomic_output(dst) as tmp:
+            result = transcode(src, tmp, render, audio=config.audio.value, crf=config.crf,
+                               preset=config.preset, max_pixels=config.max_pixels)
+            if result.frames != len(raw) or rendered != len(raw):
+                raise MediaError(f"decoded {len(raw)} frames but wrote {result.frames}; refusing")
+        if mask_tmp is not None:
+            final = Path(mask_dir)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(mask_tmp, final)
+            mask_tmp = None
+    finally:
+        if mask_tmp is not None:
+            shutil.rmtree(mask_tmp, ignore_errors=True)
+    t3 = time.perf_counter()
+
+    report.warnings.extend(result.warnings)
+    report.frames = len(raw)
+    report.faces = len(tracked.tracks) + sum(int((d.track_id < 0).sum()) for d in tracked.frames)
+    report.tracks = [t.to_dict() for t in tracked.tracks]
+    report.cuts = list(map(int, cuts))
+    report.regions = {
+        "shape": config.region_shape.value,
+        # Only frames that have regions, keyed by frame index: compact and exact.
+        "by_frame": {str(i): r.to_records() for i, r in enumerate(regions) if len(r)},
+    }
+    report.media["frames"] = len(raw)
+    report.media["audio_kept"] = bool(getattr(result, "audio_kept", False))
+    report.timings.update(detect=round(t1 - t0, 3), track=round(t2 - t1, 3),
+                          render_encode=round(t3 - t2, 3),
+                          fps=round(len(raw) / max(t3 - t0, 1e-9), 2))
+    report.extra["_video"] = (tracked, regions)
+
+
+# -- runs over many files -----------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes."""
+
+    src: Path
+    rel: Path  #: path relative to its input root (a file's root is its folder)
+    dst: Path
+    mask: Path | None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _walk(root: Path, skip: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        # Never descend into the output folder, nor follow hidden folders.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and (here / d).resolve() != skip)
+        for name in sorted(filenames):
+            if not name.startswith((".", TEMP_PREFIX)):
+                found.append(here / name)
+    return found
+
+
+def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
+             masks: bool = False) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
+    """Map inputs (files and folders, recursive) to output paths.
+
+    Returns
+    -------
+    jobs : list of Job
+    errors : list of (input, message)
+        Inputs that cannot be planned (missing, output would overwrite an input,
+        two inputs mapping to one output).
+    skipped : list of str
+        Files inside input folders that are not photos or videos.
+    """
+    from .media.image import output_suffix as image_suffix
+    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_kind
+    from .media.video import output_suffix as video_suffix
+
+    outdir = Path(outdir)
+    out_resolved = outdir.resolve()
+    jobs: list[Job] = []
+    errors: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    candidates: list[tuple[Path, Path]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            for path in _walk(item, out_resolved):
+                kind = media_kind(path)
+                if kind is None and path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+                    skipped.append(str(path))
+                    continue
+                candidates.append((path, path.relative_to(item)))
+        elif item.exists():
+            candidates.append((item, Path(item.name)))
+        else:
+            errors.append((str(item), "no such file or folder"))
+
+    input_files = {c[0].resolve() for c in candidates}
+    taken: dict[Path, Path] = {}
+    for src, rel in candidates:
+        kind = media_kind(src) if src.is_file() else None
+        suffix = rel.suffix
+        if kind == "video":
+            suffix = video_suffix(rel.suffix)
+        elif kind == "image":
+            suffix = image_suffix(rel.suffix)
+        dst = outdir / rel.with_suffix(suffix)
+        resolved = dst.resolve()
+        if resolved in input_files:
+            errors.append((str(src), f"output {dst} would overwrite an input; choose another output folder"))
+            continue
+        if resolved in taken:
+            errors.append((str(src), f"output {dst} is also the output of {taken[resolved]}; rename one"))
+            continue
+        taken[resolved] = src
+        mask = (outdir / "masks" / rel) if masks else None
+        jobs.append(Job(src=src, rel=rel, dst=dst, mask=mask))
+    return jobs, errors, skipped
+
+
+def run_file(job: Job, config: Config, *, progress=None) -> FileReport:
+    """Anonymize one planned job (safe to call in a worker process)."""
+    report = anonymize_file(job.src, job.dst, config, mask_dir=job.mask, progress=progress)
+    report.rel = str(job.rel)
+    return report

@@ -1,0 +1,214 @@
+"""Unit tests: Detections, Config, regions, anonymizers, atomic output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from veil.anonymize import anonymize
+from veil.config import Config, Mode
+from veil.detections import Detections, Source, box_iou
+from veil.errors import UsageError
+from veil.media.atomic import TEMP_PREFIX, atomic_output
+from veil.region import Regions, head_regions, union_mask
+
+
+# -- Detections ---------------------------------------------------------------
+def test_detections_defaults_and_indexing():
+    d = Detections([[0, 0, 10, 20], [5, 5, 8, 9]], scores=[0.9, 0.3])
+    assert len(d) == 2
+    assert d.landmarks.shape == (2, 5, 2) and np.isnan(d.landmarks).all()
+    assert d.track_id.tolist() == [-1, -1]
+    assert d.source.tolist() == [Source.DETECTED] * 2
+    assert d.widths.tolist() == [10, 3]
+    high = d[d.scores > 0.5]
+    assert len(high) == 1 and high.xyxy.tolist() == [[0, 0, 10, 20]]
+    assert len(d[1]) == 1
+    assert len(Detections.concatenate([d, Detections.empty(), high])) == 3
+
+
+def test_detections_are_read_only_copies():
+    boxes = np.array([[0, 0, 4, 4]], np.float32)
+    d = Detections(boxes)
+    boxes[0, 0] = 3
+    assert d.xyxy[0, 0] == 0
+    with pytest.raises(ValueError):
+        d.xyxy[0, 0] = 1
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"xyxy": [[10, 0, 5, 5]]},
+    {"xyxy": [[0, 0, np.nan, 5]]},
+    {"xyxy": [[0, 0, 5, 5]], "scores": [1, 2]},
+    {"xyxy": [[0, 0, 5, 5]], "landmarks": np.zeros((1, 4, 2))},
+    {"xyxy": [[0, 0, 5, 5]], "source": [9]},
+])
+def test_detections_invalid(kwargs):
+    with pytest.raises(ValueError):
+        Detections(**kwargs)
+
+
+def test_box_iou():
+    iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]], rtol=1e-5)
+
+
+def test_records_hold_geometry_only():
+    rec = Detections([[1, 2, 3, 4]], scores=[0.5], track_id=[7]).to_records()
+    assert rec == [{"box": [1.0, 2.0, 3.0, 4.0], "score": 0.5, "source": "detected", "track": 7}]
+    json.dumps(rec)
+
+
+# -- Config -------------------------------------------------------------------
+def test_config_defaults_are_privacy_first():
+    c = Config()
+    assert c.mode is Mode.FILL and not c.reversible
+    assert c.audio.value == "drop" and c.verify
+    assert Config(mode="blur").reversible
+    json.dumps(c.to_dict())
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"mode": "smudge"}, {"threshold": 0}, {"threshold": 1.5}, {"region_scale": 0.5},
+    {"pad_frames": -1}, {"crf": 99}, {"fill_color": (0, 0, 300)}, {"audio": "mute"},
+])
+def test_config_invalid(kwargs):
+    with pytest.raises(UsageError):
+        Config(**kwargs)
+
+
+# -- regions ------------------------------------------------------------------
+def test_head_region_contains_face_box_corners():
+    dets = Detections([[40, 50, 80, 100]])
+    regions = head_regions(dets, scale=1.5)
+    mask = regions.mask(200, 200)
+    inside = mask[50:100, 40:80]
+    assert inside.all(), "the whole face box must be covered by the ellipse"
+    x1, y1, x2, y2 = regions.boxes[0]
+    assert y1 < 50 - 10 and y2 > 100 and x1 < 40 and x2 > 80
+    assert (50 - y1) > (y2 - 100), "more room above (hair) than below (chin)"
+
+
+@pytest.mark.parametrize("shape", ["ellipse", "box"])
+def test_mask_clipped_exactly_at_frame_edges(shape):
+    # A region hanging over every edge covers through the last row and column.
+    mask = union_mask(np.array([[-20, -20, 120, 90]]), shape, 80, 100)
+    assert mask.shape == (80, 100)
+    assert mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
+    assert mask[40, :].all() and mask[:, 50].all()
+
+
+def test_box_mask_covers_fractional_edges():
+    mask = union_mask(np.array([[2.4, 3.6, 5.2, 7.01]]), "box", 10, 10)
+    rows, cols = np.nonzero(mask)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (3, 7, 2, 5)
+
+
+def test_empty_and_outside_regions():
+    assert not Regions.empty().mask(5, 5).any()
+    assert not union_mask(np.array([[50, 50, 60, 60]]), "ellipse", 10, 10).any()
+
+
+# -- anonymizers --------------------------------------------------------------
+MODES = ["fill", "noise", "pixelate", "blur"]
+
+
+def _picture(dtype, channels):
+    rng = np.random.default_rng(0)
+    top = np.iinfo(dtype).max
+    shape = (64, 80) if channels == 0 else (64, 80, channels)
+    return rng.integers(0, top, size=shape, endpoint=True, dtype=dtype)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [0, 3, 4])
+def test_anonymize_changes_region_only_and_keeps_input(mode, dtype, channels):
+    pixels = _picture(dtype, channels)
+    before = pixels.copy()
+    regions = Regions(np.array([[20, 10, 60, 50]]), "box")
+    out = anonymize(pixels, regions, mode=mode, rng=np.random.default_rng(1))
+    assert out.dtype == pixels.dtype and out.shape == pixels.shape
+    np.testing.assert_array_equal(pixels, before)  # input untouched
+    mask = regions.mask(64, 80)
+    np.testing.assert_array_equal(out[~mask], pixels[~mask])
+    changed = (out != pixels).reshape(64, 80, -1).any(axis=2)
+    assert changed[mask].mean() > 0.9
+    if channels == 4:
+        assert (out[..., 3][mask] == np.iinfo(dtype).max).all(), "alpha must not hide or reveal the face"
+
+
+def test_fill_is_solid_and_scaled_for_16_bit():
+    pixels = _picture(np.uint16, 3)
+    out = anonymize(pixels, Regions(np.array([[0, 0, 10, 10]]), "box"), mode="fill", fill_color=(255, 0, 128))
+    assert out[5, 5].tolist() == [65535, 0, 32896]
+
+
+def test_pixelate_has_few_distinct_blocks_and_noise():
+    pixels = np.tile(np.linspace(0, 255, 100, dtype=np.uint8), (100, 1))[..., None].repeat(3, 2)
+    out = anonymize(pixels, Regions(np.array([[0, 0, 100, 100]]), "box"), mode="pixelate",
+                    pixelate_blocks=10, rng=np.random.default_rng(0))
+    row = out[50, :, 0]
+    assert len(np.unique(row)) <= 12
+    assert not np.array_equal(out[5, :, 0], out[15, :, 0]), "noise differs from block to block"
+
+
+def test_blur_strength_scales_with_face():
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    small = anonymize(pixels, Regions(np.array([[0, 0, 200, 200]]), "box"), mode="blur", blur_strength=0.02)
+    big = anonymize(pixels, Regions(np.array([[0, 0, 200, 200]]), "box"), mode="blur", blur_strength=0.25)
+    assert big.astype(float).std() < small.astype(float).std()
+
+
+def test_noise_is_fresh_by_default():
+    pixels = _picture(np.uint8, 3)
+    regions = Regions(np.array([[0, 0, 30, 30]]), "box")
+    assert not np.array_equal(anonymize(pixels, regions, mode="noise"), anonymize(pixels, regions, mode="noise"))
+
+
+@pytest.mark.parametrize("pixels", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 2), np.uint8)])
+def test_anonymize_invalid(pixels):
+    with pytest.raises(ValueError):
+        anonymize(pixels, Regions.empty())
+
+
+# -- atomic output ------------------------------------------------------------
+def test_atomic_output_success(tmp_path):
+    target = tmp_path / "sub" / "out.jpg"
+    with atomic_output(target) as tmp:
+        assert tmp.suffix == ".jpg" and tmp.name.startswith(TEMP_PREFIX)
+        tmp.write_bytes(b"data")
+    assert target.read_bytes() == b"data"
+    assert [p.name for p in target.parent.iterdir()] == ["out.jpg"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_atomic_output_interrupted_leaves_nothing(tmp_path, error):
+    target = tmp_path / "out.mp4"
+    with pytest.raises(error):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise error()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_keeps_previous_file_on_error(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"new")
+            raise RuntimeError
+    assert target.read_bytes() == b"old"
+
+
+def test_import_loads_no_model_or_heavy_module():
+    code = ("import sys, veil; heavy = {'cv2', 'av', 'dlib', 'onnxruntime', 'PIL'} & set(sys.modules); "
+            "print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
