@@ -86,7 +86,7 @@ class Detections:
         landmarks = column(self.landmarks, np.nan, np.float32, (5, 2))
         track_id = column(self.track_id, -1, np.int64, ())
         source = column(self.source, int(Source.DETECTED), np.int8, ())
-        if np.any(~np.isin(source, [s.value for s in Source])):
+        if source.size and (source.min() < 0 or source.max() > max(Source)):
             raise ValueError("source holds an unknown value")
         for name, arr in (("xyxy", xyxy), ("scores", scores), ("landmarks", landmarks),
                           ("track_id", track_id), ("source", source)):

@@ -215,7 +215,10 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
 
     # Offline tracking: gaps, padding, motion; every raw detection kept.
     cuts = detect_cuts(signatures)
-    tracked = link_tracks(raw, cuts=cuts, pad_frames=config.pad_frames)
+    # min_hits=1: a face seen on one frame only is padded too (privacy first;
+    # a false positive costs a few frames of extra cover, a miss costs a face).
+    tracked = link_tracks(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
+                          frame_size=(info.width, info.height))
     regions = [_regions(d, config) for d in tracked.frames]
     t2 = time.perf_counter()
 
