@@ -159,7 +159,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
 
 # -- photos -------------------------------------------------------------------
 def _image_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir):
-    from .media.image import read_image, to_rgb8, write_image
+    from .media.image import output_format, read_image, to_rgb8, write_image
 
     t0 = time.perf_counter()
     picture = read_image(src, max_pixels=config.max_pixels)
@@ -170,7 +170,7 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     regions = _regions(dets, config)
     out = _cover(picture.pixels, regions, config, _rng(config))
     with atomic_output(dst) as tmp:
-        write_image(tmp, out, format=picture.format)
+        write_image(tmp, out, format=output_format(picture.format))
         if mask_dir is not None:
             _write_mask(Path(str(mask_dir) + ".png"), regions.mask(*out.shape[:2]))
     t3 = time.perf_counter()
@@ -323,7 +323,7 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
         Files inside input folders that are not photos or videos.
     """
     from .media.image import output_suffix as image_suffix
-    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_kind
+    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_format, media_kind
     from .media.video import output_suffix as video_suffix
 
     outdir = Path(outdir)
@@ -348,12 +348,17 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     input_files = {c[0].resolve() for c in candidates}
     taken: dict[Path, Path] = {}
     for src, rel in candidates:
-        kind = media_kind(src) if src.is_file() else None
-        suffix = rel.suffix
-        if kind == "video":
-            suffix = video_suffix(rel.suffix)
-        elif kind == "image":
-            suffix = image_suffix(rel.suffix)
+        try:
+            kind = media_kind(src) if src.is_file() else None
+            suffix = rel.suffix
+            # Content decides, not the name: a PNG called x.mp4 comes out as x.png.
+            if kind == "video":
+                suffix = video_suffix(rel.suffix)
+            elif kind == "image":
+                suffix = image_suffix(rel.suffix, format=image_format(src))
+        except VeilError as exc:
+            errors.append((str(src), str(exc)))
+            continue
         dst = outdir / rel.with_suffix(suffix)
         resolved = dst.resolve()
         if resolved in input_files:
