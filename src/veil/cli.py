@@ -133,7 +133,7 @@ def _run_anonymize(args) -> int:
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"output {outdir} exists and is not a folder")
     started = time.perf_counter()
-    jobs, plan_errors, skipped = plan_run(args.inputs, outdir, masks=args.masks)
+    jobs, plan_errors, skipped = plan_run(args.inputs, outdir, masks=args.masks, keep_audio=args.audio == "keep")
     run = RunReport(command="veil anonymize", settings=config.to_dict(), skipped=skipped,
                     verified=config.verify)
     if config.reversible:

@@ -310,7 +310,7 @@ def _walk(root: Path, skip: Path) -> list[Path]:
 
 
 def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
-             masks: bool = False) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
+             masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
     """Map inputs (files and folders, recursive) to output paths.
 
     Returns
@@ -325,6 +325,7 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     from .media.image import output_suffix as image_suffix
     from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_format, media_kind
     from .media.video import output_suffix as video_suffix
+    from .media.video import probe_video
 
     outdir = Path(outdir)
     out_resolved = outdir.resolve()
@@ -353,7 +354,9 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
             suffix = rel.suffix
             # Content decides, not the name: a PNG called x.mp4 comes out as x.png.
             if kind == "video":
-                suffix = video_suffix(rel.suffix)
+                # Kept audio must fit the container: e.g. PCM goes to .mov, Vorbis to .mkv.
+                codecs = probe_video(src, max_pixels=1 << 62).audio if keep_audio else ()
+                suffix = video_suffix(rel.suffix, audio_codecs=codecs)
             elif kind == "image":
                 suffix = image_suffix(rel.suffix, format=image_format(src))
         except VeilError as exc:
