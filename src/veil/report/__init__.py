@@ -96,10 +96,12 @@ class RunReport:
     def summary(self) -> dict:
         ok = [f for f in self.files if f.ok]
         leaks = [f for f in ok if f.leaked]
-        if not self.verified:
-            verdict = "not verified"
-        elif leaks:
+        # "verified" only when every output carries a passing verdict.
+        checked = [f for f in ok if f.verification and f.verification.get("verdict") == "pass"]
+        if leaks:
             verdict = "leak"
+        elif not self.verified or not ok or len(checked) < len(ok):
+            verdict = "not verified" if not checked else "partly verified"
         elif len(ok) < len(self.files):
             verdict = "verified (failed files excluded)"
         else:

@@ -1,0 +1,434 @@
+"""Thumbnails for the HTML report, cut from the ANONYMIZED output only.
+
+The report must never carry original face pixels. This module therefore reads
+exactly one file per report entry: ``FileReport.output``, the anonymized file
+on disk. It never opens ``FileReport.input`` and never looks at
+``FileReport.extra`` (which holds original pixels for verification).
+
+A thumbnail is the covered region (``regions["boxes"]`` for a photo,
+``regions["by_frame"][str(frame)]`` for a video, one representative frame per
+track) plus a small margin, downscaled to at most :data:`MAX_SIDE` pixels and
+embedded as a base64 JPEG ``data:`` URI. Faces that verification says still
+match their original are *withheld* by the caller: no pixels are read for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .html_svg import runs
+
+__all__ = ["MAX_SIDE", "MARGIN", "Want", "Plan", "crop_box", "plan_thumbnails", "read_thumbnails", "box_iou"]
+
+MAX_SIDE = 96  #: longest side of a thumbnail, pixels
+MARGIN = 0.15  #: context kept around a region, as a fraction of its width/height
+JPEG_QUALITY = 80
+MAX_PER_FILE = 48  #: thumbnails per file at most (tracks beyond are listed without one)
+_HEIF_SUFFIXES = {".heic", ".heif", ".hif", ".avif"}
+
+
+@dataclass(frozen=True)
+class Want:
+    """One thumbnail to cut: which region of which output frame."""
+
+    key: tuple  #: ("region", i) for a photo, ("track", id) or ("face", j) for a video
+    frame: int | None  #: video frame index (decode order, from 0); None for a photo
+    box: tuple[float, float, float, float]  #: the covered region, output pixels
+
+
+# -- geometry -------------------------------------------------------------------
+def _box(value: Any) -> tuple[float, float, float, float] | None:
+    """A finite ``(x1, y1, x2, y2)`` with positive area, or None."""
+    try:
+        x1, y1, x2, y2 = (float(v) for v in list(value)[:4])
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+        return None
+    x1, x2 = min(x1, x2), max(x1, x2)
+    y1, y2 = min(y1, y2), max(y1, y2)
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes (0 if either is invalid)."""
+    a, b = _box(a), _box(b)
+    if a is None or b is None:
+        return 0.0
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def crop_box(box, width: int, height: int, *, margin: float = MARGIN) -> tuple[int, int, int, int] | None:
+    """Integer crop ``(x1, y1, x2, y2)`` of a region plus margin, clipped to the picture.
+
+    Returns None when the box is invalid or the clipped crop is under 2 x 2 pixels.
+    """
+    b = _box(box)
+    if b is None:
+        return None
+    mx = (b[2] - b[0]) * margin
+    my = (b[3] - b[1]) * margin
+    x1 = max(0, int(math.floor(b[0] - mx)))
+    y1 = max(0, int(math.floor(b[1] - my)))
+    x2 = min(int(width), int(math.ceil(b[2] + mx)))
+    y2 = min(int(height), int(math.ceil(b[3] + my)))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def _best_match(target, boxes: list) -> int | None:
+    """Index of the box that overlaps ``target`` most (IoU), or None if none overlaps."""
+    best, best_iou = None, 0.0
+    for i, b in enumerate(boxes):
+        iou = box_iou(target, b)
+        if iou > best_iou:
+            best, best_iou = i, iou
+    return best
+
+
+def _int(value) -> int | None:
+    """An integer from an int, integral float or digit string; None otherwise."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if math.isfinite(value) and float(value).is_integer() else None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+# -- planning (no I/O) ----------------------------------------------------------
+def _video_boxes(by_frame: dict, frame: int) -> list:
+    boxes = by_frame.get(str(frame))
+    if boxes is None:
+        boxes = by_frame.get(frame)  # tolerate int keys (a report built in memory)
+    return [b for b in (boxes or []) if _box(b) is not None]
+
+
+def _track_want(track: dict, by_frame: dict, region_frames: list[int], region_scale: float,
+                hint) -> tuple[int, tuple] | None:
+    """Pick one representative (frame, region box) for a track.
+
+    ``hint`` is a verification face ``(frame, box)`` for this track, if any:
+    the thumbnail then shows the very frame verification looked at; else the
+    track's optional ``best`` entry (``{"frame", "box"}``) is used. Otherwise
+    the frame whose region is closest in width to the track's largest face
+    (``max_width * region_scale``) is used, preferring frames where the track
+    was detected; in a frame with one region only, there is no ambiguity.
+    """
+    best = track.get("best")  # optional {"frame": int, "box": [x1, y1, x2, y2]} from the tracker
+    if hint is None and isinstance(best, dict) and _int(best.get("frame")) is not None and _box(best.get("box")):
+        hint = (_int(best["frame"]), _box(best["box"]))
+    if hint is not None:
+        frame, fbox = hint
+        boxes = _video_boxes(by_frame, frame)
+        i = _best_match(fbox, boxes)
+        if i is not None:
+            return frame, _box(boxes[i])
+    candidates: list[int] = []
+    first, last = _int(track.get("first")), _int(track.get("last"))
+    for spans in (runs(track.get("detected")),
+                  [(first, last)] if first is not None and last is not None and 0 <= first <= last else [],
+                  runs(track.get("interpolated")) + runs(track.get("padded"))):
+        for a, b in spans:  # frames of these runs that have regions, found by bisection
+            candidates.extend(region_frames[bisect.bisect_left(region_frames, a):
+                                            bisect.bisect_right(region_frames, b)])
+        if candidates:
+            break
+    try:
+        target = float(track.get("max_width")) * region_scale
+        if not math.isfinite(target) or target <= 0:
+            target = None
+    except (TypeError, ValueError):
+        target = None
+    best = None
+    best_cost = math.inf
+    for frame in candidates:
+        boxes = _video_boxes(by_frame, frame)
+        if not boxes:
+            continue
+        for b in boxes:
+            b = _box(b)
+            if target is not None:
+                cost = abs((b[2] - b[0]) - target) / target
+            else:
+                cost = 0.0
+            cost += 0.5 * (len(boxes) > 1)  # an unambiguous frame wins ties
+            if cost < best_cost - 1e-9:
+                best, best_cost = (frame, b), cost
+    return best
+
+
+@dataclass
+class Plan:
+    """What to cut for one file, and what is withheld."""
+
+    wants: list[Want]  #: thumbnails to cut
+    face_keys: dict[int, tuple]  #: verification face index -> key of the thumbnail that shows it
+    withheld: set  #: keys never cut: their face still matches its original
+
+
+def _leaks(face: dict) -> bool:
+    return bool(face.get("leaks"))
+
+
+def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FILE) -> Plan:
+    """Decide which output regions to thumbnail; reads no pixels.
+
+    A region whose verification face still leaks (``leaks`` true) is withheld:
+    a recognizable face has no place in a report. Residual detections (possible
+    missed faces) are never thumbnailed.
+
+    Parameters
+    ----------
+    file : FileReport
+    region_scale : float
+        The run's region scale (to find a track's largest view).
+    limit : int
+        Thumbnails per file at most; faces with a verdict come first.
+    """
+    regions = file.regions if isinstance(file.regions, dict) else {}
+    verification = file.verification if isinstance(file.verification, dict) else {}
+    faces = [f for f in (verification.get("faces") or []) if isinstance(f, dict)]
+    wants: list[Want] = []
+    face_keys: dict[int, tuple] = {}
+
+    if file.kind == "image":
+        boxes = list(regions.get("boxes") or [])
+        for j, face in enumerate(faces):
+            i = _best_match(face.get("box"), boxes)
+            if i is not None:
+                face_keys[j] = ("region", i)
+        for i, b in enumerate(boxes):
+            b = _box(b)
+            if b is not None:
+                wants.append(Want(("region", i), None, b))
+    elif file.kind == "video":
+        by_frame = regions.get("by_frame") or {}
+        if not isinstance(by_frame, dict):
+            by_frame = {}
+        region_frames = sorted(i for i in (_int(k) for k in by_frame) if i is not None and i >= 0)
+        tracks = [(t_index, t) for t_index, t in enumerate(file.tracks or []) if isinstance(t, dict)]
+        ids = {t_index if _int(t.get("id")) is None else _int(t.get("id")) for t_index, t in tracks}
+        hints: dict[int, tuple] = {}
+        for j, face in enumerate(faces):
+            tid, frame, fbox = _int(face.get("track")), _int(face.get("frame")), _box(face.get("box"))
+            if tid is not None and tid in ids:
+                face_keys[j] = ("track", tid)
+                if frame is not None and fbox is not None:
+                    hints.setdefault(tid, (frame, fbox))
+            elif frame is not None and fbox is not None:
+                boxes = _video_boxes(by_frame, frame)
+                i = _best_match(fbox, boxes)
+                if i is not None:
+                    face_keys[j] = ("face", j)
+                    wants.append(Want(("face", j), frame, _box(boxes[i])))
+        for t_index, track in tracks:
+            tid = _int(track.get("id"))
+            tid = t_index if tid is None else tid
+            pick = _track_want(track, by_frame, region_frames, region_scale, hints.get(tid))
+            if pick is not None:
+                wants.append(Want(("track", tid), pick[0], pick[1]))
+    withheld = {face_keys[j] for j, face in enumerate(faces) if j in face_keys and _leaks(face)}
+    wants = [w for w in wants if w.key not in withheld]
+    shown = set(face_keys.values())
+    wants.sort(key=lambda w: w.key not in shown)  # stable: faces with a verdict first
+    return Plan(wants[:max(0, limit)], face_keys, withheld)
+
+
+# -- reading the output -----------------------------------------------------------
+def _encode(rgb: np.ndarray) -> str:
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _cut(rgb: np.ndarray, box) -> str | None:
+    c = crop_box(box, rgb.shape[1], rgb.shape[0])
+    if c is None:
+        return None
+    return _encode(rgb[c[1]:c[3], c[0]:c[2]])
+
+
+def _pil_to_rgb8(img) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img).astype(np.int64)
+        a = np.clip(a >> 8 if a.max(initial=0) > 255 else a, 0, 255).astype(np.uint8)
+        return np.dstack([a, a, a])
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0
+        a = np.clip(np.nan_to_num(a * scale), 0, 255).astype(np.uint8)
+        return np.dstack([a, a, a])
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        from PIL import Image
+
+        rgba = img.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (128, 128, 128, 255))  # neutral grey under transparency
+        return np.asarray(Image.alpha_composite(base, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def _read_image(path: Path, wants: list[Want], max_pixels: int) -> dict[tuple, str]:
+    """Cut thumbnails from an output picture, upright (EXIF orientation applied).
+
+    A JPEG is decoded at a reduced scale (1/2, 1/4, 1/8) when every crop is
+    still at least :data:`MAX_SIDE` pixels there: a thumbnail of a 12 MP photo
+    does not need the whole photo decoded at full size.
+    """
+    from PIL import Image, ImageOps
+
+    if path.suffix.lower() in _HEIF_SUFFIXES:
+        try:
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+        except ImportError:
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ValueError("output picture is larger than max_pixels")
+            try:
+                orientation = int(img.getexif().get(0x0112, 1))
+            except (TypeError, ValueError):
+                orientation = 1
+            up_w, up_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+            crops = {w.key: crop_box(w.box, up_w, up_h) for w in wants}
+            sides = [max(c[2] - c[0], c[3] - c[1]) for c in crops.values() if c is not None]
+            if not sides:
+                return {}
+            factor = min(sides) / MAX_SIDE
+            if img.format == "JPEG" and factor >= 2:
+                img.draft(img.mode, (int(math.ceil(width / factor)), int(math.ceil(height / factor))))
+            upright = ImageOps.exif_transpose(img)
+            rgb = _pil_to_rgb8(upright)
+    sx, sy = rgb.shape[1] / up_w, rgb.shape[0] / up_h
+    out: dict[tuple, str] = {}
+    for key, c in crops.items():
+        if c is None:
+            continue
+        x1, y1 = int(math.floor(c[0] * sx)), int(math.floor(c[1] * sy))
+        x2, y2 = min(rgb.shape[1], int(math.ceil(c[2] * sx))), min(rgb.shape[0], int(math.ceil(c[3] * sy)))
+        if x2 - x1 >= 2 and y2 - y1 >= 2:
+            out[key] = _encode(rgb[y1:y2, x1:x2])
+    return out
+
+
+def _upright(frame) -> np.ndarray:
+    rgb = frame.to_ndarray(format="rgb24")
+    try:
+        rotation = int(round(float(frame.rotation or 0) / 90.0)) % 4
+    except (AttributeError, TypeError, ValueError):
+        rotation = 0
+    # PyAV's rotation is counterclockwise, like np.rot90 with positive k.
+    return np.ascontiguousarray(np.rot90(rgb, k=rotation)) if rotation else rgb
+
+
+def _read_video(path: Path, wants: list[Want]) -> dict[tuple, str]:
+    import av
+
+    by_frame: dict[int, list[Want]] = {}
+    for w in wants:
+        if w.frame is not None and w.frame >= 0:
+            by_frame.setdefault(w.frame, []).append(w)
+    if not by_frame:
+        return {}
+    last = max(by_frame)
+    out: dict[tuple, str] = {}
+    with av.open(os.fspath(path)) as container:
+        if not container.streams.video:
+            return {}
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            if index in by_frame:
+                rgb = _upright(frame)
+                for w in by_frame[index]:
+                    uri = _cut(rgb, w.box)
+                    if uri is not None:
+                        out[w.key] = uri
+            if index >= last:
+                break
+    return out
+
+
+def _same_as_input(file, path: Path) -> bool:
+    """True when the output is the input file itself or a byte-identical copy.
+
+    Only the output is read (hashed); the input's hash comes from the report.
+    """
+    import hashlib
+
+    try:
+        if getattr(file, "input", None) and path.resolve() == Path(file.input).resolve():
+            return True
+    except (OSError, RuntimeError, ValueError):
+        return True
+    expected = getattr(file, "input_sha256", None)
+    if not isinstance(expected, str) or len(expected) != 64:
+        return False
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest() == expected.lower()
+
+
+def read_thumbnails(file, wants: list[Want], *, max_pixels: int = 178_956_970) -> tuple[dict[tuple, str], str | None]:
+    """Cut the planned thumbnails from ``file.output`` (and from nothing else).
+
+    Returns
+    -------
+    thumbs : dict
+        Key -> ``data:image/jpeg;base64,...`` URI.
+    problem : str or None
+        Why no thumbnails could be made (missing or unreadable output), if so.
+    """
+    if not wants:
+        return {}, None
+    output = getattr(file, "output", None)
+    if not output or getattr(file, "status", "ok") != "ok":
+        return {}, None
+    path = Path(output)
+    if not path.is_file():
+        return {}, "output file not found; no thumbnails"
+    try:
+        if _same_as_input(file, path):
+            return {}, "output is identical to the input; no thumbnails"
+        if file.kind == "image":
+            return _read_image(path, wants, max_pixels), None
+        if file.kind == "video":
+            return _read_video(path, wants), None
+    except MemoryError:
+        return {}, "output too large to read for thumbnails"
+    except Exception as exc:  # noqa: BLE001 - a report never fails on a thumbnail
+        return {}, f"output could not be read for thumbnails ({type(exc).__name__})"
+    return {}, None

@@ -1,0 +1,538 @@
+"""The HTML report: self-contained, escaped, phone-friendly, and free of original face pixels."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from veil.report import FileReport, RunReport
+from veil.report.html import render_html, write_html
+from veil.report.html_thumbs import MAX_SIDE, crop_box
+
+CREATED = dt.datetime(2025, 1, 2, 3, 4, tzinfo=dt.timezone.utc)
+GREY = 128
+IMG_H, IMG_W = 160, 200
+REGION = [60.0, 40.0, 140.0, 130.0]  # head region covered in the output
+FACE = [70.0, 50.0, 130.0, 120.0]  # face box inside it
+
+VID_N, VID_H, VID_W = 24, 120, 160
+CUT = 12
+
+
+# -- fixtures ---------------------------------------------------------------------------
+def _pattern(h: int, w: int, seed: int) -> np.ndarray:
+    """A distinctive, high-contrast pattern (8 px blocks survive JPEG and downscaling)."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, size=(h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    return np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))[:h, :w]
+
+
+def _cover(rgb: np.ndarray, box, value) -> np.ndarray:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    out = rgb.copy()
+    out[y1:y2, x1:x2] = value
+    return out
+
+
+@pytest.fixture()
+def photo_pair(tmp_path):
+    """(original path, original pixels, anonymized output path): face region black in the output."""
+    original = np.full((IMG_H, IMG_W, 3), GREY, np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in REGION)
+    original[y1:y2, x1:x2] = _pattern(y2 - y1, x2 - x1, seed=1)
+    output = _cover(original, REGION, 0)
+    src, dst = tmp_path / "in" / "photo.png", tmp_path / "out" / "photo.png"
+    src.parent.mkdir()
+    dst.parent.mkdir()
+    Image.fromarray(original).save(src)
+    Image.fromarray(output).save(dst)
+    return src, original, dst
+
+
+def _video_box(i: int) -> list[float]:
+    x = 20.0 + 3 * i  # the face moves right
+    return [x, 30.0, x + 56.0, 94.0]
+
+
+TRACK1_BOX = [120.0, 10.0, 150.0, 44.0]  # a second, static face
+
+
+def _background(i: int) -> int:
+    """Each frame has its own background level, so a crop tells which frame it came from."""
+    return 80 + 5 * i
+
+
+@pytest.fixture(scope="module")
+def video_pair(tmp_path_factory):
+    """(original frames in memory, anonymized output video path)."""
+    import av
+
+    root = tmp_path_factory.mktemp("video")
+    originals, path = [], root / "out" / "clip.mp4"
+    path.parent.mkdir()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = VID_W, VID_H, "yuv420p"
+        stream.options = {"crf": "12", "preset": "ultrafast"}
+        for i in range(VID_N):
+            frame = np.full((VID_H, VID_W, 3), _background(i), np.uint8)
+            for box, seed in ((_video_box(i), 10 + i), (TRACK1_BOX, 99)):
+                x1, y1, x2, y2 = (int(v) for v in box)
+                frame[y1:y2, x1:x2] = _pattern(y2 - y1, x2 - x1, seed)
+            originals.append(frame)
+            out = _cover(_cover(frame, _video_box(i), 0), TRACK1_BOX, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(out, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return originals, path
+
+
+class _Forbidden(dict):
+    """FileReport.extra holds original pixels: the HTML report must never touch it."""
+
+    def _no(self, *args, **kwargs):
+        raise AssertionError("the HTML report read FileReport.extra")
+
+    __getitem__ = get = items = keys = values = __iter__ = __contains__ = __len__ = __bool__ = _no
+
+
+def _verification(faces, residual=(), verdict=None):
+    if verdict is None:
+        verdict = "leak" if any(f.get("leaks") for f in faces) or residual else "pass"
+    return {"verdict": verdict, "threshold": 0.6,
+            "threshold_provenance": "LFW, 3000 impostor pairs, 2025-01-01", "faces": list(faces),
+            "residual": list(residual)}
+
+
+def _face(distance, *, track=None, frame=None, box=FACE, leaks=None, **more):
+    d = {"track": track, "frame": frame, "box": list(box), "distance": distance,
+         "margin": None if distance is None else round(distance - 0.6, 4),
+         "strongest_attack": "deblur-wiener", "distances": {"none": (distance or 0) + 0.2,
+                                                            "deblur-wiener": distance, "inpaint": 0.95},
+         "leaks": bool(distance is not None and distance < 0.6) if leaks is None else leaks,
+         "unverifiable": None, "escalation": []}
+    d.update(more)
+    return d
+
+
+def _photo_report(src: Path, dst: Path, *, verified=True, name="photo.png") -> FileReport:
+    f = FileReport(input=str(src), output=str(dst), kind="image", rel=name, status="ok",
+                   input_sha256="ab" * 32, media={"width": IMG_W, "height": IMG_H, "format": "PNG"}, faces=1,
+                   regions={"shape": "box", "boxes": [REGION], "detections": []},
+                   timings={"read": 0.01, "detect": 0.2, "total": 0.3})
+    if verified:
+        f.verification = _verification([_face(0.91)])
+    f.extra = _Forbidden()
+    return f
+
+
+def _video_tracks():
+    return [
+        # The tracker's form: inclusive runs.
+        {"id": 0, "first": 0, "last": VID_N - 1, "detected": [[0, 8], [14, VID_N - 1]],
+         "interpolated": [[9, 13]], "padded": [], "max_width": 56.0 / 1.5},
+        # Plain frame lists are read too.
+        {"id": 1, "first": 0, "last": VID_N - 1, "detected": list(range(0, VID_N, 2)),
+         "interpolated": list(range(1, VID_N, 2)), "padded": [], "max_width": 30.0 / 1.5},
+    ]
+
+
+def _video_report(dst: Path, *, leak_track1=True) -> FileReport:
+    by_frame = {str(i): [_video_box(i), TRACK1_BOX] for i in range(VID_N)}
+    f = FileReport(input="/nonexistent/original/clip.mp4", output=str(dst), kind="video", rel="clip.mp4",
+                   status="ok", input_sha256="cd" * 32, faces=2, frames=VID_N,
+                   media={"width": VID_W, "height": VID_H, "codec": "h264", "fps": "25", "frames": VID_N},
+                   regions={"shape": "box", "by_frame": by_frame}, tracks=_video_tracks(), cuts=[CUT],
+                   timings={"detect": 1.0, "fps": 24.0})
+    faces = [_face(0.83, track=0, frame=5, box=_video_box(5),
+                   escalation=["blur sigma 0.25 -> 0.5", "fill"]),
+             _face(0.41 if leak_track1 else 0.7, track=1, frame=3, box=TRACK1_BOX)]
+    f.verification = _verification(faces, residual=[{"frame": 17, "box": [5, 5, 25, 30], "score": 0.71}])
+    f.extra = _Forbidden()
+    return f
+
+
+def _failed(name="broken.jpg") -> FileReport:
+    f = FileReport(input=f"/data/{name}", output=None, kind="unknown", rel=name)
+    f.fail("cannot identify image file")
+    return f
+
+
+def _run(files, *, verified=True, mode="fill") -> RunReport:
+    run = RunReport(command="veil anonymize", settings={"mode": mode, "region_shape": "box", "region_scale": 1.5,
+                                                        "threshold": 0.2, "tiles": True, "pad_frames": 5,
+                                                        "audio": "drop", "verify": verified},
+                    files=files, verified=verified, seconds=2.5)
+    return run
+
+
+# -- helpers ----------------------------------------------------------------------------
+VOID = {"meta", "img", "br", "hr", "input", "link", "source", "wbr", "area", "base", "col", "embed", "track"}
+URL_ATTRS = {"src", "href", "xlink:href", "action", "formaction", "poster", "srcset", "data", "background",
+             "ping", "cite", "longdesc", "manifest", "codebase", "usemap"}
+
+
+class _Checker(HTMLParser):
+    """Balanced tags, and every URL-bearing attribute local (#...) or an embedded JPEG."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: set[str] = set()
+        self.images: list[str] = []
+        self.alts: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self._attrs(tag, attrs)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.add(tag)
+        self._attrs(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def _attrs(self, tag, attrs):
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.errors.append(f"event handler {name} on <{tag}>")
+            if name in URL_ATTRS:
+                value = (value or "").strip()
+                if value.startswith("data:image/jpeg;base64,") and tag == "img" and name == "src":
+                    self.images.append(value)
+                    self.alts.append(dict(attrs).get("alt") or "")
+                elif not value.startswith("#"):
+                    self.errors.append(f"external reference {name}={value[:60]!r} on <{tag}>")
+            if name == "style" and "url(" in (value or "").lower():
+                self.errors.append(f"url() in style on <{tag}>")
+
+
+def _check(page: str) -> _Checker:
+    assert "could not be drawn" not in page  # no file entry fell back to its error box
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert checker.stack == [], checker.stack
+    return checker
+
+
+def _decode(uri: str) -> np.ndarray:
+    data = base64.b64decode(uri.split(",", 1)[1], validate=True)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == "JPEG"
+        return np.asarray(img.convert("RGB")).astype(np.float64)
+
+
+def _resized(rgb: np.ndarray, shape) -> np.ndarray:
+    img = Image.fromarray(np.ascontiguousarray(rgb.astype(np.uint8)))
+    return np.asarray(img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)).astype(np.float64)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    denom = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / denom) if denom > 1e-9 else 0.0
+
+
+def _crop(rgb: np.ndarray, box) -> np.ndarray:
+    x1, y1, x2, y2 = crop_box(box, rgb.shape[1], rgb.shape[0])
+    return rgb[y1:y2, x1:x2]
+
+
+def _mean_thumb_side(images) -> bool:
+    return all(max(im.shape[:2]) <= MAX_SIDE for im in images)
+
+
+# -- tests --------------------------------------------------------------------------------
+def test_full_report_renders(tmp_path, photo_pair, video_pair):
+    src, _, dst = photo_pair
+    _, video = video_pair
+    run = _run([_photo_report(src, dst), _video_report(video), _failed()])
+    path = write_html(run, tmp_path / "report" / "veil-report.html", created=CREATED)
+    assert path == tmp_path / "report" / "veil-report.html"
+    assert [p.name for p in path.parent.iterdir()] == ["veil-report.html"]  # atomic: no temp file left
+    page = path.read_text(encoding="utf-8")
+    checker = _check(page)
+    text = " ".join(" ".join(checker.text).split())
+
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "Leak found" in text  # track 1 of the video still matches its original
+    assert "veil 0.1.0" in text and "2025-01-02 03:04 UTC" in text
+    # Per file: paths, hash, media facts, status or error.
+    assert str(src) in text and str(dst) in text and "ab" * 32 in text
+    assert "cannot identify image file" in text and "failed" in text
+    assert "200\u00d7160" in text and "160\u00d7120" in text
+    # Verification: distance, threshold, margin, attack, escalation, provenance, residual.
+    assert "0.910" in text and "+0.310" in text and "deblur-wiener" in text
+    assert "blur sigma 0.25 -> 0.5" in text and "LFW, 3000 impostor pairs" in text
+    assert "frame 17" in text and "score 0.71" in text
+    assert "withheld: still recognizable" in text  # the leaking track shows no pixels
+    # Timeline: a row per track, a cut line, colours for detected/interpolated.
+    assert page.count('class="tl-svg"') == 1
+    assert f"scene cut at frame {CUT}" in page
+    assert "interpolated: frames 9\u201313" in page and "track 1 \u2013 leak" in text
+    # The distance distribution with the threshold and the shaded leak side.
+    assert 'class="dist"' in page and "impostor threshold 0.600" in text and "leak side" in text
+    # Thumbnails: photo region + video track 0 only (track 1 leaks: withheld).
+    assert len(checker.images) == 2
+    images = [_decode(u) for u in checker.images]
+    assert _mean_thumb_side(images)
+    assert "script" not in checker.tags and "link" not in checker.tags
+
+
+def test_no_external_references(tmp_path, photo_pair, video_pair):
+    src, _, dst = photo_pair
+    run = _run([_photo_report(src, dst), _video_report(video_pair[1]), _failed()], mode="blur")
+    page = render_html(run, created=CREATED)
+    assert "http://" not in page and "https://" not in page
+    assert "url(" not in page.lower() and "@import" not in page.lower()
+    for tag in ("script", "link", "iframe", "object", "embed", "video", "audio", "source", "base", "form"):
+        assert f"<{tag}" not in page.lower()
+    checker = _check(page)
+    # Every src/href is either a local anchor or an embedded JPEG, and never protocol-relative.
+    assert all(u.startswith("data:image/jpeg;base64,") for u in checker.images)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*//""", page)
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert 'class="banner"' in page and "reversible" in page  # blur mode warns in a banner
+
+
+def test_names_are_escaped_and_unicode_is_kept(tmp_path, photo_pair):
+    src, _, dst = photo_pair
+    evil = FileReport(input="/in/<script>alert(1)</script>.jpg", output=None, kind="image",
+                      rel="<script>alert(1)</script>.jpg")
+    evil.fail('bad "header" <b>bold</b> & more')
+    uni = _photo_report(src, dst, name="фото 😀 ü/\u202egpj.exe \udcff.png")
+    run = _run([evil, uni])
+    run.warnings.append("<img src=x onerror=alert(1)>")
+    path = write_html(run, tmp_path / "r.html", created=CREATED)
+    page = path.read_bytes().decode("utf-8")  # valid UTF-8 despite the lone surrogate
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.jpg" in page
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in page and "&quot;header&quot;" in page
+    assert "фото 😀 ü/" in page
+    assert "\u202e" not in page and "\\u202egpj.exe" in page  # no bidi trick: shown as an escape
+    assert "\\udcff.png" in page
+    _check(page)
+
+
+def test_thumbnails_show_only_the_anonymized_output(tmp_path, photo_pair, monkeypatch):
+    src, original, dst = photo_pair
+    output = np.asarray(Image.open(dst).convert("RGB"))
+    opened: list[str] = []
+    real_open = Image.open
+
+    def spy(fp, *args, **kwargs):
+        opened.append(str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", spy)
+    page = render_html(_run([_photo_report(src, dst)]), created=CREATED)
+    monkeypatch.setattr(Image, "open", real_open)
+    assert str(src) not in opened and str(dst) in opened
+
+    uris = _check(page).images
+    assert len(uris) == 1
+    original_face = original[int(REGION[1]):int(REGION[3]), int(REGION[0]):int(REGION[2])]
+    for uri in uris:
+        thumb = _decode(uri)
+        assert max(thumb.shape[:2]) <= MAX_SIDE
+        same_place_original = _resized(_crop(original, REGION), thumb.shape)
+        same_place_output = _resized(_crop(output, REGION), thumb.shape)
+        # Nothing of the original face: no correlation with its crop or its face pattern.
+        assert abs(_ncc(thumb, same_place_original)) < 0.5
+        assert abs(_ncc(thumb, _resized(original_face, thumb.shape))) < 0.5
+        assert np.abs(thumb - same_place_original).mean() > 30
+        # ...and it is the output: the black cover and its surroundings.
+        assert _ncc(thumb, same_place_output) > 0.9
+        assert np.abs(thumb - same_place_output).mean() < 10
+
+
+def test_real_photo_thumbnail_is_the_covered_output(tmp_path, face_photo):
+    # A real face (CC0): the output has its head region filled black.
+    original = np.asarray(Image.open(face_photo).convert("RGB"))
+    head = [70.0, 110.0, 250.0, 300.0]
+    out_path = tmp_path / "out.jpg"
+    Image.fromarray(_cover(original, head, 0)).save(out_path, quality=92)
+    f = FileReport(input=str(face_photo), output=str(out_path), kind="image", status="ok", faces=1,
+                   regions={"boxes": [head]})
+    f.verification = _verification([_face(1.05, box=[85, 131, 232, 284])])
+    uris = _check(render_html(_run([f]), created=CREATED)).images
+    assert len(uris) == 1
+    thumb = _decode(uris[0])
+    # The covered region, in thumbnail pixels.
+    x1, y1, x2, y2 = crop_box(head, original.shape[1], original.shape[0])
+    sy, sx = thumb.shape[0] / (y2 - y1), thumb.shape[1] / (x2 - x1)
+    r = (int(np.ceil((head[1] - y1) * sy)) + 1, int((head[3] - y1) * sy) - 1,
+         int(np.ceil((head[0] - x1) * sx)) + 1, int((head[2] - x1) * sx) - 1)
+    inside = thumb[r[0]:r[1], r[2]:r[3]]
+    face = _resized(original[int(head[1]):int(head[3]), int(head[0]):int(head[2])], inside.shape)
+    assert inside.mean() < 12 and face.mean() > 60  # the fill, not the face
+    assert abs(_ncc(inside, face)) < 0.5 and np.abs(inside - face).mean() > 60
+
+
+def test_video_thumbnails_come_from_the_output_frames(video_pair, monkeypatch):
+    import av
+
+    originals, video = video_pair
+    opened: list[str] = []
+    real_open = av.open
+
+    def spy(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", spy)
+    report = _video_report(video, leak_track1=False)
+    page = render_html(_run([report]), created=CREATED)
+    monkeypatch.setattr(av, "open", real_open)
+    assert opened == [str(video)]
+
+    with real_open(str(video)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    checker = _check(page)
+    assert len(checker.images) == 2  # one per track
+    for uri, alt in zip(checker.images, checker.alts):
+        thumb = _decode(uri)
+        h, w = thumb.shape[:2]
+        assert thumb[h // 3: 2 * h // 3, w // 3: 2 * w // 3].mean() < 20  # covered
+        boxes = [TRACK1_BOX] * VID_N if "Track 1" in alt else [_video_box(i) for i in range(VID_N)]
+        outs = [_resized(_crop(decoded[i], boxes[i]), thumb.shape) for i in range(VID_N)]
+        origs = [_resized(_crop(originals[i], boxes[i]), thumb.shape) for i in range(VID_N)]
+        # It is the output, at the frame verification looked at (5 for track 0, 3 for track 1)...
+        mad = [np.abs(thumb - o).mean() for o in outs]
+        assert int(np.argmin(mad)) == (3 if "Track 1" in alt else 5), (alt, np.round(mad, 1))
+        assert min(mad) < 8 and _ncc(thumb, outs[int(np.argmin(mad))]) > 0.9
+        # ...and never the original.
+        assert max(abs(_ncc(thumb, o)) for o in origs) < 0.5
+        assert min(np.abs(thumb - o).mean() for o in origs) > 30
+
+
+def test_track_best_entry_picks_the_frame(video_pair):
+    _, video = video_pair
+    report = _video_report(video, leak_track1=False)
+    report.verification = None
+    report.tracks[0]["best"] = {"frame": 7, "box": _video_box(7)}
+    checker = _check(render_html(_run([report], verified=False), created=CREATED))
+    (uri,) = [u for u, alt in zip(checker.images, checker.alts) if "track 0" in alt]
+    thumb = _decode(uri)
+    margin = _resized(_crop(np.full((VID_H, VID_W, 3), _background(7), np.uint8), _video_box(7)), thumb.shape)
+    assert np.abs(thumb[:4] - margin[:4]).mean() < 8
+
+
+def test_missing_or_unreadable_output_means_no_thumbnail(tmp_path, photo_pair, video_pair):
+    src, _, dst = photo_pair
+    gone = _photo_report(src, tmp_path / "gone.png", name="gone.png")
+    junk_path = tmp_path / "junk.mp4"
+    junk_path.write_bytes(b"not a video at all" * 10)
+    junk = _video_report(junk_path)
+    page = render_html(_run([gone, junk]), created=CREATED)
+    checker = _check(page)
+    assert checker.images == []
+    assert "output file not found" in page and "could not be read for thumbnails" in page
+    assert "0.910" in page  # the verdict is still there
+
+
+def test_output_identical_to_input_is_never_thumbnailed(tmp_path, photo_pair):
+    import hashlib
+
+    src, _, _ = photo_pair
+    copy = tmp_path / "copy.png"
+    shutil.copyfile(src, copy)
+    f = _photo_report(src, copy)
+    f.input_sha256 = hashlib.sha256(src.read_bytes()).hexdigest()
+    page = render_html(_run([f]), created=CREATED)
+    assert _check(page).images == [] and "identical to the input" in page
+    same = _photo_report(src, src)
+    assert _check(render_html(_run([same]), created=CREATED)).images == []
+
+
+def test_unverified_report_says_not_verified(tmp_path, photo_pair, video_pair):
+    src, _, dst = photo_pair
+    video = _video_report(video_pair[1])
+    video.verification = None
+    run = _run([_photo_report(src, dst, verified=False), video], verified=False)
+    page = render_html(run, created=CREATED)
+    text = " ".join(" ".join(_check(page).text).split())
+    assert "Not verified" in text and "not verified" in text
+    assert 'class="dist"' not in page  # no distances to plot
+    assert 'class="tl-svg"' in page  # the timeline does not need verification
+    checker = _check(page)
+    assert len(checker.images) == 3  # regions are shown in a gallery
+    # Without a verification hint, a track's thumbnail is its largest view: here its first frame.
+    for uri, alt in zip(checker.images, checker.alts):
+        if "track" in alt:
+            box = TRACK1_BOX if "track 1" in alt else _video_box(0)
+            thumb = _decode(uri)
+            out_crop = _resized(_crop(np.full((VID_H, VID_W, 3), _background(0), np.uint8), box), thumb.shape)
+            assert np.abs(thumb[:4] - out_crop[:4]).mean() < 8  # the margin has frame 0's background
+    assert render_html(_run([], verified=False), created=CREATED)
+    # Verification on, but no result plugged in: never claim "verified".
+    run.verified = True
+    text = " ".join(" ".join(_check(render_html(run, created=CREATED)).text).split())
+    assert "Not verified: verification was on, but no output has a verification result" in text
+    assert "Verified" not in text and "Partly verified" not in text
+
+
+def test_all_passing_run_reads_verified(tmp_path, photo_pair, video_pair):
+    src, _, dst = photo_pair
+    run = _run([_photo_report(src, dst), _video_report(video_pair[1], leak_track1=False)])
+    run.files[1].verification["residual"] = []
+    run.files[1].verification["verdict"] = "pass"
+    text = " ".join(" ".join(_check(render_html(run, created=CREATED)).text).split())
+    assert "Verified: no covered face matches its original" in text
+    assert "Leak" not in text
+
+
+def test_tolerates_sparse_and_odd_data(tmp_path):
+    f = FileReport(input="/x/a.mp4", output=str(tmp_path / "missing.mp4"), kind="video", status="ok", faces=3,
+                   frames=None, regions={"by_frame": {"2": [[1, 2, 3]], "bad": None}},
+                   tracks=[{}, {"id": 7, "detected": [1, 2, "x", None, -4, 2.5]}, "junk"], cuts=["3", None],
+                   media={"nested": {"a": [1, 2]}, "duration": float("nan")}, timings={"total": None})
+    f.verification = {"faces": [{}, {"distance": "abc", "distances": {"x": None}}, None,
+                                {"track": 7, "distance": float("inf"), "escalation": None}],
+                      "residual": [{}, None], "threshold": None}
+    g = FileReport(input="/x/b.jpg", output=None, kind="image", status="ok", regions={"boxes": [[0, 0, 0, 0]]},
+                   verification={"verdict": "unverifiable",
+                                 "faces": [{"unverifiable": "no landmarks", "box": [1, 1, 9, 9]}]})
+    run = RunReport(command="veil verify", settings={}, files=[f, g], verified=True)
+    page = render_html(run, created=CREATED)
+    text = " ".join(" ".join(_check(page).text).split())
+    assert "no landmarks" in text and "could not be drawn" not in text
+
+
+def test_photo_thumbnail_follows_exif_orientation(tmp_path):
+    # Regions are in upright pixels; the output JPEG stores its pixels sideways with orientation 6.
+    upright = np.full((300, 200, 3), 200, np.uint8)
+    upright[50:100, 20:80] = 0
+    path = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(path, exif=exif, quality=95)
+    f = FileReport(input="/nowhere/rot.jpg", output=str(path), kind="image", status="ok", faces=1,
+                   regions={"boxes": [[20, 50, 80, 100]]})
+    (uri,) = _check(render_html(_run([f], verified=False), created=CREATED)).images
+    thumb = _decode(uri)
+    assert thumb.shape[1] > thumb.shape[0]  # wide, like the upright region
+    assert thumb[8:-8, 8:-8].mean() < 15 and thumb[:3].mean() > 180
