@@ -1,0 +1,93 @@
+"""Residual-face check: faces still detectable in the output, outside what was covered.
+
+A confident detection on the *anonymized* picture whose box lies mostly
+outside every anonymized region is a face the pipeline may have missed (or one
+it skipped on purpose, e.g. under ``--min-face``). It is flagged with its box;
+the report shows it with its frame.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..detections import Detections
+
+__all__ = ["FaceDetector", "residual_faces", "inside_fraction"]
+
+
+class FaceDetector(Protocol):
+    def detect(self, rgb: np.ndarray) -> Detections: ...  # pragma: no cover
+
+
+def inside_fraction(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Share of each box's pixels that the mask covers.
+
+    Parameters
+    ----------
+    xyxy : (N, 4) array of float
+        Boxes in picture pixels; the pixels a box touches count
+        (``floor(x1) .. ceil(x2)``), clipped to the picture.
+    mask : (H, W) bool
+
+    Returns
+    -------
+    (N,) ndarray of float64
+        0 for a box entirely outside the picture.
+    """
+    mask = np.asarray(mask, bool)
+    h, w = mask.shape
+    integral = np.zeros((h + 1, w + 1), np.int64)
+    integral[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1)
+    out = np.zeros(len(xyxy), np.float64)
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(xyxy, np.float64).reshape(-1, 4)):
+        c0, c1 = min(max(int(np.floor(x1)), 0), w), min(max(int(np.ceil(x2)), 0), w)
+        r0, r1 = min(max(int(np.floor(y1)), 0), h), min(max(int(np.ceil(y2)), 0), h)
+        area = (c1 - c0) * (r1 - r0)
+        if area <= 0:
+            continue
+        covered = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+        out[i] = covered / area
+    return out
+
+
+def residual_faces(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, detector: FaceDetector, *,
+                   min_score: float = 0.5, max_inside: float = 0.5) -> Detections:
+    """Detections on the output that lie mostly outside the anonymized regions.
+
+    Parameters
+    ----------
+    anonymized_rgb : (H, W, 3) uint8
+        The output picture or frame.
+    covered_mask : (H, W) bool or None
+        Pixels the anonymizer covered (None: nothing covered).
+    detector : FaceDetector
+        Any object with ``detect(rgb) -> Detections`` (e.g. ``veil.detect.CenterFace``).
+    min_score : float, keyword-only
+        Detections below this confidence are ignored.
+    max_inside : float, keyword-only
+        A detection is kept (flagged) when at most this share of its box lies
+        inside the covered mask.
+
+    Returns
+    -------
+    Detections
+        The possible missed faces, as the detector returned them.
+    """
+    rgb = np.asarray(anonymized_rgb)
+    h, w = rgb.shape[:2]
+    if covered_mask is None:
+        covered_mask = np.zeros((h, w), bool)
+    covered_mask = np.asarray(covered_mask, bool)
+    if covered_mask.shape != (h, w):
+        raise ValueError(f"covered mask {covered_mask.shape} does not match the picture {(h, w)}")
+    dets = detector.detect(rgb)
+    if len(dets) == 0:
+        return Detections.empty()
+    keep = dets.scores >= min_score
+    if not np.any(keep):
+        return Detections.empty()
+    dets = dets[np.flatnonzero(keep)]
+    inside = inside_fraction(dets.xyxy, covered_mask)
+    return dets[np.flatnonzero(inside <= max_inside)]
