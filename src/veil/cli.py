@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
     an.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+    ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
+                        description="Detect faces on ORIGINAL and check the same places in ANONYMIZED: "
+                                    "does each face still match its original after reconstruction attacks, "
+                                    "and is any face still detectable? Works on other tools' outputs.",
+                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ve.add_argument("original", metavar="ORIGINAL")
+    ve.add_argument("anonymized", metavar="ANONYMIZED")
+    ve.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.2)")
+    ve.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+    au = sub.add_parser("audit", help="list what identifies people in files (faces, metadata, audio)",
+                        description="Report, without writing any media, what in each file identifies people: "
+                                    "faces and how recognizable they are, metadata (GPS, device, serials, "
+                                    "times, names, thumbnails), audio streams.")
+    au.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
+    au.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     return parser
 
 
@@ -217,6 +234,89 @@ def _print_summary(summary: dict, report_path: Path, html_path) -> None:
     print(f"veil: report: {report_path}" + (f" and {html_path}" if html_path else ""), file=sys.stderr)
 
 
+def _run_verify(args) -> int:
+    from .compare import verify_pair
+    from .config import Config
+    from .errors import VeilError
+
+    config = Config(**({"threshold": args.threshold} if args.threshold is not None else {}))
+    try:
+        record = verify_pair(args.original, args.anonymized, config)
+    except VeilError as exc:
+        print(f"veil: {args.anonymized}: {exc}", file=sys.stderr)
+        return ExitCode.FILE_ERROR
+    v = record["verification"]
+    if args.json:
+        print(json.dumps(record, default=str))
+    else:
+        _print_verification(record)
+    return ExitCode.LEAK if v["verdict"] == "leak" else ExitCode.OK
+
+
+def _print_verification(record: dict) -> None:
+    v = record["verification"]
+    counts = v.get("counts", {})
+    head = {"pass": "verified: no face matches its original, even after the strongest attack",
+            "leak": "LEAK: do not publish",
+            "unverifiable": "unverifiable: no face could be measured"}.get(v["verdict"], v["verdict"])
+    print(f"veil: {record['anonymized']}: {head} ({counts.get('faces', 0)} faces checked, "
+          f"{counts.get('leak', 0)} leak, {counts.get('unverifiable', 0)} unverifiable, "
+          f"threshold {v.get('threshold')})", file=sys.stderr)
+    for face in v.get("faces", []):
+        if face.get("leaks"):
+            where = f"track {face['track']}" if face.get("track") is not None else "face"
+            if face.get("frame") is not None:
+                where += f" frame {face['frame']}"
+            print(f"  {where} {face.get('box')}: distance {face.get('distance')} < {face.get('threshold')} "
+                  f"(margin {face.get('margin')}), closest attack {face.get('strongest_attack')}", file=sys.stderr)
+    for r in v.get("residual", []):
+        frame = f" frame {r['frame']}" if r.get("frame") is not None else ""
+        print(f"  possible missed face{frame} at {r.get('box')} (score {r.get('score')})", file=sys.stderr)
+    for w in record.get("warnings", []):
+        print(f"veil: warning: {w}", file=sys.stderr)
+
+
+def _run_audit(args) -> int:
+    from .audit import audit_file
+    from .errors import VeilError
+    from .pipeline import _walk
+
+    paths = []
+    for item in map(Path, args.inputs):
+        paths.extend(_walk(item, Path("/nonexistent")) if item.is_dir() else [item])
+    results, failed = [], 0
+    for path in paths:
+        try:
+            results.append(audit_file(path))
+        except VeilError as exc:
+            failed += 1
+            results.append({"input": str(path), "error": str(exc)})
+            print(f"veil: {path}: {exc}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"files": results}, default=str))
+    else:
+        for r in results:
+            if "error" not in r:
+                _print_audit(r)
+    return ExitCode.FILE_ERROR if failed else ExitCode.OK
+
+
+def _print_audit(r: dict) -> None:
+    faces = r["faces"]
+    out = [f"{r['input']}: {r['risk'].upper()} risk ({r['kind']})"]
+    if faces:
+        levels = {lv: sum(1 for f in faces if f["level"] == lv) for lv in ("high", "medium", "low")}
+        widest = max(f["width"] for f in faces)
+        where = f" in {r['sampled_frames']} sampled frames" if "sampled_frames" in r else ""
+        out.append(f"  faces: {len(faces)}{where}; recognizable: {levels['high']} likely, {levels['medium']} "
+                   f"possibly, {levels['low']} unlikely; largest {widest:.0f} px")
+    else:
+        out.append("  faces: none found")
+    for f in r["metadata"].get("findings", []):
+        out.append(f"  {f['risk']:<6} {f['kind']}: {f['field']} = {str(f.get('value'))[:80]}")
+    print("\n".join(out))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (never calls ``sys.exit`` itself)."""
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -231,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "anonymize":
             return int(_run_anonymize(args))
+        if args.command == "verify":
+            return int(_run_verify(args))
+        if args.command == "audit":
+            return int(_run_audit(args))
     except UsageError as exc:
         print(f"veil: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -168,7 +168,16 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     dets = _filter(detector.detect(to_rgb8(picture.pixels)), config)
     t2 = time.perf_counter()
     regions = _regions(dets, config)
-    out = _cover(picture.pixels, regions, config, _rng(config))
+    rng = _rng(config)
+    out = _cover(picture.pixels, regions, config, rng)
+    t_cover = time.perf_counter()
+    if config.verify:
+        # Before writing: a leaking face in blur/pixelate is re-rendered stronger.
+        from .verify.stage import verify_picture
+
+        out, report.verification = verify_picture(picture.pixels, out, dets, regions, config, detector, rng=rng)
+        report.timings["verify"] = round(time.perf_counter() - t_cover, 3)
+    t_write = time.perf_counter()
     with atomic_output(dst) as tmp:
         write_image(tmp, out, format=output_format(picture.format))
         if mask_dir is not None:
@@ -177,8 +186,7 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     report.faces = len(dets)
     report.regions = {"shape": regions.shape.value, "boxes": regions.to_records(),
                       "detections": dets.to_records()}
-    report.timings.update(read=round(t1 - t0, 3), detect=round(t2 - t1, 3), write=round(t3 - t2, 3))
-    report.extra["_picture"] = (picture.pixels, out, dets, regions)  # for verification; not serialized
+    report.timings.update(read=round(t1 - t0, 3), detect=round(t2 - t1, 3), write=round(t3 - t_write, 3))
 
 
 def _write_mask(path: Path, mask: np.ndarray) -> None:
@@ -192,16 +200,23 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
 
 
 # -- video --------------------------------------------------------------------
-def _video_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir, progress):
-    from .media.video import iter_frames, probe_video, transcode
+def detect_and_track(src: Path, config: Config, detector, progress=None):
+    """Pass 1 over a video: detect on every frame, find cuts, link tracks.
+
+    Returns
+    -------
+    info : VideoInfo
+    raw : list of Detections
+        The detector's boxes per frame (after ``threshold`` / ``min_face``).
+    tracked : TrackResult
+        Per-frame boxes including interpolated, padded and predicted ones.
+    cuts : list of int
+    """
+    from .media.video import iter_frames, probe_video
     from .track import detect_cuts, frame_signature, link_tracks
 
     info = probe_video(src, max_pixels=config.max_pixels)
-    report.media = info.to_dict()
     total = getattr(info, "frame_count_hint", None) or None
-
-    # Pass 1: detect on every frame, and fingerprint frames for scene cuts.
-    t0 = time.perf_counter()
     raw: list[Detections] = []
     signatures = []
     for frame in iter_frames(src, max_pixels=config.max_pixels):
@@ -211,43 +226,77 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
             progress(len(raw), total * 2 if total else None)
     if not raw:
         raise UnsupportedMediaError("video has no decodable frames")
-    t1 = time.perf_counter()
-
-    # Offline tracking: gaps, padding, motion; every raw detection kept.
     cuts = detect_cuts(signatures)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
     tracked = link_tracks(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
                           frame_size=(info.width, info.height))
-    regions = [_regions(d, config) for d in tracked.frames]
-    t2 = time.perf_counter()
+    return info, raw, tracked, cuts
 
-    # Pass 2: decode again, cover, encode. Masks go to a temp folder first.
-    rng = _rng(config)
+
+def _video_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir, progress):
+    from .media.video import transcode
+
+    t0 = time.perf_counter()
+    info, raw, tracked, cuts = detect_and_track(src, config, detector, progress)
+    report.media = info.to_dict()
+    t1 = t2 = time.perf_counter()
+    regions = [_regions(d, config) for d in tracked.frames]
+
+    # Pass 2: decode again, cover, encode (again per escalation round in
+    # blur/pixelate, so verdicts always describe the written file).
+    from .verify.stage import VideoChecks, escalate_video, render_with_overrides
+
     mask_tmp = None
     if mask_dir is not None:
         Path(mask_dir).parent.mkdir(parents=True, exist_ok=True)
         mask_tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=Path(mask_dir).parent))
-    rendered = 0
+    keys = [d.track_id.tolist() for d in tracked.frames]
+    state = {}
 
-    def render(frame):
-        nonlocal rendered
-        if frame.index >= len(regions):
-            raise MediaError(f"frame {frame.index} appeared on the second decode only; refusing")
-        out = _cover(frame.rgb, regions[frame.index], config, rng)
-        if mask_tmp is not None:
-            _write_mask(mask_tmp / f"{frame.index}.png", regions[frame.index].mask(*out.shape[:2]))
-        rendered += 1
-        if progress:
-            progress(len(raw) + rendered, len(raw) * 2)
-        return out
+    def render_pass(tmp: Path, overrides: dict):
+        rng = _rng(config)
+        checks = VideoChecks(tracked.frames, config, detector) if config.verify else None
+        rendered = 0
 
+        def render(frame):
+            nonlocal rendered
+            i = frame.index
+            if i >= len(regions):
+                raise MediaError(f"frame {i} appeared on the second decode only; refusing")
+            if overrides:
+                out = render_with_overrides(frame.rgb, regions[i], keys[i], config, overrides, rng)
+            else:
+                out = _cover(frame.rgb, regions[i], config, rng)
+            mask = None
+            if mask_tmp is not None or checks is not None:
+                mask = regions[i].mask(*out.shape[:2])
+            if mask_tmp is not None:
+                _write_mask(mask_tmp / f"{i}.png", mask)
+            if checks is not None:
+                checks.observe(i, frame.rgb, out, mask)
+            rendered += 1
+            if progress:
+                progress(len(raw) + rendered, len(raw) * 2)
+            return out
+
+        result = transcode(src, tmp, render, audio=config.audio.value, crf=config.crf,
+                           preset=config.preset, max_pixels=config.max_pixels)
+        if result.frames != len(raw) or rendered != len(raw):
+            raise MediaError(f"decoded {len(raw)} frames but wrote {result.frames}; refusing")
+        state["result"] = result
+        return checks
+
+    t_verify = 0.0
     try:
         with atomic_output(dst) as tmp:
-            result = transcode(src, tmp, render, audio=config.audio.value, crf=config.crf,
-                               preset=config.preset, max_pixels=config.max_pixels)
-            if result.frames != len(raw) or rendered != len(raw):
-                raise MediaError(f"decoded {len(raw)} frames but wrote {result.frames}; refusing")
+            checks = render_pass(tmp, {})
+            if checks is not None:
+                tv = time.perf_counter()
+                verdicts, overrides, steps, residual = escalate_video(
+                    lambda overrides: render_pass(tmp, overrides), checks, config)
+                report.verification = _video_record(verdicts, steps, residual)
+                t_verify = time.perf_counter() - tv
         if mask_tmp is not None:
             final = Path(mask_dir)
             if final.exists():
@@ -257,6 +306,7 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     finally:
         if mask_tmp is not None:
             shutil.rmtree(mask_tmp, ignore_errors=True)
+    result = state["result"]
     t3 = time.perf_counter()
 
     report.warnings.extend(result.warnings)
@@ -271,10 +321,20 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     }
     report.media["frames"] = len(raw)
     report.media["audio_kept"] = bool(getattr(result, "audio_kept", False))
-    report.timings.update(detect=round(t1 - t0, 3), track=round(t2 - t1, 3),
-                          render_encode=round(t3 - t2, 3),
+    report.timings.update(detect_track=round(t1 - t0, 3),
+                          render_encode_verify=round(t3 - t2, 3), verify=round(t_verify, 3),
                           fps=round(len(raw) / max(t3 - t0, 1e-9), 2))
-    report.extra["_video"] = (tracked, regions)
+
+
+def _video_record(verdicts: dict, steps: dict, residual: list) -> dict:
+    from .verify.core import summarize
+
+    ordered = [verdicts[t] for t in sorted(verdicts)]
+    record = summarize(ordered, residual=residual)
+    for face, track in zip(record["faces"], sorted(verdicts)):
+        if track in steps:
+            face["escalation"] = steps[track]
+    return record
 
 
 # -- runs over many files -----------------------------------------------------
