@@ -175,7 +175,8 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
         # Before writing: a leaking face in blur/pixelate is re-rendered stronger.
         from .verify.stage import verify_picture
 
-        out, report.verification = verify_picture(picture.pixels, out, dets, regions, config, detector, rng=rng)
+        out, report.verification = verify_picture(picture.pixels, out, dets, regions, config,
+                                                  _detector_for(config), rng=rng)
         report.timings["verify"] = round(time.perf_counter() - t_cover, 3)
     t_write = time.perf_counter()
     with atomic_output(dst) as tmp:
@@ -256,7 +257,8 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
 
     def render_pass(tmp: Path, overrides: dict):
         rng = _rng(config)
-        checks = VideoChecks(tracked.frames, config, detector) if config.verify else None
+        # The residual check is a second opinion: veil's own detector, whatever found the faces.
+        checks = VideoChecks(tracked.frames, config, _detector_for(config)) if config.verify else None
         rendered = 0
 
         def render(frame):
