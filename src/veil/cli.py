@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--scale", type=float, default=None, dest="detect_scale",
                     help="detection resolution factor for the whole-frame pass (default: 1)")
     an.add_argument("--no-tiles", action="store_true", help="skip the tiled small-face pass (faster, misses small faces)")
+    an.add_argument("--tile-every", type=int, default=None, metavar="N",
+                    help="video: run the small-face tiles on every N-th frame and at shot changes; "
+                         "tracks carry small faces between (default: see README)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,
@@ -105,7 +108,7 @@ def _config_from(args):
 
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
-    for name in ("threshold", "min_face", "detect_scale", "pad_frames", "region_scale",
+    for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
                  "region_shape", "crf", "seed"):
         value = getattr(args, name)
         if value is not None:

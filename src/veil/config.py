@@ -54,7 +54,10 @@ class Config:
     detect_scale : float
         Resolution factor for the whole-frame detection pass (1 = native).
     tiles : bool
-        Also detect on overlapping tiles of large pictures (small faces).
+        Also detect on magnified overlapping tiles (small faces).
+    tile_every : int
+        Video: run the tiles on every n-th frame (and after every shot change);
+        tracks carry small faces in between. 1 runs them on every frame.
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape
@@ -87,6 +90,7 @@ class Config:
     min_face: float = 0.0
     detect_scale: float = 1.0
     tiles: bool = True
+    tile_every: int = 1
     region_scale: float = 1.5
     region_shape: RegionShape = RegionShape.ELLIPSE
     pad_frames: int = 5
@@ -116,6 +120,7 @@ class Config:
             (0.05 <= self.detect_scale <= 4.0, "scale must be between 0.05 and 4"),
             (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
+            (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
             (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
             (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
             (0 <= self.crf <= 51, "crf must be between 0 and 51"),

@@ -41,7 +41,7 @@ def _cached_detector(key: tuple):
 
 def _detector_for(config: Config):
     # Only the fields that shape detection pick the cached detector.
-    fields = ("threshold", "detect_scale", "tiles", "min_face")
+    fields = ("threshold", "detect_scale", "tiles", "min_face")  # tile_every is the video loop's
     return _cached_detector(tuple((f, getattr(config, f)) for f in fields))
 
 
@@ -201,6 +201,11 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
 
 
 # -- video --------------------------------------------------------------------
+# A frame-to-frame signature change above this (a cut, a flash, a fast pan)
+# runs the tiles on that frame too; lower than the cut detector's own bar.
+_SHOT_CHANGE_HINT = 0.1
+
+
 def detect_and_track(src: Path, config: Config, detector, progress=None):
     """Pass 1 over a video: detect on every frame, find cuts, link tracks.
 
@@ -214,15 +219,22 @@ def detect_and_track(src: Path, config: Config, detector, progress=None):
     cuts : list of int
     """
     from .media.video import iter_frames, probe_video
-    from .track import detect_cuts, frame_signature, link_tracks
+    from .track import detect_cuts, frame_signature, link_tracks, signature_distance
 
     info = probe_video(src, max_pixels=config.max_pixels)
     total = getattr(info, "frame_count_hint", None) or None
     raw: list[Detections] = []
     signatures = []
+    # Tiles (small faces) on every tile_every-th frame and after any shot change;
+    # the whole-frame pass on every frame; tracks carry small faces in between.
+    sparse = config.tile_every > 1 and hasattr(detector, "full_pass")
     for frame in iter_frames(src, max_pixels=config.max_pixels):
-        raw.append(_filter(detector.detect(frame.rgb), config))
-        signatures.append(frame_signature(frame.rgb))
+        signature = frame_signature(frame.rgb)
+        tiled = (not sparse or frame.index % config.tile_every == 0 or not signatures
+                 or signature_distance(signatures[-1], signature) > _SHOT_CHANGE_HINT)
+        found = detector.detect(frame.rgb) if tiled else detector.full_pass(frame.rgb)
+        raw.append(_filter(found, config))
+        signatures.append(signature)
         if progress:
             progress(len(raw), total * 2 if total else None)
     if not raw:
