@@ -1,0 +1,253 @@
+"""End-to-end: the ``veil`` command in-process, on real fixtures and bad inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from veil.cli import main
+from veil.errors import ExitCode
+from veil.media.atomic import TEMP_PREFIX
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def _report(outdir: Path) -> dict:
+    return json.loads((outdir / "veil-report.json").read_text())
+
+
+# -- usage --------------------------------------------------------------------
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("veil ")
+
+
+@pytest.mark.parametrize("argv", [[], ["anonymize"], ["anonymize", "x.jpg"], ["frobnicate"],
+                                  ["anonymize", "x.jpg", "-o", "o", "--mode", "smudge"],
+                                  ["anonymize", "x.jpg", "-o", "o", "--threshold", "7"],
+                                  ["anonymize", "x.jpg", "-o", "o", "--jobs", "0"]])
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.strip(), "a usage error says why"
+
+
+# -- photos -------------------------------------------------------------------
+def test_photo_end_to_end(tmp_path, face_photo, capsys):
+    src = tmp_path / "in" / face_photo.name
+    src.parent.mkdir()
+    shutil.copy(face_photo, src)
+    before = _sha(src)
+    out = tmp_path / "out"
+    code = main(["anonymize", str(src.parent), "-o", str(out), "--no-verify", "--json"])
+    assert code == ExitCode.OK, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == 1 and summary["ok"] == 1 and summary["faces"] >= 1
+    assert _sha(src) == before
+    result = out / face_photo.name
+    assert result.is_file()
+    report = _report(out)
+    assert report["schema"] == "veil-report/1"
+    entry = report["files"][0]
+    assert entry["status"] == "ok" and entry["input_sha256"] == before
+    assert entry["faces"] >= 1
+    # Every reported region is changed in the output.
+    original = np.asarray(Image.open(src).convert("RGB"), np.int16)
+    anonymized = np.asarray(Image.open(result).convert("RGB"), np.int16)
+    from veil.region import union_mask
+    for box in entry["regions"]["boxes"]:
+        mask = union_mask(np.array([box]), entry["regions"]["shape"], *original.shape[:2])
+        diff = np.abs(original - anonymized).max(axis=2)[mask]
+        assert (diff > 8).mean() > 0.9
+    assert "veil" not in json.dumps(report["files"][0]["regions"])  # geometry only
+
+
+def test_folder_tree_mirrored_and_non_media_skipped(tmp_path, data_dir):
+    src = tmp_path / "photos"
+    (src / "a" / "b").mkdir(parents=True)
+    shutil.copy(data_dir / "face_mask" / "maksssksksss109.jpg", src / "a" / "one.jpg")
+    shutil.copy(data_dir / "face_mask" / "maksssksksss230.jpg", src / "a" / "b" / "two.jpeg")
+    (src / "notes.txt").write_text("not a picture")
+    out = tmp_path / "out"
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify", "--masks"]) == ExitCode.OK
+    files = _tree(out)
+    assert "a/one.jpg" in files and "a/b/two.jpeg" in files
+    assert "masks/a/one.jpg.png" in files and "masks/a/b/two.jpeg.png" in files
+    assert not any(f.endswith(".txt") for f in files)
+    assert _report(out)["summary"]["skipped"] == 1
+    mask = np.asarray(Image.open(out / "masks" / "a" / "one.jpg.png"))
+    assert mask.shape == np.asarray(Image.open(out / "a" / "one.jpg")).shape[:2]
+    assert set(np.unique(mask)) <= {0, 255} and mask.max() == 255
+
+
+def test_output_inside_input_folder_is_not_reprocessed(tmp_path, face_photo):
+    src = tmp_path / "photos"
+    src.mkdir()
+    shutil.copy(face_photo, src / "p.jpg")
+    out = src / "anon"
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == 0
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == 0
+    assert _tree(out) == ["p.jpg", "veil-report.html", "veil-report.json"] or _tree(out) == ["p.jpg", "veil-report.json"]
+
+
+def test_refuses_to_overwrite_input(tmp_path, face_photo, capsys):
+    src = tmp_path / "p.jpg"
+    shutil.copy(face_photo, src)
+    before = _sha(src)
+    assert main(["anonymize", str(src), "-o", str(tmp_path), "--no-verify"]) == ExitCode.FILE_ERROR
+    assert "overwrite" in capsys.readouterr().err
+    assert _sha(src) == before
+
+
+# -- bad inputs: fail closed, one line, others go on ---------------------------
+def _bad_inputs(folder: Path, face_photo: Path) -> dict[str, bytes]:
+    good = face_photo.read_bytes()
+    bad = {
+        "empty.jpg": b"",
+        "truncated.jpg": good[: len(good) // 3],
+        "text.jpg": b"hello, this is not a picture\n",
+        "text.mp4": b"hello, this is not a video either\n" * 10,
+    }
+    for name, data in bad.items():
+        (folder / name).write_bytes(data)
+    return bad
+
+
+def test_bad_inputs_fail_clearly_and_others_continue(tmp_path, face_photo, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    bad = _bad_inputs(src, face_photo)
+    shutil.copy(face_photo, src / "good.jpg")
+    before = {p.name: _sha(p) for p in src.iterdir()}
+    out = tmp_path / "out"
+    inputs = [str(src / name) for name in sorted(bad)] + [str(src / "good.jpg")]
+    code = main(["anonymize", *inputs, "-o", str(out), "--no-verify"])
+    assert code == ExitCode.FILE_ERROR
+    err_lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("veil: report")]
+    for name in bad:
+        lines = [line for line in err_lines if name in line]
+        assert len(lines) == 1, (name, err_lines)
+        assert not (out / name).exists()
+    assert (out / "good.jpg").is_file()
+    assert {p.name: _sha(p) for p in src.iterdir()} == before
+    assert not any(p.name.startswith(TEMP_PREFIX) for p in out.rglob("*"))
+    report = _report(out)
+    assert report["summary"]["failed"] == len(bad) and report["summary"]["ok"] == 1
+    assert all("\n" not in f.get("error", "") for f in report["files"])
+
+
+def test_decompression_bomb_refused(tmp_path, capsys):
+    src = tmp_path / "big.png"
+    Image.new("L", (5000, 5000)).save(src)
+    from veil import cli
+
+    parser_defaults = cli._config_from  # max-pixels is not a CLI flag: use the API
+
+    def small_limit(args):
+        return parser_defaults(args).replace(max_pixels=1_000_000)
+
+    cli._config_from = small_limit
+    try:
+        code = main(["anonymize", str(src), "-o", str(tmp_path / "out"), "--no-verify"])
+    finally:
+        cli._config_from = parser_defaults
+    assert code == ExitCode.FILE_ERROR
+    assert "big.png" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "big.png").exists()
+
+
+def test_interrupted_write_leaves_no_output(tmp_path, face_photo, monkeypatch):
+    import veil.media.image as image_io
+
+    real = image_io.write_image
+
+    def crash(path, pixels, **kw):
+        real(path, pixels, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_io, "write_image", crash)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        from veil.config import Config
+        from veil.pipeline import anonymize_file
+        anonymize_file(face_photo, out / "p.jpg", Config(verify=False))
+    assert _tree(out) == [] if out.exists() else True
+
+
+# -- video --------------------------------------------------------------------
+def _synthetic_video(path: Path, face: np.ndarray, *, frames=24, size=(320, 240), rate=Fraction(30000, 1001)):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            canvas = np.full((size[1], size[0], 3), 90, np.uint8)
+            x = 20 + i * 4
+            canvas[40:40 + face.shape[0], x:x + face.shape[1]] = face
+            frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def face_crop(data_dir):
+    image = Image.open(data_dir / "face_mask" / "maksssksksss343.jpg").convert("RGB")
+    import xml.etree.ElementTree as ET
+    box = ET.parse(data_dir / "face_mask" / "maksssksksss343.xml").find("object/bndbox")
+    x1, y1, x2, y2 = (int(box.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
+    w, h = x2 - x1, y2 - y1
+    crop = image.crop((x1 - w // 3, y1 - h // 3, x2 + w // 3, y2 + h // 4)).resize((110, 130))
+    return np.asarray(crop)
+
+
+def test_video_end_to_end_keeps_frames_and_timestamps(tmp_path, face_crop):
+    import av
+
+    src = tmp_path / "clip.mp4"
+    _synthetic_video(src, face_crop)
+    out = tmp_path / "out"
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify", "--masks"]) == 0
+    result = out / "clip.mp4"
+
+    def frames_of(path):
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            return [(f.pts, f.width, f.height) for f in c.decode(s)], s.time_base, len(c.streams.audio)
+
+    a, tb_a, _ = frames_of(src)
+    b, tb_b, audio = frames_of(result)
+    assert len(b) == len(a) == 24
+    assert [p * tb_b for p, _, _ in b] == [p * tb_a for p, _, _ in a]
+    assert {(w, h) for _, w, h in b} == {(320, 240)}
+    assert audio == 0
+    masks = sorted((out / "masks" / "clip.mp4").iterdir())
+    assert len(masks) == 24 and masks[0].name == "0.png"
+    entry = _report(out)["files"][0]
+    assert entry["frames"] == 24 and entry["faces"] >= 1
+    covered = sum(1 for k in entry["regions"]["by_frame"])
+    assert covered == 24, "the face is covered on every frame"
+
+
+def test_content_decides_over_name(tmp_path, face_photo):
+    src = tmp_path / "photo.mp4"
+    Image.open(face_photo).save(src, format="PNG")
+    out = tmp_path / "out"
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == ExitCode.OK
+    assert (out / "photo.png").is_file() and not (out / "photo.mp4").exists()
