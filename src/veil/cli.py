@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how faces are covered (default: fill; blur and pixelate are reversible)")
     an.add_argument("--audio", default="drop", choices=["drop", "keep"],
                     help="video audio: drop (default; voices identify people) or keep (stream copy)")
-    an.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.2)")
+    an.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
     an.add_argument("--min-face", type=float, default=None, metavar="PX",
                     help="ignore faces smaller than PX pixels (default: 0, keep all)")
     an.add_argument("--scale", type=float, default=None, dest="detect_scale",
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ve.add_argument("original", metavar="ORIGINAL")
     ve.add_argument("anonymized", metavar="ANONYMIZED")
-    ve.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.2)")
+    ve.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
     ve.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
     au = sub.add_parser("audit", help="list what identifies people in files (faces, metadata, audio)",

@@ -86,7 +86,7 @@ class Config:
     fill_color: tuple[int, int, int] = (0, 0, 0)
     pixelate_blocks: int = 10
     blur_strength: float = 0.25
-    threshold: float = 0.2
+    threshold: float = 0.1
     min_face: float = 0.0
     detect_scale: float = 1.0
     tiles: bool = True

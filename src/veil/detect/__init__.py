@@ -1,0 +1,42 @@
+"""Face detection: CenterFace, multi-scale tiling, and the configured default.
+
+Importing this package loads no model; the network loads on the first
+``detect`` call and is cached per process.
+"""
+
+from __future__ import annotations
+
+from .base import FaceDetector, check_rgb
+from .centerface import CenterFace
+from .multiscale import DEFAULT_FULL_MAX_SIDE, DEFAULT_PROBE_THRESHOLD, MultiScaleDetector, Pass, tile_grid
+from .nms import nms, nms_clusters
+
+__all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rgb", "default_detector", "nms",
+           "nms_clusters", "tile_grid"]
+
+
+def default_detector(config) -> FaceDetector:
+    """The detector a :class:`veil.config.Config` asks for.
+
+    Parameters
+    ----------
+    config : veil.config.Config
+        Uses ``threshold`` (final confidence), ``detect_scale`` (resolution of
+        the whole-frame pass; pictures above 1280 px are seen at most 1280 px
+        wide at scale 1 -- their small faces are the tiles' job), ``tiles``
+        (magnified tiles for small faces, adaptive) and ``min_face``.
+
+    Returns
+    -------
+    FaceDetector
+        A :class:`MultiScaleDetector`; with ``tiles=False`` it runs the
+        whole-frame pass only (no size cap, exactly ``detect_scale``).
+    """
+    base = CenterFace(threshold=config.threshold)
+    if not config.tiles:
+        return MultiScaleDetector(base, full_scale=config.detect_scale, full_max_side=None, upscale=None,
+                                  probe_threshold=config.threshold, min_face=config.min_face)
+    return MultiScaleDetector(base, full_scale=config.detect_scale,
+                              full_max_side=round(DEFAULT_FULL_MAX_SIDE * config.detect_scale),
+                              probe_threshold=min(DEFAULT_PROBE_THRESHOLD, config.threshold),
+                              min_face=config.min_face)

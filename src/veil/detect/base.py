@@ -1,0 +1,54 @@
+"""The detector interface shared by every face finder, and input checks."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..detections import Detections
+
+__all__ = ["FaceDetector", "check_rgb"]
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything that finds faces in one RGB picture.
+
+    ``detect`` takes an ``(H, W, 3)`` ``uint8`` RGB array (upright as displayed,
+    see :func:`veil.media.image.to_rgb8`) and returns :class:`Detections` in that
+    picture's pixel coordinates, with ``scores`` and, where the detector has
+    them, ``landmarks``. It never mutates its input.
+    """
+
+    def detect(self, rgb: np.ndarray) -> Detections:  # pragma: no cover - protocol
+        ...
+
+
+def check_rgb(rgb: object) -> np.ndarray:
+    """Validate a picture for detection.
+
+    Parameters
+    ----------
+    rgb : object
+        Expected: ``(H, W, 3)`` ndarray of ``uint8`` with ``H, W >= 1``.
+
+    Returns
+    -------
+    ndarray
+        The same array (not copied).
+
+    Raises
+    ------
+    ValueError
+        Wrong type, dtype or shape, with a one-line message saying what was given.
+    """
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f"detection needs a numpy array, not {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"detection needs a uint8 RGB picture, got dtype {rgb.dtype} (use veil.media.image.to_rgb8)")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"detection needs an (H, W, 3) RGB picture, got shape {rgb.shape} (use veil.media.image.to_rgb8)")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"detection needs a non-empty picture, got shape {rgb.shape}")
+    return rgb
