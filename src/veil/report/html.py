@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..media.atomic import atomic_output
-from .html_svg import distance_plot_html, esc, fmt, meter_svg, run_length, runs, timeline_html
+from .html_svg import _f, distance_plot_html, esc, fmt, meter_svg, run_length, runs, timeline_html
 from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
 
 __all__ = ["render_html", "write_html"]
@@ -38,14 +38,6 @@ _REVERSIBLE = {"blur", "pixelate"}
 
 
 # -- small helpers ------------------------------------------------------------------
-def _f(value) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:

@@ -52,6 +52,18 @@ MIN_CHIP_STD = 4.0
 PASS, LEAK, UNVERIFIABLE = "pass", "leak", "unverifiable"
 
 
+def _scores(verdict) -> dict[str, Any]:
+    """The raw scores and the decision of a face or track verdict, JSON-ready."""
+    return {
+        "leaks": verdict.leaks,
+        "distance": _r(verdict.distance),
+        "threshold": _r(verdict.threshold),
+        "margin": _r(verdict.margin),
+        "strongest_attack": verdict.strongest_attack,
+        "distances": {k: _r(v) for k, v in verdict.distances.items()},
+    }
+
+
 def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
@@ -139,14 +151,7 @@ class FaceVerdict:
         if self.frame is not None:
             out["frame"] = int(self.frame)
         out["box"] = [round(float(v), 1) for v in self.box]
-        out.update(
-            leaks=self.leaks,
-            distance=_r(self.distance),
-            threshold=_r(self.threshold),
-            margin=_r(self.margin),
-            strongest_attack=self.strongest_attack,
-            distances={k: _r(v) for k, v in self.distances.items()},
-        )
+        out.update(_scores(self))
         if self.unverifiable:
             out["unverifiable"] = self.unverifiable
             out["note"] = self.note
@@ -251,14 +256,7 @@ class TrackVerdict:
         box = boxes.get(self.strongest_frame) or (self.faces[0].box if self.faces else None)
         if box is not None:
             out["box"] = [round(float(v), 1) for v in box]
-        out.update(
-            leaks=self.leaks,
-            distance=_r(self.distance),
-            threshold=_r(self.threshold),
-            margin=_r(self.margin),
-            strongest_attack=self.strongest_attack,
-            distances={k: _r(v) for k, v in self.distances.items()},
-        )
+        out.update(_scores(self))
         if self.unverifiable:
             out["unverifiable"] = self.unverifiable
             notes = [f.note for f in self.faces if f.note]
