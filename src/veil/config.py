@@ -91,7 +91,7 @@ class Config:
     detect_scale: float = 1.0
     tiles: bool = True
     tile_every: int = 1
-    region_scale: float = 1.5
+    region_scale: float = 1.6
     region_shape: RegionShape = RegionShape.ELLIPSE
     pad_frames: int = 5
     audio: AudioPolicy = AudioPolicy.DROP

@@ -19,7 +19,7 @@ from .detections import Detections
 __all__ = ["Regions", "head_regions", "union_mask"]
 
 # Of the extra height a region gets, this share goes above the face box.
-_TOP_SHARE = 0.64
+_TOP_SHARE = 0.55
 
 
 @dataclass(frozen=True, eq=False)

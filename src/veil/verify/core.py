@@ -106,6 +106,9 @@ class FaceVerdict:
     note: str = ""
     region: str = "none"
     elapsed_ms: float = 0.0
+    #: Distance between the original and a flat patch of its mean colour: the
+    #: recognizer's own baseline for "no face here" (None when not measured).
+    control: float | None = None
 
     # -- decisions, derived from the raw scores --------------------------------
     @property
@@ -156,6 +159,8 @@ class FaceVerdict:
             out["unverifiable"] = self.unverifiable
             out["note"] = self.note
         out["region"] = self.region
+        if self.control is not None:
+            out["control_distance"] = _r(self.control)
         out["elapsed_ms"] = round(float(self.elapsed_ms), 1)
         return out
 
@@ -480,40 +485,80 @@ def _chip_within(rec: Recognizer, shape, window, w: int, h: int) -> bool:
             and (x1 == w or max(xs) + pad <= x1 - x0) and (y1 == h or max(ys) + pad <= y1 - y0))
 
 
+_FLAT_COLOURS = ((0, 0, 0), (128, 128, 128), (255, 255, 255))
+_flat_cache: dict[int, np.ndarray] = {}
+
+
+def _flat_embeddings(rec: Recognizer) -> np.ndarray:
+    """Embeddings of flat black, grey and white chips (no identity at all), once per recognizer."""
+    key = id(rec)
+    if key not in _flat_cache:
+        chips = [np.full((150, 150, 3), c, np.uint8) for c in _FLAT_COLOURS]
+        _flat_cache[key] = np.asarray(rec.embed(chips), np.float32)
+    return _flat_cache[key]
+
+
 def _evaluate(samples: Sequence[_Sample], names: Sequence[str], rec: Recognizer, threshold: float
               ) -> tuple[list[FaceVerdict], np.ndarray]:
-    """Attack and embed usable samples in one batch; verdicts + original embeddings (N, 128)."""
+    """Attack and embed usable samples; verdicts + verifiable original embeddings (N, 128).
+
+    Two batches: first each original with its control (a flat patch of its mean
+    colour; black, grey and white are cached), so that originals the recognizer
+    cannot tell from a flat patch -- a dark blob, a false detection, a badly
+    aligned profile: no identity it can measure -- cost no attack embeddings;
+    then the attack candidates of the others.
+    """
+    usable = [s for s in samples if s.usable]
+    t0 = time.perf_counter()
+    first: list[np.ndarray] = []
+    for s in usable:
+        original_chip = np.ascontiguousarray(inner_chip(s.orig_crop))
+        first += [original_chip, np.full_like(original_chip, original_chip.reshape(-1, 3).mean(axis=0).round())]
+    embs = rec.embed(first) if first else np.zeros((0, 128), np.float32)
+    per_embed = (time.perf_counter() - t0) / max(len(first), 1)
+    flats = _flat_embeddings(rec).astype(np.float64)
+    originals, controls = {}, {}
+    for i, s in enumerate(usable):
+        e0 = embs[2 * i].astype(np.float64)
+        refs = np.vstack([embs[2 * i + 1][None].astype(np.float64), flats])
+        originals[id(s)], controls[id(s)] = e0, float(np.linalg.norm(refs - e0, axis=1).min())
+
     chips: list[np.ndarray] = []
-    spans: list[tuple[int, list[str]]] = []
-    times: list[float] = []
-    for s in samples:
-        t0 = time.perf_counter()
-        if not s.usable:
-            spans.append((-1, []))
-            times.append(0.0)
+    spans: dict[int, tuple[int, list[str], float]] = {}
+    for s in usable:
+        if controls[id(s)] < threshold:
             continue
+        t1 = time.perf_counter()
         ctx = _attacks.AttackContext(face_width=s.face_width, region_mask=s.mask)
         cands = _attacks.run_attacks(s.anon_crop, ctx, names)
-        spans.append((len(chips), [n for n, _ in cands]))
-        chips.append(np.ascontiguousarray(inner_chip(s.orig_crop)))
+        spans[id(s)] = (len(chips), [n for n, _ in cands], time.perf_counter() - t1)
         chips.extend(np.ascontiguousarray(inner_chip(c)) for _, c in cands)
-        times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    embs = rec.embed(chips)
-    per_embed = (time.perf_counter() - t0) / max(len(chips), 1)
-    verdicts, originals = [], []
-    for s, (start, cand_names), t in zip(samples, spans, times):
-        if start < 0:
+    cand_embs = rec.embed(chips) if chips else np.zeros((0, 128), np.float32)
+    per_embed_2 = (time.perf_counter() - t0) / max(len(chips), 1)
+
+    verdicts, kept = [], []
+    for s in samples:
+        if not s.usable:
             verdicts.append(FaceVerdict(box=s.box, distances={}, threshold=threshold, frame=s.frame,
                                         unverifiable=s.unverifiable, note=s.note, elapsed_ms=s.elapsed_ms))
             continue
-        e0 = embs[start]
-        d = np.linalg.norm(embs[start + 1:start + 1 + len(cand_names)].astype(np.float64) - e0, axis=1)
-        ms = s.elapsed_ms + 1000 * (t + per_embed * (1 + len(cand_names)))
+        e0, control = originals[id(s)], controls[id(s)]
+        if id(s) not in spans:
+            verdicts.append(FaceVerdict(
+                box=s.box, distances={}, threshold=threshold, frame=s.frame, region=s.region,
+                elapsed_ms=s.elapsed_ms + 2000 * per_embed, control=control, unverifiable="indistinct",
+                note=(f"the recognizer cannot tell this original from a flat patch (distance {control:.3f} < "
+                      f"{threshold:.3f}): likely not a face, or too dark or blurred to recognize")))
+            continue
+        start, cand_names, t_attack = spans[id(s)]
+        d = np.linalg.norm(cand_embs[start:start + len(cand_names)].astype(np.float64) - e0, axis=1)
+        ms = s.elapsed_ms + 1000 * (t_attack + 2 * per_embed + per_embed_2 * len(cand_names))
         verdicts.append(FaceVerdict(box=s.box, distances={n: float(x) for n, x in zip(cand_names, d)},
-                                    threshold=threshold, frame=s.frame, region=s.region, elapsed_ms=ms))
-        originals.append(e0)
-    return verdicts, np.array(originals, np.float32).reshape(-1, 128)
+                                    threshold=threshold, frame=s.frame, region=s.region, elapsed_ms=ms,
+                                    control=control))
+        kept.append(e0)  # the multi-frame attack compares with verifiable originals only
+    return verdicts, np.array(kept, np.float32).reshape(-1, 128)
 
 
 def verify_face(original_rgb: np.ndarray, anonymized_rgb: np.ndarray, box: Sequence[float], *,
@@ -675,7 +720,7 @@ class TrackCollector:
         verdicts, originals = _evaluate(reps, names, self.rec, thr)
         multi: dict[str, float] = {}
         combined = self._combined
-        if len(combined) >= 2:
+        if len(combined) >= 2 and len(originals):
             ctx = _attacks.AttackContext(face_width=float(np.median([fw for _, _, fw in combined])))
             cands = _attacks.multi_frame([crop for _, crop, _ in combined], ctx)
             if cands:
