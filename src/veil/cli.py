@@ -229,8 +229,12 @@ def _print_summary(summary: dict, report_path: Path, html_path) -> None:
         parts.append(f"{summary['failed']} failed")
     if summary["skipped"]:
         parts.append(f"{summary['skipped']} skipped (not media)")
+    verdict = summary["verdict"]
+    if summary.get("faces_verified") or summary.get("faces_unverifiable"):
+        verdict += (f" ({summary['faces_verified']} faces/tracks measured, "
+                    f"{summary['faces_unverifiable']} not measurable: see the report)")
     line = (f"veil: {', '.join(parts)}; {summary['faces']} face{'s' * (summary['faces'] != 1)} covered; "
-            f"{summary['seconds']:.1f} s; {summary['verdict']}")
+            f"{summary['seconds']:.1f} s; {verdict}")
     print(line, file=sys.stderr)
     for warning in summary["warnings"]:
         print(f"veil: warning: {warning}", file=sys.stderr)

@@ -117,6 +117,11 @@ class RunReport:
             "warnings": sorted(set(self.warnings) | {w for f in self.files for w in f.warnings}),
             "verdict": verdict,
             "leaks": len(leaks),
+            # How much the verdict rests on: faces (or tracks) measured vs. not measurable.
+            "faces_verified": sum((f.verification or {}).get("counts", {}).get("pass", 0)
+                                  + (f.verification or {}).get("counts", {}).get("leak", 0) for f in ok),
+            "faces_unverifiable": sum((f.verification or {}).get("counts", {}).get("unverifiable", 0)
+                                      for f in ok),
         }
 
     def to_dict(self) -> dict:

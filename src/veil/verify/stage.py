@@ -124,11 +124,17 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
         verdict = verify_face(orig_rgb, to_rgb8(out), box, region_mask=mask, attacks=attacks)
         if verdict.leaks and config.reversible:
             steps = []
+            face_region = Regions(regions.boxes[i:i + 1], regions.shape)
+            face_mask = face_region.mask(height, width)
+            before = out
             for setting in escalation_plan(config.mode, blur_strength=config.blur_strength,
                                            pixelate_blocks=config.pixelate_blocks):
                 overrides[i] = config.replace(**setting.config_changes())
-                out = render_with_overrides(original, regions, list(range(len(regions))), config,
-                                            overrides, rng)
+                # Only this face's region changes: the other faces keep exactly the
+                # pixels their verdicts were measured on.
+                redo = _cover(original, face_region, overrides[i], rng)
+                out = before.copy()
+                out[face_mask] = redo[face_mask]
                 verdict = verify_face(orig_rgb, to_rgb8(out), box, region_mask=mask,
                                       attacks=ATTACKS_FOR_MODE[overrides[i].mode])
                 steps.append(f"{setting.mode} {_setting_text(setting)}: "
