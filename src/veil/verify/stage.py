@@ -38,6 +38,11 @@ ATTACKS_FOR_MODE = {
 REPRESENTATIVES_FOR_MODE = {Mode.FILL: 1, Mode.NOISE: 2, Mode.BLUR: 2, Mode.PIXELATE: 2}
 #: Modes whose output varies frame to frame, so averaging a track can reveal the face.
 MULTI_FRAME_MODES = frozenset({Mode.NOISE, Mode.PIXELATE, Mode.BLUR})
+#: Detections below this confidence are covered but not measured: a recognizer's
+#: distance to something that may not be a face (a hand, a lamp) means nothing.
+VERIFY_MIN_SCORE = 0.5
+_LOW_NOTE = "detector confidence below {:.2f}: may not be a face; covered, not measured"
+
 #: A video's residual-face check runs the detector on every RESIDUAL_EVERY-th output frame.
 RESIDUAL_EVERY = 10
 
@@ -121,6 +126,9 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
     verdicts, escalations = [], {}
     out = anonymized
     for i, box in enumerate(dets.xyxy):
+        if dets.scores[i] < VERIFY_MIN_SCORE:
+            verdicts.append(_low_confidence(box, None))
+            continue
         verdict = verify_face(orig_rgb, to_rgb8(out), box, region_mask=mask, attacks=attacks)
         if verdict.leaks and config.reversible:
             steps = []
@@ -149,6 +157,14 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
         record["faces"][index]["escalation"] = steps
     record["attacks"] = list(attacks)
     return out, record
+
+
+def _low_confidence(box, frame):
+    from .core import FaceVerdict
+    from .threshold import IMPOSTOR_THRESHOLD
+
+    return FaceVerdict(box=tuple(float(v) for v in box), distances={}, threshold=IMPOSTOR_THRESHOLD,
+                       frame=frame, unverifiable="low_confidence", note=_LOW_NOTE.format(VERIFY_MIN_SCORE))
 
 
 def _setting_text(setting) -> str:
@@ -193,12 +209,20 @@ class VideoChecks:
 
         multi = self.foreign or self.config.mode in MULTI_FRAME_MODES
         by_track: dict[int, list[tuple[int, np.ndarray]]] = {}
+        scores: dict[int, list[float]] = {}
         for index, dets in enumerate(self.frames):
             detected = dets.source == 0
-            for box, track in zip(dets.xyxy[detected], dets.track_id[detected]):
+            for box, track, score in zip(dets.xyxy[detected], dets.track_id[detected], dets.scores[detected]):
                 by_track.setdefault(int(track), []).append((index, box))
+                scores.setdefault(int(track), []).append(float(score))
+        self.low_confidence = {}
         for track, seen in by_track.items():
             if track < 0:
+                continue
+            # The track's typical confidence, not its best frame: a hand or a lamp
+            # can score high once.
+            if float(np.median(scores[track])) < VERIFY_MIN_SCORE and not self.foreign:
+                self.low_confidence[track] = seen[0]
                 continue
             if multi:
                 chosen = seen  # every detected frame feeds the multi-frame attack (thinned to 32)
@@ -219,8 +243,15 @@ class VideoChecks:
 
     def verdicts(self, *, overrides: dict | None = None) -> dict:
         """Track id -> TrackVerdict, with the attacks of each track's mode."""
+        from .core import TrackVerdict
+        from .threshold import IMPOSTOR_THRESHOLD
+
         overrides = overrides or {}
         out = {}
+        for track, (frame, box) in self.low_confidence.items():
+            out[track] = TrackVerdict(faces=(_low_confidence(box, frame),), multi_frame={},
+                                      threshold=IMPOSTOR_THRESHOLD, frames_total=0, frames_usable=0,
+                                      frames_combined=0, track_id=track)
         for track, collector in self.collectors.items():
             if self.foreign:
                 out[track] = collector.verify(k=2, attacks="all")
