@@ -66,11 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-tiles", action="store_true", help="skip the tiled small-face pass (faster, misses small faces)")
     an.add_argument("--tile-every", type=int, default=None, metavar="N",
                     help="video: run the small-face tiles on every N-th frame and at shot changes; "
-                         "tracks carry small faces between (default: see README)")
+                         "tracks carry small faces between (default: 1, every frame)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,
-                    help="head region size relative to the face box (default: 1.5)")
+                    help="head region size relative to the face box (default: 1.6)")
     shape = an.add_mutually_exclusive_group()
     shape.add_argument("--ellipse", dest="region_shape", action="store_const", const="ellipse",
                        help="cover an ellipse around each head (default)")
