@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@rm -rf $(DEMO_OUT)
-	$(BIN)/veil anonymize $(DEMO_IN) -o $(DEMO_OUT); status=$$?; \
+	@$(BIN)/veil anonymize $(DEMO_IN) -o $(DEMO_OUT); status=$$?; \
 	echo ""; \
 	echo "Outputs: $(CURDIR)/$(DEMO_OUT)/"; ls -1 $(DEMO_OUT) | sed 's/^/  /'; \
 	echo "Report:  $(CURDIR)/$(DEMO_OUT)/veil-report.json"; \
