@@ -251,3 +251,16 @@ def test_content_decides_over_name(tmp_path, face_photo):
     out = tmp_path / "out"
     assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == ExitCode.OK
     assert (out / "photo.png").is_file() and not (out / "photo.mp4").exists()
+
+
+def test_jobs_run_files_in_parallel_processes(tmp_path, data_dir):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("maksssksksss109.jpg", "maksssksksss343.jpg"):
+        shutil.copy(data_dir / "face_mask" / name, src / name)
+    (src / "broken.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["anonymize", str(src), "-o", str(out), "--jobs", "2", "--no-verify"]) == ExitCode.FILE_ERROR
+    report = _report(out)
+    assert report["summary"]["ok"] == 2 and report["summary"]["failed"] == 1
+    assert (out / "maksssksksss109.jpg").is_file() and not (out / "broken.jpg").exists()
