@@ -169,6 +169,10 @@ def _run_state(run, summary: dict, states: list[str]) -> tuple[str, str, list[st
         details.append(f"{_plural(unver, 'file')} could not be verified.")
     if unchecked:
         details.append(f"{_plural(unchecked, 'file')} {'has' if unchecked == 1 else 'have'} no verification result.")
+    measured, unmeasured = summary.get("faces_verified", 0), summary.get("faces_unverifiable", 0)
+    if unmeasured:
+        details.append(f"{_plural(measured, 'face or track')} measured; {unmeasured} covered but not measurable "
+                       "(low detector confidence, too small, or indistinct to the recognizer): see each file.")
     if failed or unver or unchecked:
         return "warn", "Partly verified: no covered face matches its original in the files that were checked", details
     return "pass", "Verified: no covered face matches its original, even after attacks", details
