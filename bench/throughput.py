@@ -37,7 +37,6 @@ Writes ``bench/out/throughput.json``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import resource
 import shlex
@@ -51,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
+from veil.media import file_sha256  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -59,14 +59,6 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_clip(name: str, src: Path, *, size: tuple[int, int] | None, frames: int | None) -> Path:
@@ -210,7 +202,7 @@ def main(argv=None) -> int:
         for name, clip in clips.items():
             src = probe(clip)
             src["path"] = str(clip)
-            src["sha256"] = sha256(clip)
+            src["sha256"] = file_sha256(clip)
             print(f"\n## {name}: {clip.name} {src['width']}x{src['height']}, {src['frames']} frames", file=sys.stderr)
             runs = {t: [] for t in tools}
             for rep in range(args.repeats):

@@ -73,6 +73,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
+from veil.media import file_sha256  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 CROWD_VERSION = 4
@@ -104,14 +105,6 @@ def trimmed(src: Path, frames: int) -> Path:
                         "-map_metadata", "-1", "-fflags", "+bitexact", str(dst) + ".tmp.mp4"], check=True)
         Path(str(dst) + ".tmp.mp4").replace(dst)
     return dst
-
-
-def file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- box helpers ----------------------------------------------------------------------
@@ -232,7 +225,7 @@ def link_tracks(per_frame_boxes: list[np.ndarray], iou_min: float = 0.3) -> list
 
 
 def build_reference(clip: Path, args) -> dict:
-    key = json.dumps({"sha": file_sha(clip), "scales": args.ref_scales, "thresh": args.ref_thresh,
+    key = json.dumps({"sha": file_sha256(clip), "scales": args.ref_scales, "thresh": args.ref_thresh,
                       "keep": args.ref_keep, "support": args.ref_support, "dlib": args.ref_dlib, "min_w": args.ref_min_w, "v": 2}, sort_keys=True)
     cache = B.OUT / "ref" / f"{clip.stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.json"
     if cache.exists() and not args.rebuild_ref:

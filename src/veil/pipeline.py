@@ -9,7 +9,6 @@ what the CLI uses for many files.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from .anonymize import REVERSIBLE_WARNING, anonymize
 from .config import Config
 from .detections import Detections
 from .errors import MediaError, UnsupportedMediaError, VeilError
+from .media import file_sha256
 from .media.atomic import TEMP_PREFIX, atomic_output
 from .region import Regions, head_regions
 from .report import FileReport
@@ -133,7 +133,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
             raise MediaError("no such file" if not src.exists() else "not a regular file")
         if dst.resolve() == src.resolve():
             raise VeilError("output path is the input itself; choose another output folder")
-        report.input_sha256 = _sha256(src)
+        report.input_sha256 = file_sha256(src)
         kind = media_kind(src)
         if kind is None:
             raise UnsupportedMediaError("not a photo or video veil can read")
@@ -253,7 +253,7 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     t0 = time.perf_counter()
     info, raw, tracked, cuts = detect_and_track(src, config, detector, progress)
     report.media = info.to_dict()
-    t1 = t2 = time.perf_counter()
+    t1 = time.perf_counter()
     regions = [_regions(d, config) for d in tracked.frames]
 
     # Pass 2: decode again, cover, encode (again per escalation round in
@@ -336,7 +336,7 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     report.media["frames"] = len(raw)
     report.media["audio_kept"] = bool(getattr(result, "audio_kept", False))
     report.timings.update(detect_track=round(t1 - t0, 3),
-                          render_encode_verify=round(t3 - t2, 3), verify=round(t_verify, 3),
+                          render_encode_verify=round(t3 - t1, 3), verify=round(t_verify, 3),
                           fps=round(len(raw) / max(t3 - t0, 1e-9), 2))
 
 
@@ -360,14 +360,6 @@ class Job:
     rel: Path  #: path relative to its input root (a file's root is its folder)
     dst: Path
     mask: Path | None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _walk(root: Path, skip: Path) -> list[Path]:

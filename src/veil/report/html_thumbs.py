@@ -385,7 +385,7 @@ def _same_as_input(file, path: Path) -> bool:
 
     Only the output is read (hashed); the input's hash comes from the report.
     """
-    import hashlib
+    from ..media import file_sha256
 
     try:
         if getattr(file, "input", None) and path.resolve() == Path(file.input).resolve():
@@ -395,11 +395,7 @@ def _same_as_input(file, path: Path) -> bool:
     expected = getattr(file, "input_sha256", None)
     if not isinstance(expected, str) or len(expected) != 64:
         return False
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest() == expected.lower()
+    return file_sha256(path) == expected.lower()
 
 
 def read_thumbnails(file, wants: list[Want], *, max_pixels: int = 178_956_970) -> tuple[dict[tuple, str], str | None]:
