@@ -149,21 +149,14 @@ def test_bad_inputs_fail_clearly_and_others_continue(tmp_path, face_photo, capsy
     assert all("\n" not in f.get("error", "") for f in report["files"])
 
 
-def test_decompression_bomb_refused(tmp_path, capsys):
+def test_decompression_bomb_refused(tmp_path, capsys, monkeypatch):
     src = tmp_path / "big.png"
     Image.new("L", (5000, 5000)).save(src)
     from veil import cli
 
-    parser_defaults = cli._config_from  # max-pixels is not a CLI flag: use the API
-
-    def small_limit(args):
-        return parser_defaults(args).replace(max_pixels=1_000_000)
-
-    cli._config_from = small_limit
-    try:
-        code = main(["anonymize", str(src), "-o", str(tmp_path / "out"), "--no-verify"])
-    finally:
-        cli._config_from = parser_defaults
+    parser_defaults = cli._config_from  # max-pixels is not a CLI flag: lower it under the CLI
+    monkeypatch.setattr(cli, "_config_from", lambda args: parser_defaults(args).replace(max_pixels=1_000_000))
+    code = main(["anonymize", str(src), "-o", str(tmp_path / "out"), "--no-verify"])
     assert code == ExitCode.FILE_ERROR
     assert "big.png" in capsys.readouterr().err
     assert not (tmp_path / "out" / "big.png").exists()

@@ -111,13 +111,10 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
         n = _fit(current.rgb, frame.rgb.shape, warnings)
         checks.observe(frame.index, frame.rgb, n, changed_mask(frame.rgb, n))
         paired += 1
-    anonymized_frames = paired  # frames consumed are counted below
-    rest = 0
-    for _ in others:
-        rest += 1
+    rest = sum(1 for _ in others)
     verdicts = checks.verdicts()
     record["verification"] = summarize([verdicts[t] for t in sorted(verdicts)], residual=checks.residual)
-    record["frames"] = {"original": len(raw), "paired": anonymized_frames}
+    record["frames"] = {"original": len(raw), "paired": paired}
     record["faces"] = len(tracked.tracks)
     record["cuts"] = list(map(int, cuts))
     if rest:

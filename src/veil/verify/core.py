@@ -71,8 +71,34 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 # =============================================================================
 # Verdicts (no pixels, no embeddings)
 # =============================================================================
+class _Decision:
+    """The decision, derived from raw scores: one rule for faces and tracks.
+
+    Subclasses provide ``distance`` (strongest attack, or None), ``threshold``
+    and ``verified``.
+    """
+
+    @property
+    def margin(self) -> float | None:
+        """``distance - threshold``: positive is safe, negative leaks."""
+        d = self.distance
+        return None if d is None else d - self.threshold
+
+    @property
+    def leaks(self) -> bool:
+        """True when the strongest attack brings the face under the threshold."""
+        return self.verified and self.distance is not None and self.distance < self.threshold
+
+    @property
+    def status(self) -> str:
+        """``'pass'``, ``'leak'`` or ``'unverifiable'``."""
+        if not self.verified:
+            return UNVERIFIABLE
+        return LEAK if self.leaks else PASS
+
+
 @dataclass(frozen=True)
-class FaceVerdict:
+class FaceVerdict(_Decision):
     """Verification of one face on one picture or frame.
 
     Parameters
@@ -122,26 +148,8 @@ class FaceVerdict:
         return min(self.distances, key=self.distances.get) if self.distances else None
 
     @property
-    def margin(self) -> float | None:
-        """``distance - threshold``: positive is safe, negative leaks."""
-        d = self.distance
-        return None if d is None else d - self.threshold
-
-    @property
     def verified(self) -> bool:
         return self.unverifiable is None and bool(self.distances)
-
-    @property
-    def leaks(self) -> bool:
-        """True when the strongest attack brings the face under the threshold."""
-        return self.verified and self.distance < self.threshold
-
-    @property
-    def status(self) -> str:
-        """``'pass'``, ``'leak'`` or ``'unverifiable'``."""
-        if not self.verified:
-            return UNVERIFIABLE
-        return LEAK if self.leaks else PASS
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, flat (the report reads these keys); never pixels or embeddings.
@@ -166,7 +174,7 @@ class FaceVerdict:
 
 
 @dataclass(frozen=True)
-class TrackVerdict:
+class TrackVerdict(_Decision):
     """Verification of one video track.
 
     Parameters
@@ -215,11 +223,6 @@ class TrackVerdict:
         return min(s, key=lambda t: t[0])[2] if s else None
 
     @property
-    def margin(self) -> float | None:
-        d = self.distance
-        return None if d is None else d - self.threshold
-
-    @property
     def verified(self) -> bool:
         return any(f.verified for f in self.faces)
 
@@ -230,15 +233,6 @@ class TrackVerdict:
         reasons = [f.unverifiable for f in self.faces if f.unverifiable]
         return reasons[0] if reasons else "no_usable_frame"
 
-    @property
-    def leaks(self) -> bool:
-        return self.verified and self.distance is not None and self.distance < self.threshold
-
-    @property
-    def status(self) -> str:
-        if not self.verified:
-            return UNVERIFIABLE
-        return LEAK if self.leaks else PASS
 
     @property
     def distances(self) -> dict[str, float]:
