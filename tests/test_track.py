@@ -138,6 +138,21 @@ def test_predicted_region_is_never_less_than_the_detection():
             assert box[0] <= raw[0] and box[1] <= raw[1] and box[2] >= raw[2] and box[3] >= raw[3]
 
 
+def test_a_lagging_box_where_a_track_starts_is_widened_to_what_its_neighbours_imply():
+    # A small face moving right: the detector first sees it on frame 10 with a
+    # box that lags behind and is too small, then well on frames 12 and 14.
+    n, speed, size = 20, 3.5, 14
+    face = lambda f: box_at(100 + speed * f, 300, size)  # noqa: E731
+    boxes = {12: [face(12)], 14: [face(14)], 16: [face(16)]}
+    boxes[10] = [[100 + speed * 10 - 12, 296.0, 100 + speed * 10 - 1, 306.0]]
+    result = link_tracks(frames_of(n, boxes))
+    assert len(result.tracks) == 1
+    before = of_source(result.frames[9], Source.PADDED).xyxy[0]
+    after = of_source(result.frames[11], Source.INTERPOLATED).xyxy[0]
+    assert coverage((before + after) / 2, result.frames[10]) >= 0.99
+    assert coverage(face(10), result.frames[10]) > 0.7 > coverage(face(10), Detections(boxes[10]))
+
+
 def test_static_face_gets_no_predicted_boxes():
     per_frame = frames_of(8, {f: [[10, 10, 50, 50]] for f in range(8)})
     result = link_tracks(per_frame)

@@ -36,13 +36,16 @@ Algorithm
      (estimated over up to 5 frames, limited to 1.5 box sizes per frame), plus
      the same uncertainty margin. So it covers a face that stops as well as
      one that keeps moving (out of the picture, typically).
-   * ``PREDICTED`` on each detected frame of a moving track: the hull of the
-     detection, the track's motion prediction for that frame, and the
+   * ``PREDICTED`` on each detected frame of a moving or jittering track: the
+     hull of the detection, the track's motion prediction for that frame, the
      detection shifted back and forth by ``motion_margin`` times the per-frame
-     displacement towards the previous and next positions. A face smeared by
-     motion blur, or a detector box that lags a fast head, stays covered; the
-     union with the raw box is never less than the detection. It is only added
-     where it exceeds the detection by more than half a pixel.
+     displacement towards the previous and next positions, and the mean of
+     the track's boxes (detected, interpolated or padded) on the frames either
+     side. A face smeared by motion blur, a detector box that lags a fast head
+     or a track's start, or one small box between two larger ones stays
+     covered; the union with the raw box is never less than the detection.
+     It is only added where it exceeds the detection by more than half a
+     pixel.
 
 Complexity is O(frames x live tracks x detections per frame) with small
 constants (numpy per frame); memory is linear in the number of boxes.
@@ -285,16 +288,8 @@ def _track_boxes(chain: _Chain, per_frame: Sequence[Detections], *, lo: int, hi:
     steps = np.diff(centres, axis=0) / np.diff(frames)[:, None]  # (n-1, 2) px per frame
     out = []
 
-    # PREDICTED: each detection widened along its motion, and the motion prediction.
-    back, fwd = np.zeros((n, 2)), np.zeros((n, 2))
-    back[1:], fwd[:-1] = -motion_margin * steps, motion_margin * steps
-    hull = _extend(boxes, [back, fwd])
-    preds = np.array([p if p is not None else b for p, b in zip(chain.preds, boxes)])
-    hull = np.concatenate([np.minimum(hull[:, :2], preds[:, :2]), np.maximum(hull[:, 2:], preds[:, 2:])], axis=1)
-    moving = np.max(np.abs(hull - boxes), axis=1) > _MIN_EXTRA
-    if moving.any():
-        out.append(_Added(frames[moving], hull[moving], scores[moving],
-                          np.full((int(moving.sum()), 5, 2), np.nan), Source.PREDICTED))
+    # The track's box on each frame it reaches (detected, interpolated, padded).
+    track_box = {int(f): box for f, box in zip(frames, boxes)}
 
     # INTERPOLATED: every frame inside a gap.
     lengths = np.diff(frames) - 1
@@ -306,8 +301,9 @@ def _track_boxes(chain: _Chain, per_frame: Sequence[Detections], *, lo: int, hi:
         box = (1 - t) * boxes[k] + t * boxes[k + 1]
         hull = _extend(box, [-motion_margin * steps[k], motion_margin * steps[k]])
         lm = (1 - t[:, :, None]) * lms[k] + t[:, :, None] * lms[k + 1]
-        out.append(_Added(f, _grow_rows(hull, box, np.minimum(f - a, b - f)),
-                          np.minimum(scores[k], scores[k + 1]), lm, Source.INTERPOLATED))
+        grown = _grow_rows(hull, box, np.minimum(f - a, b - f))
+        track_box.update(zip(f.tolist(), grown))
+        out.append(_Added(f, grown, np.minimum(scores[k], scores[k + 1]), lm, Source.INTERPOLATED))
 
     # PADDED: before the first and after the last detection, inside the shot.
     first_k1 = int(np.searchsorted(frames, frames[0] + _VEL_WINDOW, "right")) - 1
@@ -323,8 +319,28 @@ def _track_boxes(chain: _Chain, per_frame: Sequence[Detections], *, lo: int, hi:
         away = span - frames[k0]
         d = away[:, None] * v[None, :]
         face = np.repeat(boxes[k0][None], len(span), axis=0)
-        out.append(_Added(span, _grow_rows(_extend(face, [d]), face, away), np.full(len(span), scores[k0]),
-                          lms[k0][None] + d[:, None, :], Source.PADDED))
+        grown = _grow_rows(_extend(face, [d]), face, away)
+        track_box.update(zip(span.tolist(), grown))
+        out.append(_Added(span, grown, np.full(len(span), scores[k0]), lms[k0][None] + d[:, None, :],
+                          Source.PADDED))
+
+    # PREDICTED: each detection widened along its motion, the motion
+    # prediction, and the mean of the track's boxes on the frames either side:
+    # a small face's box jitters in size and place (and lags on the frame a
+    # track starts), and one shrunken or misplaced box between two good ones
+    # would be a flash.
+    back, fwd = np.zeros((n, 2)), np.zeros((n, 2))
+    back[1:], fwd[:-1] = -motion_margin * steps, motion_margin * steps
+    hull = _extend(boxes, [back, fwd])
+    preds = np.array([p if p is not None else b for p, b in zip(chain.preds, boxes)])
+    neighbours = np.array([(track_box[f - 1] + track_box[f + 1]) / 2 if f - 1 in track_box and f + 1 in track_box
+                           else box for f, box in zip(frames.tolist(), boxes)])
+    for extra in (preds, neighbours):
+        hull = np.concatenate([np.minimum(hull[:, :2], extra[:, :2]), np.maximum(hull[:, 2:], extra[:, 2:])], axis=1)
+    moving = np.max(np.abs(hull - boxes), axis=1) > _MIN_EXTRA
+    if moving.any():
+        out.append(_Added(frames[moving], hull[moving], scores[moving],
+                          np.full((int(moving.sum()), 5, 2), np.nan), Source.PREDICTED))
     return out
 
 
