@@ -38,7 +38,8 @@ def test_version(capsys):
 @pytest.mark.parametrize("argv", [[], ["anonymize"], ["anonymize", "x.jpg"], ["frobnicate"],
                                   ["anonymize", "x.jpg", "-o", "o", "--mode", "smudge"],
                                   ["anonymize", "x.jpg", "-o", "o", "--threshold", "7"],
-                                  ["anonymize", "x.jpg", "-o", "o", "--jobs", "0"]])
+                                  ["anonymize", "x.jpg", "-o", "o", "--jobs", "0"],
+                                  ["anonymize", "x.jpg", "-o", "o", "--threads", "0"]])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == ExitCode.USAGE
     err = capsys.readouterr().err
@@ -257,3 +258,44 @@ def test_jobs_run_files_in_parallel_processes(tmp_path, data_dir):
     report = _report(out)
     assert report["summary"]["ok"] == 2 and report["summary"]["failed"] == 1
     assert (out / "maksssksksss109.jpg").is_file() and not (out / "broken.jpg").exists()
+
+
+def test_frames_detected_in_parallel_give_the_same_tracks_and_regions(tmp_path, face_crop):
+    from veil.config import Config
+    from veil.pipeline import _detector_for, detect_and_track
+
+    src = tmp_path / "clip.mp4"
+    _synthetic_video(src, face_crop, frames=12)
+    config = Config(verify=False)
+    one = detect_and_track(src, config, _detector_for(config), workers=1)
+    three = detect_and_track(src, config, _detector_for(config, threads=1), workers=3)
+    assert len(one[1]) == len(three[1]) == 12
+    for a, b in zip(one[1], three[1]):  # raw detections, frame by frame, in order
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
+    for a, b in zip(one[2].frames, three[2].frames):
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
+        assert a.track_id.tolist() == b.track_id.tolist()
+
+
+def test_a_detector_failing_on_one_frame_fails_the_video_and_writes_nothing(tmp_path, face_crop, monkeypatch):
+    from veil.config import Config
+    from veil.detect import MultiScaleDetector
+    from veil.pipeline import anonymize_file
+
+    src = tmp_path / "clip.mp4"
+    _synthetic_video(src, face_crop, frames=12)
+    calls = []
+    real = MultiScaleDetector.detect
+
+    def flaky(self, rgb, **kw):
+        calls.append(1)
+        if len(calls) == 7:
+            raise RuntimeError("boom")
+        return real(self, rgb, **kw)
+
+    monkeypatch.setattr(MultiScaleDetector, "detect", flaky)
+    out = tmp_path / "out"
+    out.mkdir()
+    report = anonymize_file(src, out / "clip.mp4", Config(verify=False, threads=2))
+    assert report.status == "failed" and "boom" in report.error
+    assert list(out.iterdir()) == []

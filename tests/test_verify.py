@@ -485,3 +485,24 @@ def test_alignment_window_is_exact(face343, rec):
         assert np.array_equal(s.orig_crop, rec.aligned_crop(pic, shape))
         assert np.array_equal(s.anon_crop, rec.aligned_crop(pic_anon, shape))
         assert np.array_equal(s.mask, rec.align_mask(pmask, shape))
+
+
+def test_video_residual_check_on_a_side_thread_gives_what_inline_gives():
+    import concurrent.futures
+
+    from veil.config import Config
+    from veil.verify.stage import VideoChecks
+
+    frames = [Detections.empty() for _ in range(25)]
+    found = Detections([[120, 20, 170, 70]], scores=[0.9])
+    rgb = np.zeros((100, 200, 3), np.uint8)
+    mask = np.zeros((100, 200), bool)
+    inline = VideoChecks(frames, Config(), FakeDetector(found))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        side = VideoChecks(frames, Config(), FakeDetector(found), pool=pool)
+        for checks in (inline, side):
+            for i in range(25):
+                checks.observe(i, rgb, rgb, mask)
+        side.finish()
+    assert side.detector.calls == inline.detector.calls == 3  # frames 0, 10, 20
+    assert side.residual == inline.residual and [r["frame"] for r in side.residual] == [0, 10, 20]

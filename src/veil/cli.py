@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--crf", type=int, default=None, help="video quality, H.264 CRF (default: 18; lower is better)")
     an.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel")
+    an.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                    help="video: frames detected at once (default: one per CPU, shared among --jobs)")
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
@@ -109,7 +111,7 @@ def _config_from(args):
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed"):
+                 "region_shape", "crf", "seed", "threads"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -182,6 +184,10 @@ def _run_anonymize(args) -> int:
         # spawn: OpenCV and PyAV threads do not survive fork reliably.
         with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"),
                                     initializer=_worker_init) as pool:
+            if not config.threads:  # share the CPUs among the worker processes
+                from .pipeline import usable_cpus
+
+                config = config.replace(threads=max(1, usable_cpus() // args.jobs))
             futures = [pool.submit(run_file, job, config) for job in jobs]
             for job, future in zip(jobs, futures):
                 try:

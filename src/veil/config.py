@@ -80,6 +80,9 @@ class Config:
         Check each output with the recognizer and attacks (issue 4).
     write_masks : bool
         Also write PNG masks of the anonymized region (for evaluation).
+    threads : int
+        Video: frames detected at once, each on one thread (0: one per usable
+        CPU). Detections do not depend on it.
     """
 
     mode: Mode = Mode.FILL
@@ -101,6 +104,7 @@ class Config:
     seed: int | None = None
     verify: bool = True
     write_masks: bool = False
+    threads: int = 0
 
     def __post_init__(self) -> None:
         def coerce(name, enum_type):
@@ -121,6 +125,7 @@ class Config:
             (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
+            (0 <= self.threads <= 256, "threads must be between 0 and 256"),
             (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
             (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
             (0 <= self.crf <= 51, "crf must be between 0 and 51"),

@@ -15,7 +15,7 @@ __all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rg
            "nms_clusters", "tile_grid"]
 
 
-def default_detector(config) -> FaceDetector:
+def default_detector(config, *, threads: int | None = None) -> FaceDetector:
     """The detector a :class:`veil.config.Config` asks for.
 
     Parameters
@@ -25,6 +25,11 @@ def default_detector(config) -> FaceDetector:
         the whole-frame pass; pictures above 1280 px are seen at most 1280 px
         wide at scale 1 -- their small faces are the tiles' job), ``tiles``
         (magnified tiles for small faces, adaptive) and ``min_face``.
+    threads : int or None, keyword-only
+        onnxruntime threads per call (None: one per core). A caller that runs
+        the detector from several threads at once passes 1: on two cores two
+        single-threaded calls side by side do 1.3 times the work of one
+        two-threaded call at a time.
 
     Returns
     -------
@@ -32,7 +37,7 @@ def default_detector(config) -> FaceDetector:
         A :class:`MultiScaleDetector`; with ``tiles=False`` it runs the
         whole-frame pass only (no size cap, exactly ``detect_scale``).
     """
-    base = CenterFace(threshold=config.threshold)
+    base = CenterFace(threshold=config.threshold, threads=threads)
     if not config.tiles:
         return MultiScaleDetector(base, full_scale=config.detect_scale, full_max_side=None, upscale=None,
                                   probe_threshold=config.threshold, min_face=config.min_face)

@@ -203,6 +203,10 @@ class VideoChecks:
     wanted: dict = field(default_factory=dict)  #: frame -> [(track, box)]
     collectors: dict = field(default_factory=dict)
     residual: list = field(default_factory=list)
+    #: Optional executor for the residual check, so that it runs beside the
+    #: encoder; call :meth:`finish` once every frame has been observed.
+    pool: object = None
+    _pending: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         from .core import TrackCollector
@@ -239,7 +243,20 @@ class VideoChecks:
         for track, box in self.wanted.get(index, ()):
             self.collectors[track].add(original_rgb, anonymized_rgb, box, frame=index, region_mask=mask)
         if self.residual_every and index % self.residual_every == 0:
-            self.residual.extend(_residual_records(anonymized_rgb, mask, self.detector, frame=index))
+            if self.pool is None:
+                self.residual.extend(_residual_records(anonymized_rgb, mask, self.detector, frame=index))
+                return
+            # A few frames in flight at most: memory stays bounded if the check lags.
+            while sum(not f.done() for f in self._pending) >= 2:
+                next(f for f in self._pending if not f.done()).result()
+            self._pending.append(self.pool.submit(_residual_records, anonymized_rgb, mask, self.detector,
+                                                  frame=index))
+
+    def finish(self) -> None:
+        """Wait for the residual checks still running (in frame order); raises what they raised."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            self.residual.extend(future.result())
 
     def verdicts(self, *, overrides: dict | None = None) -> dict:
         """Track id -> TrackVerdict, with the attacks of each track's mode."""
