@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel")
     an.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                    help="video: frames detected at once (default: one per CPU, shared among --jobs)")
+                    help="CPU threads for detection (default: one per CPU, shared among --jobs)")
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")

@@ -81,8 +81,9 @@ class Config:
     write_masks : bool
         Also write PNG masks of the anonymized region (for evaluation).
     threads : int
-        Video: frames detected at once, each on one thread (0: one per usable
-        CPU). Detections do not depend on it.
+        CPU threads for detection (0: one per usable CPU): a video's frames
+        detected at once, each on one thread; a photo's onnxruntime threads.
+        Detections do not depend on it.
     """
 
     mode: Mode = Mode.FILL

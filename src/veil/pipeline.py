@@ -149,7 +149,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
             raise UnsupportedMediaError("not a photo or video veil can read")
         report.kind = kind
         own_detector = detector is None  # veil's own is safe to call from several threads
-        detector = detector or _detector_for(config)
+        detector = detector or _detector_for(config, threads=config.threads or None)
         if config.reversible:
             report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
         if kind == "image":
@@ -298,7 +298,7 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     # Several frames at once, each on one onnxruntime thread: on 2 cores 1.3x
     # the throughput of one frame at a time on two threads (bench/RESULTS.md).
     workers = (config.threads or usable_cpus()) if own_detector else 1
-    pass1 = _detector_for(config, threads=1) if workers > 1 else detector
+    pass1 = _detector_for(config, threads=1) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)
     report.media = info.to_dict()
     t1 = time.perf_counter()
