@@ -359,7 +359,8 @@ def test_adaptive_tiles_run_only_near_small_candidates(cf):
     # A picture with one large face only: no tile runs, the face comes out once.
     rgb, gt = load("609")
     passes = det.passes(rgb)
-    assert [p.name for p in passes] == ["full", "tiles"] and len(passes[1].detections) == 0
+    assert [p.name for p in passes] == ["full", "coarse", "tiles"] and len(passes[2].detections) == 0
+    assert len(det.detect(rgb)) == 1
     with pytest.raises(ValueError):
         det.detect(rgb, tiles="some")
 
@@ -388,6 +389,29 @@ def test_merge_fuses_scores_and_drops_nested():
     assert len(out) == 1
     np.testing.assert_allclose(out.xyxy[0], [100, 96, 146, 150])
     assert out.scores[0] == pytest.approx(1 - 0.2 * 0.4)
+
+
+def test_coarse_pass_boxes_a_close_up_the_full_pass_boxes_badly(cf):
+    # A face filling the picture (about 800 px): beyond what the network sees
+    # whole at full resolution; the half-resolution pass sees it whole.
+    rgb, gt = load("230")
+    x1, y1, x2, y2 = gt[1].astype(int)
+    w, h = x2 - x1, y2 - y1
+    top, left = max(0, y1 - h // 4), max(0, x1 - w // 8)
+    crop = rgb[top:y2 + h // 8, left:x2 + w // 8]
+    s = 900 / crop.shape[0]
+    big = np.ascontiguousarray(cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC))
+    face = np.array([[(x1 - left) * s, (y1 - top) * s, (x2 - left) * s, (y2 - top) * s]])
+    without = MultiScaleDetector(cf, coarse=None, upscale=None, threshold=0.1).detect(big)
+    with_coarse = MultiScaleDetector(cf, upscale=None, threshold=0.1).detect(big)
+    assert box_iou(face, without.xyxy).max() < 0.5
+    assert box_iou(face, with_coarse.xyxy).max() > 0.7
+    # Small boxes of the coarse pass are dropped: small faces are the other passes' job.
+    det = MultiScaleDetector(cf, upscale=None, threshold=0.1, coarse_min_face=10_000)
+    assert len(det.coarse_pass(big)) == 0
+    assert len(MultiScaleDetector(cf, coarse=0).coarse_pass(big)) == 0
+    with pytest.raises(ValueError):
+        MultiScaleDetector(cf, coarse=1.5)
 
 
 def test_flip_pass_mirrors(cf):

@@ -24,7 +24,8 @@ def default_detector(config, *, threads: int | None = None) -> FaceDetector:
         Uses ``threshold`` (final confidence), ``detect_scale`` (resolution of
         the whole-frame pass; pictures above 1280 px are seen at most 1280 px
         wide at scale 1 -- their small faces are the tiles' job), ``tiles``
-        (magnified tiles for small faces, adaptive) and ``min_face``.
+        (magnified tiles for small faces, adaptive) and ``min_face``. A
+        half-resolution pass for large faces (>= 64 px) runs in both modes.
     threads : int or None, keyword-only
         onnxruntime threads per call (None: one per core). A caller that runs
         the detector from several threads at once passes 1: on two cores two

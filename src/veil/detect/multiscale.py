@@ -6,8 +6,12 @@ the magnification. :class:`MultiScaleDetector` runs
 
 1. a *whole-frame* pass at ``full_scale``, its longer side capped at
    ``full_max_side`` (large and medium faces, whole),
-2. optionally the same pass on the mirrored picture (``flip``),
-3. *tiles*: the picture cut into overlapping windows magnified by
+2. a *coarse* pass at ``coarse`` times that resolution, keeping boxes of at
+   least ``coarse_min_face`` picture pixels: faces that fill much of the
+   picture (close-ups) exceed what the network sees whole at full size, and
+   a second look at large, hard faces (profile, occluded) confirms them,
+3. optionally the whole-frame pass on the mirrored picture (``flip``),
+4. *tiles*: the picture cut into overlapping windows magnified by
    ``upscale`` so the network sees about ``tile_size`` x ``tile_size`` pixels
    each (small faces). Tiles overlap by ``overlap`` picture pixels, so every
    face up to that size lies whole inside at least one tile. With
@@ -61,7 +65,7 @@ class Pass:
     Attributes
     ----------
     name : str
-        ``'full'``, ``'flip'`` or ``'tiles'``.
+        ``'full'``, ``'coarse'``, ``'flip'`` or ``'tiles'``.
     detections : Detections
     small : bool
         True for passes meant for small faces (tiles).
@@ -120,6 +124,13 @@ class MultiScaleDetector:
         Cap on the whole-frame pass's longer side in network pixels: large
         pictures are seen smaller (their small faces are the tiles' job).
         None: no cap.
+    coarse : float or None, keyword-only
+        Resolution of the coarse pass relative to the whole-frame pass (0.5:
+        a quarter of its cost). ``0`` or ``None`` disables it.
+    coarse_min_face : float, keyword-only
+        Boxes of the coarse pass smaller than this (picture pixels, longer
+        side) are dropped: small faces are the other passes' job, and its
+        small boxes are mostly false detections.
     upscale : float or None, keyword-only
         Magnification of the tiles (1.5 finds faces two thirds the size of
         what the native pass finds, at 2.25 times the cost per pixel). ``0`` or
@@ -161,7 +172,8 @@ class MultiScaleDetector:
     """
 
     def __init__(self, base: CenterFace, *, threshold: float | None = None, full_scale: float = 1.0,
-                 full_max_side: int | None = DEFAULT_FULL_MAX_SIDE, upscale: float | None = 1.5,
+                 full_max_side: int | None = DEFAULT_FULL_MAX_SIDE, coarse: float | None = 0.5,
+                 coarse_min_face: float = 64.0, upscale: float | None = 1.5,
                  tile_size: int = 640, overlap: int = 48, adaptive: bool = True,
                  probe_threshold: float = DEFAULT_PROBE_THRESHOLD, fuse: bool = True, flip: bool = False,
                  min_face: float = 0.0, nms_iou: float = 0.2) -> None:
@@ -169,6 +181,8 @@ class MultiScaleDetector:
             raise ValueError("full_scale must be > 0")
         if full_max_side is not None and full_max_side < 32:
             raise ValueError("full_max_side must be at least 32")
+        if coarse is not None and not 0 <= coarse < 1:
+            raise ValueError("coarse must be in [0, 1)")
         if upscale is not None and upscale < 0:
             raise ValueError("upscale must be >= 0")
         if tile_size < 64 or tile_size % 32:
@@ -184,6 +198,8 @@ class MultiScaleDetector:
         self.threshold = threshold
         self.full_scale = float(full_scale)
         self.full_max_side = full_max_side
+        self.coarse = float(coarse) if coarse else 0.0
+        self.coarse_min_face = float(coarse_min_face)
         self.upscale = float(upscale) if upscale else 0.0
         self.tile_size = int(tile_size)
         self.overlap = int(overlap)
@@ -196,7 +212,8 @@ class MultiScaleDetector:
 
     def __repr__(self) -> str:
         return (f"MultiScaleDetector({self.base!r}, threshold={self.threshold}, full_scale={self.full_scale}, "
-                f"full_max_side={self.full_max_side}, upscale={self.upscale}, tile_size={self.tile_size}, "
+                f"full_max_side={self.full_max_side}, coarse={self.coarse}, upscale={self.upscale}, "
+                f"tile_size={self.tile_size}, "
                 f"overlap={self.overlap}, adaptive={self.adaptive}, flip={self.flip})")
 
     # -- passes -------------------------------------------------------------
@@ -224,6 +241,17 @@ class MultiScaleDetector:
         lms = dets.landmarks[:, _MIRROR_LANDMARKS].copy()
         lms[:, :, 0] = w - lms[:, :, 0]
         return dets.replace(xyxy=xyxy, landmarks=lms)
+
+    def coarse_pass(self, rgb: np.ndarray, *, threshold: float | None = None) -> Detections:
+        """The coarse pass: large faces only, in ``rgb``'s pixels (empty when ``coarse`` is off)."""
+        rgb = check_rgb(rgb)
+        if not self.coarse:
+            return Detections.empty()
+        thr = self.threshold if threshold is None else threshold
+        dets = self.base.detect(rgb, scale=self._full_scale_for(rgb.shape) * self.coarse, threshold=thr)
+        if not len(dets):
+            return dets
+        return dets[np.maximum(dets.widths, dets.heights) >= self.coarse_min_face]
 
     def tiles(self, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
         """All tile windows ``(x0, y0, x1, y1)`` in picture pixels for a picture of ``shape``."""
@@ -311,6 +339,8 @@ class MultiScaleDetector:
             raise ValueError(f"tiles must be 'adaptive', 'all' or 'none', not {tiles!r}")
         probe = self.probe_threshold
         out = [Pass("full", self.full_pass(rgb, threshold=probe))]
+        if self.coarse:
+            out.append(Pass("coarse", self.coarse_pass(rgb, threshold=probe)))
         if self.flip:
             out.append(Pass("flip", self.full_pass(rgb, flip=True, threshold=probe)))
         if self.upscale and mode != "none":
