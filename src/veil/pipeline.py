@@ -35,16 +35,24 @@ __all__ = ["anonymize_image", "anonymize_file", "Job", "plan_run", "run_file"]
 
 # -- stage helpers ------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def _cached_detector(key: tuple, threads: int | None = None):
+def _cached_detector(key: tuple, workers: int):
     from .detect import default_detector
 
-    return default_detector(Config(**dict(key)), threads=threads)
+    return default_detector(Config(**dict(key)), threads=1, workers=workers)
 
 
-def _detector_for(config: Config, *, threads: int | None = None):
+def _detector_for(config: Config, *, single: bool = False):
+    """veil's detector for ``config``, on ``config.threads`` CPU threads (0: all usable).
+
+    Every network call runs on one thread; several run at once: the passes and
+    tiles of one picture, or with ``single=True`` one call at a time, for a
+    caller that runs several pictures at once (video frames). On two cores two
+    single-threaded calls side by side do 1.3x the work of one two-threaded call.
+    """
     # Only the fields that shape detection pick the cached detector.
     fields = ("threshold", "detect_scale", "tiles", "min_face")  # tile_every is the video loop's
-    return _cached_detector(tuple((f, getattr(config, f)) for f in fields), threads)
+    workers = 1 if single else (config.threads or usable_cpus())
+    return _cached_detector(tuple((f, getattr(config, f)) for f in fields), workers)
 
 
 def usable_cpus() -> int:
@@ -149,7 +157,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
             raise UnsupportedMediaError("not a photo or video veil can read")
         report.kind = kind
         own_detector = detector is None  # veil's own is safe to call from several threads
-        detector = detector or _detector_for(config, threads=config.threads or None)
+        detector = detector or _detector_for(config)
         if config.reversible:
             report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
         if kind == "image":
@@ -295,10 +303,9 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     from .media.video import transcode
 
     t0 = time.perf_counter()
-    # Several frames at once, each on one onnxruntime thread: on 2 cores 1.3x
-    # the throughput of one frame at a time on two threads (bench/RESULTS.md).
+    # Several frames at once, each call on one thread (see _detector_for).
     workers = (config.threads or usable_cpus()) if own_detector else 1
-    pass1 = _detector_for(config, threads=1) if own_detector else detector
+    pass1 = _detector_for(config, single=True) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)
     report.media = info.to_dict()
     t1 = time.perf_counter()
@@ -318,7 +325,7 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     def render_pass(tmp: Path, overrides: dict):
         rng = _rng(config)
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
-        checks = (VideoChecks(tracked.frames, config, _detector_for(config, threads=1), pool=side_pool)
+        checks = (VideoChecks(tracked.frames, config, _detector_for(config, single=True), pool=side_pool)
                   if config.verify else None)
         rendered = 0
 
