@@ -453,3 +453,32 @@ def test_cuts_of_the_white_house_clip():
         capture.release()
     assert len(signatures) == 275
     assert detect_cuts(signatures) == [20, 82, 211]
+
+
+def test_a_face_leaving_across_the_edge_stays_covered_until_it_has_left():
+    # A 60 px face drifts up out of a 640x360 picture at 1.5 px/frame; the
+    # detector loses it once its eyes are out (box cut at the top), 40 frames
+    # before its chin leaves.
+    n, size = 80, 60.0
+    top = lambda f: 30 - 1.5 * f  # noqa: E731
+    faces = {f: [[300, top(f), 300 + size, top(f) + size]] for f in range(n) if top(f) > -15}
+    last = max(faces)
+    result = link_tracks(frames_of(n, faces), pad_frames=5, frame_size=(640, 360))
+    for f in range(last + 1, n):
+        box = [300, top(f), 300 + size, top(f) + size]
+        if box[3] > 0:  # some of the face still inside the picture
+            visible = [300, 0, 300 + size, box[3]]
+            assert coverage(visible, result.frames[f]) >= 0.99, f
+    (track,) = result.tracks
+    assert track.padded[-1] > last + 5
+    # Without the picture's size the padding is the usual 5 frames.
+    plain = link_tracks(frames_of(n, faces), pad_frames=5)
+    assert plain.tracks[0].padded[-1] == last + 5
+    # The same film run backwards: a face entering across the edge is covered before it is found.
+    reverse = {n - 1 - f: boxes for f, boxes in faces.items()}
+    back = link_tracks(frames_of(n, reverse), pad_frames=5, frame_size=(640, 360))
+    assert back.tracks[0].padded[0] < n - 1 - last - 5
+    # A face resting at the edge (not moving out) gets the usual padding only.
+    still = {f: [[300, -20, 360, 40]] for f in range(10)}
+    rest = link_tracks(frames_of(40, still), pad_frames=5, frame_size=(640, 360))
+    assert rest.tracks[0].padded[-1] == 14

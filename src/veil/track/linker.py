@@ -35,7 +35,9 @@ Algorithm
      where it was seen and the box extrapolated with the track's velocity
      (estimated over up to 5 frames, limited to 1.5 box sizes per frame), plus
      the same uncertainty margin. So it covers a face that stops as well as
-     one that keeps moving (out of the picture, typically).
+     one that keeps moving (out of the picture, typically). A face cut by the
+     picture's edge and moving out of it (before its first detection: into
+     it) is padded until it has wholly left the picture (``frame_size``).
    * ``PREDICTED`` on each detected frame of a moving or jittering track: the
      hull of the detection, the track's motion prediction for that frame, the
      detection shifted back and forth by ``motion_margin`` times the per-frame
@@ -70,6 +72,7 @@ _GROWTH_PER_FRAME = 0.03  # uncertainty margin per frame away from a detection (
 _MAX_GROWTH = 0.25
 _VEL_WINDOW = 5  # frames of history for the padding velocity
 _MIN_EXTRA = 0.5  # px: a PREDICTED box must exceed its detection by this much somewhere
+_EDGE_PAD_MAX = 60  # frames: padding of a face leaving (entering) across the edge, at most
 
 
 @dataclass(frozen=True)
@@ -276,8 +279,30 @@ def _grow_rows(hull: np.ndarray, face: np.ndarray, frames_away: np.ndarray) -> n
     return hull + g * np.concatenate([-w, -h, w, h], axis=1)
 
 
+def _frames_to_leave(box: np.ndarray, v: np.ndarray, frame_size: tuple[int, int] | None) -> int:
+    """Frames until ``box``, cut by the picture's edge and moving at ``v``, is wholly outside (0: not leaving)."""
+    if frame_size is None:
+        return 0
+    w, h = frame_size
+    x1, y1, x2, y2 = box
+    cut = x1 < 1 or y1 < 1 or x2 > w - 1 or y2 > h - 1
+    if not cut:
+        return 0
+    # Per axis: frames until the box is past the edge it moves towards.
+    times = []
+    for lo_edge, hi_edge, a, b, speed in ((0, w, x1, x2, v[0]), (0, h, y1, y2, v[1])):
+        if speed < -1e-6:
+            times.append((b - lo_edge) / -speed)
+        elif speed > 1e-6:
+            times.append((hi_edge - a) / speed)
+    if not times:
+        return 0
+    t = int(np.ceil(min(times)))
+    return t if t <= _EDGE_PAD_MAX else 0
+
+
 def _track_boxes(chain: _Chain, per_frame: Sequence[Detections], *, lo: int, hi: int, pad_frames: int,
-                 motion_margin: float) -> list[_Added]:
+                 motion_margin: float, frame_size: tuple[int, int] | None = None) -> list[_Added]:
     """A track's PREDICTED, INTERPOLATED and PADDED boxes; ``lo..hi-1`` is its shot."""
     frames = np.array(chain.frames, np.int64)
     boxes = np.stack(chain.boxes)
@@ -308,14 +333,18 @@ def _track_boxes(chain: _Chain, per_frame: Sequence[Detections], *, lo: int, hi:
     # PADDED: before the first and after the last detection, inside the shot.
     first_k1 = int(np.searchsorted(frames, frames[0] + _VEL_WINDOW, "right")) - 1
     last_k1 = int(np.searchsorted(frames, frames[-1] - _VEL_WINDOW, "left"))
-    ends = ((0, max(first_k1, 1), np.arange(max(lo, frames[0] - pad_frames), frames[0])),
-            (n - 1, min(last_k1, n - 2), np.arange(frames[-1] + 1, min(hi, frames[-1] + pad_frames + 1))))
-    for k0, k1, span in ends:
-        if not len(span):
-            continue
+    for k0, k1, step in ((0, max(first_k1, 1), -1), (n - 1, min(last_k1, n - 2), 1)):
         v = np.zeros(2)
         if n > 1:  # velocity over up to _VEL_WINDOW frames of the track's end
             v = _limit((centres[k1] - centres[k0]) / (frames[k1] - frames[k0]), boxes[k0])
+        # A face cut by the picture's edge and moving out (or, before the first
+        # detection, in) stays covered until it has wholly left the picture: the
+        # detector loses a face once its eyes are outside, its chin is not.
+        reach = max(pad_frames, _frames_to_leave(boxes[k0], v * step, frame_size)) if pad_frames else 0
+        f0 = int(frames[k0])
+        span = (np.arange(max(lo, f0 - reach), f0) if step < 0 else np.arange(f0 + 1, min(hi, f0 + reach + 1)))
+        if not len(span):
+            continue
         away = span - frames[k0]
         d = away[:, None] * v[None, :]
         face = np.repeat(boxes[k0][None], len(span), axis=0)
@@ -386,7 +415,10 @@ def link_tracks(per_frame: Sequence[Detections], *, cuts: Iterable[int] = (), pa
     frame_size : (int, int), optional, keyword-only
         ``(width, height)`` of the frames. When given, added boxes are clipped
         to the picture and those left empty are dropped (raw detections are
-        never changed).
+        never changed), and a track whose first or last box is cut by the
+        picture's edge, moving in or out, is padded until its extrapolated box
+        has wholly left the picture (at most 60 frames; never less than
+        ``pad_frames``).
 
     Returns
     -------
@@ -442,7 +474,7 @@ def link_tracks(per_frame: Sequence[Detections], *, cuts: Iterable[int] = (), pa
             for f, r in zip(chain.frames, chain.rows):
                 track_ids[f][r] = tid
             parts = _track_boxes(chain, per_frame, lo=lo, hi=hi, pad_frames=int(pad_frames),
-                                 motion_margin=float(motion_margin))
+                                 motion_margin=float(motion_margin), frame_size=frame_size)
             added.extend((tid, p) for p in parts)
             by = {s: sorted(int(f) for p in parts if p.source == s for f in p.frame)
                   for s in (Source.INTERPOLATED, Source.PADDED)}
