@@ -73,6 +73,7 @@ _MAX_GROWTH = 0.25
 _VEL_WINDOW = 5  # frames of history for the padding velocity
 _MIN_EXTRA = 0.5  # px: a PREDICTED box must exceed its detection by this much somewhere
 _EDGE_PAD_MAX = 60  # frames: padding of a face leaving (entering) across the edge, at most
+_EDGE_NEAR = 0.05  # box sizes: a box this close to the picture's edge counts as cut by it
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,10 @@ def _frames_to_leave(box: np.ndarray, v: np.ndarray, frame_size: tuple[int, int]
         return 0
     w, h = frame_size
     x1, y1, x2, y2 = box
-    cut = x1 < 1 or y1 < 1 or x2 > w - 1 or y2 > h - 1
+    # The detector boxes the visible part of a face leaving the picture: its box
+    # reaches the edge or stops just short of it.
+    near = max(2.0, _EDGE_NEAR * max(x2 - x1, y2 - y1))
+    cut = x1 < near or y1 < near or x2 > w - near or y2 > h - near
     if not cut:
         return 0
     # Per axis: frames until the box is past the edge it moves towards.
