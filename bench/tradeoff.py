@@ -11,7 +11,8 @@ offline for each point of a grid:
 * ``thr``: the final threshold, for every box, or per box size (``thr_tiny``
   for boxes < 16 px, ``thr_big`` for boxes >= 64 px; those points merge at the
   lowest of their thresholds, then filter by size);
-* ``scale``: the head region size (``Config.region_scale``).
+* ``scale``: the head region size (``Config.region_scale``);
+* ``coarse``: false drops the half-resolution pass's candidates (veil before it).
 
 The replay is exact for veil's pipeline on photos: the default point reproduces
 ``bench/coverage.py``'s veil column (same metrics from ``benchlib``: protected =
@@ -50,10 +51,13 @@ from veil.detections import Detections  # noqa: E402
 from veil.region import head_regions  # noqa: E402
 
 SETS = {"wider": B.load_wider, "face_mask": B.load_face_mask}
+#: The source tree this process imported (hashed once: later edits do not change what runs).
+TREE = B.src_tree_sha256(ROOT / "src" / "veil")
 
 #: The default grid: veil's defaults first, then one lever at a time, then combinations.
 GRID = [
     {"label": "veil defaults", "thr": 0.1, "scale": 1.6},
+    {"thr": 0.1, "scale": 1.6, "coarse": False},
     {"thr": 0.1, "scale": 1.8}, {"thr": 0.1, "scale": 1.7}, {"thr": 0.1, "scale": 1.5}, {"thr": 0.1, "scale": 1.4},
     {"thr": 0.15, "scale": 1.6}, {"thr": 0.2, "scale": 1.6}, {"thr": 0.3, "scale": 1.6},
     {"thr": 0.1, "thr_tiny": 0.3, "scale": 1.6}, {"thr": 0.1, "thr_big": 0.3, "scale": 1.6},
@@ -63,19 +67,28 @@ GRID = [
 ]
 
 
-def cache_passes(set_name: str, items, out: Path) -> list[list[Pass]]:
-    """Every picture's passes at the probe threshold (cached by source tree hash)."""
-    tree = B.src_tree_sha256(ROOT / "src" / "veil")
+def cache_passes(set_name: str, items, out: Path, *, reuse: bool = False) -> tuple[list[list[Pass]], str]:
+    """Every picture's passes at the probe threshold, and the source tree hash that found them.
+
+    Cached by source tree hash; ``reuse`` takes a cache from another tree (e.g.
+    after edits that do not touch detection) and says so.
+    """
+    known = {"full", "coarse", "flip", "tiles"}
+    tree = TREE
     path = out / f"tradeoff-passes-{set_name}.npz"
     if path.exists():
         z = np.load(path)
-        if str(z["tree"]) == tree and int(z["n"]) == len(items):
-            return [_passes_from(z, k) for k in range(len(items))]
+        if (reuse or str(z["tree"]) == tree) and int(z["n"]) == len(items):
+            if str(z["tree"]) != tree:
+                print(f"{set_name}: reusing candidates found by source tree {z['tree']} (now {tree})", file=sys.stderr)
+            return [_passes_from(z, k) for k in range(len(items))], str(z["tree"])
     detector = default_detector(Config())
     store: dict[str, np.ndarray] = {"tree": np.array(tree), "n": np.array(len(items))}
     t0 = time.perf_counter()
     for k, item in enumerate(items):
         for p in detector.passes(B.read_rgb(item.path)):
+            if p.name not in known:
+                raise SystemExit(f"tradeoff.py does not know the pass {p.name!r}: add it to _passes_from")
             store[f"{k}/{p.name}/xyxy"] = p.detections.xyxy
             store[f"{k}/{p.name}/scores"] = p.detections.scores
             store[f"{k}/{p.name}/landmarks"] = p.detections.landmarks
@@ -83,12 +96,12 @@ def cache_passes(set_name: str, items, out: Path) -> list[list[Pass]]:
     np.savez_compressed(path, **store)
     print(f"{set_name}: {len(items)} pictures detected in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     z = np.load(path)
-    return [_passes_from(z, k) for k in range(len(items))]
+    return [_passes_from(z, k) for k in range(len(items))], tree
 
 
 def _passes_from(z, k: int) -> list[Pass]:
     out = []
-    for name in ("full", "flip", "tiles"):
+    for name in ("full", "coarse", "flip", "tiles"):
         if f"{k}/{name}/xyxy" in z:
             d = Detections(z[f"{k}/{name}/xyxy"], scores=z[f"{k}/{name}/scores"],
                            landmarks=z[f"{k}/{name}/landmarks"])
@@ -103,7 +116,7 @@ def evaluate(items, passes, shapes, point: dict) -> dict:
     merger = default_detector(Config(threshold=lowest))
     widths, protected, over = [], [], []
     for item, ps, (h, w) in zip(items, passes, shapes):
-        dets = merger.merge(ps)
+        dets = merger.merge(ps if point.get("coarse", True) else [p for p in ps if p.name != "coarse"])
         if len(dets):
             size = np.maximum(dets.widths, dets.heights)
             need = np.where(size < 16, point.get("thr_tiny", thr), np.where(size >= 64, point.get("thr_big", thr), thr))
@@ -126,6 +139,8 @@ def describe(point: dict) -> str:
         parts.append(f"{point['thr_tiny']} for boxes < 16 px")
     if "thr_big" in point:
         parts.append(f"{point['thr_big']} for boxes >= 64 px")
+    if not point.get("coarse", True):
+        parts.append("no coarse pass")
     return ", ".join(parts) + f", regions {point['scale']}x"
 
 
@@ -134,20 +149,23 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default="wider,face_mask")
     ap.add_argument("--grid", default=None, help="JSON list of points (keys thr, thr_tiny, thr_big, scale)")
     ap.add_argument("--out", type=Path, default=B.OUT)
+    ap.add_argument("--reuse", action="store_true",
+                    help="use cached candidates even if found by another source tree (recorded in the JSON)")
     args = ap.parse_args(argv)
     grid = json.loads(args.grid) if args.grid else GRID
     result = {"machine": B.machine_info(), "command": "python bench/tradeoff.py " + " ".join(argv or sys.argv[1:]),
               "sets": {}}
     for set_name in args.sets.split(","):
         items, _ = SETS[set_name]()
-        passes = cache_passes(set_name, items, args.out)
+        passes, tree = cache_passes(set_name, items, args.out, reuse=args.reuse)
+        result.setdefault("candidates_tree", {})[set_name] = tree
         shapes = [B.read_rgb(item.path).shape[:2] for item in items]
         table = []
         for point in grid:
             r = evaluate(items, passes, shapes, point)
             table.append({"point": point, **r})
         result["sets"][set_name] = table
-        print(f"\n### {set_name} ({len(items)} pictures)\n")
+        print(f"\n### {set_name} ({len(items)} pictures; candidates from source tree {tree})\n")
         header = ["plan", ">=16 px", ">=32 px", "all", "over-redaction mean / p95"]
         lines = []
         for row in table:
