@@ -267,7 +267,7 @@ def test_frames_detected_in_parallel_give_the_same_tracks_and_regions(tmp_path, 
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=12)
     config = Config(verify=False)
-    one = detect_and_track(src, config, _detector_for(config.replace(threads=1)), workers=1)
+    one = detect_and_track(src, config, _detector_for(config), workers=1)
     three = detect_and_track(src, config, _detector_for(config, single=True), workers=3)
     assert len(one[1]) == len(three[1]) == 12
     for a, b in zip(one[1], three[1]):  # raw detections, frame by frame, in order

@@ -453,16 +453,3 @@ def test_default_detector_follows_config():
     dets = plain.detect(rgb)
     assert box_iou(gt, dets.xyxy).max() > 0.5 and np.all(dets.widths >= 12)
     assert default_detector(Config(detect_scale=2.0)).full_max_side == 2560
-
-
-def test_passes_on_several_threads_give_the_same_boxes():
-    rgb, _ = load("230")
-    one = MultiScaleDetector(CenterFace(threshold=0.1, threads=1), upscale=2.0, adaptive=False)
-    three = MultiScaleDetector(CenterFace(threshold=0.1, threads=1), upscale=2.0, adaptive=False, workers=3)
-    a, b = one.passes(rgb), three.passes(rgb)
-    assert [p.name for p in a] == [p.name for p in b]
-    for p, q in zip(a, b):
-        np.testing.assert_allclose(p.detections.xyxy, q.detections.xyxy, atol=1e-3)
-        np.testing.assert_allclose(p.detections.scores, q.detections.scores, atol=1e-5)
-    with pytest.raises(ValueError):
-        MultiScaleDetector(CenterFace(), workers=0)

@@ -82,8 +82,8 @@ class Config:
         Also write PNG masks of the anonymized region (for evaluation).
     threads : int
         CPU threads for detection (0: one per usable CPU): a video's frames
-        detected at once, or a photo's passes and tiles run at once; each
-        network call on one thread. Detections do not depend on it.
+        detected at once, each on one thread; a photo's onnxruntime threads.
+        Detections do not depend on it.
     """
 
     mode: Mode = Mode.FILL

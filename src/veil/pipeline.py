@@ -35,24 +35,26 @@ __all__ = ["anonymize_image", "anonymize_file", "Job", "plan_run", "run_file"]
 
 # -- stage helpers ------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def _cached_detector(key: tuple, workers: int):
+def _cached_detector(key: tuple, threads: int):
     from .detect import default_detector
 
-    return default_detector(Config(**dict(key)), threads=1, workers=workers)
+    return default_detector(Config(**dict(key)), threads=threads)
 
 
 def _detector_for(config: Config, *, single: bool = False):
-    """veil's detector for ``config``, on ``config.threads`` CPU threads (0: all usable).
+    """veil's detector for ``config``.
 
-    Every network call runs on one thread; several run at once: the passes and
-    tiles of one picture, or with ``single=True`` one call at a time, for a
-    caller that runs several pictures at once (video frames). On two cores two
-    single-threaded calls side by side do 1.3x the work of one two-threaded call.
+    Each network call runs on ``config.threads`` onnxruntime threads (0: all
+    usable CPUs), or with ``single=True`` on one thread, for a caller that
+    runs several calls at once: on two cores two single-threaded calls side by
+    side do 1.3x the work of one two-threaded call (video frames). Within one
+    photo, passes side by side on single threads were measured slower than one
+    after the other on two (bench/RESULTS.md).
     """
     # Only the fields that shape detection pick the cached detector.
     fields = ("threshold", "detect_scale", "tiles", "min_face")  # tile_every is the video loop's
-    workers = 1 if single else (config.threads or usable_cpus())
-    return _cached_detector(tuple((f, getattr(config, f)) for f in fields), workers)
+    threads = 1 if single else (config.threads or usable_cpus())
+    return _cached_detector(tuple((f, getattr(config, f)) for f in fields), threads)
 
 
 def usable_cpus() -> int:
@@ -303,7 +305,8 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     from .media.video import transcode
 
     t0 = time.perf_counter()
-    # Several frames at once, each call on one thread (see _detector_for).
+    # Several frames at once, each on one onnxruntime thread: on 2 cores 1.3x
+    # the throughput of one frame at a time on two threads (bench/RESULTS.md).
     workers = (config.threads or usable_cpus()) if own_detector else 1
     pass1 = _detector_for(config, single=True) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)

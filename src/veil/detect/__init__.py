@@ -15,7 +15,7 @@ __all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rg
            "nms_clusters", "tile_grid"]
 
 
-def default_detector(config, *, threads: int | None = None, workers: int = 1) -> FaceDetector:
+def default_detector(config, *, threads: int | None = None) -> FaceDetector:
     """The detector a :class:`veil.config.Config` asks for.
 
     Parameters
@@ -31,9 +31,6 @@ def default_detector(config, *, threads: int | None = None, workers: int = 1) ->
         the detector from several threads at once passes 1: on two cores two
         single-threaded calls side by side do 1.3 times the work of one
         two-threaded call at a time.
-    workers : int, keyword-only
-        Passes and tiles of one picture run on this many threads at once
-        (see :class:`MultiScaleDetector`); pair with ``threads=1``.
 
     Returns
     -------
@@ -44,8 +41,8 @@ def default_detector(config, *, threads: int | None = None, workers: int = 1) ->
     base = CenterFace(threshold=config.threshold, threads=threads)
     if not config.tiles:
         return MultiScaleDetector(base, full_scale=config.detect_scale, full_max_side=None, upscale=None,
-                                  probe_threshold=config.threshold, min_face=config.min_face, workers=workers)
+                                  probe_threshold=config.threshold, min_face=config.min_face)
     return MultiScaleDetector(base, full_scale=config.detect_scale,
                               full_max_side=round(DEFAULT_FULL_MAX_SIDE * config.detect_scale),
                               probe_threshold=min(DEFAULT_PROBE_THRESHOLD, config.threshold),
-                              min_face=config.min_face, workers=workers)
+                              min_face=config.min_face)

@@ -37,8 +37,6 @@ Defaults were chosen on WIDER FACE (val subset) and the face-mask set with
 
 from __future__ import annotations
 
-import concurrent.futures
-import functools
 import math
 from dataclasses import dataclass
 
@@ -162,11 +160,6 @@ class MultiScaleDetector:
         Also run the whole-frame pass on the mirrored picture.
     min_face : float, keyword-only
         Drop merged boxes narrower than this many picture pixels.
-    workers : int, keyword-only
-        Passes and tiles run on this many threads at once (1: one after the
-        other). Pair it with a single-threaded ``base`` (``CenterFace(threads=1)``):
-        on two cores, two single-threaded network calls side by side do 1.3
-        times the work of one two-threaded call. Results do not depend on it.
     nms_iou : float, keyword-only
         IoU at which boxes count as one face. At low confidence CenterFace
         leaves shifted duplicates that overlap by 0.2-0.3 (one pass at
@@ -183,7 +176,7 @@ class MultiScaleDetector:
                  coarse_min_face: float = 64.0, upscale: float | None = 1.5,
                  tile_size: int = 640, overlap: int = 48, adaptive: bool = True,
                  probe_threshold: float = DEFAULT_PROBE_THRESHOLD, fuse: bool = True, flip: bool = False,
-                 min_face: float = 0.0, nms_iou: float = 0.2, workers: int = 1) -> None:
+                 min_face: float = 0.0, nms_iou: float = 0.2) -> None:
         if not full_scale > 0:
             raise ValueError("full_scale must be > 0")
         if full_max_side is not None and full_max_side < 32:
@@ -199,8 +192,6 @@ class MultiScaleDetector:
         threshold = base.threshold if threshold is None else float(threshold)
         if not 0.0 < threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1")
-        if not (isinstance(workers, int) and workers >= 1):
-            raise ValueError("workers must be an integer >= 1")
         if not 0.0 < probe_threshold <= threshold:
             raise ValueError("probe_threshold must be in (0, threshold]")
         self.base = base
@@ -218,7 +209,6 @@ class MultiScaleDetector:
         self.flip = bool(flip)
         self.min_face = float(min_face)
         self.nms_iou = float(nms_iou)
-        self.workers = workers
 
     def __repr__(self) -> str:
         return (f"MultiScaleDetector({self.base!r}, threshold={self.threshold}, full_scale={self.full_scale}, "
@@ -348,27 +338,17 @@ class MultiScaleDetector:
         if mode not in ("adaptive", "all", "none"):
             raise ValueError(f"tiles must be 'adaptive', 'all' or 'none', not {tiles!r}")
         probe = self.probe_threshold
-        jobs = [("full", functools.partial(self.full_pass, rgb, threshold=probe))]
+        out = [Pass("full", self.full_pass(rgb, threshold=probe))]
         if self.coarse:
-            jobs.append(("coarse", functools.partial(self.coarse_pass, rgb, threshold=probe)))
+            out.append(Pass("coarse", self.coarse_pass(rgb, threshold=probe)))
         if self.flip:
-            jobs.append(("flip", functools.partial(self.full_pass, rgb, flip=True, threshold=probe)))
-        pool = (concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="veil-pass")
-                if self.workers > 1 else None)
-        try:
-            out = [Pass(name, d) for (name, _), d in zip(jobs, _run_all([job for _, job in jobs], pool))]
-            if self.upscale and mode != "none":
-                if mode == "all":
-                    windows = self.tiles(rgb.shape)
-                else:
-                    windows = self.select_tiles(rgb.shape, Detections.concatenate([p.detections for p in out]))
-                # One job per tile, concatenated in tile order: the same boxes however many threads.
-                parts = _run_all([functools.partial(self.tile_pass, rgb, windows=[w], threshold=probe)
-                                  for w in windows], pool)
-                out.append(Pass("tiles", Detections.concatenate(parts), small=True))
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            out.append(Pass("flip", self.full_pass(rgb, flip=True, threshold=probe)))
+        if self.upscale and mode != "none":
+            if mode == "all":
+                windows = self.tiles(rgb.shape)
+            else:
+                windows = self.select_tiles(rgb.shape, Detections.concatenate([p.detections for p in out]))
+            out.append(Pass("tiles", self.tile_pass(rgb, windows=windows, threshold=probe), small=True))
         return out
 
     # -- merge --------------------------------------------------------------
@@ -460,13 +440,6 @@ class MultiScaleDetector:
             ``rgb`` is not an ``(H, W, 3)`` uint8 array.
         """
         return self.merge(self.passes(rgb, tiles=tiles))
-
-
-def _run_all(jobs: list, pool) -> list:
-    """Results of the zero-argument callables ``jobs`` in their order (on ``pool`` if given)."""
-    if pool is None:
-        return [job() for job in jobs]
-    return [f.result() for f in [pool.submit(job) for job in jobs]]
 
 
 def _nested(xyxy: np.ndarray, *, inside: float = 0.8, area_ratio: float = 2.0) -> np.ndarray:
