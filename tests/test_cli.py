@@ -299,3 +299,28 @@ def test_a_detector_failing_on_one_frame_fails_the_video_and_writes_nothing(tmp_
     report = anonymize_file(src, out / "clip.mp4", Config(verify=False, threads=2))
     assert report.status == "failed" and "boom" in report.error
     assert list(out.iterdir()) == []
+
+
+def test_tile_every_runs_tiles_on_every_nth_frame_and_the_other_passes_on_all(tmp_path, face_crop, monkeypatch):
+    from veil.config import Config
+    from veil.detect import MultiScaleDetector
+    from veil.pipeline import _detector_for, detect_and_track
+
+    src = tmp_path / "clip.mp4"
+    _synthetic_video(src, face_crop, frames=12)
+    seen = []
+    real = MultiScaleDetector.passes
+
+    def spy(self, rgb, *, tiles=None):
+        out = real(self, rgb, tiles=tiles)
+        seen.append([p.name for p in out])
+        return out
+
+    monkeypatch.setattr(MultiScaleDetector, "passes", spy)
+    config = Config(verify=False, tile_every=4, threads=1)
+    _, raw, tracked, _ = detect_and_track(src, config, _detector_for(config), workers=1)
+    assert len(seen) == len(raw) == 12
+    with_tiles = [i for i, names in enumerate(seen) if "tiles" in names]
+    assert with_tiles == [0, 4, 8]  # one shot: no shot change adds any
+    assert all({"full", "coarse"} <= set(names) for names in seen)
+    assert all(len(d) for d in tracked.frames), "the face is covered on every frame"

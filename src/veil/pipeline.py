@@ -258,11 +258,12 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
     raw: list[Detections] = []
     signatures = []
     # Tiles (small faces) on every tile_every-th frame and after any shot change;
-    # the whole-frame pass on every frame; tracks carry small faces in between.
-    sparse = config.tile_every > 1 and hasattr(detector, "full_pass")
+    # the whole-frame and coarse passes on every frame; tracks carry small faces
+    # in between.
+    sparse = config.tile_every > 1 and hasattr(detector, "passes")
 
     def detect(rgb: np.ndarray, tiled: bool) -> Detections:
-        return _filter(detector.detect(rgb) if tiled else detector.full_pass(rgb), config)
+        return _filter(detector.detect(rgb) if tiled else detector.detect(rgb, tiles="none"), config)
 
     def collect(found: Detections) -> None:
         raw.append(found)
