@@ -73,6 +73,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
+from veil.detections import box_intersections  # noqa: E402
 from veil.media import file_sha256  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -111,13 +112,7 @@ def trimmed(src: Path, frames: int) -> Path:
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(IoU, intersection / smaller area) of xyxy boxes."""
     a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    aa = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    ab = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    inter, aa, ab = box_intersections(a, b)
     iou = inter / np.maximum(aa[:, None] + ab[None, :] - inter, 1e-9)
     iom = inter / np.maximum(np.minimum(aa[:, None], ab[None, :]), 1e-9)
     return iou, iom

@@ -11,7 +11,7 @@ import pytest
 
 from veil.anonymize import anonymize
 from veil.config import Config, Mode
-from veil.detections import Detections, Source, box_iou
+from veil.detections import Detections, Source, box_intersections, box_iou
 from veil.errors import UsageError
 from veil.media.atomic import TEMP_PREFIX, atomic_output
 from veil.region import Regions, head_regions, union_mask
@@ -55,6 +55,9 @@ def test_detections_invalid(kwargs):
 def test_box_iou():
     iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]], rtol=1e-5)
+    inter, area_a, area_b = box_intersections(np.array([[0.0, 0, 10, 10]]), np.array([[5.0, 0, 15, 10], [20, 20, 30, 30]]))
+    assert inter.tolist() == [[50.0, 0.0]] and area_a.tolist() == [100.0] and area_b.tolist() == [100.0, 100.0]
+    assert inter.dtype == np.float64
 
 
 def test_records_hold_geometry_only():

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..detections import Detections
+from ..detections import Detections, box_intersections
 from .base import check_rgb
 from .centerface import CenterFace
 from .nms import nms_clusters
@@ -448,10 +448,7 @@ def _nested(xyxy: np.ndarray, *, inside: float = 0.8, area_ratio: float = 2.0) -
     if n < 2:
         return np.zeros(n, bool)
     b = xyxy.astype(np.float64)
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    w = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
-    h = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)  # [j, i]: box j inside box i
+    inter, area, _ = box_intersections(b, b)  # [j, i]: box j inside box i
     ioa = inter / np.maximum(area[:, None], 1e-9)
     bigger = area[None, :] >= area_ratio * area[:, None]
     return np.any((ioa >= inside) & bigger, axis=1)
