@@ -67,41 +67,48 @@ GRID = [
 ]
 
 
-def cache_passes(set_name: str, items, out: Path, *, reuse: bool = False) -> tuple[list[list[Pass]], str]:
-    """Every picture's passes at the probe threshold, and the source tree hash that found them.
+#: The passes veil's detector may run (``MultiScaleDetector.passes``), as cached.
+PASS_NAMES = ("full", "coarse", "flip", "tiles")
+
+
+def cache_passes(set_name: str, items, out: Path, *,
+                 reuse: bool = False) -> tuple[list[list[Pass]], list[tuple[int, int]], str]:
+    """Every picture's passes at the probe threshold, its size, and the source tree hash that found them.
 
     Cached by source tree hash; ``reuse`` takes a cache from another tree (e.g.
     after edits that do not touch detection) and says so.
     """
-    known = {"full", "coarse", "flip", "tiles"}
-    tree = TREE
     path = out / f"tradeoff-passes-{set_name}.npz"
-    if path.exists():
+    z = np.load(path) if path.exists() else None
+    fresh = (z is not None and (reuse or str(z["tree"]) == TREE) and int(z["n"]) == len(items)
+             and "0/shape" in z)
+    if not fresh:
+        detector = default_detector(Config())
+        store: dict[str, np.ndarray] = {"tree": np.array(TREE), "n": np.array(len(items))}
+        t0 = time.perf_counter()
+        for k, item in enumerate(items):
+            rgb = B.read_rgb(item.path)
+            store[f"{k}/shape"] = np.array(rgb.shape[:2])
+            for p in detector.passes(rgb):
+                if p.name not in PASS_NAMES:
+                    raise SystemExit(f"tradeoff.py does not know the pass {p.name!r}: add it to PASS_NAMES")
+                store[f"{k}/{p.name}/xyxy"] = p.detections.xyxy
+                store[f"{k}/{p.name}/scores"] = p.detections.scores
+                store[f"{k}/{p.name}/landmarks"] = p.detections.landmarks
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **store)
+        print(f"{set_name}: {len(items)} pictures detected in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         z = np.load(path)
-        if (reuse or str(z["tree"]) == tree) and int(z["n"]) == len(items):
-            if str(z["tree"]) != tree:
-                print(f"{set_name}: reusing candidates found by source tree {z['tree']} (now {tree})", file=sys.stderr)
-            return [_passes_from(z, k) for k in range(len(items))], str(z["tree"])
-    detector = default_detector(Config())
-    store: dict[str, np.ndarray] = {"tree": np.array(tree), "n": np.array(len(items))}
-    t0 = time.perf_counter()
-    for k, item in enumerate(items):
-        for p in detector.passes(B.read_rgb(item.path)):
-            if p.name not in known:
-                raise SystemExit(f"tradeoff.py does not know the pass {p.name!r}: add it to _passes_from")
-            store[f"{k}/{p.name}/xyxy"] = p.detections.xyxy
-            store[f"{k}/{p.name}/scores"] = p.detections.scores
-            store[f"{k}/{p.name}/landmarks"] = p.detections.landmarks
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **store)
-    print(f"{set_name}: {len(items)} pictures detected in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    z = np.load(path)
-    return [_passes_from(z, k) for k in range(len(items))], tree
+    elif str(z["tree"]) != TREE:
+        print(f"{set_name}: reusing candidates found by source tree {z['tree']} (now {TREE})", file=sys.stderr)
+    passes = [_passes_from(z, k) for k in range(len(items))]
+    shapes = [tuple(int(v) for v in z[f"{k}/shape"]) for k in range(len(items))]
+    return passes, shapes, str(z["tree"])
 
 
 def _passes_from(z, k: int) -> list[Pass]:
     out = []
-    for name in ("full", "coarse", "flip", "tiles"):
+    for name in PASS_NAMES:
         if f"{k}/{name}/xyxy" in z:
             d = Detections(z[f"{k}/{name}/xyxy"], scores=z[f"{k}/{name}/scores"],
                            landmarks=z[f"{k}/{name}/landmarks"])
@@ -157,9 +164,8 @@ def main(argv=None) -> int:
               "sets": {}}
     for set_name in args.sets.split(","):
         items, _ = SETS[set_name]()
-        passes, tree = cache_passes(set_name, items, args.out, reuse=args.reuse)
+        passes, shapes, tree = cache_passes(set_name, items, args.out, reuse=args.reuse)
         result.setdefault("candidates_tree", {})[set_name] = tree
-        shapes = [B.read_rgb(item.path).shape[:2] for item in items]
         table = []
         for point in grid:
             r = evaluate(items, passes, shapes, point)
