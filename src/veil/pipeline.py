@@ -53,8 +53,13 @@ def _detector_for(config: Config, *, single: bool = False):
     """
     # Only the fields that shape detection pick the cached detector.
     fields = ("threshold", "detect_scale", "tiles", "min_face")  # tile_every is the video loop's
-    threads = 1 if single else (config.threads or usable_cpus())
+    threads = 1 if single else cpu_budget(config)
     return _cached_detector(tuple((f, getattr(config, f)) for f in fields), threads)
+
+
+def cpu_budget(config: Config) -> int:
+    """CPU threads detection may use: ``config.threads``, or every usable CPU for 0."""
+    return config.threads or usable_cpus()
 
 
 def usable_cpus() -> int:
@@ -288,9 +293,7 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
             collect(pending.popleft().result())
     finally:
         if pool is not None:
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
     if not raw:
         raise UnsupportedMediaError("video has no decodable frames")
     cuts = detect_cuts(signatures)
@@ -306,9 +309,8 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     from .media.video import transcode
 
     t0 = time.perf_counter()
-    # Several frames at once, each on one onnxruntime thread: on 2 cores 1.3x
-    # the throughput of one frame at a time on two threads (bench/RESULTS.md).
-    workers = (config.threads or usable_cpus()) if own_detector else 1
+    # Several frames at once, each on one thread (see _detector_for).
+    workers = cpu_budget(config) if own_detector else 1
     pass1 = _detector_for(config, single=True) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)
     report.media = info.to_dict()
