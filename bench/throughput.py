@@ -9,6 +9,7 @@ end to end (start-up and model load included), as a user runs it:
 * ``veil``          ``veil anonymize CLIP -o DIR``              (defaults, verification on)
 * ``veil-noverify`` ``veil anonymize CLIP -o DIR --no-verify``
 * ``deface``        ``deface CLIP -o OUT.mp4``                  (deface 1.5 defaults)
+* ``veil[LABEL]``   ``veil anonymize CLIP -o DIR ARGS``         (``--plan LABEL=ARGS``)
 
 frames/s = frames of the *input* clip (decoded with PyAV) / wall seconds.
 CPU s = user + system time of the tool and all its children (getrusage),
@@ -30,6 +31,8 @@ Usage::
     .venv/bin/python bench/throughput.py --limit 60 --repeats 1     # quick: first 60 frames
     .venv/bin/python bench/throughput.py --clips whitehouse --tools veil-noverify,deface \\
         --veil-args "--no-tiles"
+    .venv/bin/python bench/throughput.py --clips whitehouse --tools veil-noverify,deface \\
+        --plan "te2=--no-verify --tile-every 2"     # one more veil configuration, same run
 
 Writes ``bench/out/throughput.json``.
 """
@@ -131,7 +134,7 @@ class TreeMonitor(threading.Thread):
 
 
 def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: float) -> dict:
-    out_dir = work / f"{tool}-out"
+    out_dir = work / f"{tool.replace('[', '-').replace(']', '')}-out"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     if tool == "deface":
@@ -175,6 +178,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs per tool per clip (median reported)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N frames of each clip (quick check)")
     ap.add_argument("--veil-args", default="", help="extra arguments for veil anonymize, e.g. '--no-tiles'")
+    ap.add_argument("--plan", action="append", default=[], metavar="LABEL=ARGS",
+                    help="extra tool veil[LABEL]: veil anonymize with ARGS (and --veil-args), e.g. "
+                         "'te2=--no-verify --tile-every 2' (repeatable)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     ap.add_argument("--ref", default="deface")
     ap.add_argument("--keep", action="store_true", help="keep the outputs (in bench/out/throughput-work)")
@@ -183,6 +189,11 @@ def main(argv=None) -> int:
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     veil_args = shlex.split(args.veil_args)
+    tool_args = {t: veil_args for t in tools}
+    for plan in args.plan:
+        label, _, extra = plan.partition("=")
+        tools.append(f"veil[{label.strip()}]")
+        tool_args[tools[-1]] = veil_args + shlex.split(extra)
     clips = {}
     for c in [c.strip() for c in args.clips.split(",") if c.strip()]:
         if c == "whitehouse":
@@ -208,7 +219,7 @@ def main(argv=None) -> int:
             for rep in range(args.repeats):
                 order = tools[rep % len(tools):] + tools[:rep % len(tools)]
                 for tool in order:
-                    rec = run_tool(tool, clip, work / name, veil_args, args.timeout)
+                    rec = run_tool(tool, clip, work / name, tool_args[tool], args.timeout)
                     rec["repeat"], rec["load_before"] = rep, B.loadavg()
                     rec["fps"] = src["frames"] / rec["wall_s"]
                     runs[tool].append(rec)

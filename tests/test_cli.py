@@ -324,3 +324,53 @@ def test_tile_every_runs_tiles_on_every_nth_frame_and_the_other_passes_on_all(tm
     assert with_tiles == [0, 4, 8]  # one shot: no shot change adds any
     assert all({"full", "coarse"} <= set(names) for names in seen)
     assert all(len(d) for d in tracked.frames), "the face is covered on every frame"
+
+
+@pytest.mark.parametrize("trigger, second_looks", [(None, 0), (36, 12), (10, 16)])
+def test_tile_every_runs_the_skipped_tiles_where_the_tiles_find_small_faces(tmp_path, face_crop, monkeypatch,
+                                                                             trigger, second_looks):
+    from veil.config import Config
+    from veil.detect import MultiScaleDetector
+    from veil.pipeline import _detector_for, detect_and_track
+
+    src = tmp_path / "clip.mp4"
+    _synthetic_video(src, face_crop, frames=40)  # 320x240: chunks of 16 frames
+    keys, tile_calls = [], []
+    real_small, real_tiles = MultiScaleDetector.tiles_only_small, MultiScaleDetector.tile_pass
+
+    def small(self, shape, passes, merged):  # called on the frames whose tiles ran, in order
+        keys.append(2 * len(keys))
+        real_small(self, shape, passes, merged)
+        return int(keys[-1] == trigger)
+
+    def tiles(self, rgb, **kw):
+        tile_calls.append(1)
+        return real_tiles(self, rgb, **kw)
+
+    monkeypatch.setattr(MultiScaleDetector, "tiles_only_small", small)
+    monkeypatch.setattr(MultiScaleDetector, "tile_pass", tiles)
+    config = Config(verify=False, tile_every=2, threads=1)
+    _, raw, _, _ = detect_and_track(src, config, _detector_for(config), workers=1)
+    assert len(raw) == 40 and len(keys) == 20
+    # A small face on frame 36 (chunk 32-39): the skipped tiles of chunks 16-31
+    # and 32-39 run; on frame 10 (chunk 0-15): those of chunks 0-15 and 16-31.
+    assert len(tile_calls) == 20 + second_looks
+
+
+def test_tile_every_with_small_faces_everywhere_gives_what_tiles_on_every_frame_give(tmp_path, face_crop,
+                                                                                     monkeypatch):
+    from veil.config import Config
+    from veil.detect import MultiScaleDetector
+    from veil.pipeline import _detector_for, detect_and_track
+
+    src = tmp_path / "clip.mp4"
+    _synthetic_video(src, face_crop, frames=20)
+    monkeypatch.setattr(MultiScaleDetector, "tiles_only_small", lambda self, shape, passes, merged: 1)
+    every = Config(verify=False, threads=2)
+    _, dense, _, _ = detect_and_track(src, every, _detector_for(every, single=True), workers=2)
+    sparse = Config(verify=False, threads=2, tile_every=2)
+    _, raw, _, _ = detect_and_track(src, sparse, _detector_for(sparse, single=True), workers=2)
+    assert len(raw) == len(dense) == 20
+    for a, b in zip(raw, dense):
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.scores, b.scores)

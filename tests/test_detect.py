@@ -365,6 +365,37 @@ def test_adaptive_tiles_run_only_near_small_candidates(cf):
         det.detect(rgb, tiles="some")
 
 
+def test_with_tiles_adds_the_tiles_a_first_look_skipped(cf):
+    det = MultiScaleDetector(cf, upscale=2.0, tile_size=640, overlap=48)
+    rgb, _ = load("110")
+    whole = det.passes(rgb, tiles="none")
+    names = [p.name for p in whole]
+    later = det.with_tiles(rgb, whole)
+    assert [p.name for p in whole] == names, "passes not modified"
+    at_once = det.passes(rgb)
+    assert [p.name for p in later] == [p.name for p in at_once] == ["full", "coarse", "tiles"]
+    np.testing.assert_array_equal(later[-1].detections.xyxy, at_once[-1].detections.xyxy)
+    assert len(det.merge(later)) == len(det.detect(rgb))
+    assert MultiScaleDetector(cf, upscale=None).with_tiles(rgb, whole) == whole
+
+
+def test_tiles_only_small_counts_small_faces_no_whole_frame_candidate_saw():
+    det = MultiScaleDetector(CenterFace(threshold=0.2), threshold=0.1, upscale=2.0, overlap=48)
+    tiny = [100, 100, 114, 116]  # 16 px: only the tiles found it
+    seen = [400, 400, 414, 416]  # 16 px: a weak whole-frame candidate too
+    medium = [700, 300, 736, 340]  # 40 px: only the tiles, but the whole-frame pass sees such faces
+    full = Pass("full", Detections([[401, 401, 415, 417]], scores=[0.06]))
+    tiles = Pass("tiles", Detections([tiny, seen, medium], scores=[0.5, 0.5, 0.5]), small=True)
+    merged = det.merge([full, tiles])
+    assert len(merged) == 3
+    assert det.tiles_only_small((720, 1280, 3), [full, tiles], merged) == 1
+    # Twice the size: the whole-frame pass (capped at 1280 px) sees it at half
+    # size, so the 40 px face is small to it too.
+    assert det.tiles_only_small((1440, 2560, 3), [full, tiles], merged) == 2
+    assert det.tiles_only_small((720, 1280, 3), [full], det.merge([full])) == 0
+    assert det.tiles_only_small((720, 1280, 3), [tiles], det.merge([tiles])) == 2
+
+
 def test_merge_fuses_scores_and_drops_nested():
     det = MultiScaleDetector(CenterFace(threshold=0.2), upscale=2.0, overlap=48)
     weak_full = Detections([[10, 10, 30, 34]], scores=[0.12])

@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="detection resolution factor for the whole-frame pass (default: 1)")
     an.add_argument("--no-tiles", action="store_true", help="skip the tiled small-face pass (faster, misses small faces)")
     an.add_argument("--tile-every", type=int, default=None, metavar="N",
-                    help="video: run the small-face tiles on every N-th frame and at shot changes; "
-                         "tracks carry small faces between (default: 1, every frame)")
+                    help="video: run the small-face tiles on every N-th frame, at shot changes, and on "
+                         "every frame where they find small faces the whole-frame pass misses "
+                         "(faster, loses some tiny faces; default: 1, every frame)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,

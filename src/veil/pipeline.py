@@ -230,10 +230,34 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
 # A frame-to-frame signature change above this (a cut, a flash, a fast pan)
 # runs the tiles on that frame too; lower than the cut detector's own bar.
 _SHOT_CHANGE_HINT = 0.1
+# With tile_every > 1, frames are decided in chunks (see detect_and_track):
+# at most this many frames or bytes of decoded pictures per chunk.
+_CHUNK_FRAMES = 16
+_CHUNK_BYTES = 32 << 20
+
+
+@dataclass
+class _Frame:
+    """One frame of pass 1 in flight: its first look and what a second one needs."""
+
+    index: int
+    key: bool  # the tiles ran on it in the first look
+    rgb: np.ndarray | None  # kept for a second look (frames without tiles only)
+    look: concurrent.futures.Future  # -> (merged, passes or None, tiles found small faces), then the second look
 
 
 def detect_and_track(src: Path, config: Config, detector, progress=None, *, workers: int = 1):
     """Pass 1 over a video: detect on every frame, find cuts, link tracks.
+
+    With ``config.tile_every`` N > 1 (and a multi-scale detector) the tiles,
+    which find small faces, run at first on every N-th frame and at shot
+    changes only; the whole-frame passes run on every frame. Frames are then
+    decided in chunks (16 frames, fewer where 16 would exceed 32 MB of
+    pictures: 5 at 1080p): where the tiles found a small face that only they
+    see (``MultiScaleDetector.tiles_only_small``) in a chunk or in a chunk
+    either side, the chunk's frames that skipped the tiles get them after all.
+    So the tiles run on every frame where such faces are about. A tiny face
+    the tiles find on skipped frames only is still lost (bench/RESULTS.md).
 
     Parameters
     ----------
@@ -262,35 +286,78 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
     total = getattr(info, "frame_count_hint", None) or None
     raw: list[Detections] = []
     signatures = []
-    # Tiles (small faces) on every tile_every-th frame and after any shot change;
-    # the whole-frame and coarse passes on every frame; tracks carry small faces
-    # in between.
-    sparse = config.tile_every > 1 and hasattr(detector, "passes")
+    sparse = config.tile_every > 1 and hasattr(detector, "with_tiles")
+    if sparse:  # chunk length shapes the result: it depends on the frame size only
+        chunk_len = int(np.clip(_CHUNK_BYTES // max(1, info.width * info.height * 3), 4, _CHUNK_FRAMES))
+    else:
+        chunk_len = max(1, workers)
 
-    def detect(rgb: np.ndarray, tiled: bool) -> Detections:
-        return _filter(detector.detect(rgb) if tiled else detector.detect(rgb, tiles="none"), config)
+    def first_look(rgb: np.ndarray, key: bool):
+        if not sparse:
+            return detector.detect(rgb), None, False
+        passes = detector.passes(rgb, tiles=None if key else "none")
+        merged = detector.merge(passes)
+        return merged, None if key else passes, key and detector.tiles_only_small(rgb.shape, passes, merged) > 0
 
-    def collect(found: Detections) -> None:
-        raw.append(found)
-        if progress:
-            progress(len(raw), total * 2 if total else None)
+    def second_look(rgb: np.ndarray, passes):
+        return detector.merge(detector.with_tiles(rgb, passes)), None, False
 
     pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") if workers > 1 else None
-    pending: collections.deque = collections.deque()
+
+    def submit(fn, *args) -> concurrent.futures.Future:
+        if pool is not None:
+            return pool.submit(fn, *args)
+        done = concurrent.futures.Future()
+        done.set_result(fn(*args))  # an error raises here, on the calling thread
+        return done
+
+    # Chunks move from first looks in flight (``deciding``) to decided, with
+    # their second looks in flight (``decided``), to collected in order. A
+    # chunk is decided once the next chunk's first looks are in; the pool
+    # always has the chunks behind it to work on meanwhile.
+    deciding: collections.deque = collections.deque()
+    decided: collections.deque = collections.deque()
+    prev_small = False
+
+    def decide_oldest() -> None:
+        nonlocal prev_small
+        chunk = deciding.popleft()
+        small = any(f.look.result()[2] for f in chunk)
+        dense = prev_small or small or (bool(deciding) and any(f.look.result()[2] for f in deciding[0]))
+        prev_small = small
+        for f in chunk:
+            if dense and not f.key and f.rgb is not None:
+                f.look = submit(second_look, f.rgb, f.look.result()[1])
+            f.rgb = None
+        decided.append(chunk)
+
+    def collect_oldest() -> None:
+        for f in decided.popleft():
+            raw.append(_filter(f.look.result()[0], config))
+            if progress:
+                progress(len(raw), total * 2 if total else None)
+
     try:
+        current: list[_Frame] = []
         for frame in iter_frames(src, max_pixels=config.max_pixels):
             signature = frame_signature(frame.rgb)
-            tiled = (not sparse or frame.index % config.tile_every == 0 or not signatures
-                     or signature_distance(signatures[-1], signature) > _SHOT_CHANGE_HINT)
+            key = (not sparse or frame.index % config.tile_every == 0 or not signatures
+                   or signature_distance(signatures[-1], signature) > _SHOT_CHANGE_HINT)
             signatures.append(signature)
-            if pool is None:
-                collect(detect(frame.rgb, tiled))
-                continue
-            pending.append(pool.submit(detect, frame.rgb, tiled))
-            while len(pending) >= 2 * workers:  # a few frames in flight bound the memory
-                collect(pending.popleft().result())
-        while pending:
-            collect(pending.popleft().result())
+            current.append(_Frame(frame.index, key, None if key else frame.rgb, submit(first_look, frame.rgb, key)))
+            if len(current) == chunk_len:
+                deciding.append(current)
+                current = []
+                if len(deciding) == 3:
+                    decide_oldest()
+                if len(decided) == 2:
+                    collect_oldest()
+        if current:
+            deciding.append(current)
+        while deciding:
+            decide_oldest()
+        while decided:
+            collect_oldest()
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -42,17 +42,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..detections import Detections, box_intersections
+from ..detections import Detections, box_intersections, box_iou
 from .base import check_rgb
 from .centerface import CenterFace
 from .nms import nms_clusters
 
-__all__ = ["MultiScaleDetector", "Pass", "tile_grid", "DEFAULT_FULL_MAX_SIDE", "DEFAULT_PROBE_THRESHOLD"]
+__all__ = ["MultiScaleDetector", "Pass", "tile_grid", "DEFAULT_FULL_MAX_SIDE", "DEFAULT_PROBE_THRESHOLD",
+           "SMALL_FACE_NETWORK_PX"]
 
 #: Longer side of the whole-frame pass, network pixels (bench/explore_detect.py).
 DEFAULT_FULL_MAX_SIDE = 1280
 #: Confidence of the candidates used for tile choice and score fusion.
 DEFAULT_PROBE_THRESHOLD = 0.05
+#: Network pixels below which the whole-frame pass misses many faces that the
+#: magnified tiles find (CenterFace finds faces down to about 24 px).
+SMALL_FACE_NETWORK_PX = 24.0
 
 # Landmark order: left eye, right eye, nose, left mouth corner, right mouth corner.
 _MIRROR_LANDMARKS = [1, 0, 2, 4, 3]
@@ -343,13 +347,57 @@ class MultiScaleDetector:
             out.append(Pass("coarse", self.coarse_pass(rgb, threshold=probe)))
         if self.flip:
             out.append(Pass("flip", self.full_pass(rgb, flip=True, threshold=probe)))
-        if self.upscale and mode != "none":
-            if mode == "all":
-                windows = self.tiles(rgb.shape)
-            else:
-                windows = self.select_tiles(rgb.shape, Detections.concatenate([p.detections for p in out]))
-            out.append(Pass("tiles", self.tile_pass(rgb, windows=windows, threshold=probe), small=True))
+        if mode != "none":
+            out = self.with_tiles(rgb, out, all_tiles=mode == "all")
         return out
+
+    def with_tiles(self, rgb: np.ndarray, passes: list[Pass], *, all_tiles: bool | None = None) -> list[Pass]:
+        """``passes`` (whole-frame passes of ``rgb``) plus the tile pass.
+
+        The tiles run where :meth:`select_tiles` picks them from ``passes``'
+        candidates, or all of them with ``all_tiles`` (None: all unless
+        ``adaptive``). A video pipeline calls this later for a frame whose
+        tiles it skipped at first (``tile_every``). ``passes`` is not modified.
+        """
+        rgb = check_rgb(rgb)
+        if not self.upscale:
+            return list(passes)
+        if all_tiles is None:
+            all_tiles = not self.adaptive
+        if all_tiles:
+            windows = self.tiles(rgb.shape)
+        else:
+            windows = self.select_tiles(rgb.shape, Detections.concatenate([p.detections for p in passes]))
+        return [*passes, Pass("tiles", self.tile_pass(rgb, windows=windows, threshold=self.probe_threshold), small=True)]
+
+    def tiles_only_small(self, shape: tuple[int, ...], passes: list[Pass], merged: Detections) -> int:
+        """How many of ``merged``'s faces only the tiles found, and small.
+
+        Such a face has no whole-frame candidate (any score) overlapping it at
+        IoU >= 0.3, and the whole-frame pass sees it under
+        :data:`SMALL_FACE_NETWORK_PX` network pixels, below the size it finds
+        reliably on its own. A video pipeline runs the tiles on every frame
+        where such faces are about.
+
+        Parameters
+        ----------
+        shape : tuple
+            Picture shape.
+        passes : list of Pass
+            The passes ``merged`` came from.
+        merged : Detections
+            :meth:`merge` of ``passes``.
+        """
+        if not len(merged) or not any(p.name == "tiles" for p in passes):
+            return 0
+        limit = SMALL_FACE_NETWORK_PX / self._full_scale_for(shape)
+        small = merged[np.maximum(merged.widths, merged.heights) < limit]
+        if not len(small):
+            return 0
+        whole = Detections.concatenate([p.detections for p in passes if p.name != "tiles"])
+        if not len(whole):
+            return len(small)
+        return int((box_iou(small.xyxy, whole.xyxy).max(axis=1) < 0.3).sum())
 
     # -- merge --------------------------------------------------------------
     def merge(self, passes: list[Pass]) -> Detections:
