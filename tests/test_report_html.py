@@ -536,3 +536,22 @@ def test_photo_thumbnail_follows_exif_orientation(tmp_path):
     thumb = _decode(uri)
     assert thumb.shape[1] > thumb.shape[0]  # wide, like the upright region
     assert thumb[8:-8, 8:-8].mean() < 15 and thumb[:3].mean() > 180
+
+
+def test_planning_reads_each_frames_boxes_once(monkeypatch):
+    # Many tracks over many frames of many regions: each track looks at every
+    # frame it spans, so the boxes are parsed per frame once, not per track.
+    from veil.report import html_thumbs
+
+    frames, per_frame = 300, 40
+    by_frame = {str(f): [[10.0 * k, 5.0, 10.0 * k + 8, 15.0] for k in range(per_frame)] for f in range(frames)}
+    tracks = [{"id": k, "first": 0, "last": frames - 1, "detected": [[0, frames - 1]], "max_width": 5.0}
+              for k in range(per_frame)]
+    report = FileReport(input="clip.mp4", output="out/clip.mp4", kind="video", status="ok",
+                        regions={"shape": "ellipse", "by_frame": by_frame}, tracks=tracks)
+    calls = []
+    real = html_thumbs._box
+    monkeypatch.setattr(html_thumbs, "_box", lambda value: calls.append(1) or real(value))
+    plan = html_thumbs.plan_thumbnails(report, region_scale=1.6)
+    assert len(plan.wants) == min(per_frame, html_thumbs.MAX_PER_FILE)
+    assert len(calls) <= 2 * frames * per_frame  # was once per track as well

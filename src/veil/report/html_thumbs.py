@@ -119,14 +119,23 @@ def _int(value) -> int | None:
 
 
 # -- planning (no I/O) ----------------------------------------------------------
-def _video_boxes(by_frame: dict, frame: int) -> list:
-    boxes = by_frame.get(str(frame))
-    if boxes is None:
-        boxes = by_frame.get(frame)  # tolerate int keys (a report built in memory)
-    return [b for b in (boxes or []) if _box(b) is not None]
+class _FrameBoxes:
+    """A video's region boxes per frame, each frame's parsed once (tracks look at the same frames)."""
+
+    def __init__(self, by_frame: dict) -> None:
+        self._by_frame = by_frame
+        self._parsed: dict[int, list] = {}
+
+    def __call__(self, frame: int) -> list[tuple[float, float, float, float]]:
+        if frame not in self._parsed:
+            boxes = self._by_frame.get(str(frame))
+            if boxes is None:
+                boxes = self._by_frame.get(frame)  # tolerate int keys (a report built in memory)
+            self._parsed[frame] = [b for b in map(_box, boxes or []) if b is not None]
+        return self._parsed[frame]
 
 
-def _track_want(track: dict, by_frame: dict, region_frames: list[int], region_scale: float,
+def _track_want(track: dict, boxes_of: _FrameBoxes, region_frames: list[int], region_scale: float,
                 hint) -> tuple[int, tuple] | None:
     """Pick one representative (frame, region box) for a track.
 
@@ -142,10 +151,10 @@ def _track_want(track: dict, by_frame: dict, region_frames: list[int], region_sc
         hint = (_int(best["frame"]), _box(best["box"]))
     if hint is not None:
         frame, fbox = hint
-        boxes = _video_boxes(by_frame, frame)
+        boxes = boxes_of(frame)
         i = _best_match(fbox, boxes)
         if i is not None:
-            return frame, _box(boxes[i])
+            return frame, boxes[i]
     candidates: list[int] = []
     first, last = _int(track.get("first")), _int(track.get("last"))
     for spans in (runs(track.get("detected")),
@@ -165,11 +174,8 @@ def _track_want(track: dict, by_frame: dict, region_frames: list[int], region_sc
     best = None
     best_cost = math.inf
     for frame in candidates:
-        boxes = _video_boxes(by_frame, frame)
-        if not boxes:
-            continue
+        boxes = boxes_of(frame)
         for b in boxes:
-            b = _box(b)
             if target is not None:
                 cost = abs((b[2] - b[0]) - target) / target
             else:
@@ -229,6 +235,7 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
         if not isinstance(by_frame, dict):
             by_frame = {}
         region_frames = sorted(i for i in (_int(k) for k in by_frame) if i is not None and i >= 0)
+        boxes_of = _FrameBoxes(by_frame)
         tracks = [(t_index, t) for t_index, t in enumerate(file.tracks or []) if isinstance(t, dict)]
         ids = {t_index if _int(t.get("id")) is None else _int(t.get("id")) for t_index, t in tracks}
         hints: dict[int, tuple] = {}
@@ -239,15 +246,15 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
                 if frame is not None and fbox is not None:
                     hints.setdefault(tid, (frame, fbox))
             elif frame is not None and fbox is not None:
-                boxes = _video_boxes(by_frame, frame)
+                boxes = boxes_of(frame)
                 i = _best_match(fbox, boxes)
                 if i is not None:
                     face_keys[j] = ("face", j)
-                    wants.append(Want(("face", j), frame, _box(boxes[i])))
+                    wants.append(Want(("face", j), frame, boxes[i]))
         for t_index, track in tracks:
             tid = _int(track.get("id"))
             tid = t_index if tid is None else tid
-            pick = _track_want(track, by_frame, region_frames, region_scale, hints.get(tid))
+            pick = _track_want(track, boxes_of, region_frames, region_scale, hints.get(tid))
             if pick is not None:
                 wants.append(Want(("track", tid), pick[0], pick[1]))
     withheld = {face_keys[j] for j, face in enumerate(faces) if j in face_keys and _leaks(face)}
