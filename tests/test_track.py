@@ -482,3 +482,48 @@ def test_a_face_leaving_across_the_edge_stays_covered_until_it_has_left():
     still = {f: [[300, -20, 360, 40]] for f in range(10)}
     rest = link_tracks(frames_of(40, still), pad_frames=5, frame_size=(640, 360))
     assert rest.tracks[0].padded[-1] == 14
+
+
+@pytest.mark.parametrize("edge", ["top", "left", "bottom", "right"])
+def test_a_face_leaving_whose_box_shrinks_to_a_corner_stays_covered(edge):
+    # A 60 px face leaves across an edge of a 640x360 picture, drifting along
+    # it too. Once cut, the detector boxes only a lagging corner of what is
+    # still visible (as CenterFace does): the band along the edge covers the rest.
+    w, h, n, size = 640, 360, 60, 60.0
+
+    def true_box(f):  # leaving across the top, drifting right; other edges by symmetry
+        x, y = 300 + 2.0 * f, 40 - 1.5 * f
+        return np.array([x, y, x + size, y + size])
+
+    def turn(b):  # the top-edge scene, rotated / mirrored onto ``edge``
+        x1, y1, x2, y2 = b
+        return {"top": [x1, y1, x2, y2], "bottom": [x1, h - y2, x2, h - y1],
+                "left": [y1, x1 * h / w, y2, x2 * h / w], "right": [w - y2, x1 * h / w, w - y1, x2 * h / w]}[edge]
+
+    faces, visible = {}, {}
+    for f in range(n):
+        b = true_box(f)
+        seen_h = b[3] - max(b[1], 0.0)
+        if seen_h < 12:
+            break
+        visible[f] = [b[0], max(b[1], 0.0), b[2], b[3]]
+        if b[1] >= 3:  # whole: boxed right
+            faces[f] = [turn(b)]
+        else:  # cut: a lagging corner of the visible part, shrinking with it
+            faces[f] = [turn([b[0] - 6, 0.0, b[0] - 6 + 0.75 * seen_h, 0.6 * seen_h])]
+    result = link_tracks(frames_of(n, faces), pad_frames=5, frame_size=(w, h))
+    for f, v in visible.items():
+        assert coverage(turn(v), result.frames[f]) >= 0.95, (edge, f)
+    # The corner boxes alone cover little of it: the band is what covers.
+    assert min(coverage(turn(v), frames_of(n, faces)[f]) for f, v in visible.items()) < 0.5
+
+
+def test_a_face_at_the_edge_boxed_whole_gets_no_band():
+    # Seen whole, then touching the top edge at the same size: nothing has
+    # shrunk, so nothing beyond its own boxes is covered.
+    faces = {f: [[300, 10 - f, 360, 70 - f]] for f in range(10)}
+    faces.update({f: [[300, 0, 360, 60]] for f in range(10, 20)})
+    result = link_tracks(frames_of(20, faces), pad_frames=2, frame_size=(640, 360))
+    for f in range(10, 20):
+        d = result.frames[f]
+        assert d.xyxy[:, 0].min() >= 299 and d.xyxy[:, 2].max() <= 361, f

@@ -74,6 +74,7 @@ _VEL_WINDOW = 5  # frames of history for the padding velocity
 _MIN_EXTRA = 0.5  # px: a PREDICTED box must exceed its detection by this much somewhere
 _EDGE_PAD_MAX = 60  # frames: padding of a face leaving (entering) across the edge, at most
 _EDGE_NEAR = 0.05  # box sizes: a box this close to the picture's edge counts as cut by it
+_EDGE_SHRUNK = 0.5  # area ratio: a box cut by the edge this much smaller than the whole face gets a band
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,63 @@ def _track_boxes(chain: _Chain, per_frame: Sequence[Detections], *, lo: int, hi:
     if moving.any():
         out.append(_Added(frames[moving], hull[moving], scores[moving],
                           np.full((int(moving.sum()), 5, 2), np.nan), Source.PREDICTED))
+    if frame_size is not None:
+        out.extend(_edge_bands(track_box, frames, boxes, scores, frame_size))
+    return out
+
+
+def _cut_by_edge(boxes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """(K, 4) bool: which picture edges (left, top, right, bottom) each box reaches or nearly does."""
+    w, h = frame_size
+    near = np.maximum(2.0, _EDGE_NEAR * np.max(boxes[:, 2:] - boxes[:, :2], axis=1))
+    return np.stack([boxes[:, 0] < near, boxes[:, 1] < near, boxes[:, 2] > w - near, boxes[:, 3] > h - near], axis=1)
+
+
+def _edge_bands(track_box: dict, frames: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                frame_size: tuple[int, int]) -> list[_Added]:
+    """Bands along the picture's edge where a track's box is cut by it.
+
+    Part of a face beyond the edge, the detector boxes what it sees of the
+    rest, and that box shrinks, lags and drifts (a corner of the visible
+    part) while the face itself keeps its size. Whatever is still visible of
+    it lies within one face height of the edge (width, for the side edges):
+    on each frame where the track's box reaches an edge and has shrunk below
+    ``_EDGE_SHRUNK`` of the face's whole size (the track's largest detection
+    that no edge cuts), a band one whole face deep and two faces wide,
+    centred on the box (which lags), is covered too.
+    """
+    at = np.array(sorted(track_box), np.int64)
+    box = np.stack([track_box[int(f)] for f in at]).astype(np.float64)
+    cut = _cut_by_edge(box, frame_size)
+    rows = np.flatnonzero(cut.any(axis=1))
+    if not len(rows):
+        return []
+    # The face's whole size: the track's largest detection that no edge cuts
+    # (boxes of a face partly out, or partly boxed, only shrink).
+    whole = ~_cut_by_edge(boxes, frame_size).any(axis=1)
+    if not whole.any():
+        return []
+    sizes = (boxes[:, 2:] - boxes[:, :2])[whole]
+    rw, rh = sizes[int(np.argmax(sizes[:, 0] * sizes[:, 1]))]
+    rw, rh = np.full(len(rows), rw), np.full(len(rows), rh)
+    # Only where the box has shrunk: a face resting at the edge, boxed whole, needs no band.
+    shrunk = (box[rows, 2] - box[rows, 0]) * (box[rows, 3] - box[rows, 1]) < _EDGE_SHRUNK * rw * rh
+    rows, rw, rh = rows[shrunk], rw[shrunk], rh[shrunk]
+    if not len(rows):
+        return []
+    cx, cy = (box[rows, 0] + box[rows, 2]) / 2, (box[rows, 1] + box[rows, 3]) / 2
+    w, h = frame_size
+    score = scores[np.abs(frames[None, :] - at[rows, None]).argmin(axis=1)]
+    out = []
+    for side, band in enumerate((  # left, top, right, bottom
+            np.stack([np.zeros_like(cx), cy - rh, rw, cy + rh], axis=1),
+            np.stack([cx - rw, np.zeros_like(cy), cx + rw, rh], axis=1),
+            np.stack([w - rw, cy - rh, np.full_like(cx, w), cy + rh], axis=1),
+            np.stack([cx - rw, h - rh, cx + rw, np.full_like(cy, h)], axis=1))):
+        on = cut[rows, side]
+        if on.any():
+            out.append(_Added(at[rows][on], band[on], score[on], np.full((int(on.sum()), 5, 2), np.nan),
+                              Source.PREDICTED))
     return out
 
 
