@@ -240,9 +240,7 @@ _CHUNK_BYTES = 32 << 20
 class _Frame:
     """One frame of pass 1 in flight: its first look and what a second one needs."""
 
-    index: int
-    key: bool  # the tiles ran on it in the first look
-    rgb: np.ndarray | None  # kept for a second look (frames without tiles only)
+    rgb: np.ndarray | None  # kept for a second look: frames whose first look skipped the tiles
     look: concurrent.futures.Future  # -> (merged, passes or None, tiles found small faces), then the second look
 
 
@@ -326,7 +324,7 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
         dense = prev_small or small or (bool(deciding) and any(f.look.result()[2] for f in deciding[0]))
         prev_small = small
         for f in chunk:
-            if dense and not f.key and f.rgb is not None:
+            if dense and f.rgb is not None:
                 f.look = submit(second_look, f.rgb, f.look.result()[1])
             f.rgb = None
         decided.append(chunk)
@@ -344,7 +342,7 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
             key = (not sparse or frame.index % config.tile_every == 0 or not signatures
                    or signature_distance(signatures[-1], signature) > _SHOT_CHANGE_HINT)
             signatures.append(signature)
-            current.append(_Frame(frame.index, key, None if key else frame.rgb, submit(first_look, frame.rgb, key)))
+            current.append(_Frame(None if key else frame.rgb, submit(first_look, frame.rgb, key)))
             if len(current) == chunk_len:
                 deciding.append(current)
                 current = []

@@ -47,7 +47,10 @@ Algorithm
      or a track's start, or one small box between two larger ones stays
      covered; the union with the raw box is never less than the detection.
      It is only added where it exceeds the detection by more than half a
-     pixel.
+     pixel. Where a track's box reaches the picture's edge and has shrunk
+     below half its largest uncut detection (a face partly out, boxed by a
+     corner of what is left), a band along that edge one such face deep and
+     two wide is added too (``frame_size``).
 
 Complexity is O(frames x live tracks x detections per frame) with small
 constants (numpy per frame); memory is linear in the number of boxes.
@@ -285,14 +288,12 @@ def _frames_to_leave(box: np.ndarray, v: np.ndarray, frame_size: tuple[int, int]
     """Frames until ``box``, cut by the picture's edge and moving at ``v``, is wholly outside (0: not leaving)."""
     if frame_size is None:
         return 0
-    w, h = frame_size
-    x1, y1, x2, y2 = box
     # The detector boxes the visible part of a face leaving the picture: its box
     # reaches the edge or stops just short of it.
-    near = max(2.0, _EDGE_NEAR * max(x2 - x1, y2 - y1))
-    cut = x1 < near or y1 < near or x2 > w - near or y2 > h - near
-    if not cut:
+    if not _cut_by_edge(np.asarray(box, np.float64)[None], frame_size).any():
         return 0
+    w, h = frame_size
+    x1, y1, x2, y2 = box
     # Per axis: frames until the box is past the edge it moves towards.
     times = []
     for lo_edge, hi_edge, a, b, speed in ((0, w, x1, x2, v[0]), (0, h, y1, y2, v[1])):
@@ -412,22 +413,21 @@ def _edge_bands(track_box: dict, frames: np.ndarray, boxes: np.ndarray, scores: 
     if not whole.any():
         return []
     sizes = (boxes[:, 2:] - boxes[:, :2])[whole]
-    rw, rh = sizes[int(np.argmax(sizes[:, 0] * sizes[:, 1]))]
-    rw, rh = np.full(len(rows), rw), np.full(len(rows), rh)
+    rw, rh = (float(v) for v in sizes[int(np.argmax(sizes[:, 0] * sizes[:, 1]))])
     # Only where the box has shrunk: a face resting at the edge, boxed whole, needs no band.
-    shrunk = (box[rows, 2] - box[rows, 0]) * (box[rows, 3] - box[rows, 1]) < _EDGE_SHRUNK * rw * rh
-    rows, rw, rh = rows[shrunk], rw[shrunk], rh[shrunk]
+    rows = rows[(box[rows, 2] - box[rows, 0]) * (box[rows, 3] - box[rows, 1]) < _EDGE_SHRUNK * rw * rh]
     if not len(rows):
         return []
     cx, cy = (box[rows, 0] + box[rows, 2]) / 2, (box[rows, 1] + box[rows, 3]) / 2
     w, h = frame_size
+    lo, full = np.zeros_like(cx), np.ones_like(cx)
     score = scores[np.abs(frames[None, :] - at[rows, None]).argmin(axis=1)]
     out = []
     for side, band in enumerate((  # left, top, right, bottom
-            np.stack([np.zeros_like(cx), cy - rh, rw, cy + rh], axis=1),
-            np.stack([cx - rw, np.zeros_like(cy), cx + rw, rh], axis=1),
-            np.stack([w - rw, cy - rh, np.full_like(cx, w), cy + rh], axis=1),
-            np.stack([cx - rw, h - rh, cx + rw, np.full_like(cy, h)], axis=1))):
+            np.stack([lo, cy - rh, rw * full, cy + rh], axis=1),
+            np.stack([cx - rw, lo, cx + rw, rh * full], axis=1),
+            np.stack([(w - rw) * full, cy - rh, w * full, cy + rh], axis=1),
+            np.stack([cx - rw, (h - rh) * full, cx + rw, h * full], axis=1))):
         on = cut[rows, side]
         if on.any():
             out.append(_Added(at[rows][on], band[on], score[on], np.full((int(on.sum()), 5, 2), np.nan),
@@ -480,7 +480,8 @@ def link_tracks(per_frame: Sequence[Detections], *, cuts: Iterable[int] = (), pa
         never changed), and a track whose first or last box is cut by the
         picture's edge, moving in or out, is padded until its extrapolated box
         has wholly left the picture (at most 60 frames; never less than
-        ``pad_frames``).
+        ``pad_frames``), and shrunken boxes at the edge get a band (see
+        ``PREDICTED`` above).
 
     Returns
     -------

@@ -233,7 +233,6 @@ class TrackVerdict(_Decision):
         reasons = [f.unverifiable for f in self.faces if f.unverifiable]
         return reasons[0] if reasons else "no_usable_frame"
 
-
     @property
     def distances(self) -> dict[str, float]:
         """Raw scores per attack: the smallest over the representative frames, plus the multi-frame attacks."""
