@@ -288,6 +288,17 @@ class DefaceCenterFaceDetector:
         return Detections(xyxy, scores=dets[:, 4], landmarks=lms.reshape(-1, 5, 2))
 
 
+def cli_plans(specs: list[str]) -> dict[str, list[str]]:
+    """``--plan LABEL=ARGS`` options -> ``{"veil[LABEL]": [ARGS split like a shell]}``, in order."""
+    import shlex
+
+    plans = {}
+    for spec in specs:
+        label, _, args = spec.partition("=")
+        plans[f"veil[{label.strip()}]"] = shlex.split(args)
+    return plans
+
+
 def parse_overrides(spec: str) -> dict:
     """``"tiles=false,detect_scale=0.5"`` -> ``{"tiles": False, "detect_scale": 0.5}``."""
     out = {}

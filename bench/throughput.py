@@ -190,10 +190,9 @@ def main(argv=None) -> int:
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     veil_args = shlex.split(args.veil_args)
     tool_args = {t: veil_args for t in tools}
-    for plan in args.plan:
-        label, _, extra = plan.partition("=")
-        tools.append(f"veil[{label.strip()}]")
-        tool_args[tools[-1]] = veil_args + shlex.split(extra)
+    for tool, extra in B.cli_plans(args.plan).items():
+        tools.append(tool)
+        tool_args[tool] = veil_args + extra
     clips = {}
     for c in [c.strip() for c in args.clips.split(",") if c.strip()]:
         if c == "whitehouse":

@@ -530,7 +530,7 @@ def evaluate_clip(name: str, clip: Path, ref: dict, systems: list[str], plans: d
     for sys_name in systems:
         if sys_name == "deface":
             continue
-        extra = shlex.split(args.veil_args) + (shlex.split(plans[sys_name]) if sys_name in plans else [])
+        extra = shlex.split(args.veil_args) + plans.get(sys_name, [])
         print(f"  {sys_name}: veil anonymize {' '.join(extra)} ...", file=sys.stderr, flush=True)
         masks_dirs[sys_name], runs[sys_name] = run_veil(clip, extra, work / sys_name)
         n_masks = len(list(masks_dirs[sys_name].glob("*.png")))
@@ -663,11 +663,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    plans = {}
-    for p in args.plan:
-        label, _, cli = p.partition("=")
-        plans[f"veil[{label}]"] = cli
-        systems.append(f"veil[{label}]")
+    plans = B.cli_plans(args.plan)
+    systems.extend(plans)
     info = B.machine_info()
     results = {"machine": info, "command": " ".join(map(shlex.quote, [Path(sys.executable).name, *sys.argv])),
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "clips": {}}
