@@ -161,6 +161,43 @@ def test_recognizer_chips_and_embeddings(face343, rec):
         rec.embed([crop])
 
 
+@pytest.mark.parametrize("n", [109, 110, 230, 343, 609])
+def test_numpy_resnet_gives_dlibs_descriptors(n, rec):
+    # veil runs dlib's network over numpy (veil.verify.resnet); the calibrated
+    # threshold holds only if the descriptors are dlib's own.
+    import dlib
+
+    from veil.models import dlib_model_path
+
+    rgb, box = load_face(n)
+    chip = rec.chip(rgb, rec.landmarks(rgb, box))
+    noise = np.random.default_rng(n).integers(0, 256, chip.shape, dtype=np.uint8)
+    ours = rec.embed([chip, noise])
+    theirs = dlib.face_recognition_model_v1(str(dlib_model_path("recognizer"))).compute_face_descriptor([chip, noise])
+    np.testing.assert_allclose(ours, np.array([np.asarray(v) for v in theirs]), rtol=0, atol=1e-5)
+
+
+def test_numpy_resnet_rejects_other_files_and_bad_chips(tmp_path):
+    from veil.errors import ModelError
+    from veil.models import dlib_model_path
+    from veil.verify.resnet import load_dlib_resnet
+
+    whole = dlib_model_path("recognizer").read_bytes()
+    for name, data in [("landmarks.dat", dlib_model_path("landmarks5").read_bytes()),
+                       ("truncated.dat", whole[:len(whole) // 2]), ("empty.dat", b"")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ModelError, match="not dlib's face recognition ResNet"):
+            load_dlib_resnet(tmp_path / name)
+    with pytest.raises(ModelError, match="cannot read"):
+        load_dlib_resnet(tmp_path / "missing.dat")
+    net = load_dlib_resnet(dlib_model_path("recognizer"))
+    assert net(np.zeros((0, 150, 150, 3), np.uint8)).shape == (0, 128)
+    for bad in (np.zeros((1, 150, 150, 3), np.float32), np.zeros((150, 150, 3), np.uint8),
+                np.zeros((1, 151, 150, 3), np.uint8)):
+        with pytest.raises(ValueError):
+            net(bad)
+
+
 def test_exact_copy_leaks(face609, rec):
     rgb, box = face609
     v = verify_face(rgb, rgb.copy(), box, recognizer=rec, attacks="none")
