@@ -145,6 +145,36 @@ def test_anonymize_changes_region_only_and_keeps_input(mode, dtype, channels):
         assert (out[..., 3][mask] == np.iinfo(dtype).max).all(), "alpha must not hide or reveal the face"
 
 
+@pytest.mark.parametrize("mode", ["fill", "noise"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [0, 1, 3, 4])
+def test_fill_and_noise_cover_exactly_the_union_of_overlapping_ellipses(mode, dtype, channels):
+    # fill and noise write through OpenCV's masked operations; the result must be
+    # numpy's boolean assignment over the exact union mask, regions overlapping
+    # each other and the picture's edges included.
+    pixels = _picture(dtype, channels)
+    regions = Regions(np.array([[-10.5, 5.2, 30.7, 40.1], [20.3, 20.9, 70.2, 75.0], [60, -8, 95, 30]]), "ellipse")
+    out = anonymize(pixels, regions, mode=mode, fill_color=(200, 30, 90), rng=np.random.default_rng(2))
+    mask = regions.mask(64, 80)
+    np.testing.assert_array_equal(out[~mask], pixels[~mask])
+    top = np.iinfo(dtype).max
+    if mode == "fill":
+        want = pixels.copy()
+        colour = np.array([200, 30, 90]) * (top / 255)
+        if channels in (0, 1):
+            want[mask] = np.round(colour @ [0.299, 0.587, 0.114])
+        else:
+            want[..., :3][mask] = np.round(colour)
+            if channels == 4:
+                want[..., 3][mask] = top
+        np.testing.assert_array_equal(out, want)
+    else:
+        changed = (out != pixels).reshape(64, 80, -1).any(axis=2)
+        assert changed[mask].mean() > 0.95
+        if channels == 4:
+            assert (out[..., 3][mask] == top).all()
+
+
 def test_fill_is_solid_and_scaled_for_16_bit():
     pixels = _picture(np.uint16, 3)
     out = anonymize(pixels, Regions(np.array([[0, 0, 10, 10]]), "box"), mode="fill", fill_color=(255, 0, 128))

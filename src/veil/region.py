@@ -16,7 +16,7 @@ import numpy as np
 from .config import RegionShape
 from .detections import Detections
 
-__all__ = ["Regions", "head_regions", "union_mask"]
+__all__ = ["Regions", "head_regions", "union_mask", "box_pixels"]
 
 # Of the extra height a region gets, this share goes above the face box.
 _TOP_SHARE = 0.55
@@ -95,6 +95,21 @@ def head_regions(detections: Detections, *, scale: float = 1.5,
     return Regions(boxes, RegionShape(shape))
 
 
+def box_pixels(boxes: np.ndarray, height: int, width: int) -> list[tuple[np.ndarray, slice, slice]]:
+    """The pixels each box touches: ``(box, rows, cols)``, clipped; boxes outside left out.
+
+    A box touches ``[floor(x1), ceil(x2)) x [floor(y1), ceil(y2))``.
+    """
+    out = []
+    for box in np.asarray(boxes, np.float64).reshape(-1, 4):
+        x1, y1, x2, y2 = box
+        c0, c1 = max(int(np.floor(x1)), 0), min(int(np.ceil(x2)), int(width))
+        r0, r1 = max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), int(height))
+        if c1 > c0 and r1 > r0:
+            out.append((box, slice(r0, r1), slice(c0, c1)))
+    return out
+
+
 def union_mask(boxes: np.ndarray, shape: RegionShape | str, height: int, width: int) -> np.ndarray:
     """Render the union of region boxes (or their inscribed ellipses).
 
@@ -111,12 +126,8 @@ def union_mask(boxes: np.ndarray, shape: RegionShape | str, height: int, width: 
     """
     mask = np.zeros((int(height), int(width)), dtype=bool)
     shape = RegionShape(shape)
-    for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
-        # Every pixel the box touches: [floor(x1), ceil(x2)) clipped to the picture.
-        c0, c1 = max(int(np.floor(x1)), 0), min(int(np.ceil(x2)), width)
-        r0, r1 = max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), height)
-        if c1 <= c0 or r1 <= r0:
-            continue
+    for (x1, y1, x2, y2), rows, cols in box_pixels(boxes, height, width):
+        r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
         if shape is RegionShape.BOX:
             mask[r0:r1, c0:c1] = True
             continue
