@@ -2,11 +2,11 @@
 
 The network and its weights are dlib's (``dlib_face_recognition_resnet_model_v1.dat``
 in ``face_recognition_models``, public domain); only the arithmetic runs here.
-dlib's own CPU build runs it in ~90 ms per chip on this project's machine and
+dlib's own CPU build runs it in ~89 ms per chip on this project's machine and
 holds the GIL throughout; the same layers as im2col matrix products on numpy's
-BLAS take ~26 ms on one core, release the GIL, and agree with
+BLAS take ~19 ms on one core, release the GIL, and agree with
 ``dlib.face_recognition_model_v1.compute_face_descriptor`` to ~1e-6 (the tests
-compare both on real faces). dlib stays the source of landmarks and chips.
+compare both on real faces; ``bench/recognizer_speed.py`` on LFW). dlib stays the source of landmarks and chips.
 
 The file is dlib's serialization of ``anet_type`` from dlib's
 ``dnn_face_recognition_ex.cpp``::
