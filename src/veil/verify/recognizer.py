@@ -10,7 +10,7 @@ Models: dlib's 5-point landmark predictor and its ResNet face embedding
 ``face_recognition_models`` (see :func:`veil.models.dlib_model_path`). The
 68-point predictor is non-commercial and never used. Models load on first use
 and are cached per process. The ResNet's weights are read from dlib's file and
-run with numpy (:mod:`veil.verify.resnet`: same descriptors, 3.5x faster here,
+run with numpy (:mod:`veil.verify.resnet`: same descriptors, ~4.8x faster here,
 and the GIL is released); landmarks and chips are dlib's own.
 
 Alignment
