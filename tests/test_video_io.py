@@ -578,7 +578,7 @@ def test_bad_options(cfr, tmp_path, dst, kwargs):
 def test_fast_rgb_to_yuv_matches_swscale():
     from av.video.reformatter import VideoReformatter
 
-    from veil.media.video import _rgb_to_yuv
+    from veil.media.video.write import _rgb_to_yuv
 
     rgb = np.ascontiguousarray(pattern(3, 48, 64)[:, ::-1])
     rgb[20:30, 10:40] = (200, 30, 90)
