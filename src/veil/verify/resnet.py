@@ -178,6 +178,10 @@ def _check_architecture(layers: list) -> None:
                 or (first.kernel, second.kernel) != (3, 3) or (first.stride, second.stride) != (stride, 1) \
                 or (first.pad, second.pad) != (0 if stride == 2 else 1, 1):
             raise ValueError(f"block {i} differs")
+    for conv, affine in zip(layers, layers[1:]):
+        if isinstance(affine, _Affine) and (not isinstance(conv, _Conv)
+                                            or affine.gamma.shape != (conv.weights.shape[1],)):
+            raise ValueError("a batch-norm (affine) layer does not match its convolution")
     if layers[-2][1] != 0 or layers[-1][1].shape != (256, 128):
         raise ValueError("head differs")
 
