@@ -177,6 +177,19 @@ def test_numpy_resnet_gives_dlibs_descriptors(n, rec):
     np.testing.assert_allclose(ours, np.array([np.asarray(v) for v in theirs]), rtol=0, atol=1e-5)
 
 
+def test_numpy_resnet_batches_do_not_change_descriptors():
+    # Chips go through the network 16 at a time; a chip's descriptor must not
+    # depend on its batch (no state, no cross-talk between samples).
+    from veil.models import dlib_model_path
+    from veil.verify.resnet import load_dlib_resnet
+
+    net = load_dlib_resnet(dlib_model_path("recognizer"))
+    chips = np.random.default_rng(5).integers(0, 256, (17, 150, 150, 3), dtype=np.uint8)
+    together = net(chips)
+    assert together.shape == (17, 128) and together.dtype == np.float32
+    np.testing.assert_allclose(together, np.concatenate([net(chips[i:i + 1]) for i in range(17)]), atol=1e-5)
+
+
 def test_numpy_resnet_rejects_other_files_and_bad_chips(tmp_path):
     from veil.errors import ModelError
     from veil.models import dlib_model_path
