@@ -365,6 +365,22 @@ def test_adaptive_tiles_run_only_near_small_candidates(cf):
         det.detect(rgb, tiles="some")
 
 
+@pytest.mark.parametrize(("size", "adaptive"), [((360, 640), True), ((1080, 1920), True), ((1152, 2048), True),
+                                              ((1440, 2560), False), ((2160, 3840), False)])
+def test_large_pictures_run_every_tile(cf, size, adaptive):
+    # The whole-frame pass is capped at 1280 px; above 2048 px it sees a 16 px
+    # face under 10 px, too small to be a candidate, so candidates cannot choose
+    # the tiles (at 4K they found 41% of 16-32 px faces; bench/large_frames.py).
+    det = MultiScaleDetector(cf)
+    shape = (*size, 3)
+    assert det.adaptive_for(shape) is adaptive
+    assert det.select_tiles(shape, Detections.empty()) == ([] if adaptive else det.tiles(shape))
+    assert not MultiScaleDetector(cf, adaptive=False).adaptive_for(shape)
+    assert not MultiScaleDetector(cf, upscale=None).adaptive_for(shape)
+    # A lower whole-frame resolution (--scale) moves the limit with it.
+    assert MultiScaleDetector(cf, full_scale=0.5).adaptive_for((360, 640, 3)) is False
+
+
 def test_with_tiles_adds_the_tiles_a_first_look_skipped(cf):
     det = MultiScaleDetector(cf, upscale=2.0, tile_size=640, overlap=48)
     rgb, _ = load("110")

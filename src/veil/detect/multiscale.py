@@ -48,7 +48,7 @@ from .centerface import CenterFace
 from .nms import nms_clusters
 
 __all__ = ["MultiScaleDetector", "Pass", "tile_grid", "DEFAULT_FULL_MAX_SIDE", "DEFAULT_PROBE_THRESHOLD",
-           "SMALL_FACE_NETWORK_PX"]
+           "SMALL_FACE_NETWORK_PX", "CANDIDATE_MIN_NETWORK_PX"]
 
 #: Longer side of the whole-frame pass, network pixels (bench/explore_detect.py).
 DEFAULT_FULL_MAX_SIDE = 1280
@@ -57,6 +57,13 @@ DEFAULT_PROBE_THRESHOLD = 0.05
 #: Network pixels below which the whole-frame pass misses many faces that the
 #: magnified tiles find (CenterFace finds faces down to about 24 px).
 SMALL_FACE_NETWORK_PX = 24.0
+#: Network pixels below which the whole-frame pass gives too few candidates to
+#: choose the tiles by: adaptive tiles need the smallest faces the tiles are for
+#: (SMALL_FACE_NETWORK_PX / upscale picture pixels) to reach this size in it.
+#: Measured on synthetic stills (bench/large_frames.py): at 1920x1080 the
+#: whole-frame pass sees a 16 px face at 10.7 px and adaptive tiles cover 89% of
+#: faces of 16-32 px (all tiles 95%); at 2560x1440 (8 px) 63% against 87%.
+CANDIDATE_MIN_NETWORK_PX = 10.0
 
 # Landmark order: left eye, right eye, nose, left mouth corner, right mouth corner.
 _MIRROR_LANDMARKS = [1, 0, 2, 4, 3]
@@ -151,8 +158,11 @@ class MultiScaleDetector:
         no loss of coverage; on ordinary 1080p frames almost none run. Its
         blind spot: tiny faces too faint for any candidate -- on a synthetic
         1080p frame of 40 isolated 12-16 px faces at upscale 1.5 it found 75%
-        against 87.5% with every tile. A video pipeline can pass
-        ``tiles='all'`` every few frames. False: run every tile.
+        against 87.5% with every tile. Pictures so large that the whole-frame
+        pass sees the tiles' smallest faces under
+        :data:`CANDIDATE_MIN_NETWORK_PX` (longer side over 2048 px with the
+        defaults: 1440p, 4K) run every tile regardless (:meth:`adaptive_for`).
+        False: run every tile.
     probe_threshold : float, keyword-only
         Confidence at which every pass collects candidate boxes (for the tile
         choice and for score fusion); below ``threshold``.
@@ -266,6 +276,21 @@ class MultiScaleDetector:
         return [(x0, y0, x1, y1) for y0, y1 in tile_grid(h, side, self.overlap)
                 for x0, x1 in tile_grid(w, side, self.overlap)]
 
+    def adaptive_for(self, shape: tuple[int, ...]) -> bool:
+        """Whether the tiles for a picture of ``shape`` may be chosen by the whole-frame pass's candidates.
+
+        True when ``adaptive`` and that pass sees the smallest faces the tiles
+        are for (``SMALL_FACE_NETWORK_PX / upscale`` picture pixels) at
+        :data:`CANDIDATE_MIN_NETWORK_PX` or more. On larger pictures its
+        downscaling hides them, so every tile runs: at 3840x2160 the
+        candidates alone found 41% of faces of 16-32 px and 79% of larger ones,
+        against 86% and 100% with every tile (bench/large_frames.py).
+        """
+        if not self.adaptive or not self.upscale:
+            return False
+        smallest = SMALL_FACE_NETWORK_PX / self.upscale
+        return smallest * self._full_scale_for(shape) >= CANDIDATE_MIN_NETWORK_PX
+
     def select_tiles(self, shape: tuple[int, ...], probes: Detections) -> list[tuple[int, int, int, int]]:
         """The tiles worth running: all of them, or (``adaptive``) those holding a small candidate.
 
@@ -277,7 +302,7 @@ class MultiScaleDetector:
             Whole-frame candidates at ``probe_threshold``.
         """
         windows = self.tiles(shape)
-        if not self.adaptive or not windows:
+        if not self.adaptive_for(shape) or not windows:
             return windows
         small = probes[np.maximum(probes.widths, probes.heights) <= self.overlap] if len(probes) else probes
         if not len(small):
