@@ -16,8 +16,8 @@ exactly:
 * systems, each on every scene, interleaved: ``deface`` (deface 1.5 defaults,
   its exact mask), ``veil`` (``anonymize_image`` with the defaults) and
   ``veil-candidates`` (the same, but with the tiles always chosen by the
-  whole-frame pass's candidates, as before commit "large pictures run every
-  tile"), to show what that rule buys and costs.
+  whole-frame pass's candidates, as before commit 831539b), to show what
+  that rule buys and costs.
 
 A face is protected when >= 80% of its box lies inside the anonymized mask;
 over-redaction is the masked share of the picture outside every face box grown
