@@ -396,7 +396,8 @@ def detectable(sources, thresh=0.5):
 
 def make_crowd_clip(frames: int = 150, faces: int = 60, seed: int = 7, W: int = 1920, H: int = 1080,
                     fps: int = 30) -> tuple[Path, dict]:
-    name = f"crowd1080_v{CROWD_VERSION}_s{seed}_n{faces}_f{frames}"
+    size = "1080" if (W, H) == (1920, 1080) else f"{W}x{H}"  # the 1080p name predates other sizes
+    name = f"crowd{size}_v{CROWD_VERSION}_s{seed}_n{faces}_f{frames}"
     clip, gt_path = B.OUT / "clips" / f"{name}.mp4", B.OUT / "clips" / f"{name}.json"
     if clip.exists() and gt_path.exists():
         return clip, json.loads(gt_path.read_text())
@@ -659,6 +660,7 @@ def main(argv=None) -> int:
     ap.add_argument("--crowd-frames", type=int, default=150)
     ap.add_argument("--crowd-faces", type=int, default=60)
     ap.add_argument("--crowd-seed", type=int, default=7)
+    ap.add_argument("--crowd-size", default="1920x1080", help="WxH of the crowd clip (faces stay 8-128 px wide)")
     ap.add_argument("--out", type=Path, default=B.OUT / "video_coverage.json")
     args = ap.parse_args(argv)
 
@@ -681,7 +683,8 @@ def main(argv=None) -> int:
                 ref = apply_review(ref, B.WHITE_HOUSE.name, None if args.no_review_file else args.review_file)
             elif name == "crowd":
                 frames = args.limit or args.crowd_frames
-                clip, gt = make_crowd_clip(frames=frames, faces=args.crowd_faces, seed=args.crowd_seed)
+                W, H = (int(v) for v in args.crowd_size.split("x"))
+                clip, gt = make_crowd_clip(frames=frames, faces=args.crowd_faces, seed=args.crowd_seed, W=W, H=H)
                 print(f"\n## {name}: {clip.name}", file=sys.stderr)
                 ref = crowd_reference(gt, 0)
             else:
