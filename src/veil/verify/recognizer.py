@@ -65,14 +65,14 @@ def _model(name: str):
     """Load (once per process) and return a dlib model: 'landmarks5' or 'recognizer'."""
     with _lock:
         if name not in _models:
-            import dlib
-
-            from .resnet import load_dlib_resnet
-
             path = str(dlib_model_path(name))
             if name == "landmarks5":
+                import dlib
+
                 _models[name] = dlib.shape_predictor(path)
             else:
+                from .resnet import load_dlib_resnet
+
                 _models[name] = load_dlib_resnet(path)
         return _models[name]
 
