@@ -123,6 +123,8 @@ def _read_layers(data: bytes) -> tuple[np.ndarray, list]:
         if name == "con_4":
             params = r.tensor().ravel()
             n_out, kh, kw, sy, sx, py, px = (r.int() for _ in range(7))
+            if min(n_out, kh, kw, sy, sx) < 1:
+                raise ValueError(f"convolution {len(layers)}: empty geometry")
             n_in = (params.size - n_out) // (n_out * kh * kw)
             if kh != kw or sy != sx or py != px or n_in * n_out * kh * kw + n_out != params.size:
                 raise ValueError(f"convolution {len(layers)}: unexpected geometry")
