@@ -203,6 +203,14 @@ def test_numpy_resnet_rejects_other_files_and_bad_chips(tmp_path):
             load_dlib_resnet(tmp_path / name)
     with pytest.raises(ModelError, match="cannot read"):
         load_dlib_resnet(tmp_path / "missing.dat")
+    # Same architecture, one weight changed: refused, since the leak threshold
+    # was calibrated with these weights only.
+    damaged = bytearray(whole)
+    damaged[len(whole) // 2] ^= 0x01
+    (tmp_path / "damaged.dat").write_bytes(bytes(damaged))
+    with pytest.raises(ModelError, match="other weights than the recognizer veil's leak threshold"):
+        load_dlib_resnet(tmp_path / "damaged.dat")
+    assert load_dlib_resnet(tmp_path / "damaged.dat", sha256=None) is not None
     net = load_dlib_resnet(dlib_model_path("recognizer"))
     assert net(np.zeros((0, 150, 150, 3), np.uint8)).shape == (0, 128)
     for bad in (np.zeros((1, 150, 150, 3), np.float32), np.zeros((150, 150, 3), np.uint8),

@@ -29,6 +29,7 @@ architecture above and refuses anything else.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ModelError
 
-__all__ = ["DlibResNet", "load_dlib_resnet"]
+__all__ = ["DlibResNet", "load_dlib_resnet", "CALIBRATED_SHA256"]
 
 _LAYER_NAME = re.compile(rb"\x01[\x04-\x20](con_4|affine_|relu_|max_pool_2|avg_pool_2|add_prev_|fc_2)")
 # Bytes of per-layer bookkeeping (empty gradient tensors, flags) allowed between
@@ -276,18 +277,36 @@ class DlibResNet:
         return x
 
 
-def load_dlib_resnet(path: str | Path) -> DlibResNet:
+#: sha256 of the model file the leak threshold was calibrated with
+#: (``face_recognition_models`` 0.3.0; the file has not changed since 2017).
+CALIBRATED_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+
+
+def load_dlib_resnet(path: str | Path, *, sha256: str | None = CALIBRATED_SHA256) -> DlibResNet:
     """Read dlib's ``dlib_face_recognition_resnet_model_v1.dat``.
+
+    Parameters
+    ----------
+    path : str or Path
+    sha256 : str or None, keyword-only
+        The file's expected sha256. The leak threshold holds only for the
+        weights it was calibrated with, so other weights -- a damaged file, or
+        one replaced -- are refused rather than measured with. None: any
+        weights of the right architecture (tests).
 
     Raises
     ------
     ModelError
-        The file is missing or is not that network.
+        The file is missing, is not that network, or holds other weights.
     """
     try:
         data = Path(path).read_bytes()
-        return DlibResNet(*_read_layers(data))
+        net = DlibResNet(*_read_layers(data))
     except OSError as exc:
         raise ModelError(f"cannot read the face recognizer at {path}: {exc.strerror}") from exc
     except (ValueError, IndexError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path} is not dlib's face recognition ResNet v1 ({exc})") from exc
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelError(f"{path} holds other weights than the recognizer veil's leak threshold was calibrated "
+                         "with; reinstall face-recognition-models")
+    return net
