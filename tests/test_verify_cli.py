@@ -8,12 +8,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from veil.cli import main
 from veil.config import Config
-from veil.detections import Detections
 from veil.errors import ExitCode
 from veil.pipeline import anonymize_file
 
