@@ -175,6 +175,15 @@ def test_fill_and_noise_cover_exactly_the_union_of_overlapping_ellipses(mode, dt
             assert (out[..., 3][mask] == top).all()
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape", [(0, 10, 3), (10, 0, 3), (0, 0), (1, 1, 4)])
+def test_anonymize_empty_and_tiny_pictures(mode, shape):
+    pixels = np.zeros(shape, np.uint8)
+    out = anonymize(pixels, Regions(np.array([[0, 0, 5, 5], [50, 50, 60, 60]]), "box"), mode=mode,
+                    rng=np.random.default_rng(0))
+    assert out.shape == pixels.shape and out.dtype == np.uint8
+
+
 def test_fill_is_solid_and_scaled_for_16_bit():
     pixels = _picture(np.uint16, 3)
     out = anonymize(pixels, Regions(np.array([[0, 0, 10, 10]]), "box"), mode="fill", fill_color=(255, 0, 128))

@@ -107,6 +107,8 @@ def _masked_fill(out: np.ndarray, mask: np.ndarray, value: list[int]) -> None:
     """
     import cv2
 
+    if not mask.any():  # also an empty picture, which OpenCV refuses
+        return
     m8 = np.ascontiguousarray(mask).view(np.uint8)
     scalar = tuple(float(v) for v in value) + (0.0,) * (4 - len(value))
     if cv2.subtract(out, out, dst=out, mask=m8) is not out or cv2.add(out, scalar, dst=out, mask=m8) is not out:
@@ -116,15 +118,17 @@ def _masked_fill(out: np.ndarray, mask: np.ndarray, value: list[int]) -> None:
 def _masked_set(view: np.ndarray, mask: np.ndarray, values: np.ndarray) -> None:
     """``view[mask] = values[mask]``, in place.
 
-    OpenCV's masked copy is ~10x faster than numpy's boolean assignment; it
-    needs contiguous arrays, so a strided ``view`` is copied out and back.
+    OpenCV's masked copy is ~10x faster than numpy's boolean assignment. It
+    needs arrays with plain strides, so it works on fresh copies (a slice of
+    one row or column may be "contiguous" to numpy with strides OpenCV
+    refuses), and the result is written back.
     """
     import cv2
 
-    work = np.ascontiguousarray(view)
-    result = cv2.copyTo(values, np.ascontiguousarray(mask, dtype=np.uint8), work)
-    if result is not view:
-        view[...] = result
+    if not mask.any():
+        return
+    work = view.copy()
+    view[...] = cv2.copyTo(values, mask.astype(np.uint8), work)
 
 
 def _crop_bounds(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
