@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veil.anonymize import anonymize
 from veil.config import Config, Mode
@@ -182,6 +184,32 @@ def test_anonymize_empty_and_tiny_pictures(mode, shape):
     out = anonymize(pixels, Regions(np.array([[0, 0, 5, 5], [50, 50, 60, 60]]), "box"), mode=mode,
                     rng=np.random.default_rng(0))
     assert out.shape == pixels.shape and out.dtype == np.uint8
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), channels=st.sampled_from([0, 1, 3, 4]),
+       dtype=st.sampled_from([np.uint8, np.uint16]), shape=st.sampled_from(["box", "ellipse"]),
+       boxes=st.lists(st.tuples(*[st.floats(-8, 20, allow_nan=False)] * 4), min_size=1, max_size=4))
+def test_fill_and_noise_match_numpy_on_any_small_picture(h, w, channels, dtype, shape, boxes):
+    # Property: the OpenCV-backed fill equals numpy's boolean assignment over the
+    # union mask, and noise changes nothing outside it, for any geometry.
+    pixels = np.random.default_rng(h * 13 + w).integers(0, 200, (h, w) if channels == 0 else (h, w, channels),
+                                                          dtype=dtype)
+    xyxy = np.array([[min(a, c), min(b, d), max(a, c), max(b, d)] for a, b, c, d in boxes])
+    regions = Regions(xyxy, shape)
+    mask = regions.mask(h, w)
+    top = np.iinfo(dtype).max
+    want = pixels.copy()
+    colour = np.array([10, 250, 30]) * (top / 255)
+    if channels in (0, 1):
+        want[mask] = np.round(colour @ [0.299, 0.587, 0.114])
+    else:
+        want[..., :3][mask] = np.round(colour)
+        if channels == 4:
+            want[..., 3][mask] = top
+    np.testing.assert_array_equal(anonymize(pixels, regions, fill_color=(10, 250, 30)), want)
+    noisy = anonymize(pixels, regions, mode="noise", rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(noisy[~mask], pixels[~mask])
 
 
 def test_fill_is_solid_and_scaled_for_16_bit():
