@@ -41,7 +41,6 @@ import time
 import types
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,21 +55,12 @@ def make_scene(sources, W: int, H: int, n: int, seed: int, lo: float, hi: float)
     boxes = []
     for target in np.exp(rng.uniform(np.log(lo), np.log(hi), n)):
         ok = [i for i, s in enumerate(sources) if s[1][2] >= target]
-        path, (x, y, w, h), _ = sources[int(ok[rng.integers(len(ok))])]
-        img = B.read_rgb(path).astype(np.float32)
-        ih, iw = img.shape[:2]
-        cx, cy = x + w / 2, y + h / 2
-        x0, y0 = int(max(cx - 0.9 * w, 0)), int(max(cy - 0.9 * h, 0))
-        x1, y1 = int(min(math.ceil(cx + 0.9 * w), iw)), int(min(math.ceil(cy + 0.9 * h), ih))
-        s = target / w
-        cw, ch = max(int(round((x1 - x0) * s)), 2), max(int(round((y1 - y0) * s)), 2)
-        crop = cv2.resize(img[y0:y1, x0:x1], (cw, ch), interpolation=cv2.INTER_AREA)
-        yy, xx = np.mgrid[0:ch, 0:cw]
-        d = ((xx + 0.5 - cw / 2) / (cw / 2)) ** 2 + ((yy + 0.5 - ch / 2) / (ch / 2)) ** 2
-        alpha = np.clip((1.0 - d) / 0.25, 0, 1)[..., None]
+        path, source_box, _ = sources[int(ok[rng.integers(len(ok))])]
+        crop, alpha, face = V.face_sprite(path, source_box, target)
+        ch, cw = crop.shape[:2]
         for _ in range(100):
             ox, oy = int(rng.uniform(0, W - cw)), int(rng.uniform(0, H - ch))
-            box = np.array([(x - x0) * s + ox, (y - y0) * s + oy, w * s, h * s])
+            box = np.array([face[0] + ox, face[1] + oy, face[2] - face[0], face[3] - face[1]])
             gap = target
             if all(box[0] + box[2] + gap < b[0] or b[0] + b[2] + gap < box[0]
                    or box[1] + box[3] + gap < b[1] or b[1] + b[3] + gap < box[1] for b in boxes):

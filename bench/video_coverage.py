@@ -394,6 +394,36 @@ def detectable(sources, thresh=0.5):
     return keep
 
 
+def face_sprite(path, box_xywh, target_w: float, *, grow: float = 1.8):
+    """A face with its head context, shrunk to ``target_w`` face width, as a soft elliptical patch.
+
+    Returns
+    -------
+    crop : (h, w, 3) float32
+        The face's box grown ``grow`` times about its centre, resized (never enlarged
+        by the callers' choice of sources).
+    alpha : (h, w, 1) float32
+        1 inside, falling to 0 at the ellipse inscribed in the patch.
+    face : (4,) ndarray
+        The face's box ``x1, y1, x2, y2`` in the patch's pixels.
+    """
+    x, y, w, h = box_xywh
+    img = B.read_rgb(path).astype(np.float32)
+    ih, iw = img.shape[:2]
+    cx, cy = x + w / 2, y + h / 2
+    gw, gh = w * grow / 2, h * grow / 2
+    x0, y0 = int(max(cx - gw, 0)), int(max(cy - gh, 0))
+    x1, y1 = int(min(math.ceil(cx + gw), iw)), int(min(math.ceil(cy + gh), ih))
+    s = target_w / w
+    cw, ch = max(int(round((x1 - x0) * s)), 2), max(int(round((y1 - y0) * s)), 2)
+    crop = cv2.resize(img[y0:y1, x0:x1], (cw, ch), interpolation=cv2.INTER_AREA)
+    yy, xx = np.mgrid[0:ch, 0:cw]
+    d = ((xx + 0.5 - cw / 2) / (cw / 2)) ** 2 + ((yy + 0.5 - ch / 2) / (ch / 2)) ** 2
+    alpha = np.clip((1.0 - d) / 0.25, 0, 1).astype(np.float32)[..., None]
+    face = np.array([(x - x0) * s, (y - y0) * s, (x + w - x0) * s, (y + h - y0) * s])
+    return crop, alpha, face
+
+
 def make_crowd_clip(frames: int = 150, faces: int = 60, seed: int = 7, W: int = 1920, H: int = 1080,
                     fps: int = 30) -> tuple[Path, dict]:
     size = "1080" if (W, H) == (1920, 1080) else f"{W}x{H}"  # the 1080p name predates other sizes
@@ -416,22 +446,8 @@ def make_crowd_clip(frames: int = 150, faces: int = 60, seed: int = 7, W: int = 
         picks.append((i, float(t)))
     sprites = []
     for k, (idx, target_w) in enumerate(picks):
-        path, (x, y, w, h), label = sources[idx]
-        img = B.read_rgb(path).astype(np.float32)
-        ih, iw = img.shape[:2]
-        grow = 1.8
-        cx, cy = x + w / 2, y + h / 2
-        gw, gh = w * grow / 2, h * grow / 2
-        x0, y0 = int(max(cx - gw, 0)), int(max(cy - gh, 0))
-        x1, y1 = int(min(math.ceil(cx + gw), iw)), int(min(math.ceil(cy + gh), ih))
-        s = target_w / w
-        cw, ch = max(int(round((x1 - x0) * s)), 2), max(int(round((y1 - y0) * s)), 2)
-        crop = cv2.resize(img[y0:y1, x0:x1], (cw, ch), interpolation=cv2.INTER_AREA)
-        # soft ellipse alpha over the crop (head-shaped patch)
-        yy, xx = np.mgrid[0:ch, 0:cw]
-        d = ((xx + 0.5 - cw / 2) / (cw / 2)) ** 2 + ((yy + 0.5 - ch / 2) / (ch / 2)) ** 2
-        alpha = np.clip((1.0 - d) / 0.25, 0, 1).astype(np.float32)[..., None]
-        face = np.array([(x - x0) * s, (y - y0) * s, (x + w - x0) * s, (y + h - y0) * s])  # in the sprite
+        path, box, label = sources[idx]
+        crop, alpha, face = face_sprite(path, box, target_w)
         speed = rng.uniform(0.5, 4.0) if rng.random() < 0.8 else rng.uniform(6, 12)
         ang = rng.uniform(0, 2 * np.pi)
         p0 = np.array([rng.uniform(-0.05 * W, 1.05 * W), rng.uniform(0.02 * H, 0.98 * H)])
