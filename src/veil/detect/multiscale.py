@@ -381,15 +381,14 @@ class MultiScaleDetector:
         """``passes`` (whole-frame passes of ``rgb``) plus the tile pass.
 
         The tiles run where :meth:`select_tiles` picks them from ``passes``'
-        candidates, or all of them with ``all_tiles`` (None: all unless
-        ``adaptive``). A video pipeline calls this later for a frame whose
-        tiles it skipped at first (``tile_every``). ``passes`` is not modified.
+        candidates (all of them unless ``adaptive`` applies, see
+        :meth:`adaptive_for`), or all of them with ``all_tiles``. A video
+        pipeline calls this later for a frame whose tiles it skipped at first
+        (``tile_every``). ``passes`` is not modified.
         """
         rgb = check_rgb(rgb)
         if not self.upscale:
             return list(passes)
-        if all_tiles is None:
-            all_tiles = not self.adaptive
         if all_tiles:
             windows = self.tiles(rgb.shape)
         else:
