@@ -184,6 +184,18 @@ def test_fill_and_noise_cover_exactly_the_union_of_overlapping_ellipses(mode, dt
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_anonymize_with_the_callers_mask_gives_the_same_picture(mode):
+    pixels = _picture(np.uint8, 3)
+    regions = Regions(np.array([[5, 5, 40, 50], [30, 20, 70, 60]]), "ellipse")
+    own = anonymize(pixels, regions, mode=mode, rng=np.random.default_rng(4))
+    given_mask = anonymize(pixels, regions, mode=mode, rng=np.random.default_rng(4), mask=regions.mask(64, 80))
+    np.testing.assert_array_equal(own, given_mask)
+    for bad in (np.ones((64, 81), bool), np.ones((64, 80), np.uint8)):
+        with pytest.raises(ValueError, match="mask must be"):
+            anonymize(pixels, regions, mode=mode, mask=bad)
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", [(0, 10, 3), (10, 0, 3), (0, 0), (1, 1, 4)])
 def test_anonymize_empty_and_tiny_pictures(mode, shape):
     pixels = np.zeros(shape, np.uint8)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import Mode
+from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
-__all__ = ["anonymize", "REVERSIBLE_WARNING"]
+__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING"]
 
 REVERSIBLE_WARNING = (
     "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
@@ -27,7 +27,8 @@ _PIXELATE_NOISE = 0.06
 
 def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.FILL,
               fill_color: tuple[int, int, int] = (0, 0, 0), pixelate_blocks: int = 10,
-              blur_strength: float = 0.25, rng: np.random.Generator | None = None) -> np.ndarray:
+              blur_strength: float = 0.25, rng: np.random.Generator | None = None,
+              mask: np.ndarray | None = None) -> np.ndarray:
     """Return a copy of ``pixels`` with every region covered.
 
     Parameters
@@ -45,6 +46,10 @@ def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.F
         Gaussian sigma as a fraction of each region's width for ``blur``.
     rng : numpy.random.Generator, optional, keyword-only
         Noise source; fresh OS entropy by default.
+    mask : (H, W) ndarray of bool, optional, keyword-only
+        ``regions.mask(H, W)``, where the caller has rendered it already (a
+        video's second pass needs it for the checks too): fill and noise then
+        use it instead of rendering it again.
 
     Returns
     -------
@@ -58,16 +63,18 @@ def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.F
         raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4)):
         raise ValueError(f"pixels must be (H, W), (H, W, 3) or (H, W, 4), not {pixels.shape}")
+    height, width = pixels.shape[:2]
+    if mask is not None and (mask.shape != (height, width) or mask.dtype != bool):
+        raise ValueError(f"mask must be a ({height}, {width}) bool array, not {mask.shape} {mask.dtype}")
     out = pixels.copy()
     if len(regions) == 0:
         return out
     rng = rng if rng is not None else np.random.default_rng()
-    height, width = pixels.shape[:2]
     top = np.iinfo(pixels.dtype).max
     colour_channels = 3 if pixels.ndim == 3 and pixels.shape[2] >= 3 else 1
 
     if mode is Mode.FILL:
-        mask = regions.mask(height, width)
+        mask = regions.mask(height, width) if mask is None else mask
         colour = np.asarray(fill_color, np.float64) * (top / 255.0)
         if colour_channels == 1:
             colour = colour @ np.array([0.299, 0.587, 0.114])
@@ -76,7 +83,7 @@ def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.F
             value.append(top)  # opaque
         _masked_fill(out, mask, value)
     elif mode is Mode.NOISE:
-        mask = regions.mask(height, width)
+        mask = regions.mask(height, width) if mask is None else mask
         # Noise is drawn region by region, over each region's bounding box
         # (about the covered area), not over the hull of all regions.
         for _, rows, cols in box_pixels(regions.boxes, height, width):
@@ -97,6 +104,13 @@ def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.F
     if out.ndim == 3 and out.shape[2] == 4:
         out[..., 3][mask] = top
     return out
+
+
+def cover(pixels: np.ndarray, regions: Regions, config: Config, rng: np.random.Generator | None, *,
+          mask: np.ndarray | None = None) -> np.ndarray:
+    """:func:`anonymize` with the cover options of ``config`` (mode, colour, blocks, blur strength)."""
+    return anonymize(pixels, regions, mode=config.mode, fill_color=config.fill_color,
+                     pixelate_blocks=config.pixelate_blocks, blur_strength=config.blur_strength, rng=rng, mask=mask)
 
 
 def _masked_fill(out: np.ndarray, mask: np.ndarray, value: list[int]) -> None:

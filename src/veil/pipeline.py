@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .anonymize import REVERSIBLE_WARNING, anonymize
+from .anonymize import REVERSIBLE_WARNING, cover
 from .config import Config
 from .detections import Detections
 from .errors import MediaError, UnsupportedMediaError, VeilError
@@ -81,12 +81,6 @@ def _regions(dets: Detections, config: Config) -> Regions:
     return head_regions(dets, scale=config.region_scale, shape=config.region_shape)
 
 
-def _cover(pixels: np.ndarray, regions: Regions, config: Config, rng) -> np.ndarray:
-    return anonymize(pixels, regions, mode=config.mode, fill_color=config.fill_color,
-                     pixelate_blocks=config.pixelate_blocks, blur_strength=config.blur_strength,
-                     rng=rng)
-
-
 def _rng(config: Config) -> np.random.Generator:
     return np.random.default_rng(config.seed)
 
@@ -118,7 +112,7 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
     detector = detector or _detector_for(config)
     dets = _filter(detector.detect(to_rgb8(pixels)), config)
     regions = _regions(dets, config)
-    return _cover(pixels, regions, config, _rng(config)), regions
+    return cover(pixels, regions, config, _rng(config)), regions
 
 
 def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Config | None = None, *,
@@ -195,7 +189,7 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     t2 = time.perf_counter()
     regions = _regions(dets, config)
     rng = _rng(config)
-    out = _cover(picture.pixels, regions, config, rng)
+    out = cover(picture.pixels, regions, config, rng)
     t_cover = time.perf_counter()
     if config.verify:
         # Before writing: a leaking face in blur/pixelate is re-rendered stronger.
@@ -405,13 +399,13 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
             i = frame.index
             if i >= len(regions):
                 raise MediaError(f"frame {i} appeared on the second decode only; refusing")
+            mask = None
+            if mask_tmp is not None or checks is not None:
+                mask = regions[i].mask(*frame.rgb.shape[:2])
             if overrides:
                 out = render_with_overrides(frame.rgb, regions[i], keys[i], config, overrides, rng)
             else:
-                out = _cover(frame.rgb, regions[i], config, rng)
-            mask = None
-            if mask_tmp is not None or checks is not None:
-                mask = regions[i].mask(*out.shape[:2])
+                out = cover(frame.rgb, regions[i], config, rng, mask=mask)
             if mask_tmp is not None:
                 _write_mask(mask_tmp / f"{i}.png", mask)
             if checks is not None:

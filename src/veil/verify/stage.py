@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..anonymize import anonymize
+from ..anonymize import cover
 from ..config import Config, Mode
 from ..detections import Detections
 from ..region import Regions
@@ -47,11 +47,6 @@ _LOW_NOTE = "detector confidence below {:.2f}: may not be a face; covered, not m
 RESIDUAL_EVERY = 10
 
 
-def _cover(pixels, regions: Regions, config: Config, rng):
-    return anonymize(pixels, regions, mode=config.mode, fill_color=config.fill_color,
-                     pixelate_blocks=config.pixelate_blocks, blur_strength=config.blur_strength, rng=rng)
-
-
 def render_with_overrides(original: np.ndarray, regions: Regions, keys: list, config: Config,
                           overrides: dict, rng) -> np.ndarray:
     """Cover every region with ``config``, then redo those whose key has an override.
@@ -67,13 +62,13 @@ def render_with_overrides(original: np.ndarray, regions: Regions, keys: list, co
     overrides : dict
         key -> stronger ``Config`` for that face (escalation).
     """
-    out = _cover(original, regions, config, rng)
+    out = cover(original, regions, config, rng)
     for key, stronger in overrides.items():
         picked = [i for i, k in enumerate(keys) if k == key]
         if not picked:
             continue
         sub = Regions(regions.boxes[picked], regions.shape)
-        redo = _cover(original, sub, stronger, rng)
+        redo = cover(original, sub, stronger, rng)
         mask = sub.mask(*original.shape[:2])
         out[mask] = redo[mask]
     return out
@@ -140,7 +135,7 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
                 overrides[i] = config.replace(**setting.config_changes())
                 # Only this face's region changes: the other faces keep exactly the
                 # pixels their verdicts were measured on.
-                redo = _cover(original, face_region, overrides[i], rng)
+                redo = cover(original, face_region, overrides[i], rng)
                 out = before.copy()
                 out[face_mask] = redo[face_mask]
                 verdict = verify_face(orig_rgb, to_rgb8(out), box, region_mask=mask,
