@@ -361,15 +361,11 @@ def _openvino_vs_onnxruntime(args) -> None:
     import onnxruntime as ort
     import openvino as ov
 
-    from veil.detect.centerface import _OUTPUTS, _ort_model_bytes
+    from veil.detect.centerface import _load, _ort_model_bytes
     from veil.models import centerface_onnx_path
 
     model = _ort_model_bytes(centerface_onnx_path())
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    veil_model = _load("onnxruntime", centerface_onnx_path(), 1)  # veil's own session, one thread
     core = ov.Core()
     for h, w in ((384, 640), (544, 544), (736, 1280), (1088, 1920)):
         net = core.read_model(model=model)
@@ -377,12 +373,12 @@ def _openvino_vs_onnxruntime(args) -> None:
         request = core.compile_model(net, "CPU", {"INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"}
                                      ).create_infer_request()
         blob = np.random.default_rng(0).uniform(0, 255, (1, 3, h, w)).astype(np.float32)
-        a = sess.run(_OUTPUTS, {"input.1": blob})
+        a = veil_model.run(blob)
         b = request.infer({0: blob})
         diff = max(float(np.abs(x - b[request.model_outputs[i]]).max()) for i, x in enumerate(a))
         times = {"onnxruntime": [], "openvino": []}
         for _ in range(args.repeat):
-            for name, run in (("onnxruntime", lambda: sess.run(_OUTPUTS, {"input.1": blob})),
+            for name, run in (("onnxruntime", lambda: veil_model.run(blob)),
                               ("openvino", lambda: request.infer({0: blob}))):
                 t = time.perf_counter()
                 run()
