@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Detections", "Source"]
+__all__ = ["Detections", "Source", "Kind"]
 
 
 class Source(enum.IntEnum):
@@ -24,6 +24,34 @@ class Source(enum.IntEnum):
     INTERPOLATED = 1  #: a track's gap between two detections
     PADDED = 2  #: a track extended before its first / after its last detection
     PREDICTED = 3  #: a track's motion prediction kept beside a raw detection
+    MANUAL = 4  #: drawn by a person (review app or an edits file)
+
+
+class Kind(enum.IntEnum):
+    """What a box covers. Tracks never mix kinds; each kind has its own detector."""
+
+    FACE = 0
+    PLATE = 1  #: a licence plate
+    TEXT = 2  #: a word or line of text
+
+    @property
+    def label(self) -> str:
+        """The name used in reports and on the command line (``'face'``, ...)."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, label: "str | int | Kind") -> "Kind":
+        """``Kind`` from its label (``'plate'``) or value; ``ValueError`` otherwise."""
+        if isinstance(label, str):
+            try:
+                return cls[label.strip().upper()]
+            except KeyError:
+                raise ValueError(f"unknown region kind {label!r}; expected one of "
+                                 f"{', '.join(k.label for k in cls)}") from None
+        return cls(int(label))
+
+
+_COLUMNS = ("xyxy", "scores", "landmarks", "track_id", "source", "kind")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -48,6 +76,8 @@ class Detections:
         Track of each box, -1 where the box belongs to no track.
     source : (N,) array_like of int, optional
         A :class:`Source` value per box. Defaults to ``DETECTED``.
+    kind : (N,) array_like of int, optional
+        A :class:`Kind` value per box. Defaults to ``FACE``.
 
     Examples
     --------
@@ -63,6 +93,7 @@ class Detections:
     landmarks: np.ndarray = field(default=None)  # type: ignore[assignment]
     track_id: np.ndarray = field(default=None)  # type: ignore[assignment]
     source: np.ndarray = field(default=None)  # type: ignore[assignment]
+    kind: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         xyxy = np.array(self.xyxy, dtype=np.float32, copy=True).reshape(-1, 4) if np.size(self.xyxy) else np.zeros((0, 4), np.float32)
@@ -86,10 +117,13 @@ class Detections:
         landmarks = column(self.landmarks, np.nan, np.float32, (5, 2))
         track_id = column(self.track_id, -1, np.int64, ())
         source = column(self.source, int(Source.DETECTED), np.int8, ())
+        kind = column(self.kind, int(Kind.FACE), np.int8, ())
         if source.size and (source.min() < 0 or source.max() > max(Source)):
             raise ValueError("source holds an unknown value")
+        if kind.size and (kind.min() < 0 or kind.max() > max(Kind)):
+            raise ValueError("kind holds an unknown value")
         for name, arr in (("xyxy", xyxy), ("scores", scores), ("landmarks", landmarks),
-                          ("track_id", track_id), ("source", source)):
+                          ("track_id", track_id), ("source", source), ("kind", kind)):
             object.__setattr__(self, name, _readonly(arr))
 
     # -- construction -------------------------------------------------------
@@ -110,11 +144,12 @@ class Detections:
             landmarks=np.concatenate([p.landmarks for p in parts]),
             track_id=np.concatenate([p.track_id for p in parts]),
             source=np.concatenate([p.source for p in parts]),
+            kind=np.concatenate([p.kind for p in parts]),
         )
 
     def replace(self, **changes) -> "Detections":
         """A copy with some columns replaced."""
-        cols = {k: getattr(self, k) for k in ("xyxy", "scores", "landmarks", "track_id", "source")}
+        cols = {k: getattr(self, k) for k in _COLUMNS}
         cols.update(changes)
         return Detections(**cols)
 
@@ -125,13 +160,7 @@ class Detections:
     def __getitem__(self, index) -> "Detections":
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Detections(
-            self.xyxy[index],
-            scores=self.scores[index],
-            landmarks=self.landmarks[index],
-            track_id=self.track_id[index],
-            source=self.source[index],
-        )
+        return Detections(**{k: getattr(self, k)[index] for k in _COLUMNS})
 
     def __iter__(self) -> Iterator["Detections"]:
         for i in range(len(self)):
@@ -174,6 +203,8 @@ class Detections:
             }
             if self.track_id[i] >= 0:
                 rec["track"] = int(self.track_id[i])
+            if self.kind[i] != Kind.FACE:  # faces stay as schema 1 wrote them
+                rec["kind"] = Kind(int(self.kind[i])).label
             out.append(rec)
         return out
 
