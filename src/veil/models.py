@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["centerface_onnx_path", "dlib_model_path"]
+__all__ = ["centerface_onnx_path", "dlib_model_path", "text_detector_onnx_path"]
 
 
 def _package_dir(package: str) -> Path:
@@ -54,4 +54,16 @@ def dlib_model_path(name: str) -> Path:
     path = _package_dir("face_recognition_models") / "models" / _DLIB_MODELS[name]
     if not path.is_file():
         raise ModelError(f"dlib model missing at {path}; reinstall face-recognition-models")
+    return path
+
+
+def text_detector_onnx_path() -> Path:
+    """Path of PP-OCRv4's DBNet text detector ONNX shipped in ``rapidocr-onnxruntime`` (Apache-2.0).
+
+    Located without importing ``rapidocr_onnxruntime`` (its ``__init__`` builds
+    the whole OCR pipeline); veil never runs its recognizer, only this detector.
+    """
+    path = _package_dir("rapidocr_onnxruntime") / "models" / "ch_PP-OCRv4_det_infer.onnx"
+    if not path.is_file():
+        raise ModelError(f"text detector weights missing at {path}; reinstall rapidocr-onnxruntime 1.4.x")
     return path

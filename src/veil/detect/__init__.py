@@ -1,4 +1,4 @@
-"""Face detection: CenterFace, multi-scale tiling, and the configured default.
+"""Detection: faces (CenterFace, multi-scale tiling), licence plates and text (DBNet), and the configured defaults.
 
 Importing this package loads no model; the network loads on the first
 ``detect`` call and is cached per process.
@@ -10,8 +10,11 @@ from .base import FaceDetector, check_rgb
 from .centerface import CenterFace
 from .multiscale import DEFAULT_FULL_MAX_SIDE, DEFAULT_PROBE_THRESHOLD, MultiScaleDetector, Pass, tile_grid
 from .nms import nms, nms_clusters
+from .plates import PlateDetector, PlateRules
+from .text import TextDetector
 
-__all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rgb", "default_detector", "nms",
+__all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "PlateDetector", "PlateRules", "TextDetector",
+           "check_rgb", "default_detector", "default_plate_detector", "default_text_detector", "nms",
            "nms_clusters", "tile_grid"]
 
 
@@ -46,3 +49,19 @@ def default_detector(config, *, threads: int | None = None) -> FaceDetector:
                               full_max_side=round(DEFAULT_FULL_MAX_SIDE * config.detect_scale),
                               probe_threshold=min(DEFAULT_PROBE_THRESHOLD, config.threshold),
                               min_face=config.min_face)
+
+
+def default_plate_detector(config, *, threads: int | None = None) -> PlateDetector:
+    """The licence-plate detector for a :class:`veil.config.Config`.
+
+    ``config.tiles=False`` (``--no-tiles``) also drops the plates' magnified
+    tiles (faster; plates under about 20 px high in large frames are missed).
+    Its other settings are the measured defaults of :class:`PlateDetector`
+    (bench/results-plates-text.md). ``threads`` as in :func:`default_detector`.
+    """
+    return PlateDetector(threads=threads) if config.tiles else PlateDetector(upscale=None, threads=threads)
+
+
+def default_text_detector(config, *, threads: int | None = None) -> TextDetector:
+    """The text detector for a :class:`veil.config.Config` (``tiles`` as in :func:`default_plate_detector`)."""
+    return TextDetector(threads=threads) if config.tiles else TextDetector(upscale=None, threads=threads)

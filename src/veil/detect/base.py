@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "check_rgb"]
+__all__ = ["FaceDetector", "check_rgb", "resize_to"]
 
 
 @runtime_checkable
@@ -52,3 +53,13 @@ def check_rgb(rgb: object) -> np.ndarray:
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"detection needs a non-empty picture, got shape {rgb.shape}")
     return rgb
+
+
+def resize_to(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` resized to ``width x height`` for a network: area averaging when it
+    shrinks both ways, bilinear otherwise; ``rgb`` itself when the size is unchanged."""
+    h, w = rgb.shape[:2]
+    if (width, height) == (w, h):
+        return rgb
+    interp = cv2.INTER_AREA if width < w and height < h else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (width, height), interpolation=interp)

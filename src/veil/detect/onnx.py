@@ -1,0 +1,90 @@
+"""onnxruntime sessions for veil's networks: CPU only, quiet, no spinning, one per process.
+
+Every network veil runs with onnxruntime (CenterFace, the DBNet text detector)
+gets the same options, written once here:
+
+* ``providers=["CPUExecutionProvider"]`` -- never let onnxruntime choose (it
+  may pick a provider that reaches out, e.g. ``AzureExecutionProvider``);
+* all graph optimizations, warnings off, ``ORT_DISABLE_TELEMETRY``;
+* worker threads that sleep instead of spinning: busy-waiting costs more than
+  it saves on a shared CPU (measured with CenterFace: 1080p pass 0.71 s
+  spinning vs 0.49 s not, load 5 on 2 cores).
+
+``InferenceSession.run`` is thread-safe, so one cached session serves every
+thread of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ModelError
+
+__all__ = ["cpu_session", "shared_session"]
+
+_CACHE: dict[tuple, object] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cpu_session(model: bytes | str | os.PathLike, *, threads: int | None, what: str):
+    """A new onnxruntime ``InferenceSession`` on the CPU with veil's options.
+
+    Parameters
+    ----------
+    model : bytes or path-like
+        The ONNX model, serialized or as a file.
+    threads : int or None, keyword-only
+        Intra-op threads (None or 0: onnxruntime's default, one per core).
+    what : str, keyword-only
+        The network's name, for error messages.
+
+    Raises
+    ------
+    veil.errors.ModelError
+        onnxruntime is missing or cannot load the model.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelError(f"{what} needs the onnxruntime package (pip install onnxruntime)") from exc
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        where = "" if isinstance(model, bytes) else f" from {model}"
+        raise ModelError(f"onnxruntime could not load {what}{where}: {exc}") from exc
+
+
+def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
+                   prepare: Callable[[Path], bytes] | None = None):
+    """The process-wide :func:`cpu_session` of a model file, loaded on first use.
+
+    Parameters
+    ----------
+    path : path-like
+        The ONNX file.
+    threads : int or None, keyword-only
+    what : str, keyword-only
+    prepare : callable, optional, keyword-only
+        ``prepare(path) -> bytes``: a rewrite of the model before loading
+        (part of the cache key).
+    """
+    key = (str(path), threads, prepare)
+    session = _CACHE.get(key)
+    if session is None:
+        with _CACHE_LOCK:
+            session = _CACHE.get(key)
+            if session is None:
+                model = prepare(Path(path)) if prepare is not None else Path(path)
+                session = _CACHE[key] = cpu_session(model, threads=threads, what=what)
+    return session

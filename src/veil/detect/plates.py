@@ -1,0 +1,171 @@
+"""Licence plates: the text detector's lines that have a plate's shape, grown to the plate's rim.
+
+A plate is text: the DBNet text detector (:class:`veil.detect.text.TextDetector`)
+finds the line of characters on it, angled or not. A plate's characters fill
+about 60-75% of its height and leave a margin at either end (and, in Europe,
+a country strip), so each line is grown along its own axes -- by
+``grow_height`` of its height above and below and ``grow_length`` at each
+end -- to a rectangle that holds the plate; its axis-aligned box is the
+plate's region. A two-line plate gives two lines whose grown boxes overlap
+and are merged.
+
+Which lines are plates (the plate-shape rules, ``PlateRules``): a plate's
+line is longer than tall but not a long sentence (aspect ``min_aspect`` to
+``max_aspect``), tilted at most ``max_tilt`` degrees, and not a large share
+of the picture (``max_height_share``): a shop sign's lettering is dropped,
+the plate of a car filling a close-up is kept. These rules cannot tell a
+plate from a short word on a sign of the same shape; ``--cover text``
+covers both.
+
+Why not OpenCV's Haar plate cascades: the OpenCV 5 wheels this project
+installs no longer ship ``CascadeClassifier`` nor the cascades, and on the
+plate set the Russian-plate cascades of OpenCV 4 cover far fewer plates
+(bench/results-plates-text.md). No plate detector on PyPI ships its weights
+under a permissive licence without downloading them.
+
+Small plates: a plate 10-12 px high carries glyphs 6-8 px high, under
+:data:`veil.detect.text.SMALL_TEXT_NETWORK_PX`; the detector sees small
+pictures magnified and larger ones in magnified tiles (``upscale``), as for
+faces.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..detections import Detections, Kind
+from .base import check_rgb
+from .text import TextDetector, grow_quads, merge_boxes, quad_boxes
+
+__all__ = ["PlateDetector", "PlateRules"]
+
+
+@dataclass(frozen=True)
+class PlateRules:
+    """Shape of a plate's line of characters (see the module docstring).
+
+    Attributes
+    ----------
+    min_aspect, max_aspect : float
+        Length over height of the detected line (after DBNet's unclip).
+    max_tilt : float
+        Degrees between the line and the horizontal.
+    max_height_share : float
+        Line height over the picture's height.
+    """
+
+    min_aspect: float = 1.2
+    max_aspect: float = 12.0
+    max_tilt: float = 40.0
+    max_height_share: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_aspect <= self.max_aspect:
+            raise ValueError(f"need 0 < min_aspect <= max_aspect, not {self.min_aspect}, {self.max_aspect}")
+        if not 0 <= self.max_tilt <= 90:
+            raise ValueError(f"max_tilt must be within [0, 90] degrees, not {self.max_tilt}")
+        if not 0 < self.max_height_share <= 1:
+            raise ValueError(f"max_height_share must be in (0, 1], not {self.max_height_share}")
+
+    def select(self, quads: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """(N,) bool: which of ``quads`` ((N, 4, 2), corners in order) have a plate line's shape."""
+        q = np.asarray(quads, np.float64).reshape(-1, 4, 2)
+        if not len(q):
+            return np.zeros(0, bool)
+        a, b = q[:, 1] - q[:, 0], q[:, 3] - q[:, 0]
+        na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+        long_vec = np.where((na >= nb)[:, None], a, b)
+        length, height = np.maximum(na, nb), np.minimum(na, nb)
+        aspect = length / np.maximum(height, 1e-9)
+        tilt = np.degrees(np.arctan2(np.abs(long_vec[:, 1]), np.abs(long_vec[:, 0])))
+        return ((aspect >= self.min_aspect) & (aspect <= self.max_aspect) & (tilt <= self.max_tilt)
+                & (height <= self.max_height_share * shape[0]))
+
+
+class PlateDetector:
+    """Finds licence plates, small and angled ones too.
+
+    Parameters
+    ----------
+    threshold : float, keyword-only
+        Text score above which a line counts (the text detector's ``threshold``).
+    grow_height, grow_length : float, keyword-only
+        How far a plate's line of characters is grown to its rim: shares of the
+        line's height added above and below, and at each end.
+    rules : PlateRules or None, keyword-only
+        Which lines are plates; None takes :class:`PlateRules`' defaults.
+    min_side, max_side, upscale, tile_size, overlap : keyword-only
+        Passed to :class:`~veil.detect.text.TextDetector` (whole-frame pass
+        size and the magnified tiles for small plates).
+    threads : int or None, keyword-only
+    model_path : path-like or None, keyword-only
+
+    Notes
+    -----
+    Shares the text detector's process-wide network (loaded on first call);
+    holds no per-call state, so one object may serve several threads.
+    """
+
+    kind = Kind.PLATE
+
+    def __init__(self, *, threshold: float = 0.5, grow_height: float = 0.5, grow_length: float = 1.0,
+                 rules: PlateRules | None = None, min_side: int = 736, max_side: int = 2048,
+                 upscale: float | None = 2.0, tile_size: int = 1536, overlap: int = 48,
+                 threads: int | None = None, model_path: str | os.PathLike | None = None) -> None:
+        for name, value in (("grow_height", grow_height), ("grow_length", grow_length)):
+            if not 0.0 <= float(value) <= 5.0:
+                raise ValueError(f"{name} must be between 0 and 5, not {value!r}")
+        if rules is not None and not isinstance(rules, PlateRules):
+            raise ValueError(f"rules must be a PlateRules, not {type(rules).__name__}")
+        self.text = TextDetector(threshold=threshold, grow=0.0, min_side=min_side, max_side=max_side,
+                                 upscale=upscale, tile_size=tile_size, overlap=overlap, threads=threads,
+                                 model_path=model_path)
+        self.grow_height, self.grow_length = float(grow_height), float(grow_length)
+        self.rules = rules if rules is not None else PlateRules()
+
+    def __repr__(self) -> str:
+        return f"PlateDetector(threshold={self.text.threshold}, upscale={self.text.upscale})"
+
+    def plates_from_quads(self, quads: np.ndarray, scores: np.ndarray, shape: tuple[int, ...]) -> Detections:
+        """Plate boxes from text lines already found in a picture of ``shape`` (e.g. by the text pass).
+
+        Parameters
+        ----------
+        quads : (N, 4, 2) array_like of float
+            Lines of text in picture pixels (:meth:`TextDetector.all_quads`).
+        scores : (N,) array_like of float
+        shape : tuple
+            The picture's shape.
+        """
+        quads = np.asarray(quads, np.float32).reshape(-1, 4, 2)
+        scores = np.asarray(scores, np.float32).reshape(-1)
+        keep = self.rules.select(quads, shape)
+        grown = grow_quads(quads[keep], height=self.grow_height, length=self.grow_length)
+        xyxy, best = merge_boxes(quad_boxes(grown, shape), scores[keep])
+        return Detections(xyxy, scores=best, kind=np.full(len(xyxy), int(Kind.PLATE)))
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """Find licence plates in one picture.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+            RGB picture; never modified.
+
+        Returns
+        -------
+        Detections
+            One box per plate, ``kind`` PLATE, clipped to the picture; scores
+            in [0, 1] (the text score of its line); landmarks NaN.
+
+        Raises
+        ------
+        ValueError
+            ``rgb`` is not an ``(H, W, 3)`` uint8 array.
+        """
+        rgb = check_rgb(rgb)
+        quads, scores = self.text.all_quads(rgb)
+        return self.plates_from_quads(quads, scores, rgb.shape)

@@ -1,0 +1,338 @@
+"""veil.detect.text and veil.detect.plates: DBNet text lines and licence plates.
+
+Plates and words are rendered here with OpenCV's built-in Hershey fonts into
+generated pictures and a tests/data photo, at several sizes and angles; the
+tests check that the detector's boxes enclose the drawn glyphs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veil.config import Config
+from veil.detections import Kind
+from veil.detect import (FaceDetector, PlateDetector, PlateRules, TextDetector, default_plate_detector,
+                         default_text_detector)
+from veil.detect import onnx as onnx_mod
+from veil.detect.text import grow_quads, merge_boxes, quad_boxes
+from veil.models import text_detector_onnx_path
+
+PHOTO = Path(__file__).parent / "data" / "face_mask" / "maksssksksss343.jpg"
+needs_model = pytest.mark.skipif(importlib.util.find_spec("rapidocr_onnxruntime") is None,
+                                 reason="rapidocr-onnxruntime (the text detector's weights) is not installed")
+
+
+# ------------------------------------------------------------------ rendering
+def draw(picture: np.ndarray, text: str, *, height: float, angle: float, center: tuple[float, float],
+         plate: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of ``picture`` with ``text`` drawn (on a white plate with a dark rim if ``plate``),
+    rotated ``angle`` degrees about ``center``; and the xyxy box of what must be covered
+    (the glyphs of text, the whole plate)."""
+    k = 4  # drawn 4x larger, then shrunk: anti-aliased like a camera's small text
+    glyph = height * (0.6 if plate else 1.0) * k
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)
+    scale = glyph / (th + base)
+    thick = max(1, round(glyph * 0.1))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    pad = round(glyph * (0.35 if plate else 0.2)) + thick
+    ink = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
+    cv2.putText(ink, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)
+    ph, pw = ink.shape
+    zoom = height * k / ph if plate else 1.0
+    m = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, zoom / k)
+    m[:, 2] += np.asarray(center) - [pw / 2, ph / 2]
+    size = picture.shape[1], picture.shape[0]
+    blur = lambda a: cv2.GaussianBlur(a.astype(np.float32) / 255, (0, 0), 0.4 * k / zoom)  # noqa: E731
+    a_ink = cv2.warpAffine(blur(ink), m, size)
+    out = picture.astype(np.float32)
+    if plate:
+        panel = np.full((ph, pw), 255, np.uint8)
+        a_panel = cv2.warpAffine(blur(panel), m, size)
+        out = out * (1 - a_panel[..., None]) + 240 * a_panel[..., None]
+        rim = np.zeros((ph, pw), np.uint8)
+        cv2.rectangle(rim, (0, 0), (pw - 1, ph - 1), 255, max(1, round(ph * 0.05)))
+        a_rim = cv2.warpAffine(blur(rim), m, size)
+        out = out * (1 - a_rim[..., None]) + 30 * a_rim[..., None]
+        target = a_panel
+    else:
+        target = a_ink
+    out = out * (1 - a_ink[..., None]) + 15 * a_ink[..., None]
+    ys, xs = np.nonzero(target >= 0.5)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8), np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+
+
+def background(h: int = 300, w: int = 400, seed: int = 0) -> np.ndarray:
+    """A light, softly textured picture (like a wall or a car's paint)."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (0, 0), 6)
+    base = np.linspace(150, 200, w, dtype=np.float32)[None, :, None]
+    return np.clip(base + 40 * noise / noise.std(), 0, 255).astype(np.uint8)
+
+
+def covered(dets, box) -> float:
+    """Share of ``box``'s pixels inside the union of ``dets``' boxes."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    mask = np.zeros((y1, x1), bool)
+    for bx0, by0, bx1, by1 in dets.xyxy:
+        mask[int(np.floor(by0)):int(np.ceil(by1)), int(np.floor(bx0)):int(np.ceil(bx1))] = True
+    return float(mask[y0:y1, x0:x1].mean())
+
+
+@pytest.fixture(scope="module")
+def text_det() -> TextDetector:
+    return TextDetector()
+
+
+@pytest.fixture(scope="module")
+def plate_det() -> PlateDetector:
+    return PlateDetector()
+
+
+# ------------------------------------------------------------------ import, protocol, model path
+def test_import_loads_no_model():
+    code = ("import sys, veil.detect as d; from veil.config import Config; d.TextDetector(); d.PlateDetector(); "
+            "d.default_plate_detector(Config()); d.default_text_detector(Config()); "
+            "print('onnxruntime' in sys.modules, 'rapidocr_onnxruntime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_protocol_and_factories():
+    for det in (TextDetector(), PlateDetector(), default_plate_detector(Config()), default_text_detector(Config())):
+        assert isinstance(det, FaceDetector)
+    assert default_text_detector(Config(tiles=False)).upscale is None
+    assert default_plate_detector(Config(tiles=False)).text.upscale is None
+    assert default_plate_detector(Config()).text.upscale == PlateDetector().text.upscale
+
+
+@needs_model
+def test_model_path_without_importing_rapidocr():
+    code = ("import sys; from veil.models import text_detector_onnx_path as p; "
+            "print(p().name, p().is_file(), 'rapidocr_onnxruntime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ch_PP-OCRv4_det_infer.onnx", "True", "False"]
+
+
+# ------------------------------------------------------------------ text
+@needs_model
+@pytest.mark.parametrize("height, angle", [(10, 0), (16, 12), (24, -25), (40, 30)])
+def test_text_found_and_glyphs_enclosed(text_det, height, angle):
+    rgb, glyphs = draw(background(), "Exit 42", height=height, angle=angle, center=(200, 150), plate=False)
+    dets = text_det.detect(rgb)
+    assert covered(dets, glyphs) >= 0.98
+    assert np.all(dets.kind == Kind.TEXT)
+    assert np.all((dets.scores >= 0) & (dets.scores <= 1))
+    assert np.isnan(dets.landmarks).all()
+    # boxes stay inside the picture and do not swallow it
+    assert dets.xyxy.min() >= 0 and np.all(dets.xyxy[:, 2] <= 400) and np.all(dets.xyxy[:, 3] <= 300)
+    assert (dets.widths * dets.heights).sum() < 0.3 * 400 * 300
+
+
+@needs_model
+def test_text_in_photo(text_det):
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, glyphs = draw(photo, "ID 88213", height=14, angle=-8, center=(w * 0.3, h * 0.8), plate=False)
+    assert covered(text_det.detect(rgb), glyphs) >= 0.98
+
+
+@needs_model
+def test_input_not_mutated_and_read_only_ok(text_det):
+    rgb, _ = draw(background(), "EXIT", height=20, angle=0, center=(200, 150), plate=False)
+    before = rgb.copy()
+    rgb.setflags(write=False)
+    a = text_det.detect(rgb)
+    assert np.array_equal(rgb, before)
+    b = text_det.detect(np.ascontiguousarray(before))
+    assert np.array_equal(a.xyxy, b.xyxy)
+
+
+@needs_model
+def test_blank_picture_has_no_text(text_det, plate_det):
+    for rgb in (np.zeros((64, 64, 3), np.uint8), np.full((1, 1, 3), 200, np.uint8), background(120, 90)):
+        assert len(text_det.detect(rgb)) == 0
+        assert len(plate_det.detect(rgb)) == 0
+
+
+# ------------------------------------------------------------------ plates
+@needs_model
+@pytest.mark.parametrize("height, angle", [(12, 0), (20, 15), (36, -20), (56, 8)])
+def test_plate_found_and_covered(plate_det, height, angle):
+    rgb, plate = draw(background(seed=1), "KA 02 N 6852", height=height, angle=angle, center=(200, 150), plate=True)
+    dets = plate_det.detect(rgb)
+    assert covered(dets, plate) >= 0.9
+    assert np.all(dets.kind == Kind.PLATE)
+    assert np.all((dets.scores >= 0) & (dets.scores <= 1))
+    assert np.isnan(dets.landmarks).all()
+
+
+@needs_model
+@pytest.mark.slow
+def test_small_plates_in_1080p_frame(plate_det):
+    """Plates 11-12 px high in a 1920x1080 frame: found by the magnified tiles only."""
+    frame = cv2.resize(np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1]), (1920, 1080))
+    targets = []
+    for i, (x, y, h, a) in enumerate([(300, 900, 12, 0), (1000, 700, 11, 10), (1600, 950, 12, -15)]):
+        frame, box = draw(frame, ["MH12 DE", "LX09 MZJ", "B 4471"][i], height=h, angle=a, center=(x, y), plate=True)
+        targets.append(box)
+    assert len(plate_det.text.tiles(frame.shape)) > 0
+    dets = plate_det.detect(frame)
+    assert [covered(dets, box) >= 0.8 for box in targets] == [True] * 3
+    assert np.all(dets.kind == Kind.PLATE)
+
+
+@needs_model
+def test_plate_in_photo(plate_det):
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, plate = draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    assert covered(plate_det.detect(rgb), plate) >= 0.9
+
+
+def test_plate_rules_select_plate_shapes():
+    def rect(cx, cy, w, h, angle):
+        return cv2.boxPoints(((cx, cy), (w, h), angle))
+
+    quads = np.stack([rect(100, 100, 80, 20, 0),     # plate line
+                      rect(100, 100, 80, 20, 60),    # tilted too far
+                      rect(100, 100, 20, 20, 0),     # square blob
+                      rect(100, 100, 900, 30, 0),    # long sentence
+                      rect(100, 100, 400, 200, 0)])  # huge lettering (picture 300 px high)
+    assert PlateRules().select(quads, (300, 1000, 3)).tolist() == [True, False, False, False, False]
+    assert PlateRules().select(np.zeros((0, 4, 2)), (10, 10, 3)).shape == (0,)
+
+
+def test_plates_from_quads_grows_and_labels():
+    det = PlateDetector(grow_height=0.5, grow_length=1.0)
+    line = cv2.boxPoints(((200, 100), (80, 20), 0))[None]
+    dets = det.plates_from_quads(line, [0.9], (300, 400, 3))
+    assert len(dets) == 1 and dets.kind[0] == Kind.PLATE
+    np.testing.assert_allclose(dets.xyxy[0], [200 - 40 - 20, 100 - 10 - 10, 200 + 40 + 20, 100 + 10 + 10], atol=1e-3)
+    assert det.plates_from_quads(np.zeros((0, 4, 2)), [], (10, 10, 3)).kind.shape == (0,)
+
+
+# ------------------------------------------------------------------ geometry and decoding
+def test_grow_quads_along_own_axes():
+    q = cv2.boxPoints(((50, 40), (60, 10), 30))[None]
+    g = grow_quads(q, height=0.5, length=0.25)
+    (cx, cy), (w, h), _ = cv2.minAreaRect(g[0])
+    assert (cx, cy) == pytest.approx((50, 40), abs=1e-3)
+    assert sorted((w, h)) == pytest.approx([20, 65], abs=1e-3)  # 10 + 2*0.5*10, 60 + 2*0.25*10
+    assert grow_quads(np.zeros((0, 4, 2))).shape == (0, 4, 2)
+
+
+def test_quad_boxes_clip():
+    q = np.array([[[-5, 2], [20, 2], [20, 30], [-5, 30]]], np.float32)
+    assert quad_boxes(q, (25, 15)).tolist() == [[0, 2, 15, 25]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(1, 30), st.integers(1, 30),
+                          st.floats(0, 1)), min_size=0, max_size=12))
+def test_merge_boxes_never_covers_less(boxes):
+    xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in boxes], np.float32).reshape(-1, 4)
+    scores = np.array([s for *_, s in boxes], np.float32)
+    merged, best = merge_boxes(xyxy, scores)
+    assert len(merged) <= len(xyxy) and len(best) == len(merged)
+
+    def mask(b):
+        m = np.zeros((90, 90), bool)
+        for x0, y0, x1, y1 in b.astype(int):
+            m[y0:y1, x0:x1] = True
+        return m
+
+    assert not (mask(xyxy) & ~mask(merged)).any()
+    if len(best):
+        assert set(best.tolist()) <= set(scores.tolist())
+
+
+def test_decode_unclips_kernel():
+    prob = np.zeros((100, 200), np.float32)
+    prob[45:55, 50:150] = 0.9  # a 100 x 10 kernel
+    quads, scores = TextDetector.decode(prob, threshold=0.5, unclip=1.6)
+    assert len(quads) == 1 and 0.75 < scores[0] <= 0.9  # mean over the dilated rectangle
+    (_, _), (w, h), _ = cv2.minAreaRect(quads[0])
+    d = 100 * 10 * 1.6 / (2 * (100 + 10))  # the kernel's rectangle, grown by A * r / L
+    assert sorted((w, h)) == pytest.approx(sorted((10 + 2 * d, 100 + 2 * d)), abs=1.5)
+    assert len(TextDetector.decode(prob * 0.5, threshold=0.5)[0]) == 0  # below the pixel threshold
+
+
+# ------------------------------------------------------------------ invalid inputs
+@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8),
+                                 np.zeros((10, 10, 3), np.float32), np.zeros((0, 10, 3), np.uint8),
+                                 [[0, 0, 0]], None])
+def test_invalid_pictures_raise(bad):
+    for det in (TextDetector(), PlateDetector()):
+        with pytest.raises(ValueError):
+            det.detect(bad)
+
+
+@pytest.mark.parametrize("kwargs", [dict(threshold=0), dict(threshold=1.5), dict(pixel_threshold=1),
+                                    dict(unclip=-1), dict(grow=-0.1), dict(min_side=2000, max_side=1000),
+                                    dict(upscale=0), dict(upscale=float("nan")), dict(overlap=2000)])
+def test_invalid_text_options(kwargs):
+    with pytest.raises(ValueError):
+        TextDetector(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(grow_height=-1), dict(grow_length=9), dict(rules="strict"),
+                                    dict(threshold=2)])
+def test_invalid_plate_options(kwargs):
+    with pytest.raises(ValueError):
+        PlateDetector(**kwargs)
+
+
+def test_invalid_rules():
+    for kwargs in (dict(min_aspect=5, max_aspect=2), dict(max_tilt=100), dict(max_height_share=0)):
+        with pytest.raises(ValueError):
+            PlateRules(**kwargs)
+
+
+def test_invalid_scale(text_det):
+    with pytest.raises(ValueError):
+        text_det.quads(np.zeros((8, 8, 3), np.uint8), scale=0)
+
+
+# ------------------------------------------------------------------ no network, threads
+@needs_model
+def test_no_socket_opened_while_loading_and_detecting(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(onnx_mod, "_CACHE", {})  # load the network again, under the guard
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    rgb, plate = draw(background(), "KA 02 N 6852", height=24, angle=0, center=(200, 150), plate=True)
+    assert text_detector_onnx_path().is_file()
+    assert len(TextDetector().detect(rgb)) >= 1
+    assert covered(PlateDetector().detect(rgb), plate) >= 0.9
+    assert len(onnx_mod._CACHE) == 1  # one network for both kinds
+
+
+@needs_model
+def test_threads_share_one_detector(plate_det):
+    rgb, _ = draw(background(seed=2), "LX09 MZJ", height=22, angle=5, center=(200, 150), plate=True)
+    expected = plate_det.detect(rgb).xyxy
+    results = [None] * 3
+
+    def work(i):
+        results[i] = plate_det.detect(rgb).xyxy
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
