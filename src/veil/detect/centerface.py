@@ -33,8 +33,9 @@ import numpy as np
 from ..detections import Detections
 from ..errors import ModelError
 from ..models import centerface_onnx_path
-from .base import check_rgb
+from .base import check_rgb, resize_to
 from .nms import nms
+from .onnx import cpu_session
 
 __all__ = ["CenterFace", "BACKENDS", "preferred_backend", "has_onnxruntime"]
 
@@ -84,24 +85,8 @@ class _Model:
             except cv2.error as exc:
                 raise ModelError(f"OpenCV could not load CenterFace from {path}: {str(exc).strip().splitlines()[-1]}") from exc
         else:
-            os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-            try:
-                import onnxruntime as ort
-            except ImportError as exc:
-                raise ModelError("backend 'onnxruntime' needs the onnxruntime package (pip install onnxruntime)") from exc
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if threads:
-                options.intra_op_num_threads = int(threads)
-            # Busy-waiting worker threads cost more than they save on a shared
-            # CPU (measured: 1080p pass 0.71 s spinning vs 0.49 s not, load 5 on 2 cores).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            try:
-                # Never let onnxruntime choose (it may pick AzureExecutionProvider).
-                self._sess = ort.InferenceSession(_ort_model_bytes(path), options, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own exception types
-                raise ModelError(f"onnxruntime could not load CenterFace from {path}: {exc}") from exc
+            # CPU provider only, no spinning, quiet: veil.detect.onnx writes the options once.
+            self._sess = cpu_session(_ort_model_bytes(path), threads=threads, what=f"CenterFace from {path}")
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         if self.backend == "opencv":
@@ -344,10 +329,7 @@ class CenterFace:
     @staticmethod
     def _blob(rgb: np.ndarray, nw: int, nh: int) -> np.ndarray:
         """(1, 3, H32, W32) float32 blob: ``rgb`` resized to ``nw x nh``, zero-padded right/bottom."""
-        h, w = rgb.shape[:2]
-        if (nw, nh) != (w, h):
-            interp = cv2.INTER_AREA if nw < w and nh < h else cv2.INTER_LINEAR
-            rgb = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        rgb = resize_to(rgb, nw, nh)
         ph, pw = -(-nh // _ALIGN) * _ALIGN, -(-nw // _ALIGN) * _ALIGN
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :nh, :nw] = np.moveaxis(rgb, 2, 0)
