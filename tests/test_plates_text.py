@@ -232,6 +232,15 @@ def test_grow_quads_along_own_axes():
     assert grow_quads(np.zeros((0, 4, 2))).shape == (0, 4, 2)
 
 
+def test_text_max_height_share_keeps_signage():
+    lines = np.stack([cv2.boxPoints(((100, 50), (200, 40), 0)), cv2.boxPoints(((100, 150), (60, 8), 10))])
+    shape = (300, 400, 3)
+    assert len(TextDetector().boxes_from_quads(lines, [0.9, 0.8], shape)) == 2
+    kept = TextDetector(max_height_share=0.05).boxes_from_quads(lines, [0.9, 0.8], shape)
+    assert len(kept) == 1 and kept.xyxy[0, 1] > 100  # the 40 px line (13% of the height) is left
+    assert kept.kind.tolist() == [Kind.TEXT]
+
+
 def test_quad_boxes_clip():
     q = np.array([[[-5, 2], [20, 2], [20, 30], [-5, 30]]], np.float32)
     assert quad_boxes(q, (25, 15)).tolist() == [[0, 2, 15, 25]]
@@ -280,6 +289,7 @@ def test_invalid_pictures_raise(bad):
 
 @pytest.mark.parametrize("kwargs", [dict(threshold=0), dict(threshold=1.5), dict(pixel_threshold=1),
                                     dict(unclip=-1), dict(grow=-0.1), dict(min_side=2000, max_side=1000),
+                                    dict(max_height_share=0), dict(max_height_share=2),
                                     dict(upscale=0), dict(upscale=float("nan")), dict(overlap=2000)])
 def test_invalid_text_options(kwargs):
     with pytest.raises(ValueError):

@@ -170,6 +170,11 @@ class TextDetector:
         Share of a line's height added above and below it (and at each end) in
         :meth:`detect`, for ascenders, descenders and diacritics the kernel
         misses; see bench/results-plates-text.md.
+    max_height_share : float or None, keyword-only
+        Keep signage: lines taller than this share of the picture's height are
+        not reported (e.g. 0.05 keeps shop signs and banners in a street
+        scene and covers name tags, badges and screens). None (default)
+        covers all text.
     min_side, max_side : int, keyword-only
         The whole-frame pass magnifies a picture until its shorter side is
         ``min_side`` network pixels (as RapidOCR does, 736) but never its
@@ -195,7 +200,7 @@ class TextDetector:
     kind = Kind.TEXT
 
     def __init__(self, *, threshold: float = 0.5, pixel_threshold: float = 0.3, unclip: float = 1.6,
-                 grow: float = 0.15, min_side: int = 736, max_side: int = 2048, upscale: float | None = 2.0,
+                 grow: float = 0.15, max_height_share: float | None = None, min_side: int = 736, max_side: int = 2048, upscale: float | None = 2.0,
                  tile_size: int = 1536, overlap: int = 48, threads: int | None = None,
                  model_path: str | os.PathLike | None = None) -> None:
         for name, value in (("threshold", threshold), ("pixel_threshold", pixel_threshold)):
@@ -205,6 +210,8 @@ class TextDetector:
             raise ValueError(f"unclip must be between 0 and 10, not {unclip!r}")
         if not 0.0 <= float(grow) <= 5.0:
             raise ValueError(f"grow must be between 0 and 5, not {grow!r}")
+        if max_height_share is not None and not 0.0 < float(max_height_share) <= 1.0:
+            raise ValueError(f"max_height_share must be in (0, 1] or None, not {max_height_share!r}")
         if not 32 <= int(min_side) <= int(max_side):
             raise ValueError(f"need 32 <= min_side <= max_side, not {min_side!r}, {max_side!r}")
         if upscale is not None and not (np.isfinite(upscale) and 0 < upscale <= 8):
@@ -215,6 +222,7 @@ class TextDetector:
         self.pixel_threshold = float(pixel_threshold)
         self.unclip = float(unclip)
         self.grow = float(grow)
+        self.max_height_share = None if max_height_share is None else float(max_height_share)
         self.min_side, self.max_side = int(min_side), int(max_side)
         self.upscale = None if upscale is None else float(upscale)
         self.tile_size, self.overlap = int(tile_size), int(overlap)
@@ -373,6 +381,13 @@ class TextDetector:
         shape : tuple
             The picture's shape.
         """
+        quads = np.asarray(quads, np.float32).reshape(-1, 4, 2)
+        scores = np.asarray(scores, np.float32).reshape(-1)
+        if self.max_height_share is not None and len(quads):
+            height = np.minimum(np.linalg.norm(quads[:, 1] - quads[:, 0], axis=1),
+                                np.linalg.norm(quads[:, 3] - quads[:, 0], axis=1))
+            keep = height <= self.max_height_share * shape[0]
+            quads, scores = quads[keep], scores[keep]
         grown = grow_quads(quads, height=self.grow, length=self.grow)
         xyxy, best = merge_boxes(quad_boxes(grown, shape), scores)
         return Detections(xyxy, scores=best, kind=np.full(len(xyxy), int(Kind.TEXT)))
