@@ -206,10 +206,11 @@ def test_plate_rules_select_plate_shapes():
 
     quads = np.stack([rect(100, 100, 80, 20, 0),     # plate line
                       rect(100, 100, 80, 20, 60),    # tilted too far
-                      rect(100, 100, 20, 20, 0),     # square blob
+                      rect(100, 100, 20, 20, 0),     # one character, or a two-line plate's group
                       rect(100, 100, 900, 30, 0),    # long sentence
                       rect(100, 100, 400, 200, 0)])  # huge lettering (picture 300 px high)
-    assert PlateRules().select(quads, (300, 1000, 3)).tolist() == [True, False, False, False, False]
+    assert PlateRules().select(quads, (300, 1000, 3)).tolist() == [True, False, True, False, False]
+    assert PlateRules(min_aspect=1.5).select(quads, (300, 1000, 3)).tolist() == [True, False, False, False, False]
     assert PlateRules().select(np.zeros((0, 4, 2)), (10, 10, 3)).shape == (0,)
 
 

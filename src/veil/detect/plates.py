@@ -10,10 +10,12 @@ plate's region. A two-line plate gives two lines whose grown boxes overlap
 and are merged.
 
 Which lines are plates (the plate-shape rules, ``PlateRules``): a plate's
-line is longer than tall but not a long sentence (aspect ``min_aspect`` to
-``max_aspect``), tilted at most ``max_tilt`` degrees, and not a large share
-of the picture (``max_height_share``): a shop sign's lettering is dropped,
-the plate of a car filling a close-up is kept. These rules cannot tell a
+line is not a long sentence (aspect at most ``max_aspect``; no lower bound by
+default: a two-line plate's short groups and single characters are parts of
+plates), tilted at most ``max_tilt`` degrees, and not a large share of the
+picture (``max_height_share``): a banner's lettering is dropped, the plate of
+a car filling a close-up is kept. On the plate set the rules cost no plate
+(bench/results-plates-text.md). These rules cannot tell a
 plate from a short word on a sign of the same shape; ``--cover text``
 covers both.
 
@@ -57,10 +59,10 @@ class PlateRules:
         Line height over the picture's height.
     """
 
-    min_aspect: float = 1.2
+    min_aspect: float = 1.0
     max_aspect: float = 12.0
     max_tilt: float = 40.0
-    max_height_share: float = 0.4
+    max_height_share: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.min_aspect <= self.max_aspect:
