@@ -79,10 +79,12 @@ class PlateRules:
             return np.zeros(0, bool)
         a, b = q[:, 1] - q[:, 0], q[:, 3] - q[:, 0]
         na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-        long_vec = np.where((na >= nb)[:, None], a, b)
         length, height = np.maximum(na, nb), np.minimum(na, nb)
         aspect = length / np.maximum(height, 1e-9)
-        tilt = np.degrees(np.arctan2(np.abs(long_vec[:, 1]), np.abs(long_vec[:, 0])))
+        tilt_a = np.degrees(np.arctan2(np.abs(a[:, 1]), np.abs(a[:, 0])))
+        tilt_b = np.degrees(np.arctan2(np.abs(b[:, 1]), np.abs(b[:, 0])))
+        # the long side's tilt; a near-square has no long side: its side nearer the horizontal
+        tilt = np.where(aspect < 1.1, np.minimum(tilt_a, tilt_b), np.where(na >= nb, tilt_a, tilt_b))
         return ((aspect >= self.min_aspect) & (aspect <= self.max_aspect) & (tilt <= self.max_tilt)
                 & (height <= self.max_height_share * shape[0]))
 
