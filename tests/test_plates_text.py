@@ -124,6 +124,17 @@ def test_model_path_without_importing_rapidocr():
     assert out.stdout.split() == ["ch_PP-OCRv4_det_infer.onnx", "True", "False"]
 
 
+def test_missing_package_is_a_model_error(monkeypatch):
+    from veil.errors import ModelError
+    from veil import models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "rapidocr_onnxruntime" else real(name, *a))
+    with pytest.raises(ModelError, match="rapidocr-onnxruntime"):
+        text_detector_onnx_path()
+
+
 # ------------------------------------------------------------------ text
 @needs_model
 @pytest.mark.parametrize("height, angle", [(10, 0), (16, 12), (24, -25), (40, 30)])

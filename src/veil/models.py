@@ -63,6 +63,9 @@ def text_detector_onnx_path() -> Path:
     Located without importing ``rapidocr_onnxruntime`` (its ``__init__`` builds
     the whole OCR pipeline); veil never runs its recognizer, only this detector.
     """
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        raise ModelError("package 'rapidocr-onnxruntime' (1.4.x) is not installed; it ships the text and plate "
+                         "detector's weights (its wheels declare Python < 3.13)")
     path = _package_dir("rapidocr_onnxruntime") / "models" / "ch_PP-OCRv4_det_infer.onnx"
     if not path.is_file():
         raise ModelError(f"text detector weights missing at {path}; reinstall rapidocr-onnxruntime 1.4.x")
