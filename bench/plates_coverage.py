@@ -233,6 +233,8 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
     n_boxes = len(heights)
     plans = [] if args.no_plans else [parse_plan(p) for p in PLANS[set_name] + [
         p.partition(":")[2] for p in args.plan if p.partition(":")[0] == set_name]]
+    if args.only:
+        plans = [p for p in plans if p[0] in args.only.split(",")]
     grows = PLATE_GROWS if kind == "plate" else TEXT_GROWS
     default_grow = PLATE_GROWS[1] if kind == "plate" else TEXT_GROWS[1]
     rows, curve, raw = [], [], {}
@@ -323,6 +325,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--min-cover", type=float, default=0.8, help="share of a GT box that must be covered")
     ap.add_argument("--haar", action="store_true", help="also OpenCV 4's Haar plate cascades (needs OpenCV 4)")
+    ap.add_argument("--only", default="", help="comma list of plan labels to run (e.g. default)")
     ap.add_argument("--no-plans", action="store_true", help="skip veil's plans (with --haar in an OpenCV 4 venv)")
     ap.add_argument("--out", type=Path, default=B.OUT)
     args = ap.parse_args(argv)
