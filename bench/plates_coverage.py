@@ -64,7 +64,7 @@ PLANS = {
     "synth-plates": ["notiles:upscale=None", "up1.5:upscale=1.5", "default:", "up2.5:upscale=2.5"],
     "synth-text": ["notiles:upscale=None", "default:"],
 }
-# (grow_height, grow_length) of plates, and grow of text, replayed
+# (grow_height, grow_length) of plates, and grow of text, replayed (the defaults among them)
 PLATE_GROWS = ((0.35, 0.5), (0.5, 1.0), (0.7, 1.5))
 TEXT_GROWS = (0.0, 0.15, 0.3)
 
@@ -182,6 +182,18 @@ def replay(kind: str, run: dict, pictures, *, threshold: float, grow, rules: boo
     return {"cover": np.concatenate(cover) if cover else np.zeros(0), "over": np.array(over), "boxes": n}
 
 
+def _defaults(kind: str) -> tuple[float, object]:
+    """The detector's default box threshold and growth."""
+    from veil.detect.plates import PlateDetector
+    from veil.detect.text import TextDetector
+
+    if kind == "plate":
+        p = PlateDetector()
+        return p.text.threshold, (p.grow_height, p.grow_length)
+    t = TextDetector()
+    return t.threshold, t.grow
+
+
 def summarize(heights: np.ndarray, covered: np.ndarray, bins, totals) -> dict:
     out = {}
     for name, lo, hi in bins:
@@ -236,7 +248,7 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
     if args.only:
         plans = [p for p in plans if p[0] in args.only.split(",")]
     grows = PLATE_GROWS if kind == "plate" else TEXT_GROWS
-    default_grow = PLATE_GROWS[1] if kind == "plate" else TEXT_GROWS[1]
+    default_t, default_grow = _defaults(kind)
     rows, curve, raw = [], [], {}
 
     def row(label, res, cpu_ms):
@@ -251,15 +263,15 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
 
     for label, kwargs in plans:
         run = run_plan(kwargs, pictures, f"{set_name}/{label}")
-        rows.append(row(label, replay(kind, run, pictures, threshold=0.5, grow=default_grow), run["cpu_ms"]))
+        rows.append(row(label, replay(kind, run, pictures, threshold=default_t, grow=default_grow), run["cpu_ms"]))
         if label != "default":
             continue
         for t in THRESHOLDS:
             for g in grows:
                 curve.append(row(f"t={t} grow={g}", replay(kind, run, pictures, threshold=t, grow=g), run["cpu_ms"]))
         if kind == "plate":
-            curve.append(row("no shape rules (t=0.5)", replay(kind, run, pictures, threshold=0.5, grow=default_grow,
-                                                             rules=False), run["cpu_ms"]))
+            curve.append(row(f"no shape rules (t={default_t})", replay(kind, run, pictures, threshold=default_t,
+                                                                    grow=default_grow, rules=False), run["cpu_ms"]))
     if args.haar and kind == "plate":
         for grow in (1.0, 1.4):
             res = haar_run(pictures, grow=grow)
@@ -270,7 +282,7 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
     what = {"plates": f"{len(pictures)} photos of ../shared/data/plates, {n_boxes} plates; bins by plate box height",
             "synth-plates": f"{len(pictures)} synthetic 1080p frames, {n_boxes} plates; bins by plate height",
             "synth-text": f"{len(pictures)} synthetic pictures, {n_boxes} words; bins by glyph height"}[set_name]
-    md = [f"### {set_name}: {what}", "", f"Detector plans (threshold 0.5, grow {default_grow}):", "",
+    md = [f"### {set_name}: {what}", "", f"Detector plans (threshold {default_t}, grow {default_grow}):", "",
           B.md_table(header, rows)]
     if curve:
         md += ["", "Default plan, threshold and growth replayed:", "", B.md_table(header, curve)]

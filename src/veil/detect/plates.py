@@ -115,7 +115,7 @@ class PlateDetector:
 
     kind = Kind.PLATE
 
-    def __init__(self, *, threshold: float = 0.5, grow_height: float = 0.5, grow_length: float = 1.0,
+    def __init__(self, *, threshold: float = 0.3, grow_height: float = 0.5, grow_length: float = 1.0,
                  rules: PlateRules | None = None, min_side: int = 736, max_side: int = 2048,
                  upscale: float | None = 2.0, tile_size: int = 1536, overlap: int = 48,
                  threads: int | None = None, model_path: str | os.PathLike | None = None) -> None:

@@ -10,7 +10,7 @@ PaddleOCR's ``DBPostProcess``, written here without pyclipper or shapely:
 
 1. binarize the map at ``pixel_threshold`` (0.3) and dilate by 2x2;
 2. each outer contour's minimum-area rectangle; its score is the mean
-   probability inside it, kept when >= ``threshold`` (0.5);
+   probability inside it, kept when >= ``threshold`` (0.3; PaddleOCR 0.5);
 3. *unclip*: the kernel was shrunk by ``D = A (1 - r^2) / L`` when training,
    so the rectangle is grown back by ``d = A * unclip / L`` on every side
    (``A`` area, ``L`` perimeter; offsetting a rectangle by ``d`` and taking
@@ -160,7 +160,9 @@ class TextDetector:
     ----------
     threshold : float, keyword-only
         Mean probability inside a line's rectangle above which it is text
-        (PaddleOCR's ``box_thresh``, 0.5). It is the box's score.
+        (PaddleOCR's ``box_thresh``; it ships 0.5). It is the box's score.
+        0.3, the pixel threshold, keeps every line the map shows: it covered
+        more small text at the same over-redaction (bench/results-plates-text.md).
     pixel_threshold : float, keyword-only
         Probability at which the map is binarized (PaddleOCR's 0.3).
     unclip : float, keyword-only
@@ -199,7 +201,7 @@ class TextDetector:
 
     kind = Kind.TEXT
 
-    def __init__(self, *, threshold: float = 0.5, pixel_threshold: float = 0.3, unclip: float = 1.6,
+    def __init__(self, *, threshold: float = 0.3, pixel_threshold: float = 0.3, unclip: float = 1.6,
                  grow: float = 0.15, max_height_share: float | None = None, min_side: int = 736, max_side: int = 2048, upscale: float | None = 2.0,
                  tile_size: int = 1536, overlap: int = 48, threads: int | None = None,
                  model_path: str | os.PathLike | None = None) -> None:
