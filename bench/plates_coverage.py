@@ -61,8 +61,9 @@ TEXT_BINS = [("<8", 0, 8), ("8-12", 8, 12), ("12-24", 12, 24), (">=24", 24, floa
 TEXT_TOTALS = [(">=8", 8), ("all", 0)]
 PLANS = {
     "plates": ["1x:min_side=32,upscale=None", "default:", "min1024:min_side=1024", "min1472:min_side=1472"],
-    "synth-plates": ["notiles:upscale=None", "up1.5:upscale=1.5", "default:", "up2.5:upscale=2.5"],
-    "synth-text": ["notiles:upscale=None", "default:"],
+    "synth-plates": ["s1280:upscale=None,max_side=1280", "notiles:upscale=None", "up1.5:upscale=1.5", "default:",
+                     "up2.5:upscale=2.5"],
+    "synth-text": ["s1280:upscale=None,max_side=1280", "notiles:upscale=None", "default:"],
 }
 # (grow_height, grow_length) of plates, and grow of text, replayed (the defaults among them)
 PLATE_GROWS = ((0.35, 0.5), (0.5, 1.0), (0.7, 1.5))
@@ -300,11 +301,15 @@ def timing(args) -> tuple[dict, str]:
     frames = [p for p, *_ in synthetic("synth-plates", args.frames, args.seed + 1)]
     faces, plates, text = default_detector(Config()), PlateDetector(), TextDetector()
 
-    def both(rgb):
-        q, s = text.all_quads(rgb)
-        return plates.plates_from_quads(q, s, rgb.shape), text.boxes_from_quads(q, s, rgb.shape)
+    def both(text):
+        def run(rgb):  # one text pass serves both kinds
+            q, s = text.all_quads(rgb)
+            return plates.plates_from_quads(q, s, rgb.shape), text.boxes_from_quads(q, s, rgb.shape)
+        return run
 
-    systems = {"faces": faces.detect, "plates": plates.detect, "text": text.detect, "plates+text": both}
+    systems = {"faces": faces.detect, "plates": plates.detect, "text": text.detect, "plates+text": both(text),
+               "plates+text, no tiles": both(TextDetector(upscale=None)),
+               "plates+text, no tiles, 1280 px": both(TextDetector(upscale=None, max_side=1280))}
     for fn in systems.values():
         fn(frames[0])  # warm-up
     cpu = {k: [] for k in systems}
