@@ -21,10 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from veil.config import Config
-from veil.detections import Kind
+from veil.detections import Kind, box_intersections
 from veil.detect import (FaceDetector, PlateDetector, PlateRules, TextDetector, default_plate_detector,
                          default_text_detector)
 from veil.detect import onnx as onnx_mod
+from veil.detect.plates import merge_overlapping
 from veil.detect.text import grow_quads, merge_boxes, quad_boxes
 from veil.models import text_detector_onnx_path
 
@@ -232,6 +233,11 @@ def test_plates_from_quads_grows_and_labels():
     assert len(dets) == 1 and dets.kind[0] == Kind.PLATE
     np.testing.assert_allclose(dets.xyxy[0], [200 - 40 - 20, 100 - 10 - 10, 200 + 40 + 20, 100 + 10 + 10], atol=1e-3)
     assert det.plates_from_quads(np.zeros((0, 4, 2)), [], (10, 10, 3)).kind.shape == (0,)
+    # a two-row plate's lines (and groups of one row) come out as one box
+    rows = np.stack([cv2.boxPoints(((200, 100), (40, 12), 0)), cv2.boxPoints(((200, 116), (40, 12), 0)),
+                     cv2.boxPoints(((250, 100), (30, 12), 0))])
+    one = det.plates_from_quads(rows, [0.9, 0.8, 0.7], (300, 400, 3))
+    assert len(one) == 1 and one.scores[0] == pytest.approx(0.9)
 
 
 # ------------------------------------------------------------------ geometry and decoding
@@ -276,6 +282,19 @@ def test_merge_boxes_never_covers_less(boxes):
     assert not (mask(xyxy) & ~mask(merged)).any()
     if len(best):
         assert set(best.tolist()) <= set(scores.tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(1, 30), st.integers(1, 30),
+                          st.floats(0, 1)), min_size=0, max_size=12))
+def test_merge_overlapping_leaves_disjoint_unions(boxes):
+    xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in boxes], np.float32).reshape(-1, 4)
+    merged, best = merge_overlapping(xyxy, [s for *_, s in boxes])
+    inter, _, _ = box_intersections(merged.astype(np.float64), merged.astype(np.float64))
+    np.fill_diagonal(inter, 0)
+    assert not (inter > 0).any() and len(best) == len(merged)
+    for b in xyxy:  # every input box lies inside one output box
+        assert np.any((merged[:, 0] <= b[0]) & (merged[:, 1] <= b[1]) & (merged[:, 2] >= b[2]) & (merged[:, 3] >= b[3]))
 
 
 def test_decode_unclips_kernel():

@@ -38,11 +38,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..detections import Detections, Kind
+from ..detections import Detections, Kind, box_intersections
 from .base import check_rgb
-from .text import TextDetector, grow_quads, merge_boxes, quad_boxes
+from .text import TextDetector, grow_quads, quad_boxes
 
-__all__ = ["PlateDetector", "PlateRules"]
+__all__ = ["PlateDetector", "PlateRules", "merge_overlapping"]
+
+
+def merge_overlapping(xyxy: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes that overlap at all, directly or through others, become their union box.
+
+    The lines of one plate (its groups, its two rows) overlap once grown to
+    the rim; a plate is one region for the tracker.
+
+    Parameters
+    ----------
+    xyxy : (N, 4) array_like of float
+    scores : (N,) array_like of float
+
+    Returns
+    -------
+    xyxy : (K, 4) ndarray of float32
+        Union boxes, none overlapping another.
+    scores : (K,) ndarray of float32
+        The best score of each union's boxes.
+    """
+    boxes = [np.asarray(b, np.float64) for b in np.asarray(xyxy, np.float64).reshape(-1, 4)]
+    best = [float(v) for v in np.asarray(scores, np.float64).reshape(-1)]
+    merged = True
+    while merged and len(boxes) > 1:
+        merged = False
+        inter, _, _ = box_intersections(np.stack(boxes), np.stack(boxes))
+        np.fill_diagonal(inter, 0)
+        pairs = np.argwhere(inter > 0)
+        if len(pairs):
+            i, j = sorted(pairs[0])
+            boxes[i] = np.concatenate([np.minimum(boxes[i][:2], boxes[j][:2]), np.maximum(boxes[i][2:], boxes[j][2:])])
+            best[i] = max(best[i], best[j])
+            del boxes[j], best[j]
+            merged = True
+    out = np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4), np.float32)
+    return out, np.asarray(best, np.float32)
 
 
 @dataclass(frozen=True)
@@ -148,7 +184,7 @@ class PlateDetector:
         scores = np.asarray(scores, np.float32).reshape(-1)
         keep = self.rules.select(quads, shape)
         grown = grow_quads(quads[keep], height=self.grow_height, length=self.grow_length)
-        xyxy, best = merge_boxes(quad_boxes(grown, shape), scores[keep])
+        xyxy, best = merge_overlapping(quad_boxes(grown, shape), scores[keep])
         return Detections(xyxy, scores=best, kind=np.full(len(xyxy), int(Kind.PLATE)))
 
     def detect(self, rgb: np.ndarray) -> Detections:
