@@ -6,8 +6,8 @@ about 60-75% of its height and leave a margin at either end (and, in Europe,
 a country strip), so each line is grown along its own axes -- by
 ``grow_height`` of its height above and below and ``grow_length`` at each
 end -- to a rectangle that holds the plate; its axis-aligned box is the
-plate's region. A two-line plate gives two lines whose grown boxes overlap
-and are merged.
+plate's region. The lines of one plate (its groups, a two-row plate's rows)
+overlap once grown and become one box (:func:`merge_overlapping`).
 
 Which lines are plates (the plate-shape rules, ``PlateRules``): a plate's
 line is not a long sentence (aspect at most ``max_aspect``; no lower bound by
@@ -22,8 +22,8 @@ covers both.
 Why not OpenCV's Haar plate cascades: the OpenCV 5 wheels this project
 installs no longer ship ``CascadeClassifier`` nor the cascades, and on the
 plate set the Russian-plate cascades of OpenCV 4 cover far fewer plates
-(bench/results-plates-text.md). No plate detector on PyPI ships its weights
-under a permissive licence without downloading them.
+(bench/results-plates-text.md). The plate detectors on PyPI that issue 15
+surveyed download their weights at run time or carry AGPL terms.
 
 Small plates: a plate 10-12 px high carries glyphs 6-8 px high, under
 :data:`veil.detect.text.SMALL_TEXT_NETWORK_PX`; the detector sees small
