@@ -10,7 +10,6 @@ whether a face is usable, never whom it resembles.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -18,52 +17,10 @@ import numpy as np
 from .config import Config
 from .errors import UnsupportedMediaError, VeilError
 
-__all__ = ["audit_file", "video_metadata", "recognizability"]
-
-# Video tags and what they reveal: (pattern on the lower-case key, kind, risk).
-_VIDEO_TAGS = (
-    (r"location|iso6709|gps|xyz", "gps", "high"),
-    (r"(^|\.)(make|model)$|camera|lens", "device", "medium"),
-    (r"serial", "device", "high"),
-    (r"creation_time|date|time", "time", "medium"),
-    (r"artist|author|copyright|owner|album_artist|composer|performer|publisher", "person", "high"),
-    (r"title|comment|description|synopsis|keywords|lyrics", "comment", "medium"),
-    (r"encoder|software|handler_name|vendor_id|com\.apple\.quicktime\.software", "software", "low"),
-)
-
-# Structural tags every muxer writes; they say nothing about people.
-_BORING = {"major_brand", "minor_version", "compatible_brands", "language", "handler_name", "vendor_id",
-           "duration", "bps", "number_of_frames", "number_of_bytes", "_statistics_tags",
-           "_statistics_writing_app", "_statistics_writing_date_utc"}
+__all__ = ["audit_file", "recognizability"]
 
 #: Sampling of video frames for the face inventory: one frame per this many seconds.
 AUDIT_EVERY_SECONDS = 1.0
-
-
-def video_metadata(info) -> dict:
-    """Identifying findings in a video's container and stream tags and streams."""
-    findings = []
-    for scope, tags in (info.tags or {}).items():
-        for key, value in tags.items():
-            low = key.lower()
-            if low.split("-")[0] in _BORING:
-                continue
-            for pattern, kind, risk in _VIDEO_TAGS:
-                if re.search(pattern, low):
-                    findings.append({"kind": kind, "field": f"{scope}:{key}", "value": str(value)[:300],
-                                     "risk": risk})
-                    break
-            else:
-                findings.append({"kind": "comment", "field": f"{scope}:{key}", "value": str(value)[:300],
-                                 "risk": "low"})
-    if info.rotation:
-        findings.append({"kind": "device", "field": "display rotation", "value": int(info.rotation),
-                         "risk": "low"})
-    for codec in info.audio:
-        findings.append({"kind": "audio", "field": "audio stream", "value": codec, "risk": "high"})
-    for other in info.other_streams:
-        findings.append({"kind": "stream", "field": "other stream", "value": other, "risk": "medium"})
-    return {"findings": findings}
 
 
 def recognizability(rgb: np.ndarray, box, *, recognizer=None) -> dict:
@@ -131,6 +88,7 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
         record["metadata"] = image_metadata(path)
     else:
         from .media.video import iter_frames, probe_video
+        from .media.video.tags import video_metadata
 
         info = probe_video(path, max_pixels=config.max_pixels)
         record["media"] = info.to_dict()

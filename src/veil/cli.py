@@ -11,21 +11,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .errors import ExitCode, UsageError
+from .errors import ExitCode, Interrupted, UsageError, VeilError, interrupted_exit_code, shown
 
 __all__ = ["main", "build_parser"]
 
 EXIT_CODES_HELP = """exit codes:
-  0  every file processed (and verified, where verification ran)
-  1  some file failed; it has no output, the others were processed
+  0  every file processed; verified where verification ran and could measure
+     (a run whose faces could not be measured says "not verified" and exits 0)
+  1  some file failed (it has no output; the others were processed), or the
+     output folder cannot be written or is in use by another run
   2  usage error
   3  verification found a face that still matches its original, or a residual face
+  129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C) or SIGTERM: unfinished files
+     have no output; the report lists what was finished
 """
 
 
@@ -85,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
+    an.add_argument("--no-input-hash", action="store_true",
+                    help="leave each input's SHA-256 out of the report (it ties an output to its original)")
     an.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
 
     ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
@@ -122,20 +129,21 @@ def _config_from(args):
 class _Progress:
     """One status line on stderr, only when stderr is a terminal."""
 
-    def __init__(self, total_files: int) -> None:
+    def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
-        self.total = total_files
         self.done = 0
         self._last = 0.0
 
-    def file(self, name: str):
+    def file(self, name: str, index: int, total_files: int):
+        shown_name = shown(name)
+
         def update(done: int, total: int | None) -> None:
             now = time.monotonic()
             if not self.enabled or now - self._last < 0.2:
                 return
             self._last = now
             share = f" {100 * done // total:3d}%" if total else f" {done} frames"
-            sys.stderr.write(f"\r\x1b[K[{self.done + 1}/{self.total}] {name}{share}")
+            sys.stderr.write(f"\r\x1b[K[{index + 1}/{total_files}] {shown_name}{share}")
             sys.stderr.flush()
         return update
 
@@ -147,87 +155,29 @@ class _Progress:
 
 
 def _run_anonymize(args) -> int:
-    from .anonymize import REVERSIBLE_WARNING
-    from .pipeline import plan_run, run_file
-    from .report import FileReport, RunReport, write_json
+    from .commands.anonymize import AnonymizeOptions, run_anonymize
 
     config = _config_from(args)
-    outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"output {outdir} exists and is not a folder")
-    started = time.perf_counter()
-    jobs, plan_errors, skipped = plan_run(args.inputs, outdir, masks=args.masks, keep_audio=args.audio == "keep")
-    run = RunReport(command="veil anonymize", settings=config.to_dict(), skipped=skipped,
-                    verified=config.verify)
+    options = AnonymizeOptions(inputs=tuple(args.inputs), outdir=Path(args.output), jobs=args.jobs,
+                               masks=args.masks, input_hash=not args.no_input_hash)
     if config.reversible:
-        message = REVERSIBLE_WARNING.format(mode=config.mode.value)
-        run.warnings.append(message)
-        print(f"veil: warning: {message}", file=sys.stderr)
-    for path, message in plan_errors:
-        report = FileReport(input=path, output=None, kind="unknown")
-        report.fail(message)
-        run.files.append(report)
-        print(f"veil: {path}: {message}", file=sys.stderr)
+        from .anonymize import REVERSIBLE_WARNING
 
-    progress = _Progress(len(jobs))
-    outdir.mkdir(parents=True, exist_ok=True)
-
-    def record(report):
-        run.files.append(report)
-        progress.finish_file()
-        if not report.ok:
-            print(f"veil: {report.input}: {report.error}", file=sys.stderr)
-
-    if args.jobs > 1 and len(jobs) > 1:
-        import concurrent.futures as cf
-        import multiprocessing
-
-        # spawn: OpenCV and PyAV threads do not survive fork reliably.
-        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=_worker_init) as pool:
-            if not config.threads:  # share the CPUs among the worker processes
-                from .pipeline import usable_cpus
-
-                config = config.replace(threads=max(1, usable_cpus() // args.jobs))
-            futures = [pool.submit(run_file, job, config) for job in jobs]
-            for job, future in zip(jobs, futures):
-                try:
-                    record(future.result())
-                except Exception as exc:  # a worker died: that file failed, the run goes on
-                    report = FileReport(input=str(job.src), output=None, kind="unknown")
-                    report.fail(f"worker failed: {type(exc).__name__}: {exc}")
-                    record(report)
-    else:
-        for job in jobs:
-            record(run_file(job, config, progress=progress.file(job.rel.name)))
-
-    run.seconds = time.perf_counter() - started
-    report_path = write_json(run, outdir / "veil-report.json")
-    html_path = _write_html(run, outdir)
-    summary = run.summary()
+        _say(f"warning: {REVERSIBLE_WARNING.format(mode=config.mode.value)}")
+    progress = _Progress()
+    outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
+                            file_done=lambda report: progress.finish_file())
+    summary = outcome.run.summary()
     if args.json:
-        print(json.dumps(dict(summary, report=str(report_path), html=str(html_path) if html_path else None)))
+        print(json.dumps(dict(summary, report=str(outcome.report_path), html=str(outcome.html_path))))
     else:
-        _print_summary(summary, report_path, html_path)
-    if summary["failed"]:
-        return ExitCode.FILE_ERROR
-    if summary["leaks"]:
-        return ExitCode.LEAK
-    return ExitCode.OK
+        _print_summary(summary, outcome.report_path, outcome.html_path)
+    return outcome.exit_code
 
 
-def _write_html(run, outdir: Path):
-    try:
-        from .report.html import write_html
-    except ImportError:
-        return None
-    return write_html(run, outdir / "veil-report.html")
-
-
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core; no oversubscription
+def _say(line: str) -> None:
+    """One line on stderr, prefixed; callers quote file names with ``veil.errors.shown``."""
+    print(f"veil: {line}", file=sys.stderr)
 
 
 def _print_summary(summary: dict, report_path: Path, html_path) -> None:
@@ -245,19 +195,19 @@ def _print_summary(summary: dict, report_path: Path, html_path) -> None:
     print(line, file=sys.stderr)
     for warning in summary["warnings"]:
         print(f"veil: warning: {warning}", file=sys.stderr)
-    print(f"veil: report: {report_path}" + (f" and {html_path}" if html_path else ""), file=sys.stderr)
+    print(f"veil: report: {shown(report_path)}" + (f" and {shown(html_path)}" if html_path else ""),
+          file=sys.stderr)
 
 
 def _run_verify(args) -> int:
     from .compare import verify_pair
     from .config import Config
-    from .errors import VeilError
 
     config = Config(**({"threshold": args.threshold} if args.threshold is not None else {}))
     try:
         record = verify_pair(args.original, args.anonymized, config)
     except VeilError as exc:
-        print(f"veil: {args.anonymized}: {exc}", file=sys.stderr)
+        _say(f"{shown(exc.path if exc.path is not None else args.anonymized)}: {exc}")
         return ExitCode.FILE_ERROR
     v = record["verification"]
     if args.json:
@@ -273,7 +223,7 @@ def _print_verification(record: dict) -> None:
     head = {"pass": "verified: no face matches its original, even after the strongest attack",
             "leak": "LEAK: do not publish",
             "unverifiable": "unverifiable: no face could be measured"}.get(v["verdict"], v["verdict"])
-    print(f"veil: {record['anonymized']}: {head} ({counts.get('faces', 0)} faces checked, "
+    print(f"veil: {shown(record['anonymized'])}: {head} ({counts.get('faces', 0)} faces checked, "
           f"{counts.get('leak', 0)} leak, {counts.get('unverifiable', 0)} unverifiable, "
           f"threshold {v.get('threshold')})", file=sys.stderr)
     for face in v.get("faces", []):
@@ -292,12 +242,11 @@ def _print_verification(record: dict) -> None:
 
 def _run_audit(args) -> int:
     from .audit import audit_file
-    from .errors import VeilError
-    from .pipeline import _walk
+    from .pipeline import walk_inputs
 
     paths = []
     for item in map(Path, args.inputs):
-        paths.extend(_walk(item, Path("/nonexistent")) if item.is_dir() else [item])
+        paths.extend(walk_inputs(item) if item.is_dir() else [item])
     results, failed = [], 0
     for path in paths:
         try:
@@ -305,7 +254,7 @@ def _run_audit(args) -> int:
         except VeilError as exc:
             failed += 1
             results.append({"input": str(path), "error": str(exc)})
-            print(f"veil: {path}: {exc}", file=sys.stderr)
+            _say(f"{shown(path)}: {exc}")
     if args.json:
         print(json.dumps({"files": results}, default=str))
     else:
@@ -317,7 +266,7 @@ def _run_audit(args) -> int:
 
 def _print_audit(r: dict) -> None:
     faces = r["faces"]
-    out = [f"{r['input']}: {r['risk'].upper()} risk ({r['kind']})"]
+    out = [f"{shown(r['input'])}: {r['risk'].upper()} risk ({r['kind']})"]
     if faces:
         levels = {lv: sum(1 for f in faces if f["level"] == lv) for lv in ("high", "medium", "low")}
         widest = max(f["width"] for f in faces)
@@ -327,7 +276,8 @@ def _print_audit(r: dict) -> None:
     else:
         out.append("  faces: none found")
     for f in r["metadata"].get("findings", []):
-        out.append(f"  {f['risk']:<6} {f['kind']}: {f['field']} = {str(f.get('value'))[:80]}")
+        # Values come from the file: shown escaped, like names, so they cannot drive the terminal.
+        out.append(f"  {f['risk']:<6} {f['kind']}: {shown(str(f['field']))} = {shown(str(f.get('value'))[:80])}")
     print("\n".join(out))
 
 
@@ -342,21 +292,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
+    from .commands.signals import interruptible
+
+    commands = {"anonymize": _run_anonymize, "verify": _run_verify, "audit": _run_audit}
     try:
-        if args.command == "anonymize":
-            return int(_run_anonymize(args))
-        if args.command == "verify":
-            return int(_run_verify(args))
-        if args.command == "audit":
-            return int(_run_audit(args))
+        with interruptible():
+            return int(commands[args.command](args))
     except UsageError as exc:
-        print(f"veil: {exc}", file=sys.stderr)
+        _say(str(exc))
         return ExitCode.USAGE
+    except VeilError as exc:  # about the run, not one file: the output folder, its lock
+        _say(str(exc))
+        return ExitCode.FILE_ERROR
+    except Interrupted as exc:
+        _say(f"interrupted by {exc}; no partial output was left")
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("veil: interrupted; no partial output was left", file=sys.stderr)
-        return 130
-    parser.print_help(sys.stderr)
-    return ExitCode.USAGE
+        _say("interrupted; no partial output was left")
+        return interrupted_exit_code(signal.SIGINT)
 
 
 def console_main() -> None:  # pragma: no cover - the installed `veil` script

@@ -10,15 +10,20 @@ both with a warning. The recognizer compares each face only with itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from .config import Config
-from .errors import MediaError, UnsupportedMediaError
+from .errors import MediaError, UnsupportedMediaError, VeilError
 
-__all__ = ["verify_pair", "changed_mask"]
+__all__ = ["verify_pair", "changed_mask", "SAME_SCENE_MAX_CHANGE"]
+
+#: Share of the pixels away from every face that may differ before two files
+#: are taken for different scenes: an anonymizer changes faces, not the rest.
+SAME_SCENE_MAX_CHANGE = 0.25
 
 
 def changed_mask(original: np.ndarray, other: np.ndarray, *, level: int = 12) -> np.ndarray:
@@ -49,6 +54,38 @@ def _fit(rgb: np.ndarray, shape, warnings: list) -> np.ndarray:
     return cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
+@contextlib.contextmanager
+def _about(path: Path):
+    """Errors raised within are about ``path`` (so that the message names the right file)."""
+    try:
+        yield
+    except VeilError as exc:
+        if exc.path is None:
+            exc.path = path
+        raise
+
+
+def _change_away_from_faces(covered: np.ndarray, dets) -> float:
+    """Share of the changed pixels that lie away from every face found on the original."""
+    from .config import RegionShape
+    from .region import head_regions
+
+    # Twice the face box on every side: whatever an anonymizer does around a face, it stays there.
+    near = head_regions(dets, scale=3.0, shape=RegionShape.BOX).mask(*covered.shape)
+    return float((covered & ~near).mean())
+
+
+def _check_same_scene(changes: list[float], anonymized: Path) -> None:
+    """Refuse to verify a file that does not show the original's scene."""
+    if not changes:
+        return
+    typical = float(np.median(changes))
+    if typical > SAME_SCENE_MAX_CHANGE:
+        raise UnsupportedMediaError(
+            f"does not show the same scene as the original ({typical:.0%} of the picture away from any "
+            "face differs); compare an anonymized file with its own original", path=anonymized)
+
+
 def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, config: Config | None = None, *,
                 detector=None, progress=None) -> dict:
     """Verify ``anonymized`` against ``original``.
@@ -68,10 +105,11 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     original, anonymized = Path(original), Path(anonymized)
     for path in (original, anonymized):
         if not path.is_file():
-            raise MediaError(f"{path}: no such file")
+            raise MediaError("no such file", path=path)
     kinds = media_kind(original), media_kind(anonymized)
-    if None in kinds:
-        raise UnsupportedMediaError("not a photo or video veil can read")
+    for path, kind in zip((original, anonymized), kinds):
+        if kind is None:
+            raise UnsupportedMediaError("not a photo or video veil can read", path=path)
     if kinds[0] != kinds[1]:
         raise UnsupportedMediaError(f"cannot compare a {kinds[0]} with a {kinds[1]}")
     detector = detector or _detector_for(config)
@@ -81,10 +119,13 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     if kinds[0] == "image":
         from .media.image import read_image, to_rgb8
 
-        o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
-        n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, warnings)
+        with _about(original):
+            o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
+        with _about(anonymized):
+            n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, warnings)
         dets = _filter(detector.detect(o), config)
         covered = changed_mask(o, n)
+        _check_same_scene([_change_away_from_faces(covered, dets)], anonymized)
         verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in dets.xyxy]
         record["verification"] = summarize(verdicts, residual=_residual_records(n, covered, detector))
         record["faces"] = len(dets)
@@ -94,12 +135,15 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     from .pipeline import detect_and_track
     from .verify.stage import VideoChecks
 
-    info, raw, tracked, cuts = detect_and_track(original, config, detector, progress)
+    with _about(original):
+        info, raw, tracked, cuts = detect_and_track(original, config, detector, progress)
     checks = VideoChecks(tracked.frames, config, detector, foreign=True)
-    others = iter(iter_frames(anonymized, max_pixels=config.max_pixels))
-    current = next(others, None)
-    following = next(others, None)
+    with _about(anonymized):
+        others = iter(iter_frames(anonymized, max_pixels=config.max_pixels))
+        current = next(others, None)
+        following = next(others, None)
     paired = 0
+    changes = []
     for frame in iter_frames(original, max_pixels=config.max_pixels):
         t = frame.pts * frame.time_base
         # Advance while the next anonymized frame is at least as close in time.
@@ -109,8 +153,11 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
         if current is None:
             raise MediaError("anonymized video has no frames")
         n = _fit(current.rgb, frame.rgb.shape, warnings)
-        checks.observe(frame.index, frame.rgb, n, changed_mask(frame.rgb, n))
+        covered = changed_mask(frame.rgb, n)
+        changes.append(_change_away_from_faces(covered, tracked.frames[frame.index]))
+        checks.observe(frame.index, frame.rgb, n, covered)
         paired += 1
+    _check_same_scene(changes, anonymized)
     rest = sum(1 for _ in others)
     verdicts = checks.verdicts()
     record["verification"] = summarize([verdicts[t] for t in sorted(verdicts)], residual=checks.residual)

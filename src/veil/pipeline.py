@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,13 @@ import numpy as np
 from .anonymize import REVERSIBLE_WARNING, cover
 from .config import Config
 from .detections import Detections
-from .errors import MediaError, UnsupportedMediaError, VeilError
+from .errors import MediaError, UnsupportedMediaError, VeilError, shown
 from .media import file_sha256
-from .media.atomic import TEMP_PREFIX, atomic_output
+from .media.atomic import TEMP_PREFIX, atomic_folder, atomic_output
 from .region import Regions, head_regions
 from .report import FileReport
 
-__all__ = ["anonymize_image", "anonymize_file", "Job", "plan_run", "run_file"]
+__all__ = ["anonymize_image", "anonymize_file", "Job", "PlanError", "plan_run", "run_file", "walk_inputs"]
 
 
 # -- stage helpers ------------------------------------------------------------
@@ -184,6 +183,7 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     t0 = time.perf_counter()
     picture = read_image(src, max_pixels=config.max_pixels)
     report.media = dict(picture.facts, format=picture.format)
+    report.metadata_removed = _removed_metadata_of_picture(src, report)
     t1 = time.perf_counter()
     dets = _filter(detector.detect(to_rgb8(picture.pixels)), config)
     t2 = time.perf_counter()
@@ -208,6 +208,16 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     report.regions = {"shape": regions.shape.value, "boxes": regions.to_records(),
                       "detections": dets.to_records()}
     report.timings.update(read=round(t1 - t0, 3), detect=round(t2 - t1, 3), write=round(t3 - t_write, 3))
+
+
+def _removed_metadata_of_picture(src: Path, report: FileReport) -> list[dict]:
+    from .media.metadata import image_metadata, removed_summary
+
+    try:
+        return removed_summary(image_metadata(src)["findings"])
+    except VeilError:  # the writer keeps none anyway; say that the list is missing
+        report.warnings.append("the input's metadata could not be listed; none of it was kept")
+        return []
 
 
 def _write_mask(path: Path, mask: np.ndarray) -> None:
@@ -372,7 +382,8 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     workers = cpu_budget(config) if own_detector else 1
     pass1 = _detector_for(config, single=True) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)
-    report.media = info.to_dict()
+    report.media = _video_media(info)
+    report.metadata_removed = _removed_metadata_of_video(info, config)
     t1 = time.perf_counter()
     regions = [_regions(d, config) for d in tracked.frames]
 
@@ -380,10 +391,7 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     # blur/pixelate, so verdicts always describe the written file).
     from .verify.stage import VideoChecks, escalate_video, render_with_overrides
 
-    mask_tmp = None
-    if mask_dir is not None:
-        Path(mask_dir).parent.mkdir(parents=True, exist_ok=True)
-        mask_tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=Path(mask_dir).parent))
+    mask_tmp = None  # the masks' temporary folder while pass 2 writes them
     keys = [d.track_id.tolist() for d in tracked.frames]
     state = {}
 
@@ -429,7 +437,10 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     # thread of its own beside decoding and encoding.
     side_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual") if config.verify else None
     try:
-        with atomic_output(dst) as tmp:
+        with atomic_output(dst) as tmp, contextlib.ExitStack() as masks:
+            # The masks' folder is swapped in just before the video is renamed.
+            if mask_dir is not None:
+                mask_tmp = masks.enter_context(atomic_folder(mask_dir))
             checks = render_pass(tmp, {})
             if checks is not None:
                 tv = time.perf_counter()
@@ -437,17 +448,9 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
                     lambda overrides: render_pass(tmp, overrides), checks, config)
                 report.verification = _video_record(verdicts, steps, residual)
                 t_verify = time.perf_counter() - tv
-        if mask_tmp is not None:
-            final = Path(mask_dir)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(mask_tmp, final)
-            mask_tmp = None
     finally:
         if side_pool is not None:
             side_pool.shutdown(wait=True, cancel_futures=True)
-        if mask_tmp is not None:
-            shutil.rmtree(mask_tmp, ignore_errors=True)
     result = state["result"]
     t3 = time.perf_counter()
 
@@ -466,6 +469,22 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     report.timings.update(detect_track=round(t1 - t0, 3),
                           render_encode_verify=round(t3 - t1, 3), verify=round(t_verify, 3),
                           fps=round(len(raw) / max(t3 - t0, 1e-9), 2))
+
+
+def _video_media(info) -> dict:
+    # The tags hold what veil strips (place, names, serials, times): never in a report.
+    media = info.to_dict()
+    media.pop("tags", None)
+    return media
+
+
+def _removed_metadata_of_video(info, config: Config) -> list[dict]:
+    from .media.metadata import removed_summary
+    from .media.video.tags import video_metadata
+
+    # The display orientation is kept (the output turns the same way).
+    findings = [f for f in video_metadata(info)["findings"] if f["field"] != "display rotation"]
+    return removed_summary(findings, audio_kept=config.audio.value == "keep")
 
 
 def _video_record(verdicts: dict, steps: dict, residual: list) -> dict:
@@ -488,15 +507,31 @@ class Job:
     rel: Path  #: path relative to its input root (a file's root is its folder)
     dst: Path
     mask: Path | None
+    out_rel: Path | None = None  #: ``dst`` relative to the output folder
 
 
-def _walk(root: Path, skip: Path) -> list[Path]:
+@dataclass(frozen=True)
+class PlanError:
+    """An input that cannot be planned, with a one-line reason (no absolute paths)."""
+
+    path: str  #: as given or found (for this process only)
+    rel: str  #: as a report shows it: relative to its input root, or the file name
+    message: str
+
+
+def walk_inputs(root: str | os.PathLike, *, skip: str | os.PathLike | None = None) -> list[Path]:
+    """Files under a folder, sorted, as veil reads an input folder.
+
+    Hidden files and folders (a leading dot, which also covers veil's own
+    temporaries and lock) are left out; so is ``skip`` (the output folder, when
+    it lies inside the input).
+    """
+    skip_resolved = Path(skip).resolve() if skip is not None else None
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        # Never descend into the output folder, nor follow hidden folders.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and (here / d).resolve() != skip)
+                             and (skip_resolved is None or (here / d).resolve() != skip_resolved))
         for name in sorted(filenames):
             if not name.startswith((".", TEMP_PREFIX)):
                 found.append(here / name)
@@ -504,17 +539,18 @@ def _walk(root: Path, skip: Path) -> list[Path]:
 
 
 def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
-             masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
+             masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[PlanError], list[str]]:
     """Map inputs (files and folders, recursive) to output paths.
 
     Returns
     -------
     jobs : list of Job
-    errors : list of (input, message)
+    errors : list of PlanError
         Inputs that cannot be planned (missing, output would overwrite an input,
         two inputs mapping to one output).
     skipped : list of str
-        Files inside input folders that are not photos or videos.
+        Files inside input folders that are not photos or videos, relative to
+        their input folder.
     """
     from .media.image import output_suffix as image_suffix
     from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_format, media_kind
@@ -522,23 +558,22 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     from .media.video import probe_video
 
     outdir = Path(outdir)
-    out_resolved = outdir.resolve()
     jobs: list[Job] = []
-    errors: list[tuple[str, str]] = []
+    errors: list[PlanError] = []
     skipped: list[str] = []
     candidates: list[tuple[Path, Path]] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            for path in _walk(item, out_resolved):
+            for path in walk_inputs(item, skip=outdir):
                 kind = media_kind(path)
                 if kind is None and path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
-                    skipped.append(str(path))
+                    skipped.append(str(path.relative_to(item)))
                     continue
                 candidates.append((path, path.relative_to(item)))
         elif item.exists():
             candidates.append((item, Path(item.name)))
         else:
-            errors.append((str(item), "no such file or folder"))
+            errors.append(PlanError(str(item), item.name, "no such file or folder"))
 
     input_files = {c[0].resolve() for c in candidates}
     taken: dict[Path, Path] = {}
@@ -554,19 +589,22 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
             elif kind == "image":
                 suffix = image_suffix(rel.suffix, format=image_format(src))
         except VeilError as exc:
-            errors.append((str(src), str(exc)))
+            errors.append(PlanError(str(src), str(rel), str(exc)))
             continue
-        dst = outdir / rel.with_suffix(suffix)
+        out_rel = rel.with_suffix(suffix)
+        dst = outdir / out_rel
         resolved = dst.resolve()
         if resolved in input_files:
-            errors.append((str(src), f"output {dst} would overwrite an input; choose another output folder"))
+            errors.append(PlanError(str(src), str(rel), f"its output {shown(out_rel)} in the output folder would "
+                                                        "overwrite an input; choose another output folder"))
             continue
         if resolved in taken:
-            errors.append((str(src), f"output {dst} is also the output of {taken[resolved]}; rename one"))
+            errors.append(PlanError(str(src), str(rel), f"its output {shown(out_rel)} is also the output of "
+                                                        f"{shown(taken[resolved])}; rename one"))
             continue
-        taken[resolved] = src
+        taken[resolved] = rel
         mask = (outdir / "masks" / rel) if masks else None
-        jobs.append(Job(src=src, rel=rel, dst=dst, mask=mask))
+        jobs.append(Job(src=src, rel=rel, dst=dst, mask=mask, out_rel=out_rel))
     return jobs, errors, skipped
 
 
@@ -574,4 +612,6 @@ def run_file(job: Job, config: Config, *, progress=None) -> FileReport:
     """Anonymize one planned job (safe to call in a worker process)."""
     report = anonymize_file(job.src, job.dst, config, mask_dir=job.mask, progress=progress)
     report.rel = str(job.rel)
+    if report.ok and job.out_rel is not None:
+        report.output_rel = str(job.out_rel)
     return report

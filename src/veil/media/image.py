@@ -830,3 +830,28 @@ def write_image(
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise MediaError(f"cannot write {fmt} picture: {_one_line(exc)}") from exc
+    check_written(path, width=px.shape[1], height=px.shape[0])
+
+
+def check_written(path: str | os.PathLike, *, width: int, height: int) -> None:
+    """Decode a picture veil just wrote, whole, and check its size.
+
+    Encoders do not always notice a short write: Pillow's JPEG writer leaves
+    a truncated file without an error when the file-size limit or a full disk
+    cuts it off. Decoding every pixel back is the check that holds for every
+    format.
+
+    Raises
+    ------
+    veil.errors.MediaError
+        The file does not decode whole, or decodes to another size.
+    """
+    _register_heif()
+    try:
+        with Image.open(path) as im:
+            im.load()
+            size = im.size
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means an incomplete file
+        raise MediaError(f"the written picture is incomplete ({_one_line(exc)}); disk full?") from exc
+    if size != (width, height):
+        raise MediaError(f"the written picture is {size[0]}x{size[1]}, expected {width}x{height}")

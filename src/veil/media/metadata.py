@@ -37,13 +37,30 @@ from PIL import Image, ImageCms, IptcImagePlugin, UnidentifiedImageError
 
 from veil.errors import MediaError, TooLargeError, VeilError
 
-__all__ = ["image_metadata", "KINDS", "RISKS", "MAX_TEXT"]
+__all__ = ["image_metadata", "removed_summary", "KINDS", "KIND_LABELS", "RISKS", "MAX_TEXT"]
 
-#: Finding kinds.
-KINDS = (
-    "gps", "location", "device", "time", "person", "software", "comment",
-    "thumbnail", "trailer", "makernote", "xmp", "iptc", "icc", "exif", "aux",
-)  # fmt: skip
+#: Finding kinds (pictures and, for ``audio`` and ``stream``, videos), and
+#: what each means to a reader of the report.
+KIND_LABELS = {
+    "gps": "GPS location",
+    "location": "place names",
+    "device": "device make, model or serial number",
+    "time": "dates and times",
+    "person": "names of people",
+    "software": "software and computer names",
+    "comment": "titles, comments and other free text",
+    "thumbnail": "embedded thumbnails",
+    "trailer": "data appended after the picture",
+    "makernote": "camera maker notes",
+    "xmp": "XMP metadata",
+    "iptc": "IPTC metadata",
+    "icc": "colour profile",
+    "exif": "other EXIF metadata",
+    "aux": "auxiliary images (depth maps, previews)",
+    "audio": "audio streams",
+    "stream": "subtitle, data and attachment streams",
+}
+KINDS = tuple(KIND_LABELS)
 #: Risk levels, highest first.
 RISKS = ("high", "medium", "low")
 #: Longest string value kept in a finding.
@@ -589,6 +606,34 @@ def image_metadata(path: str | os.PathLike) -> dict[str, Any]:
         "risk": top,
         "counts": counts,
     }
+
+
+def removed_summary(findings: list[dict[str, Any]], *, audio_kept: bool = False) -> list[dict[str, Any]]:
+    """What kinds of metadata an output no longer carries: kinds and counts, never values.
+
+    A report travels with the outputs, so it must not repeat what veil
+    stripped: it says "GPS location: removed", not where.
+
+    Parameters
+    ----------
+    findings : list of dict
+        ``image_metadata(...)["findings"]`` or ``video_metadata(...)["findings"]``.
+    audio_kept : bool, keyword-only
+        The audio streams were copied (``--audio keep``).
+
+    Returns
+    -------
+    list of dict
+        ``[{"kind": "gps", "label": "GPS location", "count": 2, "status": "removed"}, ...]``
+        in :data:`KINDS` order.
+    """
+    counts: dict[str, int] = {}
+    for f in findings:
+        kind = f.get("kind") if f.get("kind") in KIND_LABELS else "exif"
+        counts[kind] = counts.get(kind, 0) + 1
+    return [{"kind": k, "label": KIND_LABELS[k], "count": counts[k],
+             "status": "kept" if k == "audio" and audio_kept else "removed"}
+            for k in KINDS if k in counts]
 
 
 def _collect_all(im: Image.Image, fmt: str, data: bytes, out: _Findings) -> None:

@@ -25,12 +25,19 @@ SCHEMA = "veil-report/1"
 
 @dataclass
 class FileReport:
-    """The outcome for one input file."""
+    """The outcome for one input file.
+
+    ``input`` and ``output`` are the paths this process used (possibly
+    absolute: a folder name often carries a person's name); the report shows
+    ``rel`` (the input's path relative to its input root) and ``output_rel``
+    (the output's path relative to the output folder) instead.
+    """
 
     input: str
     output: str | None
     kind: str  #: "image", "video" or "unknown"
     rel: str | None = None
+    output_rel: str | None = None
     status: str = "failed"  #: "ok" or "failed"
     error: str | None = None
     input_sha256: str | None = None
@@ -43,13 +50,26 @@ class FileReport:
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     verification: dict | None = None
-    #: In-process data for later stages (verification). Never serialized.
-    extra: dict = field(default_factory=dict, repr=False)
+    #: Kinds of metadata the input had and the output does not (never values).
+    metadata_removed: list = field(default_factory=list)
 
     def fail(self, message: str) -> None:
         self.status = "failed"
         self.error = " ".join(str(message).split())
         self.output = None
+        self.output_rel = None
+
+    @property
+    def name(self) -> str:
+        """The input as the report shows it: relative to its input root, or its file name."""
+        return self.rel or os.path.basename(str(self.input)) or str(self.input)
+
+    @property
+    def shown_output(self) -> str | None:
+        """The output as the report shows it: relative to the output folder, or its file name."""
+        if self.output is None:
+            return None
+        return self.output_rel or os.path.basename(str(self.output))
 
     @property
     def ok(self) -> bool:
@@ -59,18 +79,19 @@ class FileReport:
     def leaked(self) -> bool:
         return bool(self.verification and self.verification.get("verdict") == "leak")
 
-    def to_dict(self) -> dict:
+    def to_dict(self, *, input_hash: bool = True) -> dict:
+        """JSON-ready; ``input_hash=False`` leaves out the input's SHA-256."""
         out = {
-            "input": self.input,
+            "input": self.name,
             "relative_path": self.rel,
-            "input_sha256": self.input_sha256,
+            "input_sha256": self.input_sha256 if input_hash else None,
             "kind": self.kind,
             "status": self.status,
-            "output": self.output,
+            "output": self.shown_output,
         }
         if self.error:
             out["error"] = self.error
-        out.update(media=self.media, faces=self.faces)
+        out.update(media=self.media, metadata_removed=self.metadata_removed, faces=self.faces)
         if self.frames is not None:
             out["frames"] = self.frames
             out["tracks"] = self.tracks
@@ -92,13 +113,21 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     verified: bool = False
+    #: Include each input's SHA-256 (ties an output to its original; documented).
+    input_hash: bool = True
+    #: The signal name when the run was stopped before the end.
+    interrupted: str | None = None
+    #: Entries of earlier runs into the same folder whose outputs this run kept (JSON as written then).
+    earlier: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         ok = [f for f in self.files if f.ok]
         leaks = [f for f in ok if f.leaked]
         # "verified" only when every output carries a passing verdict.
         checked = [f for f in ok if f.verification and f.verification.get("verdict") == "pass"]
-        if leaks:
+        if self.interrupted:
+            verdict = "interrupted"
+        elif leaks:
             verdict = "leak"
         elif not self.verified or not ok or len(checked) < len(ok):
             verdict = "not verified" if not checked else "partly verified"
@@ -134,7 +163,9 @@ class RunReport:
             "settings": self.settings,
             "summary": self.summary(),
             "skipped": self.skipped,
-            "files": [f.to_dict() for f in self.files],
+            "files": [f.to_dict(input_hash=self.input_hash) for f in self.files],
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
+            **({"earlier_runs": self.earlier} if self.earlier else {}),
         }
 
 

@@ -12,8 +12,9 @@ closest and any escalation; residual detections; a timeline of each video's
 tracks with scene cuts; and the distribution of all verified distances.
 
 Thumbnails come only from the anonymized OUTPUT files (see
-:mod:`veil.report.html_thumbs`): never from ``FileReport.input`` nor
-``FileReport.extra``, and never of a face that still matches its original.
+:mod:`veil.report.html_thumbs`): never from ``FileReport.input``, and never
+of a face that still matches its original. File names are shown relative to
+their input root and the output folder: the page travels with the outputs.
 """
 
 from __future__ import annotations
@@ -329,17 +330,17 @@ def _gallery_card(key: tuple, f, thumbs: dict) -> str:
 
 
 def _file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thumbs_budget: list,
-                  thumbnails: bool, x_max: float) -> str:
+                  thumbnails: bool, x_max: float, run_input_hash: bool = True) -> str:
     cls, badge, sentence = state
-    name = f.rel or os.path.basename(str(f.input)) or str(f.input)
+    name = f.name
     out = [f'<section class="file {cls}" id="f{i}">',
            f'<h2>{_badge(cls, badge)} <span class="name">{esc(name)}</span></h2>',
            f'<p class="sentence {cls}">{esc(sentence)}</p>']
     kind = {"image": "photo", "video": "video"}.get(f.kind, f.kind or "unknown")
-    pairs = [("input", f'<span class="mono">{esc(f.input)}</span>')]
-    if f.input_sha256:
+    pairs = [("input", f'<span class="mono">{esc(f.name)}</span>')]
+    if f.input_sha256 and run_input_hash:
         pairs.append(("SHA-256", f'<span class="mono">{esc(f.input_sha256)}</span>'))
-    pairs.append(("output", f'<span class="mono">{esc(f.output)}</span>' if f.output else "none"))
+    pairs.append(("output", f'<span class="mono">{esc(f.shown_output)}</span>' if f.output else "none"))
     media = _dict(f.media)
     line = _media_line(media)
     pairs.append(("media", f"{esc(kind)}" + (f" \u00b7 {line}" if line else "")))
@@ -431,7 +432,7 @@ def _distribution(run) -> tuple[str, float]:
         if not v:
             continue
         t = _f(v.get("threshold"))
-        name = f.rel or os.path.basename(str(f.input))
+        name = f.name
         for j, face in enumerate(_list(v.get("faces"))):
             if not isinstance(face, dict) or _f(face.get("distance")) is None:
                 continue
@@ -588,9 +589,10 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
     for i, (f, state) in enumerate(zip(run.files, states)):
         try:
             sections.append(_file_section(i, f, state, settings=_dict(run.settings), thumbs_budget=budget,
+                                          run_input_hash=run.input_hash,
                                           thumbnails=thumbnails, x_max=x_max))
         except Exception as exc:  # noqa: BLE001 - one odd entry must not lose the whole report
-            sections.append(f'<section class="file warn" id="f{i}"><h2>{esc(f.rel or f.input)}</h2>'
+            sections.append(f'<section class="file warn" id="f{i}"><h2>{esc(f.name)}</h2>'
                             f'<p class="error">This entry could not be drawn ({esc(type(exc).__name__)}: '
                             f"{esc(exc)}); see the JSON report.</p></section>")
 
@@ -605,7 +607,7 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
                          for k, v in stats)
 
     attention = [(i, f, s) for i, (f, s) in enumerate(zip(run.files, states)) if s[0] != "pass"]
-    index_items = "".join(f'<li><a href="#f{i}">{_badge(s[0], s[1])} <span class="n">{esc(f.rel or f.input)}</span></a></li>'
+    index_items = "".join(f'<li><a href="#f{i}">{_badge(s[0], s[1])} <span class="n">{esc(f.name)}</span></a></li>'
                           for i, (f, s) in enumerate(zip(run.files, states)))
     index = ""
     if run.files:

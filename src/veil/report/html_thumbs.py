@@ -2,8 +2,7 @@
 
 The report must never carry original face pixels. This module therefore reads
 exactly one file per report entry: ``FileReport.output``, the anonymized file
-on disk. It never opens ``FileReport.input`` and never looks at
-``FileReport.extra`` (which holds original pixels for verification).
+on disk. It never opens ``FileReport.input``.
 
 A thumbnail is the covered region (``regions["boxes"]`` for a photo,
 ``regions["by_frame"][str(frame)]`` for a video, one representative frame per
