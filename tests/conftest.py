@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 DATA = Path(__file__).parent / "data"
+# Shared test helpers (metadata_samples.py) import as plain modules.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

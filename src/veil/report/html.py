@@ -158,6 +158,9 @@ def _run_state(run, summary: dict, states: list[str]) -> tuple[str, str, list[st
     if ok == 0:
         return "fail", "Failed: no file could be processed", details
     verdict = summary.get("verdict")
+    if run.interrupted:
+        return "fail", (f"Interrupted by {run.interrupted}: {_plural(ok, 'file')} of {files} finished; "
+                        "the others have no output"), details
     if verdict == "leak":
         n = summary.get("leaks", 0)
         return "leak", (f"Leak found: {_plural(n, 'file')} of {ok} still "
@@ -346,6 +349,9 @@ def _file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thu
     pairs.append(("media", f"{esc(kind)}" + (f" \u00b7 {line}" if line else "")))
     if f.ok:
         pairs.append(("faces", f"{f.faces} covered" + (f" in {f.frames} frames" if f.frames is not None else "")))
+        removed = [m for m in _list(f.metadata_removed) if isinstance(m, dict)]
+        pairs.append(("metadata", "; ".join(f"{esc(m.get('label'))}: {esc(m.get('status'))}" for m in removed)
+                      if removed else "none found"))
     out.append(_kv(pairs))
     if f.error and not f.ok:
         out.append(f'<p class="error"><b>Error:</b> {esc(f.error)}</p>')
