@@ -430,3 +430,15 @@ def test_input_hash_can_be_left_out(tmp_path):
     digest = hashlib.sha256(photo.read_bytes()).hexdigest()
     assert digest not in (out / "veil-report.json").read_text()
     assert digest not in (out / "veil-report.html").read_text()
+
+
+def test_audit_names_quicktime_authors_and_custom_handler_names(tmp_path, capsys):
+    path = tmp_path / "phone.mov"
+    _quicktime_with_tags(path)
+    assert main(["audit", str(path), "--json"]) == ExitCode.OK
+    findings = json.loads(capsys.readouterr().out)["files"][0]["metadata"]["findings"]
+    kinds = {f["field"].split(":", 1)[1]: f["kind"] for f in findings}
+    assert kinds["com.apple.quicktime.author"] == "person"
+    assert kinds["com.apple.quicktime.creationdate"] == "time"
+    assert kinds["com.apple.quicktime.location.ISO6709"] == "gps"
+    assert kinds["handler_name"] == "comment"  # free text in a structural slot: it can hold a name
