@@ -437,7 +437,7 @@ def test_audit_names_quicktime_authors_and_custom_handler_names(tmp_path, capsys
     _quicktime_with_tags(path)
     assert main(["audit", str(path), "--json"]) == ExitCode.OK
     findings = json.loads(capsys.readouterr().out)["files"][0]["metadata"]["findings"]
-    kinds = {f["field"].split(":", 1)[1]: f["kind"] for f in findings}
+    kinds = {f["field"].rsplit(":", 1)[-1]: f["kind"] for f in findings}
     assert kinds["com.apple.quicktime.author"] == "person"
     assert kinds["com.apple.quicktime.creationdate"] == "time"
     assert kinds["com.apple.quicktime.location.ISO6709"] == "gps"
