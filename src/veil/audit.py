@@ -69,7 +69,7 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
     from .media.image import read_image, to_rgb8
     from .media.metadata import image_metadata
     from .media.sniff import media_kind
-    from .pipeline import _detector_for, _filter
+    from .detect import detector_for, select_for
 
     config = config or Config()
     path = Path(path)
@@ -78,13 +78,13 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
     kind = media_kind(path)
     if kind is None:
         raise UnsupportedMediaError("not a photo or video veil can read")
-    detector = detector or _detector_for(config)
+    detector = detector or detector_for(config)
     record: dict = {"input": str(path), "kind": kind}
     if kind == "image":
         picture = read_image(path, max_pixels=config.max_pixels)
         rgb = to_rgb8(picture.pixels)
         record["media"] = dict(picture.facts, format=picture.format)
-        record["faces"] = _faces_record(_filter(detector.detect(rgb), config), rgb)
+        record["faces"] = _faces_record(select_for(detector.detect(rgb), config), rgb)
         record["metadata"] = image_metadata(path)
     else:
         from .media.video import iter_frames, probe_video
@@ -100,7 +100,7 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
                 continue
             last = t
             sampled += 1
-            faces.extend(_faces_record(_filter(detector.detect(frame.rgb), config), frame.rgb, frame.index))
+            faces.extend(_faces_record(select_for(detector.detect(frame.rgb), config), frame.rgb, frame.index))
         record["faces"] = faces
         record["sampled_frames"] = sampled
         record["sampling"] = f"one frame every {AUDIT_EVERY_SECONDS:g} s"

@@ -104,7 +104,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
         "warnings": [...], "frames": {...} (video)}``; no pixels.
     """
     from .media.sniff import media_kind
-    from .pipeline import _detector_for, _filter
+    from .detect import detector_for, select_for
     from .verify.core import summarize, verify_face
     from .verify.stage import _residual_records
 
@@ -119,7 +119,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
             raise UnsupportedMediaError("not a photo or video veil can read", path=path)
     if kinds[0] != kinds[1]:
         raise UnsupportedMediaError(f"cannot compare a {kinds[0]} with a {kinds[1]}")
-    detector = detector or _detector_for(config)
+    detector = detector or detector_for(config)
     warnings: list[str] = []
     record = {"original": str(original), "anonymized": str(anonymized), "kind": kinds[0], "warnings": warnings}
 
@@ -130,7 +130,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
             o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
         with _about(anonymized):
             n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, warnings)
-        dets = _filter(detector.detect(o), config)
+        dets = select_for(detector.detect(o), config)
         covered = changed_mask(o, n)
         _check_same_scene([_change_away_from_faces(covered, dets)], anonymized)
         verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in dets.xyxy]

@@ -5,10 +5,24 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 
-__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "usable_cpus"]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 class Mode(str, enum.Enum):
@@ -145,6 +159,17 @@ class Config:
     def reversible(self) -> bool:
         """True for modes that learned attacks can undo (blur, pixelate)."""
         return self.mode in REVERSIBLE_MODES
+
+    @property
+    def cpu_threads(self) -> int:
+        """CPU threads detection may use: ``threads``, or every usable CPU for 0."""
+        return self.threads or usable_cpus()
+
+    def rng(self) -> "np.random.Generator":
+        """A fresh noise source: from ``seed``, or from OS entropy when it is None."""
+        import numpy as np
+
+        return np.random.default_rng(self.seed)
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

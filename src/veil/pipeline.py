@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
-import functools
 import os
 import time
 from dataclasses import dataclass
@@ -26,62 +25,11 @@ from .detections import Detections
 from .errors import MediaError, UnsupportedMediaError, VeilError, shown
 from .media import file_sha256
 from .media.atomic import TEMP_PREFIX, atomic_folder, atomic_output
-from .region import Regions, head_regions
+from .detect import detector_for, select_for
+from .region import Regions, regions_for
 from .report import FileReport
 
 __all__ = ["anonymize_image", "anonymize_file", "Job", "PlanError", "plan_run", "run_file", "walk_inputs"]
-
-
-# -- stage helpers ------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def _cached_detector(key: tuple, threads: int):
-    from .detect import default_detector
-
-    return default_detector(Config(**dict(key)), threads=threads)
-
-
-def _detector_for(config: Config, *, single: bool = False):
-    """veil's detector for ``config``.
-
-    Each network call runs on ``config.threads`` onnxruntime threads (0: all
-    usable CPUs), or with ``single=True`` on one thread, for a caller that
-    runs several calls at once: on two cores two single-threaded calls side by
-    side do 1.3x the work of one two-threaded call (video frames). Within one
-    photo, passes side by side on single threads were measured slower than one
-    after the other on two (bench/RESULTS.md).
-    """
-    # Only the fields that shape detection pick the cached detector.
-    fields = ("threshold", "detect_scale", "tiles", "min_face")  # tile_every is the video loop's
-    threads = 1 if single else cpu_budget(config)
-    return _cached_detector(tuple((f, getattr(config, f)) for f in fields), threads)
-
-
-def cpu_budget(config: Config) -> int:
-    """CPU threads detection may use: ``config.threads``, or every usable CPU for 0."""
-    return config.threads or usable_cpus()
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _filter(dets: Detections, config: Config) -> Detections:
-    keep = (dets.scores >= config.threshold)
-    if config.min_face > 0:
-        keep &= np.maximum(dets.widths, dets.heights) >= config.min_face
-    return dets if keep.all() else dets[keep]
-
-
-def _regions(dets: Detections, config: Config) -> Regions:
-    return head_regions(dets, scale=config.region_scale, shape=config.region_shape)
-
-
-def _rng(config: Config) -> np.random.Generator:
-    return np.random.default_rng(config.seed)
 
 
 # -- public verbs -------------------------------------------------------------
@@ -108,10 +56,10 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
     from .media.image import to_rgb8
 
     config = config or Config()
-    detector = detector or _detector_for(config)
-    dets = _filter(detector.detect(to_rgb8(pixels)), config)
-    regions = _regions(dets, config)
-    return cover(pixels, regions, config, _rng(config)), regions
+    detector = detector or detector_for(config)
+    dets = select_for(detector.detect(to_rgb8(pixels)), config)
+    regions = regions_for(dets, config)
+    return cover(pixels, regions, config, config.rng()), regions
 
 
 def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Config | None = None, *,
@@ -157,7 +105,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
             raise UnsupportedMediaError("not a photo or video veil can read")
         report.kind = kind
         own_detector = detector is None  # veil's own is safe to call from several threads
-        detector = detector or _detector_for(config)
+        detector = detector or detector_for(config)
         if config.reversible:
             report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
         if kind == "image":
@@ -185,10 +133,10 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     report.media = dict(picture.facts, format=picture.format)
     report.metadata_removed = _removed_metadata_of_picture(src, report)
     t1 = time.perf_counter()
-    dets = _filter(detector.detect(to_rgb8(picture.pixels)), config)
+    dets = select_for(detector.detect(to_rgb8(picture.pixels)), config)
     t2 = time.perf_counter()
-    regions = _regions(dets, config)
-    rng = _rng(config)
+    regions = regions_for(dets, config)
+    rng = config.rng()
     out = cover(picture.pixels, regions, config, rng)
     t_cover = time.perf_counter()
     if config.verify:
@@ -196,7 +144,7 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
         from .verify.stage import verify_picture
 
         out, report.verification = verify_picture(picture.pixels, out, dets, regions, config,
-                                                  _detector_for(config), rng=rng)
+                                                  detector_for(config), rng=rng)
         report.timings["verify"] = round(time.perf_counter() - t_cover, 3)
     t_write = time.perf_counter()
     with atomic_output(dst) as tmp:
@@ -335,7 +283,7 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
 
     def collect_oldest() -> None:
         for f in decided.popleft():
-            raw.append(_filter(f.look.result()[0], config))
+            raw.append(select_for(f.look.result()[0], config))
             if progress:
                 progress(len(raw), total * 2 if total else None)
 
@@ -378,14 +326,14 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     from .media.video import transcode
 
     t0 = time.perf_counter()
-    # Several frames at once, each on one thread (see _detector_for).
-    workers = cpu_budget(config) if own_detector else 1
-    pass1 = _detector_for(config, single=True) if own_detector else detector
+    # Several frames at once, each on one thread (see veil.detect.detector_for).
+    workers = config.cpu_threads if own_detector else 1
+    pass1 = detector_for(config, single=True) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)
     report.media = _video_media(info)
     report.metadata_removed = _removed_metadata_of_video(info, config)
     t1 = time.perf_counter()
-    regions = [_regions(d, config) for d in tracked.frames]
+    regions = [regions_for(d, config) for d in tracked.frames]
 
     # Pass 2: decode again, cover, encode (again per escalation round in
     # blur/pixelate, so verdicts always describe the written file).
@@ -396,9 +344,9 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     state = {}
 
     def render_pass(tmp: Path, overrides: dict):
-        rng = _rng(config)
+        rng = config.rng()
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
-        checks = (VideoChecks(tracked.frames, config, _detector_for(config, single=True), pool=side_pool)
+        checks = (VideoChecks(tracked.frames, config, detector_for(config, single=True), pool=side_pool)
                   if config.verify else None)
         rendered = 0
 

@@ -16,7 +16,7 @@ import numpy as np
 from .config import RegionShape
 from .detections import Detections
 
-__all__ = ["Regions", "head_regions", "union_mask", "box_pixels"]
+__all__ = ["Regions", "head_regions", "regions_for", "union_mask", "box_pixels"]
 
 # Of the extra height a region gets, this share goes above the face box.
 _TOP_SHARE = 0.55
@@ -93,6 +93,11 @@ def head_regions(detections: Detections, *, scale: float = 1.5,
         xyxy[:, 3] + extra_h * (1 - _TOP_SHARE),
     ], axis=1)
     return Regions(boxes, RegionShape(shape))
+
+
+def regions_for(detections: Detections, config) -> Regions:
+    """The regions a :class:`veil.config.Config` covers for these detections."""
+    return head_regions(detections, scale=config.region_scale, shape=config.region_shape)
 
 
 def box_pixels(boxes: np.ndarray, height: int, width: int) -> list[tuple[np.ndarray, slice, slice]]:

@@ -165,7 +165,8 @@ def _run_here(jobs, config: Config, record, progress_for) -> None:
 
 def _run_in_workers(jobs, config: Config, workers: int, record) -> None:
     """Files in ``workers`` processes; on a stop signal the workers stop and clean up too."""
-    from ..pipeline import run_file, usable_cpus
+    from ..config import usable_cpus
+    from ..pipeline import run_file
 
     if not config.threads:  # share the CPUs among the worker processes
         config = config.replace(threads=max(1, usable_cpus() // workers))

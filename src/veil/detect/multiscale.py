@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detections import Detections, box_intersections, box_iou
-from .base import check_rgb
+from .base import check_rgb, select
 from .centerface import CenterFace
 from .nms import nms_clusters
 
@@ -488,9 +488,7 @@ class MultiScaleDetector:
             xyxy = np.stack([x1, y1, x2, y2], axis=1)
         dets = dets[keep].replace(xyxy=xyxy, scores=fused)
         dets = dets[~_nested(dets.xyxy)]
-        if self.min_face > 0:
-            dets = dets[dets.widths >= self.min_face]
-        return dets
+        return select(dets, threshold=self.threshold, min_face=self.min_face)
 
     def detect(self, rgb: np.ndarray, *, tiles: str | None = None) -> Detections:
         """Find faces of every size in one picture.
