@@ -169,7 +169,7 @@ def _run_anonymize(args) -> int:
                             file_done=lambda report: progress.finish_file())
     summary = outcome.run.summary()
     if args.json:
-        print(json.dumps(dict(summary, report=str(outcome.report_path), html=str(outcome.html_path))))
+        print(json.dumps(dict(summary.to_dict(), report=str(outcome.report_path), html=str(outcome.html_path))))
     else:
         _print_summary(summary, outcome.report_path, outcome.html_path)
     return outcome.exit_code
@@ -180,104 +180,95 @@ def _say(line: str) -> None:
     print(f"veil: {line}", file=sys.stderr)
 
 
-def _print_summary(summary: dict, report_path: Path, html_path) -> None:
-    parts = [f"{summary['files']} file{'s' * (summary['files'] != 1)}", f"{summary['ok']} ok"]
-    if summary["failed"]:
-        parts.append(f"{summary['failed']} failed")
-    if summary["skipped"]:
-        parts.append(f"{summary['skipped']} skipped (not media)")
-    verdict = summary["verdict"]
-    if summary.get("faces_verified") or summary.get("faces_unverifiable"):
-        verdict += (f" ({summary['faces_verified']} faces/tracks measured, "
-                    f"{summary['faces_unverifiable']} not measurable: see the report)")
-    line = (f"veil: {', '.join(parts)}; {summary['faces']} face{'s' * (summary['faces'] != 1)} covered; "
-            f"{summary['seconds']:.1f} s; {verdict}")
-    print(line, file=sys.stderr)
-    for warning in summary["warnings"]:
-        print(f"veil: warning: {warning}", file=sys.stderr)
-    print(f"veil: report: {shown(report_path)}" + (f" and {shown(html_path)}" if html_path else ""),
-          file=sys.stderr)
+def _print_summary(summary, report_path: Path, html_path: Path) -> None:
+    parts = [f"{summary.files} file{'s' * (summary.files != 1)}", f"{summary.ok} ok"]
+    if summary.failed:
+        parts.append(f"{summary.failed} failed")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} skipped (not media)")
+    verdict = summary.verdict.value
+    if summary.faces_verified or summary.faces_unverifiable:
+        verdict += (f" ({summary.faces_verified} faces/tracks measured, "
+                    f"{summary.faces_unverifiable} not measurable: see the report)")
+    _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)} covered; "
+         f"{summary.seconds:.1f} s; {verdict}")
+    for warning in summary.warnings:
+        _say(f"warning: {warning}")
+    _say(f"report: {shown(report_path)} and {shown(html_path)}")
 
 
 def _run_verify(args) -> int:
-    from .compare import verify_pair
+    from .commands.verify import verify_pair
     from .config import Config
 
     config = Config(**({"threshold": args.threshold} if args.threshold is not None else {}))
     try:
-        record = verify_pair(args.original, args.anonymized, config)
+        result = verify_pair(args.original, args.anonymized, config)
     except VeilError as exc:
         _say(f"{shown(exc.path if exc.path is not None else args.anonymized)}: {exc}")
         return ExitCode.FILE_ERROR
-    v = record["verification"]
     if args.json:
-        print(json.dumps(record, default=str))
+        print(result.to_json())
     else:
-        _print_verification(record)
-    return ExitCode.LEAK if v["verdict"] == "leak" else ExitCode.OK
+        _print_verification(result)
+    return result.exit_code
 
 
-def _print_verification(record: dict) -> None:
-    v = record["verification"]
-    counts = v.get("counts", {})
-    head = {"pass": "verified: no face matches its original, even after the strongest attack",
-            "leak": "LEAK: do not publish",
-            "unverifiable": "unverifiable: no face could be measured"}.get(v["verdict"], v["verdict"])
-    print(f"veil: {shown(record['anonymized'])}: {head} ({counts.get('faces', 0)} faces checked, "
-          f"{counts.get('leak', 0)} leak, {counts.get('unverifiable', 0)} unverifiable, "
-          f"threshold {v.get('threshold')})", file=sys.stderr)
-    for face in v.get("faces", []):
-        if face.get("leaks"):
-            where = f"track {face['track']}" if face.get("track") is not None else "face"
-            if face.get("frame") is not None:
-                where += f" frame {face['frame']}"
-            print(f"  {where} {face.get('box')}: distance {face.get('distance')} < {face.get('threshold')} "
-                  f"(margin {face.get('margin')}), closest attack {face.get('strongest_attack')}", file=sys.stderr)
-    for r in v.get("residual", []):
-        frame = f" frame {r['frame']}" if r.get("frame") is not None else ""
-        print(f"  possible missed face{frame} at {r.get('box')} (score {r.get('score')})", file=sys.stderr)
-    for w in record.get("warnings", []):
-        print(f"veil: warning: {w}", file=sys.stderr)
+def _print_verification(result) -> None:
+    from .verify import LEAK, PASS, UNVERIFIABLE
+
+    v = result.verification
+    counts = v.counts
+    head = {PASS: "verified: no face matches its original, even after the strongest attack",
+            LEAK: "LEAK: do not publish",
+            UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
+    _say(f"{shown(result.anonymized)}: {head} ({counts.faces} faces checked, {counts.leaked} leak, "
+         f"{counts.unverifiable} unverifiable, threshold {v.threshold:.4f})")
+    for face in v.verdicts:
+        if face.leaks:
+            track = getattr(face, "track_id", None)
+            where = f"track {track}" if track is not None else "face"
+            frame = getattr(face, "strongest_frame", getattr(face, "frame", None))
+            if frame is not None:
+                where += f" frame {frame}"
+            box = face.to_dict().get("box")
+            print(f"  {where} {box}: distance {face.distance:.4f} < {face.threshold:.4f} "
+                  f"(margin {face.margin:+.4f}), closest attack {face.strongest_attack}", file=sys.stderr)
+    for r in v.residual:
+        frame = f" frame {r.frame}" if r.frame is not None else ""
+        print(f"  possible missed face{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",
+              file=sys.stderr)
+    for w in result.warnings:
+        _say(f"warning: {w}")
 
 
 def _run_audit(args) -> int:
-    from .audit import audit_file
-    from .pipeline import walk_inputs
+    from .commands.audit import audit_paths
 
-    paths = []
-    for item in map(Path, args.inputs):
-        paths.extend(walk_inputs(item) if item.is_dir() else [item])
-    results, failed = [], 0
-    for path in paths:
-        try:
-            results.append(audit_file(path))
-        except VeilError as exc:
-            failed += 1
-            results.append({"input": str(path), "error": str(exc)})
-            _say(f"{shown(path)}: {exc}")
+    result = audit_paths(args.inputs, notify=_say)
     if args.json:
-        print(json.dumps({"files": results}, default=str))
+        print(result.to_json())
     else:
-        for r in results:
-            if "error" not in r:
-                _print_audit(r)
-    return ExitCode.FILE_ERROR if failed else ExitCode.OK
+        for f in result.files:
+            if f.error is None:
+                _print_audit(f)
+    return result.exit_code
 
 
-def _print_audit(r: dict) -> None:
-    faces = r["faces"]
-    out = [f"{shown(r['input'])}: {r['risk'].upper()} risk ({r['kind']})"]
-    if faces:
-        levels = {lv: sum(1 for f in faces if f["level"] == lv) for lv in ("high", "medium", "low")}
-        widest = max(f["width"] for f in faces)
-        where = f" in {r['sampled_frames']} sampled frames" if "sampled_frames" in r else ""
-        out.append(f"  faces: {len(faces)}{where}; recognizable: {levels['high']} likely, {levels['medium']} "
+def _print_audit(f) -> None:
+    out = [f"{shown(f.input)}: {f.risk.upper()} risk ({f.kind})"]
+    if f.faces:
+        levels = {lv: sum(1 for face in f.faces if face.level == lv) for lv in ("high", "medium", "low")}
+        widest = max(face.width for face in f.faces)
+        where = f" in {f.sampled_frames} sampled frames" if f.sampled_frames is not None else ""
+        out.append(f"  faces: {len(f.faces)}{where}; recognizable: {levels['high']} likely, {levels['medium']} "
                    f"possibly, {levels['low']} unlikely; largest {widest:.0f} px")
     else:
         out.append("  faces: none found")
-    for f in r["metadata"].get("findings", []):
+    for finding in f.findings:
         # Values come from the file: shown escaped, like names, so they cannot drive the terminal.
-        out.append(f"  {f['risk']:<6} {f['kind']}: {shown(str(f['field']))} = {shown(str(f.get('value'))[:80])}")
+        out.append(f"  {finding['risk']:<6} {finding['kind']}: {shown(str(finding['field']))} = "
+                   f"{shown(str(finding.get('value'))[:80])}")
     print("\n".join(out))
 
 

@@ -80,7 +80,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     veil.errors.VeilError
         The output folder cannot be created, locked or written (one line).
     """
-    from ..pipeline import plan_run
+    from ..plan import plan_run
 
     outdir = options.outdir
     if outdir.exists() and not outdir.is_dir():
@@ -97,7 +97,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         started = time.perf_counter()
         jobs, plan_errors, skipped = plan_run(list(options.inputs), outdir, masks=options.masks,
                                               keep_audio=config.audio.value == "keep")
-        run = RunReport(command="veil anonymize", settings=config.to_dict(), skipped=skipped,
+        run = RunReport(command="veil anonymize", settings=config, skipped=skipped,
                         verified=config.verify, input_hash=options.input_hash)
         outcome = RunOutcome(run=run, exit_code=ExitCode.OK)
         if stale:
@@ -148,9 +148,9 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         lock.release()
     if outcome.exit_code == ExitCode.OK:
         summary = run.summary()
-        if summary["failed"]:
+        if summary.failed:
             outcome.exit_code = ExitCode.FILE_ERROR
-        elif summary["leaks"]:
+        elif summary.leaks:
             outcome.exit_code = ExitCode.LEAK
     return outcome
 

@@ -7,166 +7,17 @@ face pixels. Field meanings are documented in ``docs/REPORT.md``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
 from ..media.atomic import atomic_output
+from .records import (SCHEMA, FileReport, FileStatus, PhotoCover, RunReport, RunSummary, RunVerdict,
+                      VideoCover)
 
-__all__ = ["SCHEMA", "FileReport", "RunReport", "write_json"]
-
-SCHEMA = "veil-report/1"
-
-
-@dataclass
-class FileReport:
-    """The outcome for one input file.
-
-    ``input`` and ``output`` are the paths this process used (possibly
-    absolute: a folder name often carries a person's name); the report shows
-    ``rel`` (the input's path relative to its input root) and ``output_rel``
-    (the output's path relative to the output folder) instead.
-    """
-
-    input: str
-    output: str | None
-    kind: str  #: "image", "video" or "unknown"
-    rel: str | None = None
-    output_rel: str | None = None
-    status: str = "failed"  #: "ok" or "failed"
-    error: str | None = None
-    input_sha256: str | None = None
-    media: dict = field(default_factory=dict)
-    faces: int = 0
-    frames: int | None = None
-    regions: dict = field(default_factory=dict)
-    tracks: list = field(default_factory=list)
-    cuts: list = field(default_factory=list)
-    timings: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
-    verification: dict | None = None
-    #: Kinds of metadata the input had and the output does not (never values).
-    metadata_removed: list = field(default_factory=list)
-
-    def fail(self, message: str) -> None:
-        self.status = "failed"
-        self.error = " ".join(str(message).split())
-        self.output = None
-        self.output_rel = None
-
-    @property
-    def name(self) -> str:
-        """The input as the report shows it: relative to its input root, or its file name."""
-        return self.rel or os.path.basename(str(self.input)) or str(self.input)
-
-    @property
-    def shown_output(self) -> str | None:
-        """The output as the report shows it: relative to the output folder, or its file name."""
-        if self.output is None:
-            return None
-        return self.output_rel or os.path.basename(str(self.output))
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def leaked(self) -> bool:
-        return bool(self.verification and self.verification.get("verdict") == "leak")
-
-    def to_dict(self, *, input_hash: bool = True) -> dict:
-        """JSON-ready; ``input_hash=False`` leaves out the input's SHA-256."""
-        out = {
-            "input": self.name,
-            "relative_path": self.rel,
-            "input_sha256": self.input_sha256 if input_hash else None,
-            "kind": self.kind,
-            "status": self.status,
-            "output": self.shown_output,
-        }
-        if self.error:
-            out["error"] = self.error
-        out.update(media=self.media, metadata_removed=self.metadata_removed, faces=self.faces)
-        if self.frames is not None:
-            out["frames"] = self.frames
-            out["tracks"] = self.tracks
-            out["cuts"] = self.cuts
-        out.update(regions=self.regions, timings=self.timings, warnings=self.warnings)
-        if self.verification is not None:
-            out["verification"] = self.verification
-        return out
-
-
-@dataclass
-class RunReport:
-    """The outcome of one ``veil`` run over many files."""
-
-    command: str
-    settings: dict
-    files: list[FileReport] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    verified: bool = False
-    #: Include each input's SHA-256 (ties an output to its original; documented).
-    input_hash: bool = True
-    #: The signal name when the run was stopped before the end.
-    interrupted: str | None = None
-    #: Entries of earlier runs into the same folder whose outputs this run kept (JSON as written then).
-    earlier: list[dict] = field(default_factory=list)
-
-    def summary(self) -> dict:
-        ok = [f for f in self.files if f.ok]
-        leaks = [f for f in ok if f.leaked]
-        # "verified" only when every output carries a passing verdict.
-        checked = [f for f in ok if f.verification and f.verification.get("verdict") == "pass"]
-        if self.interrupted:
-            verdict = "interrupted"
-        elif leaks:
-            verdict = "leak"
-        elif not self.verified or not ok or len(checked) < len(ok):
-            verdict = "not verified" if not checked else "partly verified"
-        elif len(ok) < len(self.files):
-            verdict = "verified (failed files excluded)"
-        else:
-            verdict = "verified"
-        return {
-            "files": len(self.files),
-            "ok": len(ok),
-            "failed": len(self.files) - len(ok),
-            "skipped": len(self.skipped),
-            "faces": sum(f.faces for f in ok),
-            "frames": sum((f.frames or 1) for f in ok),
-            "seconds": round(self.seconds, 2),
-            "warnings": sorted(set(self.warnings) | {w for f in self.files for w in f.warnings}),
-            "verdict": verdict,
-            "leaks": len(leaks),
-            # How much the verdict rests on: faces (or tracks) measured vs. not measurable.
-            "faces_verified": sum((f.verification or {}).get("counts", {}).get("pass", 0)
-                                  + (f.verification or {}).get("counts", {}).get("leak", 0) for f in ok),
-            "faces_unverifiable": sum((f.verification or {}).get("counts", {}).get("unverifiable", 0)
-                                      for f in ok),
-        }
-
-    def to_dict(self) -> dict:
-        return {
-            "schema": SCHEMA,
-            "veil_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": self.command,
-            "platform": {"python": platform.python_version(), "machine": platform.machine()},
-            "settings": self.settings,
-            "summary": self.summary(),
-            "skipped": self.skipped,
-            "files": [f.to_dict(input_hash=self.input_hash) for f in self.files],
-            **({"interrupted": self.interrupted} if self.interrupted else {}),
-            **({"earlier_runs": self.earlier} if self.earlier else {}),
-        }
+__all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
+           "RunReport", "write_json"]
 
 
 def _default(value: Any):

@@ -27,8 +27,10 @@ from pathlib import Path
 
 from .._version import __version__
 from ..media.atomic import atomic_output
-from .html_svg import _f, distance_plot_html, esc, fmt, meter_svg, run_length, runs, timeline_html
+from ..verify.verdicts import LEAK, PASS, UNVERIFIABLE
+from .html_svg import distance_plot_html, esc, fmt, meter_svg, number, run_length, runs, timeline_html
 from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
+from .records import RunVerdict
 
 __all__ = ["render_html", "write_html"]
 
@@ -50,14 +52,6 @@ def _box_text(box) -> str:
         return "[" + ", ".join(fmt(v, 1) for v in list(box)[:4]) + "]"
     except TypeError:
         return "\u2014"
-
-
-def _dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value) -> list:
-    return value if isinstance(value, (list, tuple)) else []
 
 
 def _short(value, limit: int = 240) -> str:
@@ -94,13 +88,12 @@ def _badge(cls: str, text: str) -> str:
 
 
 # -- verdicts ------------------------------------------------------------------------
-def _face_state(face: dict) -> tuple[str, str]:
-    if face.get("leaks"):
+def _face_state(v) -> tuple[str, str]:
+    """(css class, badge) of a face or track verdict."""
+    if v.leaks:
         return "leak", "leak"
-    if face.get("unverifiable"):
+    if not v.verified:
         return "warn", "unverifiable"
-    if _f(face.get("distance")) is None:
-        return "warn", "no distance"
     return "pass", "pass"
 
 
@@ -108,47 +101,39 @@ def _file_state(f) -> tuple[str, str, str]:
     """(css class, badge, one sentence) for one file."""
     if not f.ok:
         return "fail", "failed", f"Failed: {f.error or 'unknown error'}. No output was written."
-    v = f.verification if isinstance(f.verification, dict) else None
+    v = f.verification
     if v is None:
         covered = f"{_plural(f.faces, 'face')} covered" if f.faces else "No face found"
         return "none", "not verified", f"{covered}; not verified: the output was not checked against the input."
-    faces = [x for x in _list(v.get("faces")) if isinstance(x, dict)]
-    residual = _list(v.get("residual"))
-    leaking = sum(1 for x in faces if x.get("leaks"))
-    unverifiable = sum(1 for x in faces if x.get("unverifiable"))
-    verdict = v.get("verdict")
-    if verdict == "leak":
+    counts = v.counts
+    if v.verdict == LEAK:
         parts = []
-        if leaking:
-            parts.append(f"{_plural(leaking, 'face')} still match{'es' * (leaking == 1)} "
-                         f"{'its' if leaking == 1 else 'their'} original")
-        if residual:
-            parts.append(f"{_plural(len(residual), 'possible missed face')} in the output")
+        if counts.leaked:
+            parts.append(f"{_plural(counts.leaked, 'face')} still match{'es' * (counts.leaked == 1)} "
+                         f"{'its' if counts.leaked == 1 else 'their'} original")
+        if counts.residual:
+            parts.append(f"{_plural(counts.residual, 'possible missed face')} in the output")
         return "leak", "leak found", "Leak: " + ("; ".join(parts) or "verification found a leak") + "."
-    if verdict == "pass":
-        if len(faces) == 1:
+    if v.verdict == PASS:
+        if counts.faces == 1:
             text = "Verified: the covered face does not match its original, even after the strongest attack."
-        elif faces:
-            text = (f"Verified: none of the {len(faces)} covered faces matches its original, "
+        elif counts.faces:
+            text = (f"Verified: none of the {counts.faces} covered faces matches its original, "
                     "even after the strongest attack.")
         else:
             text = "Verified: no face to match."
-        if residual:
-            text += f" {_plural(len(residual), 'low-confidence detection')} listed below."
-        if unverifiable:
-            text += f" {_plural(unverifiable, 'face')} could not be measured."
+        if counts.unverifiable:
+            text += f" {_plural(counts.unverifiable, 'face')} could not be measured."
         return "pass", "verified", text
-    if verdict == "unverifiable":
-        reasons = sorted({str(x.get("unverifiable")) for x in faces if x.get("unverifiable")})
-        why = f": {'; '.join(reasons)}" if reasons else ""
-        return "warn", "unverifiable", f"Could not be verified{why}."
-    return "none", "not verified", f"Verification gave no verdict ({verdict!r})."
+    reasons = sorted({str(x.unverifiable) for x in v.verdicts if x.unverifiable})
+    why = f": {'; '.join(reasons)}" if reasons else ""
+    return "warn", "unverifiable", f"Could not be verified{why}."
 
 
-def _run_state(run, summary: dict, states: list[str]) -> tuple[str, str, list[str]]:
-    """(css class, headline, detail lines) for the whole run."""
+def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
+    """(css class, headline, detail lines) for the whole run (``summary``: its RunSummary)."""
     details = []
-    files, ok, failed = summary["files"], summary["ok"], summary["failed"]
+    files, ok, failed = summary.files, summary.ok, summary.failed
     unver = sum(1 for s in states if s == "warn")
     unchecked = sum(1 for s in states if s == "none")
     if failed:
@@ -157,12 +142,11 @@ def _run_state(run, summary: dict, states: list[str]) -> tuple[str, str, list[st
         return "none", "Nothing was processed", details
     if ok == 0:
         return "fail", "Failed: no file could be processed", details
-    verdict = summary.get("verdict")
-    if run.interrupted:
+    if summary.verdict is RunVerdict.INTERRUPTED:
         return "fail", (f"Interrupted by {run.interrupted}: {_plural(ok, 'file')} of {files} finished; "
                         "the others have no output"), details
-    if verdict == "leak":
-        n = summary.get("leaks", 0)
+    if summary.verdict is RunVerdict.LEAK:
+        n = summary.leaks
         return "leak", (f"Leak found: {_plural(n, 'file')} of {ok} still "
                         f"show{'s' * (n == 1)} a face that can be matched to its original, or a missed face"), details
     if not run.verified:
@@ -173,7 +157,7 @@ def _run_state(run, summary: dict, states: list[str]) -> tuple[str, str, list[st
         details.append(f"{_plural(unver, 'file')} could not be verified.")
     if unchecked:
         details.append(f"{_plural(unchecked, 'file')} {'has' if unchecked == 1 else 'have'} no verification result.")
-    measured, unmeasured = summary.get("faces_verified", 0), summary.get("faces_unverifiable", 0)
+    measured, unmeasured = summary.faces_verified, summary.faces_unverifiable
     if unmeasured:
         details.append(f"{_plural(measured, 'face or track')} measured; {unmeasured} covered but not measurable "
                        "(low detector confidence, too small, or indistinct to the recognizer): see each file.")
@@ -185,7 +169,7 @@ def _run_state(run, summary: dict, states: list[str]) -> tuple[str, str, list[st
 # -- page parts ----------------------------------------------------------------------
 def _settings_html(settings: dict, warnings: list[str]) -> tuple[str, str]:
     """(banners, settings block)."""
-    s = _dict(settings)
+    s = settings
     mode = str(s.get("mode", "?"))
     banners = list(dict.fromkeys(str(w) for w in warnings if w))
     if mode in _REVERSIBLE and not any("reversible" in w for w in banners):
@@ -199,7 +183,7 @@ def _settings_html(settings: dict, warnings: list[str]) -> tuple[str, str]:
     if "threshold" in s:
         pairs.append(("detector", f"confidence \u2265 {fmt(s.get('threshold'), 2)}"
                       + (", tiled small-face pass" if s.get("tiles") else "")
-                      + (f", faces \u2265 {fmt(s.get('min_face'), 0)} px" if _f(s.get("min_face")) else "")))
+                      + (f", faces \u2265 {fmt(s.get('min_face'), 0)} px" if number(s.get("min_face")) else "")))
     if "pad_frames" in s:
         pairs.append(("video", f"covered {esc(s.get('pad_frames'))} frames before/after each sighting; "
                                f"audio {esc(s.get('audio', '?'))}"))
@@ -234,7 +218,7 @@ def _media_line(media: dict) -> str:
     if fps:
         bits.append(f"{_rate(fps)} fps")
     dur = media.get("duration") or media.get("duration_s") or media.get("seconds")
-    if _f(dur) is not None:
+    if number(dur) is not None:
         bits.append(f"{fmt(dur, 2)} s")
     if media.get("frames"):
         bits.append(f"{esc(media['frames'])} frames")
@@ -250,57 +234,48 @@ def _thumb_html(uri: str | None, alt: str, withheld: bool) -> str:
     return ""
 
 
-def _face_card(f, j: int, face: dict, threshold, x_max: float, thumbs: dict, plan) -> str:
-    cls, word = _face_state(face)
-    track, frame = face.get("track"), face.get("frame")
+def _face_card(f, j: int, v, steps, x_max: float, thumbs: dict, plan) -> str:
+    cls, word = _face_state(v)
+    track, frame = v.track_id, v.frame
     title = f"Track {track}" if track is not None else f"Face {j + 1}"
     if frame is not None and f.kind == "video":
         title += f" \u00b7 frame {frame}"
     key = plan.face_keys.get(j)
     thumb = _thumb_html(thumbs.get(key) if key else None, f"anonymized output, {title}",
-                        key in plan.withheld if key else bool(face.get("leaks")))
-    distance = _f(face.get("distance"))
-    t = _f(threshold)
-    margin = _f(face.get("margin"))
-    if margin is None and distance is not None and t is not None:
-        margin = distance - t
+                        key in plan.withheld if key else v.leaks)
     rows = []
-    if face.get("unverifiable"):
-        rows.append(f'<p class="why">Could not verify: {esc(face["unverifiable"])}</p>')
-    if distance is not None:
-        rows.append(f'<p class="dist-line">distance <b>{fmt(distance)}</b>'
-                    + (f" \u00b7 threshold {fmt(t)}" if t is not None else "")
-                    + (f' \u00b7 margin <b class="{"neg" if margin < 0 else "pos"}">{margin:+.3f}</b>'
-                       if margin is not None else "") + "</p>")
-        rows.append(meter_svg(distance, t, x_max))
-    attack = face.get("strongest_attack")
+    if v.unverifiable:
+        rows.append(f'<p class="why">Could not verify: {esc(v.unverifiable)}</p>')
+    if v.distance is not None:
+        margin = v.margin
+        rows.append(f'<p class="dist-line">distance <b>{fmt(v.distance)}</b> \u00b7 threshold {fmt(v.threshold)}'
+                    f' \u00b7 margin <b class="{"neg" if margin < 0 else "pos"}">{margin:+.3f}</b></p>')
+        rows.append(meter_svg(v.distance, v.threshold, x_max))
+    attack = v.strongest_attack
     if attack:
         rows.append(f"<p>closest attack: <b>{esc(attack)}</b></p>")
-    distances = _dict(face.get("distances"))
-    if distances:
-        items = sorted(((str(k), _f(v)) for k, v in distances.items()),
-                       key=lambda kv: (kv[1] is None, kv[1] if kv[1] is not None else 0.0))
+    if v.distances:
+        items = sorted(v.distances.items(), key=lambda kv: kv[1])
         lis = "".join(f'<li{" class=strong" if k == attack else ""}><span>{esc(k)}</span> '
-                      f"<span>{fmt(v)}</span></li>" for k, v in items)
+                      f"<span>{fmt(d)}</span></li>" for k, d in items)
         rows.append(f'<details><summary>{_plural(len(items), "attack")} tried</summary>'
                     f'<ul class="attacks">{lis}</ul></details>')
-    steps = [s for s in _list(face.get("escalation")) if s]
     if steps:
-        lis = "".join(f"<li>{esc(s)}</li>" for s in steps)
+        lis = "".join(f"<li>{esc(str(step))}</li>" for step in steps)
         rows.append(f'<div class="esc"><b>Escalated</b> ({_plural(len(steps), "step")}):<ol>{lis}</ol></div>')
-    if face.get("box") is not None:
-        rows.append(f'<p class="muted">box {_box_text(face.get("box"))}</p>')
+    if v.box is not None:
+        rows.append(f'<p class="muted">box {_box_text(v.box)}</p>')
     return (f'<article class="card {cls}">{thumb}<div class="card-body">'
             f'<h4>{esc(title)} {_badge(cls, word)}</h4>{"".join(rows)}</div></article>')
 
 
-def _face_cards(f, faces: list, threshold, x_max: float, thumbs: dict, plan) -> str:
+def _face_cards(f, record, x_max: float, thumbs: dict, plan) -> str:
     """Problem faces first, then passing faces closest to the threshold; many passes fold away."""
     order = {"leak": 0, "warn": 1, "pass": 2}
-    items = [(j, face) for j, face in enumerate(faces) if isinstance(face, dict)]
-    items.sort(key=lambda jf: (order.get(_face_state(jf[1])[0], 1), _f(jf[1].get("distance")) or 0.0, jf[0]))
-    cards = [(_face_state(face)[0], _face_card(f, j, face, threshold, x_max, thumbs, plan))
-             for j, face in items]
+    items = sorted(enumerate(record.verdicts),
+                   key=lambda jv: (order[_face_state(jv[1])[0]], jv[1].distance or 0.0, jv[0]))
+    cards = [(_face_state(v)[0], _face_card(f, j, v, record.escalations.get(j, ()), x_max, thumbs, plan))
+             for j, v in items]
     problems = [c for cls, c in cards if cls != "pass"]
     passes = [c for cls, c in cards if cls == "pass"]
     shown = problems + passes[:PASSING_SHOWN]
@@ -317,15 +292,13 @@ def _gallery_card(key: tuple, f, thumbs: dict) -> str:
     label = {"region": f"region {ident + 1}" if isinstance(ident, int) else "region",
              "track": f"track {ident}", "face": f"face {ident + 1}" if isinstance(ident, int) else "face"}.get(kind, kind)
     extra = ""
-    if kind == "track":
-        for t_index, t in enumerate(f.tracks or []):
-            if isinstance(t, dict) and t.get("id", t_index) == ident:
-                first, last = t.get("first"), t.get("last")
-                det = run_length(runs(t.get("detected")))
-                if first is not None and last is not None:
-                    extra = f"frames {esc(first)}\u2013{esc(last)}"
+    if kind == "track" and f.video is not None:
+        for t in f.video.tracks:
+            if t.id == ident:
+                extra = f"frames {esc(t.first)}\u2013{esc(t.last)}"
+                det = run_length(runs(t.detected))
                 if det:
-                    extra += f"{'; ' if extra else ''}seen in {det}"
+                    extra += f"; seen in {det}"
                 break
     thumb = _thumb_html(thumbs.get(key), f"anonymized output, {label}", False)
     return (f'<figure class="tile">{thumb}<figcaption>{esc(label)}'
@@ -344,21 +317,20 @@ def _file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thu
     if f.input_sha256 and run_input_hash:
         pairs.append(("SHA-256", f'<span class="mono">{esc(f.input_sha256)}</span>'))
     pairs.append(("output", f'<span class="mono">{esc(f.shown_output)}</span>' if f.output else "none"))
-    media = _dict(f.media)
+    media = f.media
     line = _media_line(media)
     pairs.append(("media", f"{esc(kind)}" + (f" \u00b7 {line}" if line else "")))
     if f.ok:
         pairs.append(("faces", f"{f.faces} covered" + (f" in {f.frames} frames" if f.frames is not None else "")))
-        removed = [m for m in _list(f.metadata_removed) if isinstance(m, dict)]
-        pairs.append(("metadata", "; ".join(f"{esc(m.get('label'))}: {esc(m.get('status'))}" for m in removed)
-                      if removed else "none found"))
+        pairs.append(("metadata", "; ".join(f"{esc(m['label'])}: {esc(m['status'])}" for m in f.metadata_removed)
+                      if f.metadata_removed else "none found"))
     out.append(_kv(pairs))
     if f.error and not f.ok:
         out.append(f'<p class="error"><b>Error:</b> {esc(f.error)}</p>')
-    for w in dict.fromkeys(str(w) for w in _list(f.warnings)):
+    for w in dict.fromkeys(f.warnings):
         out.append(f'<p class="warnline"><b>Warning:</b> {esc(w)}</p>')
     facts = [(k, _short(v)) for k, v in _flat(media)]
-    timings = [(k, f"{fmt(v, 3)} s" if k != "fps" else f"{fmt(v, 2)} fps") for k, v in _flat(_dict(f.timings))]
+    timings = [(k, f"{fmt(v, 3)} s" if k != "fps" else f"{fmt(v, 2)} fps") for k, v in _flat(f.timings)]
     if facts or timings:
         out.append('<details class="facts"><summary>Media facts and timings</summary>'
                    + _kv(facts) + (f"<h4>Timings</h4>{_kv(timings)}" if timings else "") + "</details>")
@@ -366,55 +338,23 @@ def _file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thu
     if f.ok:
         # Thumbnails: from the OUTPUT file only.
         thumbs, problem = {}, None
-        scale = _f(_dict(settings).get("region_scale")) or 1.5
+        scale = settings.region_scale
         plan = plan_thumbnails(f, region_scale=scale, limit=min(MAX_PER_FILE, max(0, thumbs_budget[0])))
         if thumbnails and plan.wants:
-            thumbs, problem = read_thumbnails(f, plan.wants, max_pixels=int(_f(_dict(settings).get("max_pixels"))
-                                                                           or 178_956_970))
+            thumbs, problem = read_thumbnails(f, plan.wants, max_pixels=settings.max_pixels)
             thumbs_budget[0] -= len(thumbs)
         elif not thumbnails:
             problem = "thumbnails off"
-        v = f.verification if isinstance(f.verification, dict) else None
-        faces = [x for x in _list(v.get("faces"))] if v else []
-        if v is not None:
-            out.append("<h3>Verification</h3>")
-            thr = v.get("threshold")
-            vpairs = [("verdict", _badge(*{"pass": ("pass", "pass"), "leak": ("leak", "leak"),
-                                           "unverifiable": ("warn", "unverifiable")}.get(
-                                               str(v.get("verdict")), ("none", str(v.get("verdict"))))))]
-            vpairs.append(("impostor threshold", fmt(thr) + (f' <span class="muted">({esc(v["threshold_provenance"])})</span>'
-                                                           if v.get("threshold_provenance") else "")))
-            out.append(_kv(vpairs))
-            if faces:
-                out.append(_face_cards(f, faces, thr, x_max, thumbs, plan))
-            else:
-                out.append('<p class="muted">No face to verify.</p>')
-            residual = [r for r in _list(v.get("residual")) if isinstance(r, dict)]
-            out.append(f"<h3>Residual detections ({len(residual)})</h3>")
-            if residual:
-                out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
-                           "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
-                lis = "".join(
-                    f"<li>{'frame ' + esc(r.get('frame')) + ' · ' if r.get('frame') is not None else ''}"
-                    f"box {_box_text(r.get('box'))} · score {fmt(r.get('score'), 2)}</li>"
-                    for r in residual[:MAX_RESIDUAL_LISTED])
-                more = (f"<li>\u2026 and {len(residual) - MAX_RESIDUAL_LISTED} more (see the JSON report)</li>"
-                        if len(residual) > MAX_RESIDUAL_LISTED else "")
-                out.append(f'<ul class="residual">{lis}{more}</ul>')
-            else:
-                out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
-        else:
-            out.append('<h3>Verification</h3><p class="muted">Not verified.</p>')
-
-        if f.kind == "video":
-            leaking = {x.get("track") for x in faces if isinstance(x, dict) and x.get("leaks")}
-            residual_frames = [r.get("frame") for r in _list(v.get("residual")) if isinstance(r, dict)] if v else []
-            by_frame = _dict(_dict(f.regions).get("by_frame"))
-            tl = timeline_html(tracks=_list(f.tracks), cuts=_list(f.cuts), frames=f.frames,
-                               covered=[k for k, val in by_frame.items() if val],
-                               residual=residual_frames, leaking=leaking)
+        out.append(_verification_html(f, x_max, thumbs, plan))
+        video = f.video
+        if video is not None:
+            v = f.verification
+            leaking = {x.track_id for x in v.verdicts if x.leaks} if v is not None else set()
+            residual_frames = [r.frame for r in v.residual] if v is not None else []
+            tl = timeline_html(tracks=video.tracks, cuts=video.cuts, frames=video.frames,
+                               covered=video.covered_frames(), residual=residual_frames, leaking=leaking)
             if tl:
-                out.append(f"<h3>Timeline ({_plural(len(_list(f.tracks)), 'track')})</h3>{tl}")
+                out.append(f"<h3>Timeline ({_plural(len(video.tracks), 'track')})</h3>{tl}")
         shown = set(plan.face_keys.values())
         rest = [w.key for w in plan.wants if w.key not in shown and w.key in thumbs]
         if rest:
@@ -422,10 +362,37 @@ def _file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thu
             out.append(f'<h3>Covered regions</h3><div class="gallery">{tiles}</div>')
         if problem and thumbnails and plan.wants:
             out.append(f'<p class="muted">{esc(problem)}.</p>')
-        n_regions = len(_list(_dict(f.regions).get("boxes"))) if f.kind == "image" else len(_list(f.tracks))
+        n_regions = len(video.tracks) if video is not None else len(f.cover.regions) if f.cover is not None else 0
         if plan.wants and thumbs and n_regions > len(plan.wants) + len(plan.withheld):
             out.append(f'<p class="muted">Thumbnails for {len(plan.wants)} of {n_regions} regions.</p>')
     out.append("</section>")
+    return "".join(out)
+
+
+def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
+    """The verdict, the face cards and the residual detections of one file."""
+    v = f.verification
+    if v is None:
+        return '<h3>Verification</h3><p class="muted">Not verified.</p>'
+    from ..verify import provenance_text
+
+    badge = {PASS: ("pass", "pass"), LEAK: ("leak", "leak"), UNVERIFIABLE: ("warn", "unverifiable")}[v.verdict]
+    out = ["<h3>Verification</h3>",
+           _kv([("verdict", _badge(*badge)),
+                ("impostor threshold", f'{fmt(v.threshold)} <span class="muted">({esc(provenance_text())})</span>')])]
+    out.append(_face_cards(f, v, x_max, thumbs, plan) if v.verdicts else '<p class="muted">No face to verify.</p>')
+    out.append(f"<h3>Residual detections ({len(v.residual)})</h3>")
+    if v.residual:
+        out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
+                   "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
+        lis = "".join(f"<li>{'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
+                      f"box {_box_text(r.box)} · score {fmt(r.score, 2)}</li>"
+                      for r in v.residual[:MAX_RESIDUAL_LISTED])
+        more = (f"<li>\u2026 and {len(v.residual) - MAX_RESIDUAL_LISTED} more (see the JSON report)</li>"
+                if len(v.residual) > MAX_RESIDUAL_LISTED else "")
+        out.append(f'<ul class="residual">{lis}{more}</ul>')
+    else:
+        out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
     return "".join(out)
 
 
@@ -434,18 +401,14 @@ def _distribution(run) -> tuple[str, float]:
     points = []
     thresholds = {}
     for f in run.files:
-        v = f.verification if (f.ok and isinstance(f.verification, dict)) else None
-        if not v:
+        if not f.ok or f.verification is None:
             continue
-        t = _f(v.get("threshold"))
-        name = f.name
-        for j, face in enumerate(_list(v.get("faces"))):
-            if not isinstance(face, dict) or _f(face.get("distance")) is None:
+        for j, v in enumerate(f.verification.verdicts):
+            if v.distance is None:
                 continue
-            label = f"{name}: " + (f"track {face['track']}" if face.get("track") is not None else f"face {j + 1}")
-            points.append((_f(face["distance"]), bool(face.get("leaks")), label, t))
-            if t is not None:
-                thresholds[round(t, 9)] = t
+            label = f"{f.name}: " + (f"track {v.track_id}" if v.track_id is not None else f"face {j + 1}")
+            points.append((v.distance, v.leaks, label, v.threshold))
+            thresholds[round(v.threshold, 9)] = v.threshold
     if not points:
         return "", 1.0
     if len(thresholds) <= 1:
@@ -588,13 +551,13 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
     summary = run.summary()
     states = [_file_state(f) for f in run.files]
     run_cls, headline, details = _run_state(run, summary, [s[0] for s in states if s[0] != "fail"])
-    banners, settings_block = _settings_html(run.settings, summary.get("warnings") or [])
+    banners, settings_block = _settings_html(run.settings.to_dict(), list(summary.warnings))
     dist_html, x_max = _distribution(run)
     budget = [MAX_THUMBS_TOTAL]
     sections = []
     for i, (f, state) in enumerate(zip(run.files, states)):
         try:
-            sections.append(_file_section(i, f, state, settings=_dict(run.settings), thumbs_budget=budget,
+            sections.append(_file_section(i, f, state, settings=run.settings, thumbs_budget=budget,
                                           run_input_hash=run.input_hash,
                                           thumbnails=thumbnails, x_max=x_max))
         except Exception as exc:  # noqa: BLE001 - one odd entry must not lose the whole report
@@ -602,13 +565,13 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
                             f'<p class="error">This entry could not be drawn ({esc(type(exc).__name__)}: '
                             f"{esc(exc)}); see the JSON report.</p></section>")
 
-    stats = [("files", summary["files"]), ("ok", summary["ok"]), ("failed", summary["failed"]),
-             ("faces covered", summary["faces"]), ("frames", summary["frames"])]
-    if summary.get("skipped"):
-        stats.append(("skipped (not media)", summary["skipped"]))
+    stats = [("files", summary.files), ("ok", summary.ok), ("failed", summary.failed),
+             ("faces covered", summary.faces), ("frames", summary.frames)]
+    if summary.skipped:
+        stats.append(("skipped (not media)", summary.skipped))
     if run.verified:
-        stats.append(("leaking files", summary.get("leaks", 0)))
-    stats.append(("seconds", fmt(summary.get("seconds"), 1)))
+        stats.append(("leaking files", summary.leaks))
+    stats.append(("seconds", fmt(summary.seconds, 1)))
     stats_html = "".join(f'<div class="stat"><b>{v if isinstance(v, str) else esc(v)}</b>{esc(k)}</div>'
                          for k, v in stats)
 

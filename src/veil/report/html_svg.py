@@ -10,7 +10,7 @@ import html
 import math
 from typing import Iterable, Sequence
 
-__all__ = ["runs", "run_length", "timeline_html", "distance_plot_html", "meter_svg", "esc", "fmt"]
+__all__ = ["runs", "run_length", "timeline_html", "distance_plot_html", "meter_svg", "esc", "fmt", "number"]
 
 COLORS = {
     "detected": "#2563eb",
@@ -71,7 +71,7 @@ def fmt(value, digits: int = 3) -> str:
     return f"{f:.{digits}f}"
 
 
-def _f(value) -> float | None:
+def number(value) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -146,8 +146,8 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
 
     Parameters
     ----------
-    tracks : list of dict
-        ``id, first, last, detected, interpolated, padded, max_width`` (each optional).
+    tracks : list of veil.track.TrackSummary
+        ``id, first, last, detected, interpolated, padded`` of each track.
     cuts : list of int
         Frames where a new scene starts.
     frames : int or None
@@ -159,7 +159,7 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
     leaking : iterable of int
         Track ids whose face still matches its original (marked in the label).
     """
-    tracks = [t for t in (tracks or []) if isinstance(t, dict)]
+    tracks = list(tracks or [])
     covered_runs = runs(covered)
     residual_runs = runs(residual)
     leaking = set(leaking)
@@ -167,10 +167,10 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
     highest = -1
     for t in tracks:
         for key in ("detected", "interpolated", "padded"):
-            r = runs(t.get(key))
+            r = runs(getattr(t, key))
             if r:
                 highest = max(highest, r[-1][1])
-        last = _f(t.get("last"))
+        last = number(t.last)
         if last is not None:
             highest = max(highest, int(last))
     for r in (covered_runs, residual_runs):
@@ -192,9 +192,9 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
     hidden = max(0, len(tracks) - MAX_ROWS)
     for index, t in enumerate(tracks[:MAX_ROWS]):
         y = y_of(len(rows))
-        tid = t.get("id", index)
-        detected, interpolated, padded = (runs(t.get(k)) for k in ("detected", "interpolated", "padded"))
-        first, last = _f(t.get("first")), _f(t.get("last"))
+        tid = t.id
+        detected, interpolated, padded = (runs(getattr(t, k)) for k in ("detected", "interpolated", "padded"))
+        first, last = number(t.first), number(t.last)
         every = [r for group in (detected, interpolated, padded) for r in group]
         if first is None and every:
             first = min(a for a, _ in every)
@@ -284,10 +284,10 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
     threshold : float or None
         Distances below it leak (shaded side).
     """
-    values = [(d, leak, label) for d, leak, label in points if _f(d) is not None]
+    values = [(d, leak, label) for d, leak, label in points if number(d) is not None]
     if not values:
         return ""
-    t = _f(threshold)
+    t = number(threshold)
     hi = max([d for d, _, _ in values] + ([t * 1.5] if t is not None else []))
     lo = min([0.0] + [d for d, _, _ in values])
     step = _nice_step(hi - lo, 5)
@@ -359,7 +359,7 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
 
 def meter_svg(distance, threshold, x_max: float) -> str:
     """A one-line gauge: the leak zone up to the threshold, a mark at the distance."""
-    d, t = _f(distance), _f(threshold)
+    d, t = number(distance), number(threshold)
     if d is None or x_max <= 0:
         return ""
     pct = lambda v: max(0.0, min(100.0, 100.0 * v / x_max))  # noqa: E731
