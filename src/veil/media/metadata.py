@@ -576,9 +576,9 @@ def image_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise MediaError(f"cannot read file: {exc.strerror or exc}") from exc
     if not data:
         raise MediaError("empty file")
-    from veil.media.image import _register_heif
+    from veil.media.image import register_heif
 
-    _register_heif()
+    register_heif()
     out = _Findings()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # corrupt-EXIF chatter; the audit reports what it can
