@@ -3,7 +3,7 @@
 Besides the public functions, ``OPEN_FORMATS``, ``RAW_SUFFIXES``,
 ``ORIENTATION_TAG``, :func:`canonical_format`, :func:`register_heif` and
 :func:`one_line` are helpers shared by the modules of :mod:`veil.media.image`
-(``register_heif`` also serves :mod:`veil.media.metadata`).
+(``register_heif`` and ``OPEN_FORMATS`` also serve :mod:`veil.media.metadata`).
 """
 
 from __future__ import annotations
