@@ -182,9 +182,9 @@ def test_audit_other_containers(tmp_path):
 
 
 def test_audit_heif(tmp_path):
-    from veil.media.image import _register_heif
+    from veil.media.image import register_heif
 
-    _register_heif()
+    register_heif()
     p = tmp_path / "meta.heic"
     with Image.open(PHOTO) as im:
         im.convert("RGB").resize((64, 64)).save(
@@ -261,9 +261,9 @@ def test_metadata_of_other_sources_is_not_carried(tmp_path, source):
     if source == "WEBP":
         kw.update(xmp=xmp_packet(), lossless=True)
     if source == "HEIF":
-        from veil.media.image import _register_heif
+        from veil.media.image import register_heif
 
-        _register_heif()
+        register_heif()
         kw["quality"] = 60
     rgb.save(src, format=source, **kw)
     assert image_metadata(src)["risk"] == "high"

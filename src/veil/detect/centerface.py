@@ -50,7 +50,7 @@ def preferred_backend() -> str:
 
     Measured on this project's shared 2-core CPU (``bench/explore_detect.py
     backends``, interleaved, median of 10): onnxruntime (weights made constant,
-    see :func:`_ort_model_bytes`) takes 0.68-0.77 of OpenCV DNN's time per pass
+    see :func:`ort_model_bytes`) takes 0.68-0.77 of OpenCV DNN's time per pass
     (640x360: 50 vs 66 ms; 1280x720: 252 vs 359 ms; 1920x1080: 561 vs 822 ms,
     under load). Both give the same boxes.
     """
@@ -99,7 +99,7 @@ class _Model:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 # Never let onnxruntime choose (it may pick AzureExecutionProvider).
-                self._sess = ort.InferenceSession(_ort_model_bytes(path), options, providers=["CPUExecutionProvider"])
+                self._sess = ort.InferenceSession(ort_model_bytes(path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelError(f"onnxruntime could not load CenterFace from {path}: {exc}") from exc
 
@@ -224,7 +224,13 @@ def _symbolic_value_info(value_info: bytes, symbols: dict[int, str]) -> bytes:
     return out
 
 
-def _ort_model_bytes(path: Path) -> bytes:
+def ort_model_bytes(path: Path) -> bytes:
+    """The CenterFace ONNX file at ``path`` rewritten for onnxruntime (see the comment above).
+
+    Weights dropped from the graph inputs (so onnxruntime can fold them),
+    batch/height/width symbolic, ``value_info`` dropped. Also what
+    ``bench/explore_detect.py`` feeds to other runtimes.
+    """
     model = memoryview(Path(path).read_bytes())
     out = []
     for n, _, raw, payload in _fields(model):

@@ -38,7 +38,11 @@ others become ``.mp4`` (:func:`output_suffix`). With ``audio='keep'`` the audio 
 stream-copied; :func:`output_suffix` given the audio codecs moves to ``.mov``
 (PCM, MP2) or ``.mkv`` (Vorbis, ...) when MP4 cannot hold them, and
 :func:`transcode` refuses (``MediaError``) a container/codec pair outside the
-tested table ``_AUDIO_COPY`` instead of writing a file players misread.
+tested table ``containers.AUDIO_COPY`` instead of writing a file players misread.
+
+Modules: ``base`` (records, orientation, safe opening), ``read`` (probing,
+decoding), ``encode`` (RGB to H.264), ``containers`` (output containers, audio
+copy, muxer tags), ``write`` (:func:`transcode`), ``tags`` (metadata audit).
 """
 
 from .base import Frame, TranscodeResult, VideoInfo
