@@ -134,8 +134,8 @@ def write_image(
     try:
         if px.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
             _save16(path, px, fmt)
-            return
-        _save8(path, px, fmt, quality)
+        else:
+            _save8(path, px, fmt, quality)
     except VeilError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
