@@ -200,7 +200,8 @@ def test_a_killed_run_leaves_temporaries_that_the_next_run_removes(tmp_path, sho
     run = _veil("anonymize", short_clip, "-o", out, "--no-verify")
     deadline = time.monotonic() + 240
     while not (out.exists() and _temporaries(out)):
-        assert run.poll() is None and time.monotonic() < deadline
+        assert run.poll() is None, run.communicate()[1].decode()
+        assert time.monotonic() < deadline, "no temporary output appeared"
         time.sleep(0.01)
     run.kill()  # SIGKILL: no clean-up possible
     run.communicate(timeout=60)
@@ -327,7 +328,8 @@ def test_a_second_run_into_a_busy_folder_fails_at_once(tmp_path, short_clip, cap
     first = _veil("anonymize", short_clip, "-o", out, "--no-verify")
     deadline = time.monotonic() + 120
     while not (out / LOCK_NAME).exists():
-        assert first.poll() is None and time.monotonic() < deadline
+        assert first.poll() is None, first.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the first run never locked the folder"
         time.sleep(0.01)
     photo = _plain_photo(tmp_path / "p.png")
     assert main(["anonymize", str(photo), "-o", str(out), "--no-verify"]) == ExitCode.FILE_ERROR
