@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
     an.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    an.add_argument("--edits", metavar="FILE", default=None,
+                    help="apply a person's edits (veil-edits.json from 'veil review'); inputs are matched by SHA-256")
 
     ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
                         description="Detect faces on ORIGINAL and check the same places in ANONYMIZED: "
@@ -157,6 +159,13 @@ def _run_anonymize(args) -> int:
         raise UsageError(f"output {outdir} exists and is not a folder")
     started = time.perf_counter()
     jobs, plan_errors, skipped = plan_run(args.inputs, outdir, masks=args.masks, keep_audio=args.audio == "keep")
+    if args.edits:  # a person's edits (veil review), matched to the inputs by SHA-256
+        from .edits import attach_edits
+
+        jobs, edit_errors, edit_warnings = attach_edits(jobs, args.edits, config)
+        plan_errors = plan_errors + edit_errors
+        for message in edit_warnings:
+            print(f"veil: warning: {message}", file=sys.stderr)
     run = RunReport(command="veil anonymize", settings=config.to_dict(), skipped=skipped,
                     verified=config.verify)
     if config.reversible:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import functools
 import os
 import shutil
@@ -23,7 +24,7 @@ import numpy as np
 
 from .anonymize import REVERSIBLE_WARNING, cover
 from .config import Config
-from .detections import Detections
+from .detections import Detections, Source
 from .errors import MediaError, UnsupportedMediaError, VeilError
 from .media import file_sha256
 from .media.atomic import TEMP_PREFIX, atomic_output
@@ -117,7 +118,7 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
 
 def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Config | None = None, *,
                    detector=None, mask_dir: str | os.PathLike | None = None,
-                   progress: Callable[[int, int | None], None] | None = None) -> FileReport:
+                   progress: Callable[[int, int | None], None] | None = None, edits=None) -> FileReport:
     """Anonymize one photo or video into ``dst``, atomically.
 
     Parameters
@@ -134,6 +135,9 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
         ``<mask_dir>/<frame>.png`` per frame for a video.
     progress : callable(done, total), optional, keyword-only
         Called with frames done (total may be None).
+    edits : veil.edits.FileEdits, optional, keyword-only
+        A person's edits of this very file (its SHA-256 is checked), applied
+        to what the run finds before anything is covered (see docs/EDITS.md).
 
     Returns
     -------
@@ -153,6 +157,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
         if dst.resolve() == src.resolve():
             raise VeilError("output path is the input itself; choose another output folder")
         report.input_sha256 = file_sha256(src)
+        if edits is not None and edits.input_sha256 != report.input_sha256:
+            raise VeilError("the edits were made for another file (SHA-256 differs); refusing to apply them")
         kind = media_kind(src)
         if kind is None:
             raise UnsupportedMediaError("not a photo or video veil can read")
@@ -162,9 +168,10 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
         if config.reversible:
             report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
         if kind == "image":
-            _image_file(src, dst, config, detector, report, mask_dir)
+            _image_file(src, dst, config, detector, report, mask_dir, edits)
         else:
-            _video_file(src, dst, config, detector, report, mask_dir, progress, own_detector=own_detector)
+            _video_file(src, dst, config, detector, report, mask_dir, progress, own_detector=own_detector,
+                        edits=edits)
         report.output = str(dst)
         report.status = "ok"
     except VeilError as exc:
@@ -178,14 +185,20 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
 
 
 # -- photos -------------------------------------------------------------------
-def _image_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir):
+def _image_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir, edits=None):
     from .media.image import output_format, read_image, to_rgb8, write_image
 
     t0 = time.perf_counter()
     picture = read_image(src, max_pixels=config.max_pixels)
     report.media = dict(picture.facts, format=picture.format)
     t1 = time.perf_counter()
-    dets = _filter(detector.detect(to_rgb8(picture.pixels)), config)
+    found = dets = _filter(detector.detect(to_rgb8(picture.pixels)), config)
+    applied = None
+    if edits is not None:  # a person's edits (veil review): drawn regions come last
+        from .edits import apply_edits
+
+        applied = apply_edits([found], edits, region_shape=config.region_shape)
+        dets = applied.frames[0]
     t2 = time.perf_counter()
     regions = _regions(dets, config)
     rng = _rng(config)
@@ -195,8 +208,9 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
         # Before writing: a leaking face in blur/pixelate is re-rendered stronger.
         from .verify.stage import verify_picture
 
-        out, report.verification = verify_picture(picture.pixels, out, dets, regions, config,
-                                                  _detector_for(config), rng=rng)
+        # Drawn regions are covered, not measured: the verdicts are the found faces'.
+        out, report.verification = verify_picture(picture.pixels, out, dets[dets.source != Source.MANUAL],
+                                                  regions, config, _detector_for(config), rng=rng)
         report.timings["verify"] = round(time.perf_counter() - t_cover, 3)
     t_write = time.perf_counter()
     with atomic_output(dst) as tmp:
@@ -206,7 +220,9 @@ def _image_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     t3 = time.perf_counter()
     report.faces = len(dets)
     report.regions = {"shape": regions.shape.value, "boxes": regions.to_records(),
-                      "detections": dets.to_records()}
+                      "detections": found.to_records()}  # what the detector found, before any edit
+    if applied is not None:
+        _record_edits(report, applied, picture.pixels.shape[:2], config)
     report.timings.update(read=round(t1 - t0, 3), detect=round(t2 - t1, 3), write=round(t3 - t_write, 3))
 
 
@@ -364,7 +380,7 @@ def detect_and_track(src: Path, config: Config, detector, progress=None, *, work
 
 
 def _video_file(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir, progress, *,
-                own_detector: bool = False):
+                own_detector: bool = False, edits=None):
     from .media.video import transcode
 
     t0 = time.perf_counter()
@@ -373,6 +389,12 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
     pass1 = _detector_for(config, single=True) if own_detector else detector
     info, raw, tracked, cuts = detect_and_track(src, config, pass1, progress, workers=workers)
     report.media = info.to_dict()
+    found, applied = tracked.frames, None
+    if edits is not None:  # a person's edits (veil review), on the tracked boxes
+        from .edits import apply_edits
+
+        applied = apply_edits(found, edits, region_shape=config.region_shape)
+        tracked = dataclasses.replace(tracked, frames=applied.frames)
     t1 = time.perf_counter()
     regions = [_regions(d, config) for d in tracked.frames]
 
@@ -460,12 +482,26 @@ def _video_file(src: Path, dst: Path, config: Config, detector, report: FileRepo
         "shape": config.region_shape.value,
         # Only frames that have regions, keyed by frame index: compact and exact.
         "by_frame": {str(i): r.to_records() for i, r in enumerate(regions) if len(r)},
+        # What detection and tracking found, before any edit: the boxes edits name.
+        "detections_by_frame": {str(i): d.to_records() for i, d in enumerate(found) if len(d)},
     }
+    if applied is not None:
+        _record_edits(report, applied, (info.height, info.width), config)
     report.media["frames"] = len(raw)
     report.media["audio_kept"] = bool(getattr(result, "audio_kept", False))
     report.timings.update(detect_track=round(t1 - t0, 3),
                           render_encode_verify=round(t3 - t1, 3), verify=round(t_verify, 3),
                           fps=round(len(raw) / max(t3 - t0, 1e-9), 2))
+
+
+def _record_edits(report: FileReport, applied, size: tuple[int, int], config: Config) -> None:
+    """Put a person's edits into the report: the review record, faces left visible."""
+    from .edits import excuse_left_visible
+
+    report.faces = applied.faces
+    report.review = applied.record
+    report.verification = excuse_left_visible(report.verification, applied, height=size[0], width=size[1],
+                                              region_scale=config.region_scale, region_shape=config.region_shape)
 
 
 def _video_record(verdicts: dict, steps: dict, residual: list) -> dict:
@@ -488,6 +524,7 @@ class Job:
     rel: Path  #: path relative to its input root (a file's root is its folder)
     dst: Path
     mask: Path | None
+    edits: object = None  #: a person's edits of this file (``veil.edits.FileEdits``), or None
 
 
 def _walk(root: Path, skip: Path) -> list[Path]:
@@ -572,6 +609,6 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
 
 def run_file(job: Job, config: Config, *, progress=None) -> FileReport:
     """Anonymize one planned job (safe to call in a worker process)."""
-    report = anonymize_file(job.src, job.dst, config, mask_dir=job.mask, progress=progress)
+    report = anonymize_file(job.src, job.dst, config, mask_dir=job.mask, progress=progress, edits=job.edits)
     report.rel = str(job.rel)
     return report

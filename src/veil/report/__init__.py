@@ -43,6 +43,8 @@ class FileReport:
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     verification: dict | None = None
+    #: A person's edits applied to this file (``veil review``, ``--edits``); see docs/REPORT.md.
+    review: dict | None = None
     #: In-process data for later stages (verification). Never serialized.
     extra: dict = field(default_factory=dict, repr=False)
 
@@ -78,6 +80,8 @@ class FileReport:
         out.update(regions=self.regions, timings=self.timings, warnings=self.warnings)
         if self.verification is not None:
             out["verification"] = self.verification
+        if self.review is not None:
+            out["review"] = self.review
         return out
 
 

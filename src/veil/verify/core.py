@@ -41,6 +41,7 @@ __all__ = [
     "pick_representative",
     "check_landmarks",
     "summarize",
+    "file_verdict",
     "provenance_text",
 ]
 
@@ -276,6 +277,20 @@ def provenance_text() -> str:
             f"({p.get('identities')} LFW identities, dlib ResNet), 95% CI {ci[0]}-{ci[1]}, {p.get('date')}")
 
 
+def file_verdict(counts: Mapping[str, int]) -> str:
+    """A file's verdict from its ``counts`` (``faces``, ``leak``, ``unverifiable``, ``residual``).
+
+    ``'leak'`` when any face leaks or any residual face was found;
+    ``'unverifiable'`` when faces exist but none could be verified; ``'pass'``
+    otherwise.
+    """
+    if counts["leak"] or counts["residual"]:
+        return LEAK
+    if counts["faces"] and counts["unverifiable"] == counts["faces"]:
+        return UNVERIFIABLE
+    return PASS
+
+
 def summarize(verdicts: Sequence["FaceVerdict | TrackVerdict"], *, residual: Sequence[Mapping] = (),
               threshold: float | None = None) -> dict[str, Any]:
     """File-level verification record for the report.
@@ -299,18 +314,13 @@ def summarize(verdicts: Sequence["FaceVerdict | TrackVerdict"], *, residual: Seq
     n_leak = sum(1 for v in verdicts if v.leaks)
     n_unver = sum(1 for v in verdicts if not v.verified)
     n_pass = len(verdicts) - n_leak - n_unver
-    if n_leak or residual:
-        verdict = LEAK
-    elif verdicts and n_unver == len(verdicts):
-        verdict = UNVERIFIABLE
-    else:
-        verdict = PASS
+    counts = {"faces": len(verdicts), "pass": n_pass, "leak": n_leak, "unverifiable": n_unver,
+              "residual": len(residual)}
     return {
-        "verdict": verdict,
+        "verdict": file_verdict(counts),
         "threshold": _r(IMPOSTOR_THRESHOLD if threshold is None else threshold),
         "threshold_provenance": provenance_text(),
-        "counts": {"faces": len(verdicts), "pass": n_pass, "leak": n_leak, "unverifiable": n_unver,
-                   "residual": len(residual)},
+        "counts": counts,
         "faces": faces,
         "residual": [dict(r) for r in residual],
     }
