@@ -43,6 +43,7 @@ tested table ``_AUDIO_COPY`` instead of writing a file players misread.
 
 from .base import Frame, TranscodeResult, VideoInfo
 from .read import FrameIterator, iter_frames, probe_video
+from .seek import FrameSource
 from .write import OUTPUT_SUFFIXES, X264_PRESETS, output_suffix, transcode
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "TranscodeResult",
     "probe_video",
     "iter_frames",
+    "FrameSource",
     "transcode",
     "output_suffix",
     "OUTPUT_SUFFIXES",
