@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -17,16 +16,11 @@ PHOTO = "maksssksksss230.jpg"  # five faces
 
 
 @pytest.fixture(scope="module")
-def photo_run(tmp_path_factory, data_dir):
-    """One photo, anonymized once without edits: (input folder, output folder, its report entry)."""
-    root = tmp_path_factory.mktemp("edits-run")
-    src = root / "in" / PHOTO
-    src.parent.mkdir()
-    shutil.copy(data_dir / "face_mask" / PHOTO, src)
-    out = root / "out"
-    assert main(["anonymize", str(src), "-o", str(out)]) in (ExitCode.OK, ExitCode.LEAK)
+def photo(photo_run):
+    """The shared photo run: (input, output folder, its report entry)."""
+    out = photo_run / "out"
     entry = json.loads((out / "veil-report.json").read_text())["files"][0]
-    return src, out, entry
+    return photo_run / "in" / PHOTO, out, entry
 
 
 def _edits(entry: dict, **file) -> dict:
@@ -46,8 +40,8 @@ def _dark(path, box) -> float:
     return float((pixels < 24).mean())
 
 
-def test_photo_edits_remove_leave_visible_and_draw(photo_run, tmp_path, capsys):
-    src, _, entry = photo_run
+def test_photo_edits_remove_leave_visible_and_draw(photo, tmp_path, capsys):
+    src, _, entry = photo
     dets = entry["regions"]["detections"]
     assert len(dets) >= 3
     drawn = [5, 5, 45, 45]
@@ -84,8 +78,8 @@ def test_photo_edits_remove_leave_visible_and_draw(photo_run, tmp_path, capsys):
         assert a.size == b.size
 
 
-def test_edits_for_another_version_of_the_file_are_refused(photo_run, tmp_path, capsys):
-    src, _, entry = photo_run
+def test_edits_for_another_version_of_the_file_are_refused(photo, tmp_path, capsys):
+    src, _, entry = photo
     edits = _edits(entry, removed=[{"detection": 0, "box": entry["regions"]["detections"][0]["box"]}])
     other = dict(edits, files={hashlib.sha256(b"another file").hexdigest(): edits["files"][entry["input_sha256"]]})
     path = tmp_path / "veil-edits.json"
@@ -98,8 +92,8 @@ def test_edits_for_another_version_of_the_file_are_refused(photo_run, tmp_path, 
     assert not (out / PHOTO).exists()
 
 
-def test_edits_that_name_another_face_fail_the_file(photo_run, tmp_path, capsys):
-    src, _, entry = photo_run
+def test_edits_that_name_another_face_fail_the_file(photo, tmp_path, capsys):
+    src, _, entry = photo
     box = entry["regions"]["detections"][0]["box"]
     moved = [box[0] + 30, box[1], box[2] + 30, box[3]]
     path = tmp_path / "veil-edits.json"
@@ -110,8 +104,8 @@ def test_edits_that_name_another_face_fail_the_file(photo_run, tmp_path, capsys)
     assert not (out / PHOTO).exists()
 
 
-def test_edits_for_other_detection_settings_are_a_usage_error(photo_run, tmp_path, capsys):
-    src, _, entry = photo_run
+def test_edits_for_other_detection_settings_are_a_usage_error(photo, tmp_path, capsys):
+    src, _, entry = photo
     path = tmp_path / "veil-edits.json"
     path.write_text(json.dumps(_edits(entry)))
     code = main(["anonymize", str(src), "-o", str(tmp_path / "out"), "--edits", str(path), "--threshold", "0.4"])
@@ -121,8 +115,8 @@ def test_edits_for_other_detection_settings_are_a_usage_error(photo_run, tmp_pat
     assert main(["anonymize", str(src), "-o", str(tmp_path / "out"), "--edits", str(path)]) == ExitCode.USAGE
 
 
-def test_edits_for_files_not_given_are_warned_about(photo_run, tmp_path, capsys):
-    src, _, entry = photo_run
+def test_edits_for_files_not_given_are_warned_about(photo, tmp_path, capsys):
+    src, _, entry = photo
     edits = _edits(entry)
     edits["files"][hashlib.sha256(b"x").hexdigest()] = {"kind": "video", "relative_path": "elsewhere.mp4"}
     path = tmp_path / "veil-edits.json"

@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "times, names, thumbnails), audio streams.")
     au.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
     au.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+    from .review.serve import add_parser as add_review_parser
+
+    add_review_parser(sub)
     return parser
 
 
@@ -358,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(_run_verify(args))
         if args.command == "audit":
             return int(_run_audit(args))
+        if args.command == "review":
+            from .review.serve import run_review
+
+            return int(run_review(args))
     except UsageError as exc:
         print(f"veil: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -27,6 +27,7 @@ from pathlib import Path
 from .._version import __version__
 from ..media.atomic import atomic_output
 from .html_svg import _f, distance_plot_html, esc, fmt, meter_svg, run_length, runs, timeline_html
+from .html_review import review_html
 from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
 
 __all__ = ["render_html", "write_html"]
@@ -398,6 +399,8 @@ def _file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thu
                 out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
         else:
             out.append('<h3>Verification</h3><p class="muted">Not verified.</p>')
+        if getattr(f, "review", None):
+            out.append(review_html(f.review, v))
 
         if f.kind == "video":
             leaking = {x.get("track") for x in faces if isinstance(x, dict) and x.get("leaks")}
