@@ -3,23 +3,19 @@ edits validated against the run, Apply that leaves nothing half done."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
-import threading
 
 import pytest
 
 pytest.importorskip("starlette", reason="veil review needs the review extra (starlette, uvicorn)")
-uvicorn = pytest.importorskip("uvicorn", reason="veil review needs the review extra (starlette, uvicorn)")
+pytest.importorskip("uvicorn", reason="veil review needs the review extra (starlette, uvicorn)")
 
 from veil.errors import UsageError  # noqa: E402
 from veil.review import ReviewSession, apply_pending  # noqa: E402
-from veil.review.app import CSP, create_app  # noqa: E402
+from veil.review.app import CSP  # noqa: E402
 from veil.review.apply import Cancelled  # noqa: E402
-from veil.review.serve import open_socket  # noqa: E402
 
-TOKEN = "t0ken-for-tests"
 PHOTO = "maksssksksss230.jpg"
 
 
@@ -37,85 +33,6 @@ def run(run_dir, tmp_path):
     text = report.read_text().replace(str(run_dir), str(root))
     report.write_text(text)
     return root
-
-
-class Server:
-    """The review app on a real socket (uvicorn on a thread); requests sent byte for byte."""
-
-    def __init__(self, outdir) -> None:
-        self.session = ReviewSession(outdir)
-        self.sock = open_socket("127.0.0.1", 0)
-        self.port = self.sock.getsockname()[1]
-        self.app = create_app(self.session, token=TOKEN, port=self.port)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            self.thread.join(0.02)
-        self.cookie = None
-
-    def request(self, method, path, *, body=None, headers=None, host=None, cookie=True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        all_headers = {"Host": host if host is not None else f"127.0.0.1:{self.port}"}
-        if cookie and self.cookie:
-            all_headers["Cookie"] = self.cookie
-        all_headers.update(headers or {})
-        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        for k, v in all_headers.items():
-            conn.putheader(k, v)
-        data = body.encode() if isinstance(body, str) else body
-        if data is not None:
-            conn.putheader("Content-Length", str(len(data)))
-        conn.endheaders(data)
-        r = conn.getresponse()
-        r.body = r.read()
-        r.text = r.body.decode("utf-8", "replace")
-        conn.close()
-        return r
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def json(self, path):
-        r = self.get(path)
-        assert r.status == 200, (path, r.status, r.text)
-        return json.loads(r.body)
-
-    def put_edits(self, body, headers=None):
-        headers = {"Origin": self.origin, "Content-Type": "application/json"} if headers is None else headers
-        return self.request("PUT", "/api/files/0/edits", body=json.dumps(body), headers=headers)
-
-    @property
-    def origin(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def login(self):
-        r = self.get(f"/?token={TOKEN}", cookie=False)
-        assert r.status == 303 and r.getheader("location") == "/"
-        set_cookie = r.getheader("set-cookie")
-        assert "httponly" in set_cookie.lower() and "samesite=strict" in set_cookie.lower()
-        self.cookie = set_cookie.split(";")[0]
-        return self
-
-    def close(self):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.app.applier.stop()
-        self.session.close()
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(outdir, *, login=True):
-        server = Server(outdir)
-        servers.append(server)
-        return server.login() if login else server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def _edit_body(**lists):

@@ -26,10 +26,12 @@ function h(tag, attrs = {}, ...children) {
     else if (k === "style") el.style.cssText = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false)
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false)
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return el;
 }
+// replaceChildren without the holes (null, false) that conditional parts leave.
+function put(el, ...kids) { el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false)); }
 function s(tag, attrs = {}) {
   const el = document.createElementNS(SVGNS, tag);
   for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, v);
@@ -77,7 +79,7 @@ async function route() {
   try {
     S.run = await api("/api/run");
   } catch (e) {
-    $("#main").replaceChildren(h("p", {class: "loading"}, `Cannot load the run: ${e.message}`));
+    put($("#main"), h("p", {class: "loading"}, `Cannot load the run: ${e.message}`));
     return;
   }
   renderApply();
@@ -116,7 +118,7 @@ function renderOverview() {
         f.problem ? null : h("div", {class: "muted"}, `${f.reviewed} of ${plural(f.items, "item")} reviewed`),
         f.problem ? null : h("div", {class: "progress"}, h("i", {style: `width:${share}%`}))));
   });
-  $("#main").replaceChildren(h("div", {class: "overview"},
+  put($("#main"), h("div", {class: "overview"},
     h("h1", {}, "Review before publishing"),
     h("p", {class: "lede"}, attention
       ? `${plural(attention, "file")} need${attention === 1 ? "s" : ""} your eyes first (listed first). In each file, check what is flagged, delete false detections, draw any face veil missed, and mark items reviewed. Then Apply: veil re-renders and verifies the edited files and updates the report.`
@@ -164,7 +166,7 @@ function buildFileView() {
     h("button", {id: "redo", class: "icon", title: "Redo (Ctrl+Shift+Z)", onclick: redo}, "↷"),
     h("button", {class: "icon hide-narrow", title: "Keyboard shortcuts (?)", onclick: () => $("#help").showModal()}, "?"));
   const pane = (which, title, note) => h("div", {class: "pane"},
-    h("h3", {}, title, h("span", {class: "note"}, note)),
+    h("h3", {}, title, h("span", {class: "note", id: `note-${which}`}, note)),
     h("div", {class: "frame", id: `frame-${which}`, style: `aspect-ratio:${f.width} / ${f.height}`},
       h("img", {id: `img-${which}`, alt: which === "input" ? "original" : "anonymized output", draggable: "false",
         style: "object-fit:contain"}),
@@ -176,7 +178,7 @@ function buildFileView() {
     video ? buildTransport() : null, video ? h("div", {class: "timeline", id: "timeline"}) : null);
   const side = h("aside", {class: "side"}, h("section", {class: "detail", id: "detail"}),
     h("section", {id: "list"}));
-  $("#main").replaceChildren(h("div", {class: "fileview"}, tools, work, side));
+  put($("#main"), h("div", {class: "fileview"}, tools, work, side));
   for (const which of ["input", "output"]) {
     const img = $(`#img-${which}`);
     img.addEventListener("load", () => onImageLoad(which));
@@ -205,7 +207,7 @@ function onImageLoad(which, failed = false) {
   const l = loaders[which];
   l.busy = false;
   if (!failed) l.shows = l.loading;
-  if (which === "input") { S.shown = l.shows; renderOverlay(); }
+  if (which === "input") { S.shown = l.shows; document.body.dataset.shown = String(S.shown); renderOverlay(); }
   if (l.want !== null && l.want !== l.shows) { const w = l.want; l.want = null; load(which, w); }
   else l.want = null;
   if (which === "input" && S.playing) playStep();
@@ -219,7 +221,7 @@ async function showFrame(frame, force = false) {
     const slider = $("#scrub"), num = $("#frame-num");
     if (slider) slider.value = frame;
     if (num && document.activeElement !== num) num.value = frame;
-    $("#pos").textContent = `${timecode(frame)}  /  ${f.frames - 1}`;
+    $("#pos").textContent = `of ${f.frames} · ${timecode(frame)}`;
     history.replaceState(null, "", `#/file/${f.id}/f${frame}`);
     renderTimelineCursor();
   }
@@ -261,9 +263,17 @@ function shape(box, cls, key, round) {
   return el;
 }
 function label(svg, box, text) {
-  const t = s("text", {x: box[0] + 2, y: Math.max(box[1] - 4, 12), class: "ov-label"});
+  // Sized in picture pixels: about the same on screen for a small video and a large photo.
+  const size = Math.max(11, S.file.width / 48);
+  const t = s("text", {x: (box[0] + box[2]) / 2, y: Math.max(box[1] - size / 3, size), class: "ov-label",
+    "text-anchor": "middle", "font-size": size, "stroke-width": size / 4});
   t.textContent = text;
   svg.append(t);
+}
+function titled(el, text) { const t = s("title"); t.textContent = text; el.append(t); return el; }
+// Labels only where they help: the selection, a person's decisions, what is flagged red.
+function wantsLabel(item) {
+  return (S.sel && S.sel.key === item.key) || S.file.states[item.key] || item.flags.includes("leak");
 }
 function itemClasses(item) {
   const st = S.file.states[item.key];
@@ -304,31 +314,30 @@ async function renderOverlay() {
       const item = itemByKey(key);
       if (!item) continue;
       for (const r of group) shapes.push([r.slice(4, 8), itemClasses(item), key]);
-      const top = group[0];
-      labels.push([top.slice(4, 8), `${item.track !== undefined ? item.track : ""}${S.file.states[key] ? " " + STATE_TEXT[S.file.states[key]] : ""}`]);
+      if (wantsLabel(item)) labels.push([group[0].slice(4, 8), `${item.label}${S.file.states[key] ? ": " + STATE_TEXT[S.file.states[key]] : ""}`]);
     }
   } else {
     rows.forEach((r, i) => {
       const item = itemByKey(`det:${i}`);
       if (!item) return;
       shapes.push([r.slice(4, 8), itemClasses(item), item.key]);
-      labels.push([r.slice(4, 8), `${i + 1}${S.file.states[item.key] ? " " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
+      labels.push([r.slice(4, 8), `${i + 1}${S.file.states[item.key] ? ": " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
     });
   }
   shapes.sort((a, b) => (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]) - (a[0][2] - a[0][0]) * (a[0][3] - a[0][1]));
-  const els = shapes.map(([box, cls, key]) => shape(box, cls, key, round));
+  const els = shapes.map(([box, cls, key]) => titled(shape(box, cls, key, round), itemByKey(key).label));
   for (const item of S.file.items) {  // possible missed faces on this frame
     if (item.kind !== "residual" || (S.file.kind === "video" && item.frame !== frame)) continue;
-    els.push(shape(item.box, itemClasses(item), item.key, false));
-    labels.push([item.box, "possible missed face?"]);
+    els.push(titled(shape(item.box, itemClasses(item), item.key, false), item.label));
+    labels.push([item.box, "missed face?"]);
   }
   for (const region of S.file.edits.added) {
     const at = addedBoxAt(region, frame);
     if (!at) continue;
     const selected = S.sel && S.sel.added === region.id;
-    els.push(shape(at.box, `added${at.key ? "" : " between"}${selected ? " selected" : ""}`, `added:${region.id}`,
-      region.shape === "ellipse"));
-    labels.push([at.box, `drawn ${region.id}${at.key ? "" : " (between key frames)"}`]);
+    els.push(titled(shape(at.box, `added${at.key ? "" : " between"}${selected ? " selected" : ""}`, `added:${region.id}`,
+      region.shape === "ellipse"), `drawn ${region.id}`));
+    labels.push([at.box, `drawn ${region.id}${at.key ? "" : " (interpolated)"}`]);
   }
   svg.replaceChildren(...els);
   for (const el of els) el.addEventListener("click", (ev) => { if (S.tool === "select") { ev.stopPropagation(); selectKey(el.dataset.key); } });
@@ -524,8 +533,13 @@ async function nextFlagged(step = 1) {
 
 // -- side panel ----------------------------------------------------------------------------
 function renderAll() { renderOverlay(); renderPanel(); if (S.file.kind === "video") renderTimeline(); }
-function renderPanel() { renderDetail(); renderList(); const u = $("#undo"), r = $("#redo");
-  if (u) u.disabled = !S.undo.length; if (r) r.disabled = !S.redo.length; }
+function renderPanel() {
+  renderDetail(); renderList();
+  const u = $("#undo"), r = $("#redo"), note = $("#note-output");
+  if (u) u.disabled = !S.undo.length;
+  if (r) r.disabled = !S.redo.length;
+  if (note) note.textContent = S.file.pending ? "as last written: your edits are not applied yet" : "as written";
+}
 function facts(pairs) {
   return h("dl", {class: "facts"}, pairs.filter((p) => p[1] !== null && p[1] !== undefined && p[1] !== "")
     .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -541,7 +555,7 @@ function renderDetail() {
   if (!box || !S.file) return;
   const f = S.file, video = f.kind === "video";
   if (!S.sel) {
-    box.replaceChildren(h("h2", {}, "Nothing selected"),
+    put(box, h("h2", {}, "Nothing selected"),
       h("p", {class: "hint"}, f.problem ? "This file cannot be edited." :
         `Click a region on the original to select it${video ? ", or a row of the timeline" : ""}. Draw (B or E) over any face veil missed. N jumps to the next item that needs your eyes.`));
     return;
@@ -550,7 +564,7 @@ function renderDetail() {
     const region = addedById(S.sel.added);
     if (!region) { S.sel = null; return renderDetail(); }
     const keys = region.keyframes;
-    box.replaceChildren(h("h2", {}, h("span", {class: "dot added"}), `Drawn region ${region.id}`),
+    put(box, h("h2", {}, h("span", {class: "dot added"}), `Drawn region ${region.id}`),
       facts([["shape", region.shape + (region.shape !== f.shape ? ` (covered by the ${f.shape} that holds it)` : ", covered as drawn")],
         video ? ["frames", `${keys[0].frame} – ${keys[keys.length - 1].frame}`] : null].filter(Boolean)),
       video ? h("div", {}, h("div", {class: "muted"}, "Key frames (click to go there, × to remove):"),
@@ -587,7 +601,7 @@ function renderDetail() {
   }
   actions.push(h("button", {onclick: () => toggleReviewed(item.key)}, reviewed ? "Not reviewed (R)" : "Mark reviewed (R)"));
   if (video && item.frame !== null && item.frame !== S.frame) actions.push(h("button", {onclick: () => showFrame(item.frame)}, `Go to frame ${item.frame}`));
-  box.replaceChildren(head, facts(rows), h("div", {class: "actions"}, actions),
+  put(box, head, facts(rows), h("div", {class: "actions"}, actions),
     item.kind === "residual" ? h("p", {class: "hint"}, "veil's detector still finds a face here in the output. If it is a face, cover it (then add key frames on other frames where it shows). If not, mark it reviewed.") : null);
 }
 function itemRow(item) {
@@ -609,13 +623,14 @@ function renderList() {
     onclick: async () => { S.sel = {added: a.id}; if (f.kind === "video") await showFrame(a.keyframes[0].frame); renderAll(); }},
   h("span", {class: "dot added"}), h("span", {class: "lab"}, `drawn ${a.id}` + (f.kind === "video" ? ` · frames ${a.keyframes[0].frame}–${a.keyframes[a.keyframes.length - 1].frame}` : "")),
   h("span", {class: "chip added"}, a.shape)));
-  box.replaceChildren(
+  put(box, [
     h("h2", {}, "Needs your eyes", h("span", {class: "count"}, `${flagged.length}`), h("span", {class: "grow"}),
       h("span", {class: "muted", style: "font-weight:400"}, `${done} of ${f.items.length} reviewed`)),
     flagged.length ? h("ul", {class: "items"}, flagged.map(itemRow)) : h("p", {class: "muted"}, "Nothing flagged: look through the rest all the same."),
     added.length ? [h("h2", {style: "margin-top:10px"}, "Drawn by you", h("span", {class: "count"}, `${added.length}`)), h("ul", {class: "items"}, added)] : null,
     rest.length ? h("details", {class: "rest", open: flagged.length === 0 || rest.some((it) => S.sel && S.sel.key === it.key)},
-      h("summary", {}, `Everything else (${rest.length})`), h("ul", {class: "items"}, rest.map(itemRow))) : null);
+      h("summary", {}, `Everything else (${rest.length})`), h("ul", {class: "items"}, rest.map(itemRow))) : null,
+  ]);
   const sel = box.querySelector("li.sel");
   if (sel && sel.scrollIntoView) sel.scrollIntoView({block: "nearest"});
 }
@@ -624,9 +639,9 @@ function renderList() {
 function buildTransport() {
   const f = S.file;
   return h("div", {class: "transport"},
-    h("button", {class: "icon", title: "Previous frame (←)", onclick: () => showFrame(S.frame - 1)}, "◀"),
+    h("button", {class: "icon", title: "Previous frame (←)", onclick: () => showFrame(S.frame - 1)}, "‹"),
     h("button", {class: "icon", id: "play", title: "Play / pause", onclick: togglePlay}, "▶"),
-    h("button", {class: "icon", title: "Next frame (→)", onclick: () => showFrame(S.frame + 1)}, "▶▏"),
+    h("button", {class: "icon", title: "Next frame (→)", onclick: () => showFrame(S.frame + 1)}, "›"),
     h("input", {type: "range", id: "scrub", min: 0, max: f.frames - 1, value: S.frame, "aria-label": "frame",
       oninput: (ev) => showFrame(Number(ev.target.value))}),
     h("input", {type: "number", id: "frame-num", min: 0, max: f.frames - 1, value: S.frame, "aria-label": "frame number",
@@ -673,6 +688,9 @@ function renderTimeline() {
       runRects(g, t.padded, y, "pad"); runRects(g, t.interpolated, y, "int"); runRects(g, t.detected, y, "det");
     }
     g.dataset.key = key || "";
+    const tip = s("title");
+    tip.textContent = row.added ? `drawn ${row.added.id}` : `track ${row.track.id}: frames ${row.track.first}–${row.track.last}`;
+    g.append(tip);
     svg.append(g);
   });
   for (const c of f.cuts) svg.append(s("line", {x1: c, x2: c, y1: 0, y2: height, class: "cut"}));
@@ -692,7 +710,7 @@ function renderTimeline() {
   const scroller = h("div", {class: "tl-scroll"}, svg);
   const old = box.querySelector(".tl-scroll");
   const top = old ? old.scrollTop : 0;
-  box.replaceChildren(legend, scroller);
+  put(box, legend, scroller);
   scroller.scrollTop = top;
   const selIndex = rows.findIndex((row) => S.sel && ((row.added && S.sel.added === row.added.id) || (row.item && S.sel.key === row.item.key)));
   if (selIndex >= 0) {
@@ -703,6 +721,14 @@ function renderTimeline() {
 function renderTimelineCursor() {
   const now = $("#tl-now");
   if (now) { now.setAttribute("x1", S.frame + 0.5); now.setAttribute("x2", S.frame + 0.5); }
+  // Keep the rows of what is on screen in view: scroll to the first one when none shows.
+  const scroller = $(".tl-scroll");
+  if (!scroller || S.sel) return;
+  const rows = timelineRows(), top = scroller.scrollTop, bottom = top + scroller.clientHeight;
+  const live = rows.map((row, i) => [row, (i + 1) * ROW]).filter(([row]) => row.track
+    ? row.track.first <= S.frame && S.frame <= row.track.last
+    : row.added.keyframes[0].frame <= S.frame && S.frame <= row.added.keyframes[row.added.keyframes.length - 1].frame);
+  if (live.length && !live.some(([, y]) => y >= top && y + ROW <= bottom)) scroller.scrollTop = Math.max(0, live[0][1] - ROW);
 }
 
 // -- apply ---------------------------------------------------------------------------------
@@ -712,13 +738,13 @@ function renderApply(status) {
   const pending = S.run ? S.run.files.filter((f) => f.pending).length : 0;
   if (st.state === "running") {
     btn.disabled = true;
-    out.replaceChildren(h("span", {}, `Applying${st.file ? ": " + st.file : ""}…`),
+    put(out, h("span", {}, `Applying${st.file ? ": " + st.file : ""}…`),
       h("span", {class: "meter"}, h("i", {style: `width:${Math.round(100 * (st.fraction || 0))}%`})));
     return;
   }
   btn.disabled = pending === 0;
   btn.textContent = pending ? `Apply (${plural(pending, "file")})` : "Apply";
-  out.replaceChildren(pending ? h("span", {}, "edits not applied yet") : h("span", {}, "outputs up to date"));
+  put(out, pending ? h("span", {}, "edits not applied yet") : h("span", {}, "outputs up to date"));
 }
 async function startApply() {
   try { renderApply(await api("/api/apply", {method: "POST"})); } catch (e) { toast(e.message, true); return; }
