@@ -221,3 +221,39 @@ def test_apply_over_http_reports_progress(run, serve):
         time.sleep(0.05)
     assert state["state"] == "done" and state["rendered"] == [PHOTO] and state["failed"] == []
     assert server.json("/api/run")["files"][0]["pending"] is False
+
+
+# -- the command --------------------------------------------------------------------------------
+def test_veil_review_prints_the_url_first_and_stops_on_ctrl_c(run_dir):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "veil", "review", str(run_dir / "out"), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(url, timeout=30) as page:  # the token visit sets the cookie, then the page
+            assert page.status == 200 and b"veil review" in page.read()
+        with opener.open(url.split("?")[0] + "api/run", timeout=30) as run:
+            assert json.loads(run.read())["files"][0]["relative_path"] == PHOTO
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "review stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [(["review", "/no/such/folder", "--no-browser"], "no veil-report.json"),
+                                           (["review", "a", "b", "--no-browser"], "one OUTDIR"),
+                                           (["review", ".", "--host", "example.org", "--no-browser"], "IP address")])
+def test_veil_review_usage_errors(argv, message, capsys, tmp_path, photo_run):
+    from veil.cli import main
+
+    if argv[1] == ".":
+        argv = ["review", str(photo_run / "out")] + argv[2:]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -264,8 +264,9 @@ function shape(box, cls, key, round) {
 }
 function label(svg, box, text) {
   // Sized in picture pixels: about the same on screen for a small video and a large photo.
-  const size = Math.max(11, S.file.width / 48);
-  const t = s("text", {x: (box[0] + box[2]) / 2, y: Math.max(box[1] - size / 3, size), class: "ov-label",
+  const size = Math.max(11, S.file.width / 48), half = text.length * size * 0.3 + 2;
+  const x = Math.min(Math.max((box[0] + box[2]) / 2, half), S.file.width - half);  // stays in the picture
+  const t = s("text", {x, y: Math.max(box[1] - size / 3, size), class: "ov-label",
     "text-anchor": "middle", "font-size": size, "stroke-width": size / 4});
   t.textContent = text;
   svg.append(t);
