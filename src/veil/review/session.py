@@ -16,19 +16,18 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ..config import Config
 from ..edits import Edits, FileEdits, apply_edits, detection_settings, load_edits, save_edits
 from ..errors import UsageError, VeilError
 from ..media import file_sha256
 from .model import ReportError, base_frames, frame_rows, items_for
+from .pictures import Pictures
 
 __all__ = ["REPORT_NAME", "EDITS_NAME", "ReviewSession", "ReviewFile", "NotFound", "Refused"]
 
 REPORT_NAME = "veil-report.json"
 EDITS_NAME = "veil-edits.json"
-_JPEG_QUALITY = 90
 _BOX_CHUNK_MAX = 2000  #: frames of boxes per request at most
 
 
@@ -62,15 +61,6 @@ class ReviewFile:
         return self.entry.get("input_sha256")
 
 
-def _encode_jpeg(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
-    if not ok:
-        raise VeilError("could not encode a picture for the page")
-    return data.tobytes()
-
-
 class ReviewSession:
     """The run in ``outdir`` under review.
 
@@ -95,8 +85,7 @@ class ReviewSession:
         self.report_path = self.outdir / REPORT_NAME
         self.edits_path = self.outdir / EDITS_NAME
         self.lock = threading.RLock()  #: held while the session's state changes
-        self._sources: dict = {}
-        self._pictures: dict = {}
+        self.pictures = None
         self.load_report()
         if self.edits_path.exists():
             self.edits = load_edits(self.edits_path)
@@ -126,7 +115,9 @@ class ReviewSession:
         with self.lock:
             self.report = report
             self.files = [self._file(i, entry) for i, entry in enumerate(report.get("files") or [])]
-            self._close_media()
+            if self.pictures is None:
+                self.pictures = Pictures(max_pixels=self.config.max_pixels)
+            self.pictures.close()  # outputs may have been rewritten
 
     def _file(self, index: int, entry: dict) -> ReviewFile:
         f = ReviewFile(id=index, entry=entry)
@@ -284,41 +275,14 @@ class ReviewSession:
         if f.kind == "image":
             if index != 0:
                 raise NotFound("a photo has one picture")
-            key = (fid, which)
-            with self.lock:
-                cached = self._pictures.get(key)
-            if cached is None:
-                from ..media.image import read_image, to_rgb8
-
-                cached = _encode_jpeg(to_rgb8(read_image(path, max_pixels=self.config.max_pixels).pixels))
-                with self.lock:
-                    self._pictures[key] = cached
-            return cached
-        source = self._source(f, which, path)
+            return self.pictures.photo((fid, which), path)
         try:
-            return _encode_jpeg(source.frame(index))
+            return self.pictures.frame((fid, which), path, index, frames=f.entry.get("frames"))
         except IndexError:
             raise NotFound(f"no frame {index}") from None
 
-    def _source(self, f: ReviewFile, which: str, path: Path):
-        from ..media.video import FrameSource
-
-        key = (f.id, which)
-        with self.lock:
-            source = self._sources.get(key)
-            if source is None:
-                source = FrameSource(path, max_pixels=self.config.max_pixels, expected_frames=f.entry.get("frames"))
-                self._sources[key] = source
-        return source
-
-    def _close_media(self) -> None:
-        for source in self._sources.values():
-            source.close()
-        self._sources, self._pictures = {}, {}
-
     def close(self) -> None:
-        with self.lock:
-            self._close_media()
+        self.pictures.shutdown()
 
 
 def _rate(text) -> float | None:

@@ -81,6 +81,7 @@ class FrameSource:
             else:
                 self.frame_count = expected_frames if expected_frames is not None else self._count_frames()
             self._decoder: Iterator | None = None  # the running decode: yields (index, av.VideoFrame)
+            self._skip_below = 0  # pts before which the running decode may skip unreferenced frames
             self._position = -1  # index of the last frame the running decode yielded
             self._sequential: Iterator | None = None
         except BaseException:
@@ -165,6 +166,9 @@ class FrameSource:
         if self._decoder is None or not (key <= self._position < index):
             self._start(key)
         first_kept = max(key, index - self.window)
+        # Frames before those kept are only decoded as references for later ones:
+        # the decoder may drop the frames nothing refers to (B-frames, mostly).
+        self._skip_below = self._pts[first_kept]
         for got, raw in self._decoder:
             self._position = got
             if got == index or (first_kept <= got < index and got not in self._cache):
@@ -187,8 +191,12 @@ class FrameSource:
         self._position = -1
 
     def _decode_from(self, container, stream) -> Iterator[tuple[int, av.VideoFrame]]:
+        ctx = stream.codec_context
         try:
             for packet in container.demux(stream):
+                skip = "NONREF" if packet.pts is not None and packet.pts < self._skip_below else "DEFAULT"
+                if ctx.skip_frame != skip:
+                    ctx.skip_frame = skip
                 for raw in packet.decode():
                     got = self._index_of.get(raw.pts)
                     if got is None:
