@@ -1,10 +1,11 @@
 """The pictures the review page shows: JPEGs of photos and of video frames, cached.
 
 Video frames come from :class:`veil.media.video.FrameSource` (one per file and
-side, numbered as the pipeline numbers frames). After a frame is served, the
-next few are decoded on a background thread while the person looks, so
-stepping forward and playing are served from the cache; a request for another
-place cancels that read-ahead. Encoded pictures are kept in an LRU cache by
+side, numbered as the pipeline numbers frames). While a person steps forward
+or plays (a frame asked right after the one before it), the next few frames
+are decoded on a background thread, so they are served from the cache; a
+request for another place stops that read-ahead, and random seeks start none
+(on two cores it would only slow the next seek). Encoded pictures are kept in an LRU cache by
 size. Originals exist only in this process's memory: nothing is written to disk.
 """
 
@@ -72,11 +73,13 @@ class Pictures:
     def frame(self, key: tuple, path: Path, index: int, *, frames: int | None) -> bytes:
         """Frame ``index`` of the video at ``path`` (``IndexError`` outside it)."""
         with self._lock:
+            stepping = self._wanted.get(key) == index - 1
             self._wanted[key] = index
         cached = self._get(key + (index,))
         if cached is None:
             cached = self._put(key + (index,), encode_jpeg(self._source(key, path, frames).frame(index)))
-        self._ahead.submit(self._read_ahead, key, path, index, frames)
+        if stepping:
+            self._ahead.submit(self._read_ahead, key, path, index, frames)
         return cached
 
     def _read_ahead(self, key: tuple, path: Path, index: int, frames: int | None) -> None:
