@@ -201,13 +201,19 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
         assert np.allclose(k["box"], want, atol=2.5), (k["box"], want)
     page.wait_for_selector(f'#overlay [data-key="added:{added["id"]}"]')
 
-    # Photo: delete a detection and draw a box over a "missed" face.
+    # Photo: delete a detection, leave another visible (it asks first), draw a box over a "missed" face.
     page.keyboard.press("Escape")
-    face = next(it for it in server.json(f"/api/files/{photo}")["items"] if it["kind"] == "detection")
+    face, shown = [it for it in server.json(f"/api/files/{photo}")["items"] if it["kind"] == "detection"][:2]
     _open(page, server, photo, face["key"])
     _click_on(page, face["box"])
     page.keyboard.press("Delete")
     _wait_edits(page, server, photo, lambda e: e["removed"] == [face["ref"]])
+    _click_on(page, shown["box"])
+    page.keyboard.press("l")
+    page.wait_for_selector("#confirm[open]")
+    assert "will NOT be covered" in page.inner_text("#confirm-text")
+    page.click("#confirm-ok")
+    _wait_edits(page, server, photo, lambda e: e["left_visible"] == [shown["ref"]])
     page.keyboard.press("Escape")
     page.keyboard.press("b")
     drawn = _empty_spot(server, photo, 0, 0, size=(40, 40))
@@ -222,6 +228,9 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
     entries = {e["relative_path"]: e for e in report["files"]}
     assert entries[CLIP]["review"]["counts"]["removed"] == 1 and entries[CLIP]["review"]["counts"]["added"] == 1
     assert entries[PHOTO]["review"]["counts"]["removed"] == 1
+    assert entries[PHOTO]["review"]["counts"]["left_visible"] == 1
+    assert entries[PHOTO]["verification"]["left_visible"][0]["note"].startswith("left visible by a person")
+    assert "Left visible by a person" in (out / "veil-report.html").read_text()
 
     # The output video: the drawn region covered on every frame between its key frames...
     with iter_frames(out / CLIP, max_pixels=10**9) as frames:
@@ -256,8 +265,9 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
         picture = np.asarray(im.convert("RGB"))
     x1, y1, x2, y2 = (int(round(v)) for v in drawn)
     assert (picture[y1 + 1:y2 - 1, x1 + 1:x2 - 1].max(axis=2) < BLACK).mean() > 0.98
-    fx1, fy1, fx2, fy2 = (int(v) for v in face["box"])
-    assert (picture[fy1:fy2, fx1:fx2].max(axis=2) < BLACK).mean() < 0.3
+    for kept in (face, shown):  # deleted, left visible: shown as they were
+        fx1, fy1, fx2, fy2 = (int(v) for v in kept["box"])
+        assert (picture[fy1:fy2, fx1:fx2].max(axis=2) < BLACK).mean() < 0.3
 
     # The same edits without the app: byte-identical media.
     again = tmp_path / "again"
@@ -278,7 +288,6 @@ def test_screenshot(review_run, serve, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 860})
     page.goto(f"{server.origin}/?token={server.token}")
     page.wait_for_selector(".filecard")
-    page.screenshot(path=str(out / "review-overview.png"))
     first, last = 170, 200
     spot = _empty_spot(server, video, first, last)
     track = max((it for it in server.json(f"/api/files/{video}")["items"] if it["kind"] == "track"
@@ -294,7 +303,4 @@ def test_screenshot(review_run, serve, browser):
     page.wait_for_timeout(3500)  # the toasts fade
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / "review.png"))
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(out / "review-phone.png"))
     page.close()
