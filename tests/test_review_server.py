@@ -257,3 +257,13 @@ def test_veil_review_usage_errors(argv, message, capsys, tmp_path, photo_run):
         argv = ["review", str(photo_run / "out")] + argv[2:]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_relative_paths_resolve_from_where_anonymize_ran(run, tmp_path):
+    report = run / "out" / "veil-report.json"
+    report.write_text(report.read_text().replace(str(run) + "/", ""))  # as 'veil anonymize in/x -o out' writes them
+    session = ReviewSession(run / "out", cwd=tmp_path)  # reviewed from elsewhere
+    f = session.files[0]
+    assert f.problem is None, f.problem
+    assert f.input == run / "in" / PHOTO and f.output == run / "out" / PHOTO
+    assert session.picture(0, "input")[:2] == b"\xff\xd8"

@@ -127,10 +127,12 @@ class ReviewSession:
         if entry.get("kind") not in ("image", "video") or not entry.get("input_sha256"):
             f.problem = "the report does not describe this file fully"
             return f
-        given = Path(entry.get("input") or "")
-        f.input = given if given.is_absolute() else self.cwd / given
+        f.input = self._locate(entry.get("input") or "", [self.cwd, self.outdir.parent])
         output = Path(entry.get("output") or "")
-        f.output = output if output.is_absolute() else self.cwd / output
+        rel = entry.get("relative_path")
+        # The output lies in OUTDIR at its relative path, wherever veil anonymize ran from.
+        beside = self.outdir / Path(rel).with_suffix(output.suffix) if rel else output
+        f.output = self._locate(str(output), [self.cwd]) if not beside.is_file() else beside
         if not f.input.is_file():
             f.problem = (f"input not found at {entry.get('input')}: run veil review from the folder "
                          "veil anonymize ran in")
@@ -143,6 +145,19 @@ class ReviewSession:
             f.problem = f.problem or f"cannot review this file: {exc}"
             f.frames, f.items = None, []
         return f
+
+    @staticmethod
+    def _locate(recorded: str, roots: list[Path]) -> Path:
+        """A path the report recorded: as is when absolute, else under the first root that has it.
+
+        A relative input is relative to where ``veil anonymize`` ran: usually the
+        current folder or OUTDIR's parent. The SHA-256 check decides whether it is
+        the very file, wherever it is found.
+        """
+        path = Path(recorded)
+        if path.is_absolute():
+            return path
+        return next((root / path for root in roots if (root / path).is_file()), roots[0] / path)
 
     def file(self, fid: int, *, editable: bool = False) -> ReviewFile:
         """The file with id ``fid``; ``NotFound`` for none, ``Refused`` when it cannot be edited."""
