@@ -300,7 +300,9 @@ async function renderOverlay() {
   const svg = $("#overlay");
   if (!svg || !S.file) return;
   const frame = S.shown < 0 ? S.frame : S.shown, round = S.file.shape === "ellipse";
+  const generation = S.overlayGen = (S.overlayGen || 0) + 1;
   const rows = await rowsAt(frame);
+  if (generation !== S.overlayGen) return;  // a newer frame or edit drew it already
   const shapes = [], labels = [];
   if (S.file.kind === "video") {
     const groups = new Map();
