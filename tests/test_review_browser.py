@@ -185,6 +185,21 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
     _wait_edits(page, server, video, lambda e: e["removed"] == [track["ref"]])
     page.keyboard.press("Escape")
 
+    # Video: extend a track by five frames past its end (select it, go there, press X).
+    model = server.json(f"/api/files/{video}")
+    longer = next(it for it in model["items"] if it["kind"] == "track" and it["key"] not in (track["key"], other["key"])
+                  and it["last"] + 5 < model["frames"] and not any(it["last"] < c <= it["last"] + 5 for c in model["cuts"]))
+    end_rows = [r for r in server.json(f"/api/files/{video}/boxes?start={longer['last']}&stop={longer['last'] + 1}")
+                ["frames"][str(longer["last"])] if r[8] == longer["track"]]
+    held = [min(r[0] for r in end_rows), min(r[1] for r in end_rows), max(r[2] for r in end_rows),
+            max(r[3] for r in end_rows)]
+    page.locator("#list li", has_text=longer["label"]).first.click()
+    _go(page, longer["last"] + 5)
+    page.locator("#detail button", has_text="Extend to frame").click()
+    _wait_edits(page, server, video, lambda e: [(x["track"], x["first"], x["last"]) for x in e["extended"]]
+                == [(longer["track"], longer["first"], longer["last"] + 5)])
+    page.keyboard.press("Escape")
+
     # Video: draw a missed face on two key frames; veil interpolates between them.
     first, last = 170, 200
     spot = _empty_spot(server, video, first, last)
@@ -227,6 +242,8 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
     report = json.loads((out / "veil-report.json").read_text())
     entries = {e["relative_path"]: e for e in report["files"]}
     assert entries[CLIP]["review"]["counts"]["removed"] == 1 and entries[CLIP]["review"]["counts"]["added"] == 1
+    assert entries[CLIP]["review"]["extended"] == [{"track": longer["track"], "first": longer["first"],
+                                                   "last": longer["last"] + 5}]
     assert entries[PHOTO]["review"]["counts"]["removed"] == 1
     assert entries[PHOTO]["review"]["counts"]["left_visible"] == 1
     assert entries[PHOTO]["verification"]["left_visible"][0]["note"].startswith("left visible by a person")
@@ -242,6 +259,11 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
         x1, y1, x2, y2 = (int(round(a + t * (b - a))) for a, b in zip(spot, moved))
         patch = output[i][y1 + 1:y2 - 1, x1 + 1:x2 - 1].max(axis=2)
         assert (patch < BLACK).mean() > 0.98, f"frame {i}: drawn region not covered"
+    # ... the extended track covered on its new frames, where its last box was ...
+    for i in range(longer["last"] + 1, longer["last"] + 6):
+        x1, y1, x2, y2 = (int(round(v)) for v in held)
+        patch = output[i][max(y1, 0) + 1:y2 - 1, max(x1, 0) + 1:x2 - 1].max(axis=2)
+        assert patch.size and (patch < BLACK).mean() > 0.95, f"frame {i}: extended track not covered"
     # ... and the deleted track left as it was wherever no other region covers it.
     covered = {int(k): v for k, v in entries[CLIP]["regions"]["by_frame"].items()}
     checked = 0

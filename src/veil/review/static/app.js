@@ -387,8 +387,9 @@ async function onPointerUp() {
   if (box[2] - box[0] < 3 || box[3] - box[1] < 3) { toast("Drag to draw: that region was too small."); return; }
   await drawRegion(box);
 }
-async function drawRegion(box, {reviewed = null} = {}) {
-  const edits = clone(S.file.edits), frame = S.file.kind === "video" ? S.shown : 0;
+async function drawRegion(box, {reviewed = null, at = null} = {}) {
+  // On the frame the person sees (the picture shown), unless told which.
+  const edits = clone(S.file.edits), frame = S.file.kind === "video" ? (at !== null ? at : S.shown) : 0;
   if (reviewed && !edits.reviewed.some((r) => same(r, reviewed))) edits.reviewed.push(reviewed);
   const selected = S.sel && S.sel.added && edits.added.find((a) => a.id === S.sel.added);
   if (selected && S.file.kind === "video") {
@@ -498,7 +499,8 @@ async function coverResidual() {
   if (S.file.kind === "video" && S.frame !== item.frame) await showFrame(item.frame);
   S.sel = null;
   S.tool = S.file.shape === "ellipse" ? "ellipse" : "box";
-  await drawRegion(item.region, {reviewed: item.ref});  // covering it is reviewing it: one step to undo
+  // Covering it is reviewing it: one step to undo.
+  await drawRegion(item.region, {reviewed: item.ref, at: S.file.kind === "video" ? item.frame : null});
   setTool(S.tool);
 }
 async function removeKeyframe(id, frame) {
