@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-input-hash", action="store_true",
                     help="leave each input's SHA-256 out of the report (it ties an output to its original)")
     an.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    an.add_argument("--edits", metavar="FILE", default=None,
+                    help="apply a person's edits (veil-edits.json from 'veil review'); inputs are matched by SHA-256")
 
     ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
                         description="Detect faces on ORIGINAL and check the same places in ANONYMIZED: "
@@ -110,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "times, names, thumbnails), audio streams.")
     au.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
     au.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+    from .review.serve import add_parser as add_review_parser
+
+    add_review_parser(sub)
     return parser
 
 
@@ -159,7 +165,7 @@ def _run_anonymize(args) -> int:
 
     config = _config_from(args)
     options = AnonymizeOptions(inputs=tuple(args.inputs), outdir=Path(args.output), jobs=args.jobs,
-                               masks=args.masks, input_hash=not args.no_input_hash)
+                               masks=args.masks, input_hash=not args.no_input_hash, edits=args.edits)
     if config.reversible:
         from .anonymize import REVERSIBLE_WARNING
 
@@ -287,6 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands = {"anonymize": _run_anonymize, "verify": _run_verify, "audit": _run_audit}
     try:
+        if args.command == "review":  # a server: uvicorn handles Ctrl-C and SIGTERM itself
+            from .review.serve import run_review
+
+            return int(run_review(args))
         with interruptible():
             return int(commands[args.command](args))
     except UsageError as exc:

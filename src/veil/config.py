@@ -12,7 +12,14 @@ from .errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "usable_cpus"]
+__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
+           "usable_cpus"]
+
+#: The Config fields that make the detector.
+DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
+#: The Config fields that decide what a run finds and how it is tracked (its
+#: detections and tracks): edits name those, so they hold for these settings only.
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames")
 
 
 def usable_cpus() -> int:
@@ -173,6 +180,15 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """The inverse of :meth:`to_dict` (a report's ``settings``); unknown names are a UsageError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UsageError(f"unknown settings {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def to_dict(self) -> dict:
         """JSON-ready settings for the report."""

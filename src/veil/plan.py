@@ -28,6 +28,7 @@ class Job:
     dst: Path
     mask: Path | None
     out_rel: Path | None = None  #: ``dst`` relative to the output folder
+    edits: object = None  #: a person's edits of this file (``veil.edits.FileEdits``), or None
 
 
 @dataclass(frozen=True)

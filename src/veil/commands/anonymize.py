@@ -43,6 +43,7 @@ class AnonymizeOptions:
     jobs: int = 1
     masks: bool = False
     input_hash: bool = True  #: put each input's SHA-256 in the report
+    edits: str | None = None  #: a person's edits file (``veil review``), matched to the inputs by SHA-256
 
 
 @dataclass
@@ -97,6 +98,13 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         started = time.perf_counter()
         jobs, plan_errors, skipped = plan_run(list(options.inputs), outdir, masks=options.masks,
                                               keep_audio=config.audio.value == "keep")
+        if options.edits:
+            from ..edits import attach_edits
+
+            jobs, edit_errors, edit_warnings = attach_edits(jobs, options.edits, config)
+            plan_errors = plan_errors + edit_errors
+            for message in edit_warnings:
+                notify(f"warning: {message}")
         run = RunReport(command="veil anonymize", settings=config, skipped=skipped,
                         verified=config.verify, input_hash=options.input_hash)
         outcome = RunOutcome(run=run, exit_code=ExitCode.OK)

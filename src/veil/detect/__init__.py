@@ -17,10 +17,6 @@ from .nms import nms, nms_clusters
 __all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rgb", "default_detector",
            "detector_for", "find", "select", "select_for", "nms", "nms_clusters", "tile_grid"]
 
-#: The Config fields that shape detection (``tile_every`` is the video scheduler's).
-DETECTION_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
-
-
 def detector_for(config, *, single: bool = False) -> FaceDetector:
     """veil's detector for a :class:`veil.config.Config`, cached per process.
 
@@ -32,7 +28,9 @@ def detector_for(config, *, single: bool = False) -> FaceDetector:
     (bench/RESULTS.md). The detector is safe to call from several threads.
     """
     threads = 1 if single else config.cpu_threads
-    return _cached(tuple((f, getattr(config, f)) for f in DETECTION_FIELDS), threads)
+    from ..config import DETECTOR_FIELDS
+
+    return _cached(tuple((f, getattr(config, f)) for f in DETECTOR_FIELDS), threads)
 
 
 @functools.lru_cache(maxsize=4)

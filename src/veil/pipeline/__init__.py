@@ -56,7 +56,7 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
 
 def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Config | None = None, *,
                    detector=None, mask_dir: str | os.PathLike | None = None,
-                   progress: Callable[[int, int | None], None] | None = None) -> FileReport:
+                   progress: Callable[[int, int | None], None] | None = None, edits=None) -> FileReport:
     """Anonymize one photo or video into ``dst``, atomically.
 
     Parameters
@@ -73,6 +73,9 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
         ``<mask_dir>/<frame>.png`` per frame for a video.
     progress : callable(done, total), optional, keyword-only
         Called with frames done (total may be None).
+    edits : veil.edits.FileEdits, optional, keyword-only
+        A person's edits of this very file (its SHA-256 is checked), applied
+        to what the run finds before anything is covered (see docs/EDITS.md).
 
     Returns
     -------
@@ -92,6 +95,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
         if dst.resolve() == src.resolve():
             raise VeilError("output path is the input itself; choose another output folder")
         report.input_sha256 = file_sha256(src)
+        if edits is not None and edits.input_sha256 != report.input_sha256:
+            raise VeilError("the edits were made for another file (SHA-256 differs); refusing to apply them")
         report.kind = kind
         own_detector = detector is None  # veil's own is safe to call from several threads
         detector = detector or detector_for(config)
@@ -99,10 +104,10 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
             report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
         if kind == "image":
             mask = Path(str(mask_dir) + ".png") if mask_dir is not None else None
-            process_photo(src, dst, config, detector, report, mask)
+            process_photo(src, dst, config, detector, report, mask, edits=edits)
         else:
             process_video(src, dst, config, detector, report, Path(mask_dir) if mask_dir is not None else None,
-                          progress, own_detector=own_detector)
+                          progress, own_detector=own_detector, edits=edits)
         report.output = str(dst)
         report.status = FileStatus.OK
     except VeilError as exc:
@@ -117,7 +122,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
 
 def run_file(job: Job, config: Config, *, progress=None) -> FileReport:
     """Anonymize one planned job (safe to call in a worker process)."""
-    report = anonymize_file(job.src, job.dst, config, mask_dir=job.mask, progress=progress)
+    report = anonymize_file(job.src, job.dst, config, mask_dir=job.mask, progress=progress, edits=job.edits)
     report.rel = str(job.rel)
     if report.ok and job.out_rel is not None:
         report.output_rel = str(job.out_rel)

@@ -1,4 +1,5 @@
-"""Masks of what was covered, as PNG files (``--masks``): for evaluation and review."""
+"""What a run writes beside its outputs: masks of what was covered (``--masks``), and
+a person's edits into the report."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from ..errors import MediaError
 from ..media.atomic import atomic_output
 
-__all__ = ["write_mask"]
+__all__ = ["write_mask", "record_edits"]
 
 
 def write_mask(path: Path, mask: np.ndarray) -> None:
@@ -21,3 +22,21 @@ def write_mask(path: Path, mask: np.ndarray) -> None:
         if not ok:
             raise MediaError(f"could not encode mask {path.name}")
         tmp.write_bytes(data.tobytes())
+
+
+def record_edits(report, applied, size: tuple[int, int], config) -> None:
+    """Put a person's edits into the report: the review record, faces left visible.
+
+    Parameters
+    ----------
+    report : veil.report.FileReport
+    applied : veil.edits.AppliedEdits
+    size : (height, width)
+    config : veil.config.Config
+    """
+    from ..edits import excuse_left_visible
+
+    report.faces = applied.faces
+    report.review = applied.record
+    report.verification = excuse_left_visible(report.verification, applied, height=size[0], width=size[1],
+                                              region_scale=config.region_scale, region_shape=config.region_shape)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 
@@ -22,13 +23,13 @@ from ..media.atomic import atomic_folder, atomic_output
 from ..region import regions_for
 from ..report import FileReport, VideoCover
 from ..track.scan import VideoScan, scan_video
-from .masks import write_mask
+from .masks import record_edits, write_mask
 
 __all__ = ["process_video"]
 
 
 def process_video(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir: Path | None,
-                  progress, *, own_detector: bool = False) -> None:
+                  progress, *, own_detector: bool = False, edits=None) -> None:
     """Anonymize the video ``src`` into ``dst`` (atomically) and fill in ``report``.
 
     Parameters
@@ -36,6 +37,8 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
     own_detector : bool, keyword-only
         ``detector`` is veil's own: pass 1 then detects several frames at once,
         each on one thread (see :func:`veil.detect.detector_for`).
+    edits : veil.edits.FileEdits, optional, keyword-only
+        A person's edits, applied to the tracked boxes before regions are made.
     """
     t0 = time.perf_counter()
     workers = config.cpu_threads if own_detector else 1
@@ -43,6 +46,12 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
                       workers=workers)
     report.media = _media(scan.info)
     report.metadata_removed = _removed_metadata(scan.info, config)
+    found, applied = scan.tracked.frames, None
+    if edits is not None:  # a person's edits (veil review), on the tracked boxes
+        from ..edits import apply_edits
+
+        applied = apply_edits(found, edits, region_shape=config.region_shape)
+        scan = dataclasses.replace(scan, tracked=dataclasses.replace(scan.tracked, frames=applied.frames))
     t1 = time.perf_counter()
     regions = [regions_for(d, config) for d in scan.tracked.frames]
     second = _SecondPass(src, config, scan, regions, progress)
@@ -63,7 +72,9 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
     report.warnings.extend(result.warnings)
     frames = scan.frames
     report.faces = len(scan.tracked.tracks) + sum(int((d.track_id < 0).sum()) for d in scan.tracked.frames)
-    report.cover = VideoCover(config.region_shape, regions, list(scan.tracked.tracks), scan.cuts)
+    report.cover = VideoCover(config.region_shape, regions, list(scan.tracked.tracks), scan.cuts, found=found)
+    if applied is not None:
+        record_edits(report, applied, (scan.info.height, scan.info.width), config)
     report.media["frames"] = frames
     report.media["audio_kept"] = bool(result.audio_kept)
     report.timings.update(detect_track=round(t1 - t0, 3), render_encode_verify=round(t3 - t1, 3),

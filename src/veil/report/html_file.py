@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..verify.verdicts import LEAK, PASS, UNVERIFIABLE
+from .html_review import review_html
 from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
 from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
 from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
@@ -167,6 +168,8 @@ def file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thum
         elif not thumbnails:
             problem = "thumbnails off"
         out.append(_verification_html(f, x_max, thumbs, plan))
+        if f.review:
+            out.append(review_html(f.review, f.verification))
         video = f.video
         if video is not None:
             v = f.verification

@@ -47,14 +47,26 @@ class RunVerdict(str, enum.Enum):
 
 @dataclass
 class PhotoCover:
-    """What was covered on a photo: the detections and their regions (one each)."""
+    """What was covered on a photo: the boxes and their regions (one each).
+
+    ``found`` is what the detector found, where a person's edits changed the
+    boxes (the report lists the boxes edits name: the found ones).
+    """
 
     detections: Detections
     regions: Regions
+    found: Detections | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PhotoCover":
+        """The inverse of :meth:`to_dict` (the detections are the found ones)."""
+        found = Detections.from_records(d.get("detections", []))
+        return cls(found, Regions(d.get("boxes") or [], RegionShape(d["shape"])))
 
     def to_dict(self) -> dict[str, Any]:
+        found = self.detections if self.found is None else self.found
         return {"shape": self.regions.shape.value, "boxes": self.regions.to_records(),
-                "detections": self.detections.to_records()}
+                "detections": found.to_records()}
 
 
 @dataclass
@@ -68,12 +80,16 @@ class VideoCover:
     tracks : list of TrackSummary
     cuts : list of int
         First frames of new shots.
+    found : list of Detections or None
+        Per frame, the boxes detection and tracking found (with track ids),
+        before any edit: the boxes a person's edits name (``veil review``).
     """
 
     shape: RegionShape
     regions: list[Regions]
     tracks: list[TrackSummary]
     cuts: list[int]
+    found: list[Detections] | None = None
 
     @property
     def frames(self) -> int:
@@ -83,10 +99,25 @@ class VideoCover:
         """Frames with at least one region."""
         return [i for i, r in enumerate(self.regions) if len(r)]
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, frames: int, tracks: list[dict], cuts: list[int]) -> "VideoCover":
+        """The inverse of :meth:`to_dict` (with the entry's ``frames``, ``tracks`` and ``cuts``)."""
+        shape = RegionShape(d["shape"])
+        by_frame = d.get("by_frame") or {}
+        regions = [Regions(by_frame.get(str(i)) or [], shape) for i in range(frames)]
+        found = None
+        if "detections_by_frame" in d:
+            stored = d["detections_by_frame"]
+            found = [Detections.from_records(stored.get(str(i), [])) for i in range(frames)]
+        return cls(shape, regions, [TrackSummary.from_dict(t) for t in tracks], list(cuts), found=found)
+
     def to_dict(self) -> dict[str, Any]:
         # Only frames that have regions, keyed by frame index: compact and exact.
-        return {"shape": RegionShape(self.shape).value,
-                "by_frame": {str(i): self.regions[i].to_records() for i in self.covered_frames()}}
+        out = {"shape": RegionShape(self.shape).value,
+               "by_frame": {str(i): self.regions[i].to_records() for i in self.covered_frames()}}
+        if self.found is not None:
+            out["detections_by_frame"] = {str(i): d.to_records() for i, d in enumerate(self.found) if len(d)}
+        return out
 
 
 @dataclass
@@ -116,6 +147,9 @@ class FileReport:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     verification: Any = None  #: veil.verify.VerificationRecord or None
+    #: A person's edits applied to this file (``veil review``, ``--edits``): the
+    #: edits record of ``veil.edits.apply_edits``; see docs/REPORT.md.
+    review: dict | None = None
 
     def fail(self, message: str) -> None:
         self.status = FileStatus.FAILED
@@ -152,6 +186,28 @@ class FileReport:
             return None
         return self.output_rel or os.path.basename(str(self.output))
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FileReport":
+        """A report entry read back (``to_dict``'s inverse): what a later run or ``veil review``
+        keeps of a file it does not redo. ``input`` and ``output`` are then the shown names."""
+        from ..verify import VerificationRecord
+
+        report = cls(input=d["input"], output=d.get("output"), kind=d.get("kind", "unknown"),
+                     rel=d.get("relative_path"), output_rel=d.get("output"), status=FileStatus(d["status"]),
+                     error=d.get("error"), input_sha256=d.get("input_sha256"), media=dict(d.get("media") or {}),
+                     metadata_removed=list(d.get("metadata_removed") or []), faces=int(d.get("faces", 0)),
+                     timings=dict(d.get("timings") or {}), warnings=list(d.get("warnings") or []),
+                     review=d.get("review"))
+        regions = d.get("regions") or {}
+        if regions and "frames" in d:
+            report.cover = VideoCover.from_dict(regions, frames=int(d["frames"]), tracks=d.get("tracks", []),
+                                                cuts=d.get("cuts", []))
+        elif regions:
+            report.cover = PhotoCover.from_dict(regions)
+        if d.get("verification") is not None:
+            report.verification = VerificationRecord.from_dict(d["verification"])
+        return report
+
     def to_dict(self, *, input_hash: bool = True) -> dict[str, Any]:
         """JSON-ready; ``input_hash=False`` leaves out the input's SHA-256."""
         out: dict[str, Any] = {
@@ -172,6 +228,8 @@ class FileReport:
                    timings=self.timings, warnings=self.warnings)
         if self.verification is not None:
             out["verification"] = self.verification.to_dict()
+        if self.review is not None:
+            out["review"] = self.review
         return out
 
 

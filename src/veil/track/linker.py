@@ -100,6 +100,15 @@ class TrackSummary:
     padded: list[int]
     max_width: float
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrackSummary":
+        """The inverse of :meth:`to_dict` (runs back to frame lists)."""
+        def frames(runs) -> list[int]:
+            return [f for a, b in runs for f in range(int(a), int(b) + 1)]
+
+        return cls(int(d["id"]), int(d["first"]), int(d["last"]), frames(d["detected"]), frames(d["interpolated"]),
+                   frames(d["padded"]), float(d["max_width"]))
+
     def to_dict(self) -> dict:
         """JSON-ready summary; frame lists as inclusive runs ``[[start, end], ...]``.
 

@@ -44,7 +44,8 @@ def low_confidence_verdict(box, frame: int | None) -> FaceVerdict:
 
 
 def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detections, regions: Regions,
-                   config: Config, detector, *, rng=None) -> tuple[np.ndarray, VerificationRecord]:
+                   config: Config, detector, *, rng=None,
+                   mask: np.ndarray | None = None) -> tuple[np.ndarray, VerificationRecord]:
     """Verify one photo; escalate leaking faces in reversible modes.
 
     Parameters
@@ -59,6 +60,9 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
         For the residual-face check on the output.
     rng : numpy.random.Generator, optional, keyword-only
         Noise source for re-rendering (``config.rng()`` by default).
+    mask : (H, W) bool ndarray, optional, keyword-only
+        Everything covered on the picture, where more than ``regions`` was
+        (regions a person drew, which are covered but not measured).
 
     Returns
     -------
@@ -73,7 +77,7 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
     rng = rng if rng is not None else config.rng()
     orig_rgb = to_rgb8(original)
     height, width = original.shape[:2]
-    mask = regions.mask(height, width)
+    mask = regions.mask(height, width) if mask is None else mask
 
     def measure(picture: np.ndarray, i: int, cfg: Config) -> FaceVerdict:
         return verify_face(orig_rgb, to_rgb8(picture), dets.xyxy[i], region_mask=mask,

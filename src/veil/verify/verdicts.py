@@ -128,6 +128,14 @@ class FaceVerdict(_Decision):
         """A photo's face belongs to no track (see :class:`TrackVerdict`)."""
         return None
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FaceVerdict":
+        """The inverse of :meth:`to_dict`: the raw scores back (decisions are derived again)."""
+        return cls(box=tuple(float(v) for v in d["box"]), distances=dict(d.get("distances") or {}),
+                   threshold=float(d["threshold"]), frame=d.get("frame"), unverifiable=d.get("unverifiable"),
+                   note=d.get("note", ""), region=d.get("region", "none"), elapsed_ms=float(d.get("elapsed_ms", 0)),
+                   control=d.get("control_distance"))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, flat (the report reads these keys); never pixels or embeddings.
 
@@ -231,6 +239,16 @@ class TrackVerdict(_Decision):
             out[name] = min(d, out.get(name, math.inf))
         return out
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrackVerdict":
+        """The inverse of :meth:`to_dict`."""
+        frames = d.get("frames") or {}
+        return cls(faces=tuple(FaceVerdict.from_dict(f) for f in d.get("representatives", [])),
+                   multi_frame=dict(d.get("multi_frame") or {}), threshold=float(d["threshold"]),
+                   frames_total=int(frames.get("with_box", 0)), frames_usable=int(frames.get("usable", 0)),
+                   frames_combined=int(frames.get("combined", 0)), track_id=d.get("track"),
+                   elapsed_ms=float(d.get("elapsed_ms", 0)))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, flat like :meth:`FaceVerdict.to_dict` (``frame`` is the
         frame of the strongest attack), with the representative frames and the
@@ -281,6 +299,8 @@ class ResidualFinding:
     box: tuple[float, float, float, float]
     score: float
     frame: int | None = None
+    #: Why it is not counted as missed: a person decided on this face (left it visible, removed it).
+    reason: str | None = None
 
     @classmethod
     def from_detections(cls, dets, *, frame: int | None = None) -> "list[ResidualFinding]":
@@ -288,11 +308,17 @@ class ResidualFinding:
         return [cls(tuple(float(v) for v in box), float(score), frame)
                 for box, score in zip(dets.xyxy, dets.scores)]
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ResidualFinding":
+        return cls(tuple(float(v) for v in d["box"]), float(d["score"]), d.get("frame"), d.get("reason"))
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"box": [round(v, 1) for v in self.box], "score": round(self.score, 3),
                                "source": "detected"}
         if self.frame is not None:
             out["frame"] = int(self.frame)
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
 
@@ -330,6 +356,11 @@ class VerificationRecord:
         Index into ``verdicts`` -> the steps tried for it, in order.
     attacks : tuple of str or None
         The attacks run on each face (photos), when one set applies to all.
+    excused : tuple of ResidualFinding
+        Residual findings on faces a person left visible or removed (each with
+        its ``reason``): listed, not counted as missed.
+    left_visible : tuple of dict
+        The faces a person left visible (``veil review``), as the edits record names them.
     """
 
     verdicts: tuple = ()
@@ -337,6 +368,8 @@ class VerificationRecord:
     threshold: float = IMPOSTOR_THRESHOLD
     escalations: Mapping[int, tuple] = field(default_factory=dict)
     attacks: tuple[str, ...] | None = None
+    excused: tuple = ()
+    left_visible: tuple = ()
 
     @property
     def counts(self) -> Counts:
@@ -361,6 +394,17 @@ class VerificationRecord:
     def leaks(self) -> bool:
         return self.verdict == LEAK
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "VerificationRecord":
+        """The inverse of :meth:`to_dict`. Escalation steps come back as their text."""
+        verdicts = tuple((TrackVerdict if "representatives" in f else FaceVerdict).from_dict(f) for f in d["faces"])
+        escalations = {i: tuple(f["escalation"]) for i, f in enumerate(d["faces"]) if f.get("escalation")}
+        attacks = tuple(d["attacks"]) if d.get("attacks") is not None else None
+        return cls(verdicts, tuple(ResidualFinding.from_dict(r) for r in d.get("residual", [])),
+                   float(d["threshold"]), escalations, attacks,
+                   tuple(ResidualFinding.from_dict(r) for r in d.get("excused", [])),
+                   tuple(d.get("left_visible", [])))
+
     def to_dict(self) -> dict[str, Any]:
         """The report's ``verification`` object (docs/REPORT.md)."""
         faces = [v.to_dict() for v in self.verdicts]
@@ -376,6 +420,10 @@ class VerificationRecord:
         }
         if self.attacks is not None:
             out["attacks"] = list(self.attacks)
+        if self.excused or self.left_visible:
+            out["counts"].update(excused=len(self.excused), left_visible=len(self.left_visible))
+            out["excused"] = [r.to_dict() for r in self.excused]
+            out["left_visible"] = [dict(entry) for entry in self.left_visible]
         return out
 
 

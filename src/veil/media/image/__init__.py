@@ -95,6 +95,8 @@ from .read import Picture, read_image
 from .write import check_written, write_image
 
 __all__ = [
+    "register_heif",
+    "check_written",
     "Picture",
     "read_image",
     "write_image",

@@ -47,6 +47,7 @@ copy, muxer tags), ``write`` (:func:`transcode`), ``tags`` (metadata audit).
 
 from .base import Frame, TranscodeResult, VideoInfo
 from .read import FrameIterator, iter_frames, probe_video
+from .seek import FrameSource
 from .write import OUTPUT_SUFFIXES, X264_PRESETS, output_suffix, transcode
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "TranscodeResult",
     "probe_video",
     "iter_frames",
+    "FrameSource",
     "transcode",
     "output_suffix",
     "OUTPUT_SUFFIXES",
