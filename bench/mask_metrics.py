@@ -30,7 +30,7 @@ import numpy as np
 from calibrate_threshold import QUANTILE, threshold_index
 from veil.verify.recognizer import face_distance
 
-__all__ = ["RECONS", "Pairs", "pairs", "own_threshold", "summary", "Bootstrap", "roc", "ci", "crossing", "FAR_GRID"]
+__all__ = ["RECONS", "Pairs", "pairs", "own_threshold", "summary", "Bootstrap", "by_gallery_size", "roc", "ci", "crossing", "FAR_GRID"]
 
 #: Ways of filling in a covered face: not at all, OpenCV inpainting, eigenface completion.
 RECONS = ("none", "inpaint", "pca")
@@ -53,6 +53,10 @@ class Pairs:
     min_gen, min_imp : (P,) float64
         Per probe: closest photo of the same person / of anyone else (inf if none).
     probe_id : (P,) int
+    closest_imp : (P,) int
+        Per probe: gallery index of its closest photo of someone else (-1 if none).
+    imp_by_id : (P, n_ids) float64
+        Per probe: distance to the closest photo of each identity (inf for its own).
     """
 
     gen: np.ndarray
@@ -63,6 +67,8 @@ class Pairs:
     min_gen: np.ndarray
     min_imp: np.ndarray
     probe_id: np.ndarray
+    closest_imp: np.ndarray
+    imp_by_id: np.ndarray
 
 
 def pairs(probe_emb: np.ndarray, probe_id: np.ndarray, probe_own: np.ndarray,
@@ -80,7 +86,8 @@ def pairs(probe_emb: np.ndarray, probe_id: np.ndarray, probe_own: np.ndarray,
     """
     probe_id = np.asarray(probe_id)
     gallery_id = np.asarray(gallery_id)
-    gens, gen_ids, imps, imp_a, imp_b, min_gen, min_imp = [], [], [], [], [], [], []
+    gens, gen_ids, imps, imp_a, imp_b, min_gen, min_imp, closest = [], [], [], [], [], [], [], []
+    by_id = np.full((len(probe_emb), int(gallery_id.max()) + 1), np.inf)
     for s in range(0, len(probe_emb), chunk):
         d = np.atleast_2d(face_distance(probe_emb[s:s + chunk], gallery_emb))
         for row, p in zip(d, range(s, s + len(d))):
@@ -94,10 +101,13 @@ def pairs(probe_emb: np.ndarray, probe_id: np.ndarray, probe_own: np.ndarray,
             imp_b.append(gallery_id[other])
             min_gen.append(row[same].min() if same.any() else np.inf)
             min_imp.append(row[other].min() if other.any() else np.inf)
+            closest.append(int(np.flatnonzero(other)[np.argmin(row[other])]) if other.any() else -1)
+            np.minimum.at(by_id[p], gallery_id[other], row[other])
     imp = np.concatenate(imps)
     order = np.argsort(imp, kind="stable")
     return Pairs(np.concatenate(gens), np.concatenate(gen_ids), imp[order], np.concatenate(imp_a)[order],
-                 np.concatenate(imp_b)[order], np.array(min_gen), np.array(min_imp), probe_id.copy())
+                 np.concatenate(imp_b)[order], np.array(min_gen), np.array(min_imp), probe_id.copy(),
+                 np.array(closest, int), by_id)
 
 
 def own_threshold(p: Pairs, q: float = QUANTILE) -> float:
@@ -114,7 +124,12 @@ def summary(p: Pairs, *, threshold: float, protocol_threshold: float) -> dict:
     own = own_threshold(p)
     found = (p.min_gen < threshold) & (p.min_gen < p.min_imp)
     lookalike = (p.min_imp < threshold) & (p.min_imp < p.min_gen)
+    # where the look-alikes land: a few "hub" photos close to many covered probes, or many photos?
+    hits = p.closest_imp[lookalike]
+    top = int(np.bincount(hits).max()) if len(hits) else 0
     return {
+        "lookalike_photos": int(len(np.unique(hits))),
+        "lookalike_top_photo_share": top / len(hits) if len(hits) else float("nan"),
         "tar": _rate(p.gen < threshold),
         "far": _rate(p.imp < threshold),
         "tar_protocol": _rate(p.gen < protocol_threshold),
@@ -128,6 +143,34 @@ def summary(p: Pairs, *, threshold: float, protocol_threshold: float) -> dict:
         "impostor_pairs": int(len(p.imp)),
         "probes": int(len(p.min_gen)),
     }
+
+
+def by_gallery_size(p: Pairs, sizes, *, threshold: float, draws: int = 40, seed: int = 0) -> dict[int, dict]:
+    """The search view as the gallery grows: found first / look-alike first with ``m`` other people.
+
+    For each size ``m`` and each draw, every probe's gallery holds the other
+    photos of its own person and all photos of ``m`` other people drawn at
+    random (without its own). Returns ``{m: {"found": rate, "lookalike": rate}}``
+    (means over draws and probes); sizes above the number of other people are left out.
+    """
+    rng = np.random.default_rng(seed)
+    n_probes, n_ids = p.imp_by_id.shape
+    own = ~np.isfinite(p.imp_by_id)
+    out = {}
+    for m in sizes:
+        if m > n_ids - 1:
+            continue
+        found = look = 0.0
+        reps = 1 if m == n_ids - 1 else draws  # everyone else: nothing to draw
+        for _ in range(reps):
+            keys = rng.random((n_probes, n_ids))
+            keys[own] = np.inf  # never draw the probe's own identity
+            pick = np.argsort(keys, axis=1)[:, :m]
+            best = np.take_along_axis(p.imp_by_id, pick, axis=1).min(axis=1)
+            found += np.mean((p.min_gen < threshold) & (p.min_gen < best))
+            look += np.mean((best < threshold) & (best < p.min_gen))
+        out[int(m)] = {"found": found / reps, "lookalike": look / reps}
+    return out
 
 
 def roc(p: Pairs, far_grid: np.ndarray = FAR_GRID) -> list[float]:

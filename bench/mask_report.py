@@ -92,6 +92,7 @@ def tables(res: dict) -> str:
                 cells.append(f"{_share(c['visible'], lowest)} [{_share(c['ci'][0], lowest)}, "
                              f"{_share(c['ci'][1], lowest)}]")
             out.append(f"| {fam} | {_LABEL[name]} | {cells[0]} | {cells[1]} |")
+    out += ["", *_search_table(res)]
     if conds[0]["veil"] is not None:
         out += ["", "| occlusion | faces | veil found the face | visible face covered by veil's regions: mean / "
                 "5th pct / min | faces >= 99% covered | every visible landmark inside |", "|---|---:|---:|---|---:|---:|"]
@@ -105,6 +106,29 @@ def tables(res: dict) -> str:
                 "|---:|---:|---:|"]
         out += [f"| {r['components']} | {r['shrink']:g} | {r['rmse']:.1f} |" for r in res["pca"]["grid"]]
     return "\n".join(out) + "\n"
+
+
+#: Conditions shown in the search-view table and plot.
+SEARCH_ROWS = ("none", "mask:surgical", "mask:cloth", "mask:N95", "mask:KN95", "chin-up:60", "chin-up:50",
+               "chin-up:40", "chin-up:30", "chin-up:20", "forehead-down:80", "forehead-down:70", "forehead-down:60",
+               "forehead-down:50")
+
+
+def _search_table(res: dict) -> list[str]:
+    """Found first / look-alike first as the gallery grows, and where the look-alikes land."""
+    picked = [e for e in res["conditions"] if e["occlusion"] in SEARCH_ROWS]
+    sizes = list(picked[0]["recon"]["none"]["by_gallery"])
+    out = ["| occlusion | filled in | probes with any other person under the threshold | look-alikes land on "
+           "(photos; share of the most-hit photo) | " + " | ".join(
+               f"found / look-alike, {m} other people" for m in sizes) + " |",
+           "|---|---|---:|---:|" + "---:|" * len(sizes)]
+    for e in picked:
+        for name in ("none", "pca") if e["family"] != "none" else ("none",):
+            s = e["recon"][name]
+            cells = [f"{_pct(g['found'], 0)} / {_pct(g['lookalike'], 0)}" for g in s["by_gallery"].values()]
+            out.append(f"| {e['occlusion']} | {_LABEL[name]} | {_pct(s['any_false_match'])} | "
+                       f"{s['lookalike_photos']}; {_pct(s['lookalike_top_photo_share'], 0)} | {' | '.join(cells)} |")
+    return out
 
 
 def _band_series(conds: list[dict], fam: str, key: str, name: str, color: str, dash: bool) -> Series:
@@ -144,6 +168,18 @@ def _plots(res: dict, outdir: Path) -> list[Path]:
     paths[-1].write_text(chart(series, title=f"Probes whose closest match (< {thr:.4f}) is someone else",
                                xlabel="visible share of the face box (%)", ylabel="look-alike first (% of probes)",
                                xlim=(0, 100), ylim=(0, top)))
+    picked = [e for e in conds if e["occlusion"] in SEARCH_ROWS and e["family"] != "none"]
+    series = []
+    for i, e in enumerate(picked):
+        g = e["recon"]["none"]["by_gallery"]
+        series.append(Series(e["occlusion"], [float(m) for m in g], [100 * v["lookalike"] for v in g.values()],
+                             color=PALETTE[i % 8], dash=i >= 8))
+    top = max(10.0, 10 * np.ceil(max(max(s.y) for s in series) / 10)) if series else 10.0
+    paths.append(outdir / "gallery.svg")
+    paths[-1].write_text(chart(series, title="Look-alike first as the gallery grows (not filled in)",
+                               xlabel="other people in the gallery (10 photos each; log)",
+                               ylabel=f"closest match < {thr:.4f} is someone else (% of probes)",
+                               xlim=(1, 1000), ylim=(0, top), xlog=True))
     pick = [conds[0]] + masks + [e for e in conds if e["occlusion"] in ("chin-up:50", "chin-up:30",
                                                                          "forehead-down:50")]
     far = [100 * f for f in res["far_grid"]]

@@ -73,6 +73,8 @@ from veil.verify.threshold import IMPOSTOR_THRESHOLD  # noqa: E402
 
 RECONS = mm.RECONS
 LEVELS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+#: Numbers of other people in the gallery for the search view (all of them is added).
+GALLERY_SIZES = (5, 10, 20, 40, 80)
 
 
 @dataclass
@@ -347,7 +349,8 @@ def score(g: Gallery, probes: list[int], occs, emb: np.ndarray, records, opts: O
     """Every condition's scores, intervals, ROC; crossings of the band curves."""
     labels = g.labels
     pid, own = labels[probes], np.array(probes)
-    boot = mm.Bootstrap(int(labels.max()) + 1, labels, reps=opts.bootstrap, seed=opts.seed)
+    n_ids = int(labels.max()) + 1
+    boot = mm.Bootstrap(n_ids, labels, reps=opts.bootstrap, seed=opts.seed)
     protocol = mm.own_threshold(mm.pairs(emb[0, 0], pid, own, g.emb, labels))
     entries, reps = [], {}
     for o, occ in enumerate(occs):
@@ -358,6 +361,8 @@ def score(g: Gallery, probes: list[int], occs, emb: np.ndarray, records, opts: O
             rep = reps[occ.name, name] = boot.replicates(p, threshold=IMPOSTOR_THRESHOLD)
             s["ci"] = {k: mm.ci(v) for k, v in rep.items()}
             s["roc"] = mm.roc(p)
+            sizes = [m for m in GALLERY_SIZES if m < n_ids - 1] + [n_ids - 1]
+            s["by_gallery"] = mm.by_gallery_size(p, sizes, threshold=IMPOSTOR_THRESHOLD, seed=opts.seed)
             if name != "none":
                 for key in ("tar", "lookalike"):
                     s[f"delta_{key}"] = s[key] - entry["recon"]["none"][key]
