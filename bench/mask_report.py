@@ -104,7 +104,9 @@ def tables(res: dict) -> str:
     if res["pca"]["grid"]:
         out += ["", "| eigenface components | ridge factor | held-out RMSE of hidden face pixels (of 255) |",
                 "|---:|---:|---:|"]
-        out += [f"| {r['components']} | {r['shrink']:g} | {r['rmse']:.1f} |" for r in res["pca"]["grid"]]
+        for r in res["pca"]["grid"]:
+            ridge = f"{r['shrink']:g}" if r["components"] else "-"
+            out.append(f"| {r['components'] or 'none (the mean face)'} | {ridge} | {r['rmse']:.1f} |")
     return "\n".join(out) + "\n"
 
 
@@ -252,9 +254,14 @@ def _fills_png(templates, model) -> np.ndarray | None:
 
 
 def write_figures(res: dict, templates, outdir: Path) -> list[Path]:
-    """Plots and pictures of one run into ``outdir``; the paths written."""
+    """Plots and pictures of one run into ``outdir``; the paths written.
+
+    A result read back from its JSON has no mean face or models: only the plots are redrawn.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     paths = _plots(res, outdir)
+    if "_mean_chip" not in res:  # a result read back from JSON: plots only
+        return paths
     pictures = {"anchors.png": _anchors_png(res["_mean_chip"]),
                 "occlusions.png": _occlusions_png(res["_mean_chip"], templates) if templates else None,
                 "fills.png": _fills_png(templates, res["_models"][0])}

@@ -36,6 +36,7 @@ Usage::
 
     nice -n 10 .venv/bin/python bench/mask_study.py                      # the full study
     .venv/bin/python bench/mask_study.py --limit-identities 12 --bootstrap 100 --figures ''   # quick look
+    .venv/bin/python bench/mask_study.py --replot          # tables and plots again from the last run's JSON
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def select_completion(g: Gallery, fold_of: np.ndarray, opts: Options) -> tuple[i
 
     Among fold 0's *training* identities, a quarter is held out; the model is
     fitted on the rest and scored by the RMS error of the hidden face-oval
-    pixels under a chin-up and a forehead-down band leaving half the face.
+    pixels under a chin-up and a forehead-down band leaving half the face. The
+    first row is the mean face (no model), for scale.
     """
     if opts.components is not None and opts.shrink is not None:
         return opts.components, opts.shrink, []
@@ -181,21 +183,23 @@ def select_completion(g: Gallery, fold_of: np.ndarray, opts: Options) -> tuple[i
     side = g.small.shape[1]
     uv = np.stack(np.meshgrid(np.arange(side) * 2 + 0.5, np.arange(side) * 2 + 0.5), -1)
     oval = oval_mask(uv)
-    rows = []
+    def rmse(fill) -> float:
+        errs = []
+        for occ in (band("chin-up", 0.5), band("forehead-down", 0.5)):
+            hs = occ.chip_hidden.reshape(side, 2, side, 2).any(axis=(1, 3))
+            sel = hs & oval
+            errs += [np.mean((fill(g.small[i], hs)[sel] - g.small[i][sel] / 255.0) ** 2) for i in held]
+        return float(255 * np.sqrt(np.mean(errs)))
+
+    mean_face = g.small[inner].mean(axis=0) / 255.0
+    rows = [{"components": 0, "shrink": 0.0, "rmse": rmse(lambda small, hs: mean_face)}]  # no model: the mean face
     ks = opts.grid_components if opts.components is None else (opts.components,)
     for k in sorted({min(k, int(inner.sum()) - 1) for k in ks}):  # small runs: fewer faces than the grid asks
         base = FaceCompletion.fit(g.small[inner], components=k)
         for shrink in opts.grid_shrink if opts.shrink is None else (opts.shrink,):
-            model = base.with_shrink(shrink)
-            errs = []
-            for occ in (band("chin-up", 0.5), band("forehead-down", 0.5)):
-                hs = occ.chip_hidden.reshape(side, 2, side, 2).any(axis=(1, 3))
-                sel = hs & oval
-                for i in held:
-                    full = model.complete_small(g.small[i], hs)
-                    errs.append(np.mean((full[sel] - g.small[i][sel] / 255.0) ** 2))
-            rows.append({"components": int(k), "shrink": float(shrink), "rmse": float(255 * np.sqrt(np.mean(errs)))})
-    best = min(rows, key=lambda r: r["rmse"])
+            rows.append({"components": int(k), "shrink": float(shrink),
+                         "rmse": rmse(base.with_shrink(shrink).complete_small)})
+    best = min(rows[1:], key=lambda r: r["rmse"])
     progress(f"eigenface model: {best['components']} components, ridge x{best['shrink']:g} "
              f"(held-out RMSE {best['rmse']:.1f} of 255)")
     return best["components"], best["shrink"], rows
@@ -408,7 +412,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-veil-check", action="store_true")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "out" / "mask-study.json")
     ap.add_argument("--figures", default=str(REPO / "docs" / "mask-study"), help="folder for plots ('' for none)")
+    ap.add_argument("--replot", action="store_true",
+                    help="no run: print the tables and redraw the plots from --json (pictures need a run)")
     args = ap.parse_args(argv)
+    if args.replot:
+        res = json.loads(args.json.read_text())
+        print(tables(res))
+        for path in write_figures(res, [], Path(args.figures)) if args.figures else []:
+            progress(f"wrote {path.name}")
+        return 0
 
     opts = Options(probes=args.probes, levels=tuple(float(v) for v in args.levels.split(",")), folds=args.folds,
                    components=args.components, shrink=args.shrink, bootstrap=args.bootstrap, seed=args.seed,

@@ -188,6 +188,22 @@ def test_face_completion_beats_the_mean_on_a_low_rank_face_model():
     assert downsample_chip(chip).shape == (PCA_SIDE, PCA_SIDE, 3)
 
 
+def test_model_selection_prefers_a_model_to_the_mean_face():
+    rng = np.random.default_rng(3)
+    d = PCA_SIDE * PCA_SIDE * 3
+    faces = 0.5 + rng.normal(size=(120, 5)) @ (rng.normal(size=(5, d)) * 0.04)
+    small = np.clip(faces * 255, 0, 255).astype(np.uint8).reshape(-1, PCA_SIDE, PCA_SIDE, 3)
+    g = mask_study.Gallery(faces=[mask_study.Face(i % 12, i // 12, (0, 0, 1, 1), np.zeros((5, 2)), True)
+                                  for i in range(120)], small=small)
+    opts = mask_study.Options(folds=3, grid_components=(5, 500), grid_shrink=(1.0, 10.0))
+    k, shrink, rows = mask_study.select_completion(g, mask_study.fold_of_identity(12, 3, 0), opts)
+    assert rows[0]["components"] == 0 and len(rows) == 5  # the mean face, then 2 sizes x 2 ridges
+    assert {r["components"] for r in rows[1:]} == {5, 59}  # 500 is cut to the faces there are, less one
+    best = min(rows[1:], key=lambda r: r["rmse"])
+    assert (k, shrink) == (best["components"], best["shrink"]) and best["rmse"] < 0.5 * rows[0]["rmse"]
+    assert mask_study.select_completion(g, None, mask_study.Options(components=7, shrink=3.0)) == (7, 3.0, [])
+
+
 def test_inpaint_changes_only_hidden_pixels(face):
     rgb, _ = face
     hidden = np.zeros(rgb.shape[:2], bool)
@@ -272,7 +288,10 @@ def test_small_study_runs_and_has_the_tables_shape(people, surgical, tmp_path):
     # occlusions, scores, filling in, veil, and the search view (not filled, completed)
     assert sum("| mask:surgical |" in r for r in rows) == 6
     assert len([r for r in rows if r.startswith("| chin-up | ")]) == 3
-    json.dumps(mask_study.to_json(res), default=float)
+    back = json.loads(json.dumps(mask_study.to_json(res), default=float))  # --replot reads this back
+    assert tables(back) == md
+    assert {p.name for p in write_figures(back, [], tmp_path / "replot")} == {
+        "tar-chin-up.svg", "tar-forehead-down.svg", "lookalike.svg", "gallery.svg", "roc.svg"}
     names = {p.name for p in write_figures(res, [surgical], tmp_path)}
     assert {"tar-chin-up.svg", "tar-forehead-down.svg", "lookalike.svg", "roc.svg", "anchors.png",
             "occlusions.png", "fills.png", "gallery.svg"} <= names
