@@ -180,8 +180,7 @@ def _plots(res: dict, outdir: Path) -> list[Path]:
     paths.append(outdir / "gallery.svg")
     paths[-1].write_text(chart(series, title="Look-alike first as the gallery grows (not filled in)",
                                xlabel="other people in the gallery (10 photos each; log)",
-                               ylabel=f"closest match < {thr:.4f} is someone else (% of probes)",
-                               xlim=(1, 1000), ylim=(0, top), xlog=True))
+                               ylabel="look-alike first (% of probes)", xlim=(3, 300), ylim=(0, top), xlog=True))
     pick = [conds[0]] + masks + [e for e in conds if e["occlusion"] in ("chin-up:50", "chin-up:30",
                                                                          "forehead-down:50")]
     far = [100 * f for f in res["far_grid"]]
