@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel")
     an.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="CPU threads for detection (default: one per CPU, shared among --jobs)")
+    an.add_argument("--restart", action="store_true",
+                    help="redo every file, ignoring what the output folder's journal says an earlier "
+                         "(interrupted) run finished")
+    an.add_argument("--cluster", metavar="ADDRESS", default=None,
+                    help="run the files on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                         "local:N for N local worker processes (needs veil[cluster]; inputs and OUTDIR "
+                         "on a file system every worker sees)")
+    an.add_argument("--segment-seconds", type=float, default=None, metavar="S",
+                    help="video: split videos longer than S seconds at key frames and process the "
+                         "segments in parallel (--jobs processes or the cluster's workers; default: 0, never)")
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
@@ -119,7 +129,7 @@ def _config_from(args):
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed", "threads"):
+                 "region_shape", "crf", "seed", "threads", "segment_seconds"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -159,7 +169,8 @@ def _run_anonymize(args) -> int:
 
     config = _config_from(args)
     options = AnonymizeOptions(inputs=tuple(args.inputs), outdir=Path(args.output), jobs=args.jobs,
-                               masks=args.masks, input_hash=not args.no_input_hash)
+                               masks=args.masks, input_hash=not args.no_input_hash, restart=args.restart,
+                               cluster=args.cluster)
     if config.reversible:
         from .anonymize import REVERSIBLE_WARNING
 
