@@ -118,11 +118,14 @@ def test_the_segmented_run_verifies_the_tracks_across_segments(whole_and_segment
     assert vs["residual"] == vw["residual"]  # sampled on the same frames of the same pictures
 
 
-def test_segments_in_worker_processes_give_the_same_bytes(whole_and_segmented, clip):
-    root = whole_and_segmented[0]
-    _run(clip, root / "jobs", "--threads", "1", "--segment-seconds", "1", "--jobs", "2", "--no-verify")
-    _run(clip, root / "here", "--threads", "1", "--segment-seconds", "1", "--no-verify")
-    assert (root / "jobs" / "long.mp4").read_bytes() == (root / "here" / "long.mp4").read_bytes()
+def test_segments_in_worker_processes_cover_the_same(whole_and_segmented, clip):
+    # Not byte for byte: x264 here gives other bytes for the same frames run to run (see bench/results-scale.md).
+    root, _, segmented = whole_and_segmented
+    report = _run(clip, root / "jobs", "--threads", "1", "--segment-seconds", "1", "--jobs", "2", "--no-verify")
+    assert report["files"][0]["regions"] == segmented["files"][0]["regions"]
+    assert _masks(root / "jobs", "long.mp4") and all(
+        np.array_equal(a, b) for a, b in zip(_masks(root / "jobs", "long.mp4"), _masks(root / "seg", "long.mp4")))
+    assert _pts(root / "jobs" / "long.mp4") == _pts(clip)
 
 
 def test_kept_audio_is_joined_with_the_segments(tmp_path):

@@ -146,6 +146,9 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
                     _run_in_workers(todo, config, options.jobs, record)
                 else:
                     _run_here(todo, config, record, progress_for, len(jobs))
+                # Every file is done: what a worker that died left (a Dask worker killed
+                # mid-file, its file retried elsewhere) can go; no one writes here any more.
+                remove_stale_temporaries(outdir)
             except Interrupted as exc:
                 interrupted = exc
             except KeyboardInterrupt:

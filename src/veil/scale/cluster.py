@@ -100,9 +100,8 @@ def connect(text: str, *, notify: Callable[[str], None] = lambda line: None):
             cluster.close()
         raise VeilError(f"cannot reach the Dask scheduler {shown(text)}: {exc}") from None
     client.register_plugin(VeilWorkerSetup(one_thread_per_process=local is not None), name="veil-setup")
-    link = getattr(client, "dashboard_link", None)
-    if link and (local is None or dashboard):
-        notify(f"Dask dashboard: {link}")
+    if local is not None and dashboard:  # a scheduler of one's own has its dashboard where one started it
+        notify(f"Dask dashboard: {client.dashboard_link}")
     return client, cluster
 
 
