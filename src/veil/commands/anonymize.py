@@ -164,6 +164,10 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             outcome.exit_code = interrupted.exit_code
             notify(f"interrupted by {run.interrupted}; unfinished files have no output")
         run.files = failed_plans + [results[i] for i in sorted(results)]
+        from ..detect.providers import provider_notice
+
+        if provider_notice():  # the GPU extra is installed, but detection ran on the CPU here
+            notify(provider_notice())
         run.seconds = time.perf_counter() - started
         with deferred_signals():  # the report of what was done is written whole
             outcome.report_path, outcome.html_path = _write_reports(run, outdir)
