@@ -157,10 +157,20 @@ class _Progress:
             sys.stderr.flush()
         return update
 
-    def finish_file(self) -> None:
+    def planned(self, todo: int, done: int) -> None:
+        self.todo, self.faces, self.failed = todo, 0, 0
+
+    def finish_file(self, report=None) -> None:
         self.done += 1
+        if report is not None:
+            self.faces += report.faces if report.ok else 0
+            self.failed += not report.ok
         if self.enabled:
-            sys.stderr.write("\r\x1b[K")
+            # Files run elsewhere (--jobs, --cluster) report no frames: one line of files instead.
+            todo = getattr(self, "todo", 0)
+            line = (f"[{self.done}/{todo} files] {self.faces} face{'s' * (self.faces != 1)} covered, "
+                    f"{self.failed} failed" if todo > 1 else "")
+            sys.stderr.write(f"\r\x1b[K{line}")
             sys.stderr.flush()
 
 
@@ -177,7 +187,9 @@ def _run_anonymize(args) -> int:
         _say(f"warning: {REVERSIBLE_WARNING.format(mode=config.mode.value)}")
     progress = _Progress()
     outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
-                            file_done=lambda report: progress.finish_file())
+                            file_done=progress.finish_file, files_planned=progress.planned)
+    if progress.enabled:
+        sys.stderr.write("\r\x1b[K")  # the status line gives way to the summary
     summary = outcome.run.summary()
     if args.json:
         print(json.dumps(dict(summary.to_dict(), report=str(outcome.report_path), html=str(outcome.html_path))))

@@ -63,7 +63,8 @@ class RunOutcome:
 def run_anonymize(options: AnonymizeOptions, config: Config, *,
                   notify: Callable[[str], None] = lambda line: None,
                   progress_for: Callable[[str], Callable] | None = None,
-                  file_done: Callable[[FileReport], None] = lambda report: None) -> RunOutcome:
+                  file_done: Callable[[FileReport], None] = lambda report: None,
+                  files_planned: Callable[[int, int], None] = lambda todo, done: None) -> RunOutcome:
     """Anonymize every input into ``options.outdir`` and write the report.
 
     Parameters
@@ -76,6 +77,8 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         Progress callback factory for files processed in this process.
     file_done : callable(FileReport), keyword-only
         Called after each file.
+    files_planned : callable(todo, done), keyword-only
+        Called once before the files: how many this run processes, how many the journal says are done.
 
     Raises
     ------
@@ -127,6 +130,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             notify(f"resuming: {len(results)} of {len(jobs)} file{'s' * (len(jobs) != 1)} already done "
                    "(the output folder's journal; --restart redoes them)")
         todo = [(i, job) for i, job in enumerate(jobs) if i not in results]
+        files_planned(len(todo), len(results))
 
         def record(index: int, report: FileReport, digest=None) -> None:
             results[index] = report
