@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,review]'
+	$(BIN)/python -m pip install --quiet -e '.[test,review,cluster]'
 	touch $(STAMP)
 
 demo: $(STAMP)

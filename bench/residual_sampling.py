@@ -41,7 +41,7 @@ from veil.config import Config  # noqa: E402
 from veil.detect import detector_for  # noqa: E402
 from veil.detections import box_iou  # noqa: E402
 from veil.media.video import iter_frames  # noqa: E402
-from veil.region import Regions, regions_for  # noqa: E402
+from veil.region import regions_for  # noqa: E402
 from veil.track.scan import scan_video  # noqa: E402
 from veil.verify.residual import residual_faces  # noqa: E402
 from veil.verify.video import RESIDUAL_EVERY  # noqa: E402

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from veil.cli import main
+from veil.scale.journal import JOURNAL_NAME
 from veil.errors import ExitCode
 from veil.media.atomic import TEMP_PREFIX
 
@@ -22,7 +23,8 @@ def _sha(path: Path) -> str:
 
 
 def _tree(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Files under ``root``, less the run journal (hidden: veil's own, see docs/REPORT.md)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != JOURNAL_NAME)
 
 
 def _report(outdir: Path) -> dict:

@@ -28,6 +28,7 @@ from metadata_samples import SECRETS, laden_jpeg
 from veil.cli import main
 from veil.errors import ExitCode
 from veil.media.atomic import LOCK_NAME, TEMP_PREFIX
+from veil.scale.journal import JOURNAL_NAME
 
 DATA = Path(__file__).parent / "data"
 CLIP = DATA / "short_hamilton_clip.mp4"
@@ -46,7 +47,7 @@ def _temporaries(root: Path) -> list[Path]:
 
 def _media_outputs(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and p.name not in REPORTS and p.name != LOCK_NAME)
+                  if p.is_file() and p.name not in REPORTS and p.name not in (LOCK_NAME, JOURNAL_NAME))
 
 
 def _first_frames(path: Path, n: int) -> None:

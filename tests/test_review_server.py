@@ -12,6 +12,7 @@ pytest.importorskip("starlette", reason="veil review needs the review extra (sta
 pytest.importorskip("uvicorn", reason="veil review needs the review extra (starlette, uvicorn)")
 
 from veil.errors import UsageError  # noqa: E402
+from veil.scale.journal import JOURNAL_NAME  # noqa: E402
 from veil.review import ReviewSession, apply_pending  # noqa: E402
 from veil.review.app import CSP  # noqa: E402
 from veil.review.apply import Cancelled  # noqa: E402
@@ -193,7 +194,7 @@ def test_apply_renders_the_edited_file_and_updates_the_report(run):
     assert entry["output"] == PHOTO  # relative to OUTDIR
     assert "review" in (run / "out" / "veil-report.html").read_text()
     assert not session.needs_render(session.files[0])
-    assert not [p for p in (run / "out").iterdir() if p.name.startswith(".")]
+    assert not [p for p in (run / "out").iterdir() if p.name.startswith(".") and p.name != JOURNAL_NAME]
     # Marks alone change the report, not the picture.
     written = (run / "out" / PHOTO).read_bytes()
     session.set_edits(0, _edit_body(removed=[item["ref"]], reviewed=[item["ref"]]))

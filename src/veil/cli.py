@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel")
     an.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="CPU threads for detection (default: one per CPU, shared among --jobs)")
+    an.add_argument("--restart", action="store_true",
+                    help="redo every file, ignoring what the output folder's journal says an earlier "
+                         "(interrupted) run finished")
+    an.add_argument("--cluster", metavar="ADDRESS", default=None,
+                    help="run the files on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                         "local:N for N local worker processes (needs veil[cluster]; inputs and OUTDIR "
+                         "on a file system every worker sees)")
+    an.add_argument("--segment-seconds", type=float, default=None, metavar="S",
+                    help="video: split videos longer than S seconds at key frames and process the "
+                         "segments in parallel (--jobs processes or the cluster's workers; default: 0, never)")
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
@@ -125,7 +135,7 @@ def _config_from(args):
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed", "threads"):
+                 "region_shape", "crf", "seed", "threads", "segment_seconds"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -153,10 +163,20 @@ class _Progress:
             sys.stderr.flush()
         return update
 
-    def finish_file(self) -> None:
+    def planned(self, todo: int, done: int) -> None:
+        self.todo, self.faces, self.failed = todo, 0, 0
+
+    def finish_file(self, report=None) -> None:
         self.done += 1
+        if report is not None:
+            self.faces += report.faces if report.ok else 0
+            self.failed += not report.ok
         if self.enabled:
-            sys.stderr.write("\r\x1b[K")
+            # Files run elsewhere (--jobs, --cluster) report no frames: one line of files instead.
+            todo = getattr(self, "todo", 0)
+            line = (f"[{self.done}/{todo} files] {self.faces} face{'s' * (self.faces != 1)} covered, "
+                    f"{self.failed} failed" if todo > 1 else "")
+            sys.stderr.write(f"\r\x1b[K{line}")
             sys.stderr.flush()
 
 
@@ -165,14 +185,17 @@ def _run_anonymize(args) -> int:
 
     config = _config_from(args)
     options = AnonymizeOptions(inputs=tuple(args.inputs), outdir=Path(args.output), jobs=args.jobs,
-                               masks=args.masks, input_hash=not args.no_input_hash, edits=args.edits)
+                               masks=args.masks, input_hash=not args.no_input_hash, edits=args.edits,
+                               restart=args.restart, cluster=args.cluster)
     if config.reversible:
         from .anonymize import REVERSIBLE_WARNING
 
         _say(f"warning: {REVERSIBLE_WARNING.format(mode=config.mode.value)}")
     progress = _Progress()
     outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
-                            file_done=lambda report: progress.finish_file())
+                            file_done=progress.finish_file, files_planned=progress.planned)
+    if progress.enabled:
+        sys.stderr.write("\r\x1b[K")  # the status line gives way to the summary
     summary = outcome.run.summary()
     if args.json:
         print(json.dumps(dict(summary.to_dict(), report=str(outcome.report_path), html=str(outcome.html_path))))

@@ -108,6 +108,11 @@ class Config:
         CPU threads for detection (0: one per usable CPU): a video's frames
         detected at once, each on one thread; a photo's onnxruntime threads.
         Detections do not depend on it.
+    segment_seconds : float
+        Video: split videos longer than this at key frames into segments of
+        about this length, detected and encoded in parallel (``veil.scale.segments``);
+        0 (default) never splits. The regions covered do not depend on it; the
+        encoded bytes do (each segment is its own H.264 encode).
     """
 
     mode: Mode = Mode.FILL
@@ -130,6 +135,7 @@ class Config:
     verify: bool = True
     write_masks: bool = False
     threads: int = 0
+    segment_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         def coerce(name, enum_type):
@@ -151,6 +157,8 @@ class Config:
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
+            (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
+             "segment-seconds must be 0 (never split) or between 1 and 86400"),
             (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
             (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
             (0 <= self.crf <= 51, "crf must be between 0 and 51"),

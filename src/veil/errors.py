@@ -87,6 +87,15 @@ class OutputInUseError(VeilError):
     """Another veil run holds the output folder."""
 
 
+def failure_message(exc: Exception) -> str:
+    """The one line a file's failure is reported with, for any exception."""
+    if isinstance(exc, VeilError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
 def shown(name: str | os.PathLike | bytes) -> str:
     r"""A file name fit for a one-line message: control characters, escapes and
     bytes that are not UTF-8 are shown escaped, in quotes.

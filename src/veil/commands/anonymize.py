@@ -11,6 +11,7 @@ a full disk or a vanished folder are one line and exit status 1.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import json
 import multiprocessing
 import os
@@ -24,6 +25,7 @@ from ..config import Config
 from ..errors import ExitCode, Interrupted, OutputInUseError, UsageError, VeilError, shown
 from ..media.atomic import OutputLock, remove_stale_temporaries
 from ..report import FileReport, RunReport, write_json
+from ..scale.resume import Resume
 from .signals import deferred_signals, die_with_parent, interruptible
 
 __all__ = ["AnonymizeOptions", "RunOutcome", "run_anonymize", "REPORT_JSON", "REPORT_HTML"]
@@ -44,6 +46,8 @@ class AnonymizeOptions:
     masks: bool = False
     input_hash: bool = True  #: put each input's SHA-256 in the report
     edits: str | None = None  #: a person's edits file (``veil review``), matched to the inputs by SHA-256
+    restart: bool = False  #: ignore the output folder's journal: redo every file
+    cluster: str | None = None  #: a Dask scheduler address, or ``local:N`` (veil.scale.cluster)
 
 
 @dataclass
@@ -60,7 +64,8 @@ class RunOutcome:
 def run_anonymize(options: AnonymizeOptions, config: Config, *,
                   notify: Callable[[str], None] = lambda line: None,
                   progress_for: Callable[[str], Callable] | None = None,
-                  file_done: Callable[[FileReport], None] = lambda report: None) -> RunOutcome:
+                  file_done: Callable[[FileReport], None] = lambda report: None,
+                  files_planned: Callable[[int, int], None] = lambda todo, done: None) -> RunOutcome:
     """Anonymize every input into ``options.outdir`` and write the report.
 
     Parameters
@@ -73,6 +78,8 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         Progress callback factory for files processed in this process.
     file_done : callable(FileReport), keyword-only
         Called after each file.
+    files_planned : callable(todo, done), keyword-only
+        Called once before the files: how many this run processes, how many the journal says are done.
 
     Raises
     ------
@@ -84,6 +91,8 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     from ..plan import plan_run
 
     outdir = options.outdir
+    if options.cluster and options.jobs > 1:
+        raise UsageError("--jobs and --cluster: choose one (a cluster runs as many files as it has workers)")
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"output {shown(outdir)} exists and is not a folder")
     try:
@@ -114,41 +123,63 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             from ..anonymize import REVERSIBLE_WARNING
 
             run.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
+        failed_plans = []
         for item in plan_errors:
             report = FileReport(input=item.path, output=None, kind="unknown", rel=item.rel)
             report.fail(item.message)
-            run.files.append(report)
+            failed_plans.append(report)
             notify(f"{shown(item.rel or item.path)}: {item.message}")
         run.earlier = _earlier_entries(outdir, {j.dst for j in jobs})
+        resume = Resume(outdir, config, masks=options.masks, input_hash=options.input_hash,
+                        restart=options.restart, notify=notify)
+        results: dict[int, object] = resume.done(jobs)  # plan index -> report
+        run.resumed = len(results)
+        if results:
+            notify(f"resuming: {len(results)} of {len(jobs)} file{'s' * (len(jobs) != 1)} already done "
+                   "(the output folder's journal; --restart redoes them)")
+        todo = [(i, job) for i, job in enumerate(jobs) if i not in results]
+        files_planned(len(todo), len(results))
 
-        def record(report: FileReport) -> None:
-            run.files.append(report)
+        def record(index: int, report: FileReport, digest=None) -> None:
+            results[index] = report
+            resume.record(jobs[index], report, digest)
             file_done(report)
             if not report.ok:
                 notify(f"{shown(report.name)}: {report.error}")
 
         interrupted = None
-        with interruptible():
+        with interruptible(), resume:
             try:
-                if options.jobs > 1 and len(jobs) > 1:
-                    _run_in_workers(jobs, config, options.jobs, record)
+                if options.cluster:
+                    from ..scale.cluster import run_on_cluster
+
+                    run_on_cluster(todo, config, options.cluster, record, outdir=outdir, notify=notify)
+                elif options.jobs > 1 and len(todo) > 1:
+                    _run_in_workers(todo, config, options.jobs, record)
                 else:
-                    _run_here(jobs, config, record, progress_for)
+                    _run_here(todo, config, record, progress_for, len(jobs))
+                # Every file is done: what a worker that died left (a Dask worker killed
+                # mid-file, its file retried elsewhere) can go; no one writes here any more.
+                remove_stale_temporaries(outdir)
             except Interrupted as exc:
                 interrupted = exc
             except KeyboardInterrupt:
                 interrupted = Interrupted(signal.SIGINT)
         if interrupted is not None:
             run.interrupted = signal.Signals(interrupted.signum).name
-            done = {r.input for r in run.files}
-            for job in jobs:
-                if str(job.src) not in done:
+            for index, job in todo:
+                if index not in results:
                     report = FileReport(input=str(job.src), output=None, kind="unknown", rel=str(job.rel))
                     report.fail("interrupted before it was finished; no output")
-                    run.files.append(report)
+                    results[index] = report
             remove_stale_temporaries(outdir)  # what killed workers could not remove
             outcome.exit_code = interrupted.exit_code
             notify(f"interrupted by {run.interrupted}; unfinished files have no output")
+        run.files = failed_plans + [results[i] for i in sorted(results)]
+        from ..detect.providers import provider_notice
+
+        if provider_notice():  # the GPU extra is installed, but detection ran on the CPU here
+            notify(provider_notice())
         run.seconds = time.perf_counter() - started
         with deferred_signals():  # the report of what was done is written whole
             outcome.report_path, outcome.html_path = _write_reports(run, outdir)
@@ -163,39 +194,65 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     return outcome
 
 
-def _run_here(jobs, config: Config, record, progress_for) -> None:
-    from ..pipeline import run_file
+def _run_here(todo, config: Config, record, progress_for, total: int) -> None:
+    from ..scale.segments import inline_submit, run_segmented, wants_segments
+    from ..scale.tasks import file_task
 
-    for index, job in enumerate(jobs):
-        progress = progress_for(job.rel.name, index, len(jobs)) if progress_for else None
-        record(run_file(job, config, progress=progress))
+    for index, job in todo:
+        progress = progress_for(job.rel.name, index, total) if progress_for else None
+        if wants_segments(job, config):  # a long video: its segments one after the other, here
+            record(index, *run_segmented(job, config, inline_submit, progress=progress,
+                                         whole=functools.partial(file_task, job, config, progress)))
+        else:
+            record(index, *file_task(job, config, progress))
 
 
-def _run_in_workers(jobs, config: Config, workers: int, record) -> None:
+def _run_in_workers(todo, config: Config, workers: int, record) -> None:
     """Files in ``workers`` processes; on a stop signal the workers stop and clean up too."""
     from ..config import usable_cpus
-    from ..pipeline import run_file
+    from ..scale.segments import run_segmented, wants_segments
+    from ..scale.tasks import file_task
 
     if not config.threads:  # share the CPUs among the worker processes
         config = config.replace(threads=max(1, usable_cpus() // workers))
     # spawn: OpenCV and PyAV threads do not survive fork reliably.
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_worker_init)
+    # Long videos are driven from threads here; their segments are tasks of the same workers.
+    driver = cf.ThreadPoolExecutor(workers, thread_name_prefix="veil-segments")
+
+    def submit(fn, *args, key=None):
+        return pool.submit(_worker_run, fn, *args)
+
     try:
-        futures = [pool.submit(_worker_run, run_file, job, config) for job in jobs]
-        for job, future in zip(jobs, futures):
+        futures = {}
+        for index, job in todo:
+            if wants_segments(job, config):
+                whole = functools.partial(_result_of, submit, file_task, job, config)
+                futures[driver.submit(run_segmented, job, config, submit, whole=whole)] = (index, job)
+            else:
+                futures[pool.submit(_worker_run, file_task, job, config)] = (index, job)
+        for future in cf.as_completed(futures):
+            index, job = futures[future]
             try:
-                record(future.result())
+                result = future.result()
             except Interrupted:
                 raise
             except Exception as exc:  # a worker died: that file failed, the run goes on
                 report = FileReport(input=str(job.src), output=None, kind="unknown", rel=str(job.rel))
                 report.fail(f"worker failed: {type(exc).__name__}: {exc}")
-                record(report)
+                result = (report, None)
+            record(index, *result)
     except BaseException:
         _stop_workers(pool)
+        driver.shutdown(wait=True, cancel_futures=True)  # their segments failed with the workers
         raise
+    driver.shutdown(wait=True)
     pool.shutdown(wait=True)
+
+
+def _result_of(submit, fn, *args):
+    return submit(fn, *args).result()
 
 
 def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:

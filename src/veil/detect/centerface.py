@@ -97,11 +97,15 @@ class _Model:
             # Busy-waiting worker threads cost more than they save on a shared
             # CPU (measured: 1080p pass 0.71 s spinning vs 0.49 s not, load 5 on 2 cores).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            from .providers import execution_providers, note_session
+
+            providers = execution_providers()  # CUDA where onnxruntime-gpu has a GPU, else the CPU
             try:
                 # Never let onnxruntime choose (it may pick AzureExecutionProvider).
-                self._sess = ort.InferenceSession(ort_model_bytes(path), options, providers=["CPUExecutionProvider"])
+                self._sess = ort.InferenceSession(ort_model_bytes(path), options, providers=providers)
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelError(f"onnxruntime could not load CenterFace from {path}: {exc}") from exc
+            note_session(self._sess, providers)
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         if self.backend == "opencv":

@@ -19,7 +19,7 @@ import numpy as np
 from ..anonymize import REVERSIBLE_WARNING, cover
 from ..config import Config
 from ..detect import detector_for, find
-from ..errors import VeilError
+from ..errors import VeilError, failure_message
 from ..media import file_sha256
 from ..media.sniff import require_media
 from ..plan import Job
@@ -110,12 +110,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
                           progress, own_detector=own_detector, edits=edits)
         report.output = str(dst)
         report.status = FileStatus.OK
-    except VeilError as exc:
-        report.fail(str(exc))
-    except MemoryError:
-        report.fail("out of memory")
-    except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected, one line
-        report.fail(f"internal error: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - fail closed on anything, one line
+        report.fail(failure_message(exc))
     report.timings["total"] = round(time.perf_counter() - started, 3)
     return report
 

@@ -25,7 +25,7 @@ from ..report import FileReport, VideoCover
 from ..track.scan import VideoScan, scan_video
 from .masks import record_edits, write_mask
 
-__all__ = ["process_video"]
+__all__ = ["process_video", "render_frame", "media_facts", "removed_metadata"]
 
 
 def process_video(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir: Path | None,
@@ -44,8 +44,8 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
     workers = config.cpu_threads if own_detector else 1
     scan = scan_video(src, config, detector_for(config, single=True) if own_detector else detector, progress,
                       workers=workers)
-    report.media = _media(scan.info)
-    report.metadata_removed = _removed_metadata(scan.info, config)
+    report.media = media_facts(scan.info)
+    report.metadata_removed = removed_metadata(scan.info, config)
     found, applied = scan.tracked.frames, None
     if edits is not None:  # a person's edits (veil review), on the tracked boxes
         from ..edits import apply_edits
@@ -101,7 +101,7 @@ class _SecondPass:
     def render(self, tmp: Path, overrides: dict):
         """Encode the whole video into ``tmp`` with per-track ``overrides``; returns the checks (or None)."""
         from ..media.video import transcode
-        from ..verify.video import VideoChecks, render_with_overrides
+        from ..verify.video import VideoChecks
 
         config, regions, n = self.config, self.regions, self.scan.frames
         rng = config.rng()
@@ -115,17 +115,8 @@ class _SecondPass:
             i = frame.index
             if i >= len(regions):
                 raise MediaError(f"frame {i} appeared on the second decode only; refusing")
-            mask = None
-            if self.mask_dir is not None or checks is not None:
-                mask = regions[i].mask(*frame.rgb.shape[:2])
-            if overrides:
-                out = render_with_overrides(frame.rgb, regions[i], self.keys[i], config, overrides, rng)
-            else:
-                out = cover(frame.rgb, regions[i], config, rng, mask=mask)
-            if self.mask_dir is not None:
-                write_mask(self.mask_dir / f"{i}.png", mask)
-            if checks is not None:
-                checks.observe(i, frame.rgb, out, mask)
+            out = render_frame(frame, regions[i], self.keys[i], config, overrides, rng,
+                               mask_dir=self.mask_dir, checks=checks)
             rendered += 1
             if self.progress:
                 self.progress(n + rendered, n * 2)
@@ -139,6 +130,39 @@ class _SecondPass:
             raise MediaError(f"decoded {n} frames but wrote {result.frames}; refusing")
         self.result = result
         return checks
+
+
+def render_frame(frame, regions, keys: list, config: Config, overrides: dict, rng, *,
+                 mask_dir: Path | None = None, checks=None):
+    """Pass 2 on one frame: cover its regions (stronger where ``overrides`` say), write its mask,
+    show it to the verification; returns the picture to encode.
+
+    Parameters
+    ----------
+    frame : veil.media.video.Frame
+    regions : Regions
+        The frame's regions; ``keys`` their track ids (for ``overrides``).
+    overrides : dict
+        Track id -> stronger ``Config`` (escalation); empty for the first render.
+    mask_dir : Path, optional, keyword-only
+        Where the frame's mask goes, as ``<frame index>.png``.
+    checks : veil.verify.video.VideoChecks, optional, keyword-only
+    """
+    from ..verify.video import render_with_overrides
+
+    i = frame.index
+    mask = None
+    if mask_dir is not None or checks is not None:
+        mask = regions.mask(*frame.rgb.shape[:2])
+    if overrides:
+        out = render_with_overrides(frame.rgb, regions, keys, config, overrides, rng)
+    else:
+        out = cover(frame.rgb, regions, config, rng, mask=mask)
+    if mask_dir is not None:
+        write_mask(mask_dir / f"{i}.png", mask)
+    if checks is not None:
+        checks.observe(i, frame.rgb, out, mask)
+    return out
 
 
 def _verify(second: _SecondPass, tmp: Path, checks, config: Config):
@@ -159,14 +183,16 @@ def _verify(second: _SecondPass, tmp: Path, checks, config: Config):
                                            if t in result.steps})
 
 
-def _media(info) -> dict:
+def media_facts(info) -> dict:
+    """The report's ``media`` of a video: :class:`VideoInfo` less its tags."""
     # The tags hold what veil strips (place, names, serials, times): never in a report.
     media = info.to_dict()
     media.pop("tags", None)
     return media
 
 
-def _removed_metadata(info, config: Config) -> list[dict]:
+def removed_metadata(info, config: Config) -> list[dict]:
+    """The report's ``metadata_removed`` of a video (kinds and counts only)."""
     from ..media.metadata import removed_summary
     from ..media.video.tags import video_metadata
 

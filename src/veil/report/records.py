@@ -274,6 +274,8 @@ class RunReport:
     interrupted: str | None = None
     #: Entries of earlier runs into the same folder whose outputs this run kept (JSON as written then).
     earlier: list[dict] = field(default_factory=list)
+    #: Files of ``files`` taken from the output folder's journal (done by an interrupted run).
+    resumed: int = 0
 
     def summary(self) -> RunSummary:
         from ..verify import PASS
@@ -314,4 +316,5 @@ class RunReport:
             "files": [f.to_dict(input_hash=self.input_hash) for f in self.files],
             **({"interrupted": self.interrupted} if self.interrupted else {}),
             **({"earlier_runs": self.earlier} if self.earlier else {}),
+            **({"resumed": self.resumed} if self.resumed else {}),
         }

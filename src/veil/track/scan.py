@@ -31,7 +31,7 @@ from ..errors import UnsupportedMediaError
 from .linker import TrackResult, link_tracks
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
-__all__ = ["VideoScan", "scan_video", "SHOT_CHANGE_HINT"]
+__all__ = ["VideoScan", "scan_video", "detect_frames", "link_scan", "SHOT_CHANGE_HINT"]
 
 #: A frame-to-frame signature change above this (a cut, a flash, a fast pan)
 #: runs the tiles on that frame too; lower than the cut detector's own bar.
@@ -178,11 +178,44 @@ def scan_video(src: Path, config, detector, progress: Callable[[int, int | None]
     from ..media.video import iter_frames, probe_video
 
     info = probe_video(src, max_pixels=config.max_pixels)
-    scheduler = _Scheduler(config, detector, workers, info.width * info.height * 3)
-    scheduler.total = getattr(info, "frame_count_hint", None) or None
+    raw, signatures = detect_frames(iter_frames(src, max_pixels=config.max_pixels), config, detector, progress,
+                                    workers=workers, frame_bytes=info.width * info.height * 3,
+                                    total=getattr(info, "frame_count_hint", None) or None)
+    return link_scan(info, raw, signatures, config)
+
+
+def detect_frames(frames, config, detector, progress: Callable[[int, int | None], None] | None = None, *,
+                  workers: int = 1, frame_bytes: int, total: int | None = None
+                  ) -> tuple[list[Detections], list[np.ndarray]]:
+    """Pass 1's detection over consecutive frames (a whole video, or a segment of one).
+
+    Parameters
+    ----------
+    frames : iterable of veil.media.video.Frame
+        Consecutive frames; ``Frame.index`` is the frame's index in its video.
+    frame_bytes : int, keyword-only
+        Bytes of one decoded frame (the sparse-tile chunk length depends on it).
+    total : int, optional, keyword-only
+        Frames expected, for progress.
+
+    Returns
+    -------
+    raw : list of Detections
+        One per frame, selected by ``config``.
+    signatures : list of ndarray
+        :func:`~veil.track.scenecut.frame_signature` of each frame.
+
+    Notes
+    -----
+    With ``config.tile_every == 1`` (the default) each frame's detections depend
+    on that frame only, so a video's segments scanned apart give what the whole
+    scan gives (``veil.scale.segments``); the sparse tiles decide across frames.
+    """
+    scheduler = _Scheduler(config, detector, workers, frame_bytes)
+    scheduler.total = total
     signatures = []
     try:
-        for frame in iter_frames(src, max_pixels=config.max_pixels):
+        for frame in frames:
             signature = frame_signature(frame.rgb)
             key = (not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures
                    or signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT)
@@ -191,6 +224,11 @@ def scan_video(src: Path, config, detector, progress: Callable[[int, int | None]
         raw = scheduler.finish(progress)
     finally:
         scheduler.close()
+    return raw, signatures
+
+
+def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config) -> VideoScan:
+    """The rest of pass 1 over a whole video's detections: cuts and tracks."""
     if not raw:
         raise UnsupportedMediaError("video has no decodable frames")
     cuts = detect_cuts(signatures)

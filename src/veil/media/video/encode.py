@@ -51,6 +51,50 @@ def rgb_to_yuv(
     )
 
 
+def open_output(dst: Path, muxer: str, time_base: Fraction):
+    """An output container for ``muxer`` that keeps ``time_base`` exactly and writes no tags of its own."""
+    options = {}
+    if muxer in ("mp4", "mov"):
+        # Keep the source's time base as the track timescale (the muxer would
+        # otherwise double it below 10000), and use it for the movie too: a start
+        # offset (first pts > 0) is written as an edit in the movie timescale,
+        # which at the default 1/1000 s would move every frame by the rounding.
+        # The index goes first for streaming playback.
+        options = {
+            "video_track_timescale": str(time_base.denominator),
+            "movie_timescale": str(time_base.denominator),
+            "movflags": "+faststart",
+        }
+    try:
+        out = av.open(str(dst), mode="w", format=muxer, options=options)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"cannot create output: {reason(exc)}") from None
+    # No random IDs, dates or "Lavf" writing-application strings.
+    out.flags |= av.container.Flags.bitexact.value
+    return out
+
+
+def copy_audio_streams(out, audio: list[Any]) -> dict[int, Any]:
+    """Output streams that stream-copy ``audio`` (input streams): input index -> output stream.
+
+    Refuses (``MediaError``) a codec the container cannot hold (``containers.AUDIO_COPY``).
+    """
+    mapping: dict[int, Any] = {}
+    for a in audio:
+        name = codec_name(a)
+        allowed = AUDIO_COPY[out.format.name]
+        if allowed is not None and name not in allowed:
+            raise MediaError(
+                f"audio codec {name} cannot be stream-copied into {out.format.name} "
+                "(drop the audio, or write .mov or .mkv as output_suffix() suggests)"
+            )
+        try:
+            mapping[a.index] = out.add_stream_from_template(a)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise MediaError(f"cannot copy audio stream ({name}): {reason(exc)}") from None
+    return mapping
+
+
 class Encoder:
     """The output file: one H.264 stream in coded orientation plus copied audio."""
 
@@ -66,23 +110,7 @@ class Encoder:
         warnings: list[str],
     ) -> None:
         self.source = source
-        tb = source.time_base
-        options = {}
-        if muxer in ("mp4", "mov"):
-            # Keep the source's time base as the track timescale (the muxer would
-            # otherwise double it below 10000), and use it for the movie too: a start
-            # offset (first pts > 0) is written as an edit in the movie timescale,
-            # which at the default 1/1000 s would move every frame by the rounding.
-            # The index goes first for streaming playback.
-            options = {
-                "video_track_timescale": str(tb.denominator),
-                "movie_timescale": str(tb.denominator),
-                "movflags": "+faststart",
-            }
-        try:
-            self.out = av.open(str(dst), mode="w", format=muxer, options=options)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise MediaError(f"cannot create output: {reason(exc)}") from None
+        self.out = open_output(dst, muxer, source.time_base)
         try:
             self._setup(source, audio=audio, crf=crf, preset=preset, warnings=warnings)
         except BaseException:
@@ -92,8 +120,6 @@ class Encoder:
     def _setup(self, source: VideoSource, *, audio: list[Any], crf: float, preset: str,
                warnings: list[str]) -> None:
         out = self.out
-        # No random IDs, dates or "Lavf" writing-application strings.
-        out.flags |= av.container.Flags.bitexact.value
         w, h = source.coded_width, source.coded_height
         if w % 2 or h % 2:
             self.pix_fmt = "yuv444p"
@@ -129,21 +155,8 @@ class Encoder:
         if source.orientation.matrix is not None:
             stream.set_display_matrix(source.orientation.matrix)
         self.video = stream
-        self.audio_map: dict[int, Any] = {}
+        self.audio_map = copy_audio_streams(out, audio)
         self.audio_skipped = 0
-        for a in audio:
-            name = codec_name(a)
-            allowed = AUDIO_COPY[out.format.name]
-            if allowed is not None and name not in allowed:
-                raise MediaError(
-                    f"audio codec {name} cannot be stream-copied into {out.format.name} "
-                    "(drop the audio, or write .mov or .mkv as output_suffix() suggests)"
-                )
-            try:
-                o = out.add_stream_from_template(a)
-            except (av.error.FFmpegError, ValueError) as exc:
-                raise MediaError(f"cannot copy audio stream ({name}): {reason(exc)}") from None
-            self.audio_map[a.index] = o
         self.reformatter = VideoReformatter()
         try:
             # Opens the encoder and writes the header now, so a muxer that refuses a

@@ -148,6 +148,20 @@ class VideoSource:
         except (OSError, ValueError) as exc:
             raise MediaError(f"read error at frame {count}: {reason(exc)}") from None
 
+    def frames_from(self, pts: int) -> Iterator[av.VideoFrame]:
+        """Decoded frames from the key frame at or before ``pts`` on, in presentation order; once only.
+
+        Frames before ``pts`` come too (the caller skips them); a seek that lands
+        after ``pts`` shows as a first frame later than it (the caller checks).
+        Do not mix with :meth:`raw_frames`.
+        """
+        try:
+            self.container.seek(int(pts), stream=self.video, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot seek to {pts}: {reason(exc)}") from None
+        self.video.codec_context.flush_buffers()
+        return self._decode_frames()
+
     def raw_frames(self) -> Iterator[av.VideoFrame]:
         """Every decoded frame in presentation order, the one read while opening first; once only."""
         yield self.first

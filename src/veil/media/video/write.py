@@ -17,7 +17,7 @@ from .containers import MUXER, OUTPUT_SUFFIXES, leaked_tags, output_suffix
 from .encode import Encoder
 from .read import RGBConverter, Timestamps, VideoSource
 
-__all__ = ["transcode", "output_suffix", "OUTPUT_SUFFIXES", "X264_PRESETS"]
+__all__ = ["transcode", "check_output", "output_suffix", "OUTPUT_SUFFIXES", "X264_PRESETS"]
 
 #: x264 presets :func:`transcode` accepts.
 X264_PRESETS = (
@@ -185,6 +185,13 @@ def _pump(source: VideoSource, encoder: Encoder, render: Callable[[Frame], np.nd
     if encoder.audio_skipped:
         warnings.append(f"{encoder.audio_skipped} audio packet(s) without timestamps left out")
     return pts_list
+
+
+def check_output(dst: Path, source: VideoSource, pts_list: list[int], *, n_audio: int,
+                 pix_fmt: str, warnings: list[str]) -> None:
+    """The check every written video passes: :func:`transcode`'s, for writers that build a
+    file otherwise (segments joined by stream copy, ``veil.media.video.segments``)."""
+    _verify_output(Path(dst), source, pts_list, n_audio=n_audio, pix_fmt=pix_fmt, warnings=warnings)
 
 
 def _verify_output(dst: Path, source: VideoSource, pts_list: list[int], *, n_audio: int,

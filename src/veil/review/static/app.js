@@ -358,6 +358,9 @@ function toPicture(ev) {
   return [Math.max(0, Math.min(S.file.width, p.x)), Math.max(0, Math.min(S.file.height, p.y))];
 }
 function onPointerDown(ev) {
+  // A click on the picture ends typing (the frame number): the keys act on the picture again.
+  const focused = document.activeElement;
+  if (focused && (focused.tagName === "INPUT" || focused.tagName === "TEXTAREA")) focused.blur();
   if (S.tool === "select") {
     if (ev.target === $("#overlay")) select(null);
     return;
