@@ -9,7 +9,7 @@ import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "check_rgb", "resize_to"]
+__all__ = ["FaceDetector", "check_rgb", "resize_to", "select"]
 
 
 @runtime_checkable
@@ -63,3 +63,15 @@ def resize_to(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
         return rgb
     interp = cv2.INTER_AREA if width < w and height < h else cv2.INTER_LINEAR
     return cv2.resize(rgb, (width, height), interpolation=interp)
+
+
+def select(dets: Detections, *, threshold: float, min_face: float = 0.0) -> Detections:
+    """The detections veil acts on: confidence at least ``threshold``, width at least ``min_face``.
+
+    The one place where ``--threshold`` and ``--min-face`` are applied (width:
+    the size every benchmark bins faces by).
+    """
+    keep = dets.scores >= threshold
+    if min_face > 0:
+        keep &= dets.widths >= min_face
+    return dets if keep.all() else dets[keep]

@@ -35,7 +35,7 @@ from ..errors import ModelError
 from ..models import centerface_onnx_path
 from .base import check_rgb, resize_to
 from .nms import nms
-from .onnx import cpu_session
+from .onnx import new_session
 
 __all__ = ["CenterFace", "BACKENDS", "preferred_backend", "has_onnxruntime"]
 
@@ -51,7 +51,7 @@ def preferred_backend() -> str:
 
     Measured on this project's shared 2-core CPU (``bench/explore_detect.py
     backends``, interleaved, median of 10): onnxruntime (weights made constant,
-    see :func:`_ort_model_bytes`) takes 0.68-0.77 of OpenCV DNN's time per pass
+    see :func:`ort_model_bytes`) takes 0.68-0.77 of OpenCV DNN's time per pass
     (640x360: 50 vs 66 ms; 1280x720: 252 vs 359 ms; 1920x1080: 561 vs 822 ms,
     under load). Both give the same boxes.
     """
@@ -85,8 +85,8 @@ class _Model:
             except cv2.error as exc:
                 raise ModelError(f"OpenCV could not load CenterFace from {path}: {str(exc).strip().splitlines()[-1]}") from exc
         else:
-            # CPU provider only, no spinning, quiet: veil.detect.onnx writes the options once.
-            self._sess = cpu_session(_ort_model_bytes(path), threads=threads, what=f"CenterFace from {path}")
+            # veil.detect.onnx writes the options and the provider choice once.
+            self._sess = new_session(ort_model_bytes(path), threads=threads, what=f"CenterFace from {path}")
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         if self.backend == "opencv":
@@ -209,7 +209,13 @@ def _symbolic_value_info(value_info: bytes, symbols: dict[int, str]) -> bytes:
     return out
 
 
-def _ort_model_bytes(path: Path) -> bytes:
+def ort_model_bytes(path: Path) -> bytes:
+    """The CenterFace ONNX file at ``path`` rewritten for onnxruntime (see the comment above).
+
+    Weights dropped from the graph inputs (so onnxruntime can fold them),
+    batch/height/width symbolic, ``value_info`` dropped. Also what
+    ``bench/explore_detect.py`` feeds to other runtimes.
+    """
     model = memoryview(Path(path).read_bytes())
     out = []
     for n, _, raw, payload in _fields(model):

@@ -1,10 +1,11 @@
-"""onnxruntime sessions for veil's networks: CPU only, quiet, no spinning, one per process.
+"""onnxruntime sessions for veil's networks: quiet, no spinning, providers chosen by veil.
 
 Every network veil runs with onnxruntime (CenterFace, the DBNet text detector)
 gets the same options, written once here:
 
-* ``providers=["CPUExecutionProvider"]`` -- never let onnxruntime choose (it
-  may pick a provider that reaches out, e.g. ``AzureExecutionProvider``);
+* the providers of :func:`veil.detect.providers.execution_providers` (CUDA
+  where onnxruntime-gpu has a GPU, else the CPU) -- never let onnxruntime
+  choose (it may pick a provider that reaches out, e.g. ``AzureExecutionProvider``);
 * all graph optimizations, warnings off, ``ORT_DISABLE_TELEMETRY``;
 * worker threads that sleep instead of spinning: busy-waiting costs more than
   it saves on a shared CPU (measured with CenterFace: 1080p pass 0.71 s
@@ -23,14 +24,14 @@ from typing import Callable
 
 from ..errors import ModelError
 
-__all__ = ["cpu_session", "shared_session"]
+__all__ = ["new_session", "shared_session"]
 
 _CACHE: dict[tuple, object] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def cpu_session(model: bytes | str | os.PathLike, *, threads: int | None, what: str):
-    """A new onnxruntime ``InferenceSession`` on the CPU with veil's options.
+def new_session(model: bytes | str | os.PathLike, *, threads: int | None, what: str):
+    """A new onnxruntime ``InferenceSession`` with veil's options and providers.
 
     Parameters
     ----------
@@ -57,17 +58,22 @@ def cpu_session(model: bytes | str | os.PathLike, *, threads: int | None, what: 
     if threads:
         options.intra_op_num_threads = int(threads)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from .providers import execution_providers, note_session
+
+    providers = execution_providers()
     source = model if isinstance(model, bytes) else str(model)
     try:
-        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(source, options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         where = "" if isinstance(model, bytes) else f" from {model}"
         raise ModelError(f"onnxruntime could not load {what}{where}: {exc}") from exc
+    note_session(session, providers)
+    return session
 
 
 def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
                    prepare: Callable[[Path], bytes] | None = None):
-    """The process-wide :func:`cpu_session` of a model file, loaded on first use.
+    """The process-wide :func:`new_session` of a model file, loaded on first use.
 
     Parameters
     ----------
@@ -86,5 +92,5 @@ def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
             session = _CACHE.get(key)
             if session is None:
                 model = prepare(Path(path)) if prepare is not None else Path(path)
-                session = _CACHE[key] = cpu_session(model, threads=threads, what=what)
+                session = _CACHE[key] = new_session(model, threads=threads, what=what)
     return session
