@@ -92,8 +92,8 @@ def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.F
             _masked_set(view, mask[rows, cols], noise)
     else:
         mask = np.zeros((height, width), bool)
-        for box in regions.boxes:
-            one = union_mask(box[None], regions.shape, height, width)
+        for i, box in enumerate(regions.boxes):
+            one = union_mask(box[None], regions.shape_of(i), height, width)
             if not one.any():
                 continue
             mask |= one

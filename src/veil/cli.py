@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how faces are covered (default: fill; blur and pixelate are reversible)")
     an.add_argument("--audio", default="drop", choices=["drop", "keep"],
                     help="video audio: drop (default; voices identify people) or keep (stream copy)")
+    an.add_argument("--cover", default=None, metavar="KINDS",
+                    help="what to cover, comma-separated: faces, plates (licence plates), text "
+                         "(default: faces; e.g. faces,plates,text)")
+    an.add_argument("--text-max-share", type=float, default=None, metavar="SHARE",
+                    help="with --cover text: leave text lines taller than SHARE of the picture's height "
+                         "visible (signage; e.g. 0.05); default 0 covers all text")
     an.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
     an.add_argument("--min-face", type=float, default=None, metavar="PX",
                     help="ignore faces smaller than PX pixels (default: 0, keep all)")
@@ -135,7 +141,7 @@ def _config_from(args):
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed", "threads", "segment_seconds"):
+                 "region_shape", "crf", "seed", "threads", "segment_seconds", "cover", "text_max_share"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -219,7 +225,8 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     if summary.faces_verified or summary.faces_unverifiable:
         verdict += (f" ({summary.faces_verified} faces/tracks measured, "
                     f"{summary.faces_unverifiable} not measurable: see the report)")
-    _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)} covered; "
+    others = "".join(f", {n} {'plate' + 's' * (n != 1) if k == 'plate' else k}" for k, n in summary.covered.items())
+    _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)}{others} covered; "
          f"{summary.seconds:.1f} s; {verdict}")
     for warning in summary.warnings:
         _say(f"warning: {warning}")

@@ -13,13 +13,27 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "usable_cpus"]
+           "COVER_KINDS", "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
 DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
-SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames")
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames", "cover", "text_max_share")
+#: What ``--cover`` may name, in the order reports list them.
+COVER_KINDS = ("faces", "plates", "text")
+
+
+def parse_cover(value) -> tuple[str, ...]:
+    """``--cover``'s kinds from ``"faces,plates"`` or a sequence of names: known, unique, in
+    :data:`COVER_KINDS`' order; a UsageError names an unknown one."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(n).strip().lower() for n in names if str(n).strip()]
+    unknown = [n for n in names if n not in COVER_KINDS]
+    if unknown or not names:
+        raise UsageError(f"cover must name one or more of {', '.join(COVER_KINDS)} (comma-separated), "
+                         f"not {unknown[0] if unknown else value!r}")
+    return tuple(k for k in COVER_KINDS if k in names)
 
 
 def usable_cpus() -> int:
@@ -108,6 +122,14 @@ class Config:
         CPU threads for detection (0: one per usable CPU): a video's frames
         detected at once, each on one thread; a photo's onnxruntime threads.
         Detections do not depend on it.
+    cover : tuple of str
+        What is covered: ``faces`` (default), ``plates`` (licence plates), ``text``
+        (words and lines), any combination; a string ``"faces,plates"`` is parsed.
+        Plates and text need the ``rapidocr-onnxruntime`` package (its text detector).
+    text_max_share : float
+        Text lines taller than this share of the picture's height are left
+        visible (signage, banners a user may want to keep); 0 (default) covers
+        all text. Plates are not affected.
     segment_seconds : float
         Video: split videos longer than this at key frames into segments of
         about this length, detected and encoded in parallel (``veil.scale.segments``);
@@ -136,6 +158,8 @@ class Config:
     write_masks: bool = False
     threads: int = 0
     segment_seconds: float = 0.0
+    cover: tuple[str, ...] = ("faces",)
+    text_max_share: float = 0.0
 
     def __post_init__(self) -> None:
         def coerce(name, enum_type):
@@ -149,6 +173,7 @@ class Config:
         coerce("mode", Mode)
         coerce("audio", AudioPolicy)
         coerce("region_shape", RegionShape)
+        object.__setattr__(self, "cover", parse_cover(self.cover))
         checks = [
             (0.0 < self.threshold < 1.0, "threshold must be between 0 and 1"),
             (self.min_face >= 0, "min-face must be >= 0"),
@@ -159,6 +184,7 @@ class Config:
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
             (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
              "segment-seconds must be 0 (never split) or between 1 and 86400"),
+            (0.0 <= self.text_max_share <= 1.0, "text-max-share must be between 0 (cover all text) and 1"),
             (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
             (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
             (0 <= self.crf <= 51, "crf must be between 0 and 51"),
@@ -174,6 +200,15 @@ class Config:
     def reversible(self) -> bool:
         """True for modes that learned attacks can undo (blur, pixelate)."""
         return self.mode in REVERSIBLE_MODES
+
+    @property
+    def covers_faces(self) -> bool:
+        return "faces" in self.cover
+
+    @property
+    def other_kinds(self) -> tuple[str, ...]:
+        """The kinds covered beyond faces (``plates``, ``text``), found by the text detector."""
+        return tuple(k for k in self.cover if k != "faces")
 
     @property
     def cpu_threads(self) -> int:

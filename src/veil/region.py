@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RegionShape
-from .detections import Detections, Source
+from .detections import Detections, Kind, Source
 
 __all__ = ["Regions", "head_regions", "regions_for", "union_mask", "box_pixels"]
 
@@ -32,18 +32,29 @@ class Regions:
         Bounding boxes ``x1, y1, x2, y2`` of each region, in pixels, not clipped.
         For an ellipse, the ellipse is inscribed in its box.
     shape : RegionShape
+        The shape of face regions.
+    kinds : (N,) array_like of int, optional
+        A :class:`veil.detections.Kind` per region (faces by default). Plates
+        and text are covered as boxes, whatever ``shape`` says.
     """
 
     boxes: np.ndarray
     shape: RegionShape = RegionShape.ELLIPSE
+    kinds: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         boxes = np.array(self.boxes, np.float32, copy=True).reshape(-1, 4)
         if not np.all(np.isfinite(boxes)):
             raise ValueError("region boxes must be finite")
         boxes.setflags(write=False)
+        kinds = (np.zeros(len(boxes), np.int8) if self.kinds is None
+                 else np.array(self.kinds, np.int8, copy=True).reshape(-1))
+        if len(kinds) != len(boxes) or (kinds.size and (kinds.min() < 0 or kinds.max() > max(Kind))):
+            raise ValueError("kinds must hold one Kind value per region")
+        kinds.setflags(write=False)
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "shape", RegionShape(self.shape))
+        object.__setattr__(self, "kinds", kinds)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -52,13 +63,27 @@ class Regions:
     def empty(cls, shape: RegionShape = RegionShape.ELLIPSE) -> "Regions":
         return cls(np.zeros((0, 4), np.float32), shape)
 
+    def shape_of(self, i: int) -> RegionShape:
+        """Region ``i``'s shape: ``shape`` for a face, a box for a plate or text."""
+        return self.shape if self.kinds[i] == Kind.FACE else RegionShape.BOX
+
     def mask(self, height: int, width: int) -> np.ndarray:
         """Boolean ``(height, width)`` mask, True where any region covers."""
-        return union_mask(self.boxes, self.shape, height, width)
+        faces = self.kinds == Kind.FACE
+        if faces.all():
+            return union_mask(self.boxes, self.shape, height, width)
+        return (union_mask(self.boxes[faces], self.shape, height, width)
+                | union_mask(self.boxes[~faces], RegionShape.BOX, height, width))
 
     def to_records(self) -> list[list[float]]:
         """Compact JSON geometry: one ``[x1, y1, x2, y2]`` per region (0.1 px)."""
         return [[round(float(v), 1) for v in b] for b in self.boxes]
+
+    def kind_records(self) -> list[str] | None:
+        """Each region's kind label (``face``, ``plate``, ``text``); None when all are faces."""
+        if not (self.kinds != Kind.FACE).any():
+            return None
+        return [Kind(int(k)).label for k in self.kinds]
 
 
 def head_regions(detections: Detections, *, scale: float = 1.5,
@@ -78,12 +103,14 @@ def head_regions(detections: Detections, *, scale: float = 1.5,
     Regions
         One region per box. For an ellipse with ``scale >= 1.5`` the face box
         lies inside the ellipse (its corners included). A box a person drew
-        (``Source.MANUAL``) is the region itself: it does not grow.
+        (``Source.MANUAL``) is the region itself: it does not grow; nor does a
+        plate or text box (its detector grew it already), which is covered as a box.
     """
     if scale < 1:
         raise ValueError("scale must be >= 1")
     xyxy = detections.xyxy.astype(np.float32)
-    grow = np.where(detections.source == Source.MANUAL, 0.0, scale - 1.0).astype(np.float32)
+    fixed = (detections.source == Source.MANUAL) | (detections.kind != Kind.FACE)
+    grow = np.where(fixed, 0.0, scale - 1.0).astype(np.float32)
     w = xyxy[:, 2] - xyxy[:, 0]
     h = xyxy[:, 3] - xyxy[:, 1]
     extra_w = grow * w
@@ -94,7 +121,7 @@ def head_regions(detections: Detections, *, scale: float = 1.5,
         xyxy[:, 2] + extra_w / 2,
         xyxy[:, 3] + extra_h * (1 - _TOP_SHARE),
     ], axis=1)
-    return Regions(boxes, RegionShape(shape))
+    return Regions(boxes, RegionShape(shape), detections.kind)
 
 
 def regions_for(detections: Detections, config) -> Regions:

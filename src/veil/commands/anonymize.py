@@ -90,7 +90,10 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     """
     from ..plan import plan_run
 
+    from ..detect.kinds import require_other_kinds
+
     outdir = options.outdir
+    require_other_kinds(config)  # --cover plates/text without the text detector's package: one line, no output
     if options.cluster and options.jobs > 1:
         raise UsageError("--jobs and --cluster: choose one (a cluster runs as many files as it has workers)")
     if outdir.exists() and not outdir.is_dir():

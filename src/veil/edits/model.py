@@ -37,12 +37,14 @@ SCHEMA = "veil-edits/1"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
 _KINDS = ("image", "video")
+#: The detection settings added with ``--cover`` (issue 15), as runs before it had them.
+_BEFORE_COVER = {"cover": ["faces"], "text_max_share": 0.0}
 _SHA_CHARS = frozenset("0123456789abcdef")
 
 
 def detection_settings(config: Config) -> dict:
     """The settings an edits file is bound to, from ``config`` (JSON-ready)."""
-    return {name: getattr(config, name) for name in DETECTION_FIELDS}
+    return {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in DETECTION_FIELDS}
 
 
 class _Reader:
@@ -366,6 +368,8 @@ class Edits:
             raise UsageError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
         r = _Reader(data, where, ("schema", "veil_version", "detection", "files"))
         detection = data.get("detection")
+        if isinstance(detection, dict):  # files written before --cover covered faces only
+            detection = {**_BEFORE_COVER, **detection}
         if not isinstance(detection, dict) or set(detection) != set(DETECTION_FIELDS):
             r.fail("detection", f"expected the detection settings {', '.join(DETECTION_FIELDS)}")
         files = data.get("files", {})

@@ -31,7 +31,7 @@ __all__ = ["anonymize_image", "anonymize_file", "run_file"]
 
 def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
                     detector=None) -> tuple[np.ndarray, Regions]:
-    """Find every face in a picture and cover it.
+    """Find every face (and the plates and text ``config.cover`` names) in a picture and cover it.
 
     Parameters
     ----------
@@ -49,8 +49,13 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
     regions : Regions
         The head regions that were covered.
     """
+    from ..detect.kinds import with_other_kinds
+    from ..media.image import to_rgb8
+
     config = config or Config()
-    regions = regions_for(find(pixels, config, detector=detector), config)
+    faces = find(pixels, config, detector=detector) if config.covers_faces else None
+    found = with_other_kinds(faces, to_rgb8(pixels), config) if config.other_kinds else faces
+    regions = regions_for(found, config)
     return cover(pixels, regions, config, config.rng()), regions
 
 

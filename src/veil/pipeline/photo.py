@@ -8,11 +8,12 @@ from pathlib import Path
 from ..anonymize import cover
 from ..config import Config
 from ..detect import detector_for, select_for
+from ..detect.kinds import with_other_kinds
 from ..errors import VeilError
 from ..media.atomic import atomic_output
-from ..detections import Source
+from ..detections import Kind, Source
 from ..region import Regions, regions_for
-from ..report import FileReport, PhotoCover
+from ..report import FileReport, PhotoCover, covered_counts
 from .masks import record_edits, write_mask
 
 __all__ = ["process_photo"]
@@ -33,7 +34,9 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
     report.media = dict(picture.facts, format=picture.format)
     report.metadata_removed = _removed_metadata(src, report)
     t1 = time.perf_counter()
-    found = dets = select_for(detector.detect(to_rgb8(picture.pixels)), config)
+    rgb = to_rgb8(picture.pixels)
+    faces = select_for(detector.detect(rgb), config) if config.covers_faces else None
+    found = dets = with_other_kinds(faces, rgb, config) if config.other_kinds else faces
     applied = None
     if edits is not None:  # a person's edits (veil review): drawn regions come last
         from ..edits import apply_edits
@@ -46,14 +49,24 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
     out = cover(picture.pixels, regions, config, rng)
     t_cover = time.perf_counter()
     if config.verify:
+        from ..verify import VerificationRecord
         from ..verify.photo import verify_picture
 
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
         # Drawn regions are covered, not measured: the verdicts are the found faces'.
-        found_only = dets.source != Source.MANUAL
-        out, report.verification = verify_picture(picture.pixels, out, dets[found_only],
-                                                  Regions(regions.boxes[found_only], regions.shape), config,
-                                                  detector_for(config), rng=rng, mask=regions.mask(*out.shape[:2]))
+        # Plates and text get the residual check of their own detector instead (verify.kinds).
+        found_only = (dets.source != Source.MANUAL) & (dets.kind == Kind.FACE)
+        mask = regions.mask(*out.shape[:2])
+        if config.covers_faces:
+            out, report.verification = verify_picture(picture.pixels, out, dets[found_only],
+                                                      Regions(regions.boxes[found_only], regions.shape), config,
+                                                      detector_for(config), rng=rng, mask=mask)
+        else:  # faces are not covered: looking for them in the output would flag every one
+            report.verification = VerificationRecord()
+        if config.other_kinds:
+            from ..verify.kinds import check_other_kinds
+
+            report.verification = check_other_kinds(report.verification, to_rgb8(out), mask, config, found=dets)
         report.timings["verify"] = round(time.perf_counter() - t_cover, 3)
     t_write = time.perf_counter()
     with atomic_output(dst) as tmp:
@@ -61,7 +74,8 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
         if mask_path is not None:
             write_mask(mask_path, regions.mask(*out.shape[:2]))
     t3 = time.perf_counter()
-    report.faces = len(dets)
+    report.faces = int((dets.kind == Kind.FACE).sum())
+    report.covered = covered_counts(dets.kind, config)
     report.cover = PhotoCover(dets, regions, found=found)
     if applied is not None:
         record_edits(report, applied, picture.pixels.shape[:2], config)

@@ -25,7 +25,7 @@ from ..report import FileReport, VideoCover
 from ..track.scan import VideoScan, scan_video
 from .masks import record_edits, write_mask
 
-__all__ = ["process_video", "render_frame", "media_facts", "removed_metadata"]
+__all__ = ["process_video", "render_frame", "media_facts", "removed_metadata", "covered_in"]
 
 
 def process_video(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir: Path | None,
@@ -71,7 +71,7 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
     result = second.result
     report.warnings.extend(result.warnings)
     frames = scan.frames
-    report.faces = len(scan.tracked.tracks) + sum(int((d.track_id < 0).sum()) for d in scan.tracked.frames)
+    report.faces, report.covered = covered_in(scan.tracked, config)
     report.cover = VideoCover(config.region_shape, regions, list(scan.tracked.tracks), scan.cuts, found=found)
     if applied is not None:
         record_edits(report, applied, (scan.info.height, scan.info.width), config)
@@ -89,6 +89,7 @@ class _SecondPass:
         self.keys = [d.track_id.tolist() for d in scan.tracked.frames]
         self.mask_dir: Path | None = None
         self.result = None
+        self.other_checks = None  # plates/text residual check (verify.kinds), per render
         # The residual check (veil's detector on sampled output frames) runs on a
         # thread of its own beside decoding and encoding.
         self.side_pool = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual")
@@ -101,13 +102,18 @@ class _SecondPass:
     def render(self, tmp: Path, overrides: dict):
         """Encode the whole video into ``tmp`` with per-track ``overrides``; returns the checks (or None)."""
         from ..media.video import transcode
-        from ..verify.video import VideoChecks
+        from ..verify.kinds import OtherKindsChecks
+        from ..verify.video import RESIDUAL_EVERY, VideoChecks
 
         config, regions, n = self.config, self.regions, self.scan.frames
         rng = config.rng()
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
         checks = (VideoChecks(self.scan.tracked.frames, config, detector_for(config, single=True),
                               pool=self.side_pool) if config.verify else None)
+        if checks is not None and not config.covers_faces:
+            checks.residual_every = 0  # faces are not covered: looking for them would flag every one
+        self.other_checks = (OtherKindsChecks(config, every=RESIDUAL_EVERY, pool=self.side_pool)
+                             if config.verify and config.other_kinds else None)
         rendered = 0
 
         def render(frame):
@@ -117,6 +123,8 @@ class _SecondPass:
                 raise MediaError(f"frame {i} appeared on the second decode only; refusing")
             out = render_frame(frame, regions[i], self.keys[i], config, overrides, rng,
                                mask_dir=self.mask_dir, checks=checks)
+            if self.other_checks is not None and i % RESIDUAL_EVERY == 0:
+                self.other_checks.observe(i, out, regions[i].mask(*out.shape[:2]), found=self.scan.tracked.frames[i])
             rendered += 1
             if self.progress:
                 self.progress(n + rendered, n * 2)
@@ -178,9 +186,14 @@ def _verify(second: _SecondPass, tmp: Path, checks, config: Config):
 
     result = escalate(config, checks.verdicts(), rerender)
     order = sorted(result.verdicts)
-    return VerificationRecord(tuple(result.verdicts[t] for t in order), tuple(last["checks"].residual),
-                              escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
-                                           if t in result.steps})
+    record = VerificationRecord(tuple(result.verdicts[t] for t in order), tuple(last["checks"].residual),
+                                escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
+                                             if t in result.steps})
+    if second.other_checks is None:
+        return record
+    from ..verify.kinds import with_findings
+
+    return with_findings(record, second.other_checks.finish(), config)
 
 
 def media_facts(info) -> dict:
@@ -199,3 +212,12 @@ def removed_metadata(info, config: Config) -> list[dict]:
     # The display orientation is kept (the output turns the same way).
     findings = [f for f in video_metadata(info)["findings"] if f["field"] != "display rotation"]
     return removed_summary(findings, audio_kept=config.audio.value == "keep")
+
+
+def covered_in(tracked, config: Config) -> tuple[int, dict]:
+    """A video's faces covered (tracks and untracked boxes) and its :func:`~veil.report.covered_counts`."""
+    from ..detections import Kind
+    from ..report import covered_counts
+
+    kinds = [int(t.kind) for t in tracked.tracks] + [int(k) for d in tracked.frames for k in d.kind[d.track_id < 0]]
+    return kinds.count(int(Kind.FACE)), covered_counts(kinds, config)

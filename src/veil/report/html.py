@@ -87,6 +87,9 @@ def _settings_html(settings: dict, warnings: list[str]) -> tuple[str, str]:
     banner_html = "".join(f'<div class="banner" role="alert"><b>Warning:</b> {esc(w)}</div>' for w in banners)
     pairs = [("mode", f"{esc(mode)} " + (badge("leak", "reversible") if mode in _REVERSIBLE
                                          else badge("pass", "irreversible") if mode in ("fill", "noise") else ""))]
+    if s.get("cover") and list(s["cover"]) != ["faces"]:
+        pairs.append(("covers", esc(", ".join(s["cover"]))
+                      + " (plates and text: boxes from the text detector, whatever the face region shape)"))
     if "region_shape" in s or "region_scale" in s:
         pairs.append(("region", f"{esc(s.get('region_shape', '?'))}, {fmt(s.get('region_scale'), 2)}\u00d7 the face box"))
     if "threshold" in s:
@@ -224,6 +227,8 @@ still matches its original is never shown. Full details: veil-report.json beside
 def _stats_html(run, summary) -> str:
     stats = [("files", summary.files), ("ok", summary.ok), ("failed", summary.failed),
              ("faces covered", summary.faces), ("frames", summary.frames)]
+    stats[4:4] = [(name, summary.covered[kind])  # --cover plates,text
+                  for kind, name in (("plate", "plates covered"), ("text", "text covered")) if kind in summary.covered]
     if summary.skipped:
         stats.append(("skipped (not media)", summary.skipped))
     if run.verified:

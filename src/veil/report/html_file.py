@@ -37,8 +37,13 @@ def file_state(f) -> tuple[str, str, str]:
         if counts.leaked:
             parts.append(f"{plural(counts.leaked, 'face')} still match{'es' * (counts.leaked == 1)} "
                          f"{'its' if counts.leaked == 1 else 'their'} original")
-        if counts.residual:
-            parts.append(f"{plural(counts.residual, 'possible missed face')} in the output")
+        other = (counts.residual_plate or 0) + (counts.residual_text or 0)
+        if counts.residual > other:
+            parts.append(f"{plural(counts.residual - other, 'possible missed face')} in the output")
+        for n, what in ((counts.residual_plate, "plate"), (counts.residual_text, "line of text")):
+            if n:
+                many = "possible missed " + what.replace("line", "lines")
+                parts.append(f"{plural(n, 'possible missed ' + what, many)} in the output")
         return "leak", "leak found", "Leak: " + ("; ".join(parts) or "verification found a leak") + "."
     if v.verdict == PASS:
         if counts.faces == 1:
@@ -109,10 +114,31 @@ def _face_cards(f, record, x_max: float, thumbs: dict, plan) -> str:
     return out
 
 
+def _region_kind(f, kind: str, ident) -> str | None:
+    """``plate`` or ``text`` for a region or track of those kinds (None for faces)."""
+    if kind == "track" and f.video is not None:
+        label = next((t.kind.label for t in f.video.tracks if t.id == ident), "face")
+    elif kind == "region" and isinstance(ident, int) and f.cover is not None and f.video is None:
+        labels = f.cover.regions.kind_records() or []
+        label = labels[ident] if ident < len(labels) else "face"
+    else:
+        return None
+    return None if label == "face" else label
+
+
+def covered_text(f) -> str | None:
+    """``2 plates, 1 text`` covered (None when the run covered faces only)."""
+    if not f.covered:
+        return None
+    return ", ".join(plural(n, k) if k == "plate" else f"{n} text" for k, n in f.covered.items())
+
+
 def _gallery_card(key: tuple, f, thumbs: dict) -> str:
     kind, ident = key
     label = {"region": f"region {ident + 1}" if isinstance(ident, int) else "region",
              "track": f"track {ident}", "face": f"face {ident + 1}" if isinstance(ident, int) else "face"}.get(kind, kind)
+    what = _region_kind(f, kind, ident)
+    label = f"{what} {label}" if what else label
     extra = ""
     if kind == "track" and f.video is not None:
         for t in f.video.tracks:
@@ -144,6 +170,8 @@ def file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thum
     pairs.append(("media", f"{esc(kind)}" + (f" \u00b7 {line}" if line else "")))
     if f.ok:
         pairs.append(("faces", f"{f.faces} covered" + (f" in {f.frames} frames" if f.frames is not None else "")))
+        if covered_text(f):
+            pairs.append(("plates and text", esc(covered_text(f)) + " covered"))
         pairs.append(("metadata", "; ".join(f"{esc(m['label'])}: {esc(m['status'])}" for m in f.metadata_removed)
                       if f.metadata_removed else "none found"))
     out.append(kv(pairs))
@@ -206,10 +234,17 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
                 ("impostor threshold", f'{fmt(v.threshold)} <span class="muted">({esc(provenance_text())})</span>')])]
     out.append(_face_cards(f, v, x_max, thumbs, plan) if v.verdicts else '<p class="muted">No face to verify.</p>')
     out.append(f"<h3>Residual detections ({len(v.residual)})</h3>")
+    if v.checked_kinds:  # plates and text: their own detector on the output (veil.verify.kinds)
+        c = v.counts
+        found = ", ".join(f"{n} {k}" for k, n in (("plate" + "s" * (c.residual_plate != 1), c.residual_plate),
+                                                   ("text", c.residual_text)) if n is not None)
+        out.append(f'<p class="muted">Plates and text: their detector, run again on the output, finds {esc(found)} '
+                   "outside the covered regions.</p>")
     if v.residual:
         out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
-        lis = "".join(f"<li>{'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
+        lis = "".join(f"<li>{esc(r.kind) + ' · ' if r.kind != 'face' else ''}"
+                      f"{'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
                       f"box {box_text(r.box)} · score {fmt(r.score, 2)}</li>"
                       for r in v.residual[:MAX_RESIDUAL_LISTED])
         more = (f"<li>\u2026 and {len(v.residual) - MAX_RESIDUAL_LISTED} more (see the JSON report)</li>"

@@ -19,14 +19,25 @@ from typing import Any
 
 from .._version import __version__
 from ..config import Config, RegionShape
-from ..detections import Detections
+from ..detections import Detections, Kind
 from ..region import Regions
 from ..track import TrackSummary
 
 __all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
-           "RunReport"]
+           "RunReport", "covered_counts"]
 
 SCHEMA = "veil-report/1"
+
+
+def covered_counts(kinds, config: Config) -> dict[str, int]:
+    """Plates and text covered, per kind ``--cover`` names beyond faces (``{"plate": 2, "text": 0}``).
+
+    ``kinds``: a :class:`~veil.detections.Kind` per covered thing (a photo's box, a video's
+    track or untracked box). Empty when the run covers faces only.
+    """
+    labels = {"plates": Kind.PLATE, "text": Kind.TEXT}
+    values = [int(k) for k in kinds]
+    return {labels[name].label: values.count(int(labels[name])) for name in config.other_kinds}
 
 
 class FileStatus(str, enum.Enum):
@@ -61,12 +72,20 @@ class PhotoCover:
     def from_dict(cls, d: dict[str, Any]) -> "PhotoCover":
         """The inverse of :meth:`to_dict` (the detections are the found ones)."""
         found = Detections.from_records(d.get("detections", []))
-        return cls(found, Regions(d.get("boxes") or [], RegionShape(d["shape"])))
+        return cls(found, Regions(d.get("boxes") or [], RegionShape(d["shape"]), _kinds(d.get("kinds"))))
 
     def to_dict(self) -> dict[str, Any]:
         found = self.detections if self.found is None else self.found
-        return {"shape": self.regions.shape.value, "boxes": self.regions.to_records(),
-                "detections": found.to_records()}
+        out = {"shape": self.regions.shape.value, "boxes": self.regions.to_records(),
+               "detections": found.to_records()}
+        kinds = self.regions.kind_records()
+        if kinds is not None:  # plates or text: each region's kind (faces-only reports unchanged)
+            out["kinds"] = kinds
+        return out
+
+
+def _kinds(labels) -> list[int] | None:
+    return None if labels is None else [int(Kind.parse(k)) for k in labels]
 
 
 @dataclass
@@ -104,7 +123,8 @@ class VideoCover:
         """The inverse of :meth:`to_dict` (with the entry's ``frames``, ``tracks`` and ``cuts``)."""
         shape = RegionShape(d["shape"])
         by_frame = d.get("by_frame") or {}
-        regions = [Regions(by_frame.get(str(i)) or [], shape) for i in range(frames)]
+        kinds = d.get("kinds_by_frame") or {}
+        regions = [Regions(by_frame.get(str(i)) or [], shape, _kinds(kinds.get(str(i)))) for i in range(frames)]
         found = None
         if "detections_by_frame" in d:
             stored = d["detections_by_frame"]
@@ -115,6 +135,9 @@ class VideoCover:
         # Only frames that have regions, keyed by frame index: compact and exact.
         out = {"shape": RegionShape(self.shape).value,
                "by_frame": {str(i): self.regions[i].to_records() for i in self.covered_frames()}}
+        kinds = {str(i): k for i in self.covered_frames() if (k := self.regions[i].kind_records()) is not None}
+        if kinds:  # frames with plates or text: each region's kind
+            out["kinds_by_frame"] = kinds
         if self.found is not None:
             out["detections_by_frame"] = {str(i): d.to_records() for i, d in enumerate(self.found) if len(d)}
         return out
@@ -143,6 +166,9 @@ class FileReport:
     #: ``veil.media.metadata.removed_summary``.
     metadata_removed: list = field(default_factory=list)
     faces: int = 0
+    #: Plates and text covered (photo: boxes; video: tracks and untracked boxes), per
+    #: kind the run covers beyond faces: :func:`covered_counts`. Empty for faces only.
+    covered: dict = field(default_factory=dict)
     cover: PhotoCover | VideoCover | None = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -197,7 +223,7 @@ class FileReport:
                      error=d.get("error"), input_sha256=d.get("input_sha256"), media=dict(d.get("media") or {}),
                      metadata_removed=list(d.get("metadata_removed") or []), faces=int(d.get("faces", 0)),
                      timings=dict(d.get("timings") or {}), warnings=list(d.get("warnings") or []),
-                     review=d.get("review"))
+                     review=d.get("review"), covered=dict(d.get("covered") or {}))
         regions = d.get("regions") or {}
         if regions and "frames" in d:
             report.cover = VideoCover.from_dict(regions, frames=int(d["frames"]), tracks=d.get("tracks", []),
@@ -221,6 +247,8 @@ class FileReport:
         if self.error:
             out["error"] = self.error
         out.update(media=self.media, metadata_removed=self.metadata_removed, faces=self.faces)
+        if self.covered:
+            out["covered"] = dict(self.covered)
         video = self.video
         if video is not None:
             out.update(frames=video.frames, tracks=[t.to_dict() for t in video.tracks], cuts=list(video.cuts))
@@ -249,12 +277,16 @@ class RunSummary:
     leaks: int
     faces_verified: int  #: faces (photos) or tracks (video) measured
     faces_unverifiable: int  #: covered, but not measurable
+    covered: dict = field(default_factory=dict)  #: plates and text covered (``FileReport.covered`` summed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"files": self.files, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
-                "faces": self.faces, "frames": self.frames, "seconds": round(self.seconds, 2),
-                "warnings": list(self.warnings), "verdict": self.verdict.value, "leaks": self.leaks,
-                "faces_verified": self.faces_verified, "faces_unverifiable": self.faces_unverifiable}
+        out = {"files": self.files, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
+               "faces": self.faces, "frames": self.frames, "seconds": round(self.seconds, 2),
+               "warnings": list(self.warnings), "verdict": self.verdict.value, "leaks": self.leaks,
+               "faces_verified": self.faces_verified, "faces_unverifiable": self.faces_unverifiable}
+        if self.covered:
+            out["covered"] = dict(self.covered)
+        return out
 
 
 @dataclass
@@ -295,13 +327,17 @@ class RunReport:
         else:
             verdict = RunVerdict.VERIFIED
         counts = [f.verification.counts for f in ok if f.verification is not None]
+        covered: dict[str, int] = {}
+        for f in ok:
+            for kind, n in f.covered.items():
+                covered[kind] = covered.get(kind, 0) + int(n)
         return RunSummary(
             files=len(self.files), ok=len(ok), failed=len(self.files) - len(ok), skipped=len(self.skipped),
             faces=sum(f.faces for f in ok), frames=sum((f.frames or 1) for f in ok), seconds=self.seconds,
             warnings=tuple(sorted(set(self.warnings) | {w for f in self.files for w in f.warnings})),
             verdict=verdict, leaks=len(leaks),
             faces_verified=sum(c.measured for c in counts),
-            faces_unverifiable=sum(c.unverifiable for c in counts))
+            faces_unverifiable=sum(c.unverifiable for c in counts), covered=covered)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -62,10 +62,11 @@ def _round(values) -> list[float]:
 
 
 def frame_rows(dets: Detections, config: Config) -> list[list]:
-    """One frame's boxes for the page: ``[face box (4), region box (4), track, source, score]``."""
+    """One frame's boxes for the page: ``[box (4), region box (4), track, source, score, kind]``
+    (kind: a :class:`~veil.detections.Kind` value; plates and text are covered as boxes)."""
     regions = head_regions(dets, scale=config.region_scale, shape=config.region_shape)
     return [_round(dets.xyxy[i]) + _round(regions.boxes[i]) + [int(dets.track_id[i]), int(dets.source[i]),
-                                                               round(float(dets.scores[i]), 3)]
+                                                               round(float(dets.scores[i]), 3), int(dets.kind[i])]
             for i in range(len(dets))]
 
 
@@ -106,8 +107,9 @@ def _photo_items(entry: dict, dets: Detections, config: Config) -> list[dict]:
             continue
         verdict = _verdict(faces.get(tuple(_round(dets.xyxy[i]))))
         ref = ItemRef(tuple(float(v) for v in dets.xyxy[i]), detection=i)
-        items.append(_item(ref, "detection", f"face {i + 1}", _flags(verdict), regions.boxes[i],
-                           score=round(float(dets.scores[i]), 3), verdict=verdict))
+        what = Kind(int(dets.kind[i])).label
+        items.append(_item(ref, "detection", f"{what} {i + 1}", _flags(verdict), regions.boxes[i],
+                           score=round(float(dets.scores[i]), 3), verdict=verdict, what=what))
     return items
 
 
@@ -134,14 +136,18 @@ def _track_items(entry: dict, frames: list[Detections], config: Config) -> list[
         verdict = _verdict(verdicts.get(tid))
         gaps = sum(b - a + 1 for a, b in track.get("interpolated") or [])
         ref = ItemRef(tuple(float(v) for v in d.xyxy[row]), track=tid, frame=frame)
-        items.append(_item(ref, "track", f"track {tid}", _flags(verdict, gaps), region,
+        what = Kind.parse(track.get("kind", "face")).label
+        items.append(_item(ref, "track", f"track {tid}" if what == "face" else f"{what} track {tid}",
+                           _flags(verdict, gaps), region, what=what,
                            track=tid, first=int(track["first"]), last=int(track["last"]), gaps=gaps,
                            score=round(float(d.scores[row]), 3), verdict=verdict))
     for i, d in enumerate(frames):  # boxes that joined no track
         for r in np.flatnonzero((d.track_id < 0) & (d.source != Source.MANUAL)):
             ref = ItemRef(tuple(float(v) for v in d.xyxy[r]), frame=i)
             region = head_regions(d[[r]], scale=config.region_scale, shape=config.region_shape).boxes[0]
-            items.append(_item(ref, "box", f"box on frame {i}", ["other"], region, score=round(float(d.scores[r]), 3)))
+            what = Kind(int(d.kind[r])).label
+            items.append(_item(ref, "box", f"{'' if what == 'face' else what + ' '}box on frame {i}", ["other"], region,
+                               score=round(float(d.scores[r]), 3), what=what))
     return items
 
 
@@ -150,10 +156,12 @@ def _residual_items(entry: dict, config: Config) -> list[dict]:
     video = entry.get("kind") == "video"
     for r in (entry.get("verification") or {}).get("residual") or []:
         ref = ItemRef(tuple(float(v) for v in r["box"]), frame=r.get("frame") if video else None, residual=True)
-        region = head_regions(Detections([r["box"]]), scale=config.region_scale, shape=config.region_shape).boxes[0]
+        what = r.get("kind", "face")
+        region = head_regions(Detections([r["box"]], kind=[Kind.parse(what)]), scale=config.region_scale,
+                              shape=config.region_shape).boxes[0]
         where = f" on frame {r['frame']}" if video else ""
-        items.append(_item(ref, "residual", f"possible missed face{where}", ["residual"], region,
-                           score=r.get("score")))
+        items.append(_item(ref, "residual", f"possible missed {what}{where}", ["residual"], region,
+                           score=r.get("score"), what=what))
     return items
 
 
@@ -174,8 +182,8 @@ def items_for(entry: dict, frames: list[Detections], config: Config) -> list[dic
     list of dict
         ``key`` (as in edits), ``ref`` (the edits item), ``kind`` (``detection``,
         ``track``, ``box``, ``residual``), ``label``, ``flags``, ``priority``,
-        ``frame``, ``box``, ``region``, and per kind ``track``, ``first``,
-        ``last``, ``gaps``, ``score``, ``verdict``.
+        ``frame``, ``box``, ``region``, ``what`` (``face``, ``plate``, ``text``), and
+        per kind ``track``, ``first``, ``last``, ``gaps``, ``score``, ``verdict``.
     """
     if entry.get("kind") == "image":
         items = _photo_items(entry, frames[0], config)

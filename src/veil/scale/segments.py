@@ -239,7 +239,7 @@ def run_segmented(job, config: Config, submit: Callable, *, whole: Callable[[], 
     """
     from ..anonymize import REVERSIBLE_WARNING
     from ..media.video import probe_video
-    from ..pipeline.video import media_facts, removed_metadata
+    from ..pipeline.video import covered_in, media_facts, removed_metadata
     from ..region import regions_for
 
     report = FileReport(input=str(job.src), output=None, kind="video", rel=str(job.rel))
@@ -271,7 +271,7 @@ def run_segmented(job, config: Config, submit: Callable, *, whole: Callable[[], 
         report.warnings.extend(dict.fromkeys(w for k in sorted(renders) for w in renders[k].warnings))
         report.warnings.extend(w for w in joined.warnings if w not in report.warnings)
         tracks = list(scan.tracked.tracks)
-        report.faces = len(tracks) + sum(int((d.track_id < 0).sum()) for d in scan.tracked.frames)
+        report.faces, report.covered = covered_in(scan.tracked, config)
         report.cover = VideoCover(config.region_shape, regions, tracks, scan.cuts, found=scan.tracked.frames)
         report.media = media_facts(info)
         report.media.update(frames=len(plan.pts), audio_kept=bool(joined.audio_kept), segments=len(plan.segments))

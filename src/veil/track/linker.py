@@ -67,7 +67,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..detections import Detections, Source
+from ..detections import Detections, Kind, Source
 from .boxes import Added, track_boxes
 from .chains import link_shot
 
@@ -90,6 +90,8 @@ class TrackSummary:
         outside the picture covers nothing).
     max_width : float
         Widest detected box, in pixels.
+    kind : Kind
+        What the track follows (a face unless ``--cover`` named plates or text).
     """
 
     id: int
@@ -99,6 +101,7 @@ class TrackSummary:
     interpolated: list[int]
     padded: list[int]
     max_width: float
+    kind: Kind = Kind.FACE
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrackSummary":
@@ -107,7 +110,7 @@ class TrackSummary:
             return [f for a, b in runs for f in range(int(a), int(b) + 1)]
 
         return cls(int(d["id"]), int(d["first"]), int(d["last"]), frames(d["detected"]), frames(d["interpolated"]),
-                   frames(d["padded"]), float(d["max_width"]))
+                   frames(d["padded"]), float(d["max_width"]), Kind.parse(d.get("kind", "face")))
 
     def to_dict(self) -> dict:
         """JSON-ready summary; frame lists as inclusive runs ``[[start, end], ...]``.
@@ -117,7 +120,7 @@ class TrackSummary:
         >>> TrackSummary(0, 3, 9, [5, 6, 8], [7], [3, 4, 9], 41.26).to_dict()["detected"]
         [[5, 6], [8, 8]]
         """
-        return {
+        out = {
             "id": self.id,
             "first": self.first,
             "last": self.last,
@@ -126,6 +129,9 @@ class TrackSummary:
             "interpolated": _runs(self.interpolated),
             "padded": _runs(self.padded),
         }
+        if self.kind != Kind.FACE:  # faces stay as schema 1 wrote them
+            out["kind"] = Kind(self.kind).label
+        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,9 +26,11 @@ from typing import Callable
 import numpy as np
 
 from ..detect import select_for
+from ..detect.kinds import NoFaces
 from ..detections import Detections
 from ..errors import UnsupportedMediaError
-from .linker import TrackResult, link_tracks
+from .kinds import OtherKindsStep, link_by_kind
+from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
 __all__ = ["VideoScan", "scan_video", "detect_frames", "link_scan", "SHOT_CHANGE_HINT"]
@@ -211,8 +213,9 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     on that frame only, so a video's segments scanned apart give what the whole
     scan gives (``veil.scale.segments``); the sparse tiles decide across frames.
     """
-    scheduler = _Scheduler(config, detector, workers, frame_bytes)
+    scheduler = _Scheduler(config, detector if config.covers_faces else NoFaces(), workers, frame_bytes)
     scheduler.total = total
+    others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on every frame
     signatures = []
     try:
         for frame in frames:
@@ -220,8 +223,9 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
             key = (not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures
                    or signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT)
             signatures.append(signature)
+            others.add(frame.rgb)
             scheduler.add(frame.rgb, key, progress)
-        raw = scheduler.finish(progress)
+        raw = others.join(scheduler.finish(progress))
     finally:
         scheduler.close()
     return raw, signatures
@@ -234,6 +238,6 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config)
     cuts = detect_cuts(signatures)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
-    tracked = link_tracks(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
+    tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
                           frame_size=(info.width, info.height))
     return VideoScan(info, raw, tracked, list(map(int, cuts)))

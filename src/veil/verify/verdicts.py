@@ -301,16 +301,21 @@ class ResidualFinding:
     frame: int | None = None
     #: Why it is not counted as missed: a person decided on this face (left it visible, removed it).
     reason: str | None = None
+    #: What was found: ``face``, or ``plate`` / ``text`` (their own detector's residual check).
+    kind: str = "face"
 
     @classmethod
     def from_detections(cls, dets, *, frame: int | None = None) -> "list[ResidualFinding]":
-        """One finding per box of a :class:`veil.detections.Detections`."""
-        return [cls(tuple(float(v) for v in box), float(score), frame)
-                for box, score in zip(dets.xyxy, dets.scores)]
+        """One finding per box of a :class:`veil.detections.Detections` (with its kind)."""
+        from ..detections import Kind
+
+        return [cls(tuple(float(v) for v in box), float(score), frame, kind=Kind(int(k)).label)
+                for box, score, k in zip(dets.xyxy, dets.scores, dets.kind)]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ResidualFinding":
-        return cls(tuple(float(v) for v in d["box"]), float(d["score"]), d.get("frame"), d.get("reason"))
+        return cls(tuple(float(v) for v in d["box"]), float(d["score"]), d.get("frame"), d.get("reason"),
+                   d.get("kind", "face"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"box": [round(v, 1) for v in self.box], "score": round(self.score, 3),
@@ -319,6 +324,8 @@ class ResidualFinding:
             out["frame"] = int(self.frame)
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.kind != "face":
+            out["kind"] = self.kind
         return out
 
 
@@ -330,15 +337,23 @@ class Counts:
     passed: int
     leaked: int
     unverifiable: int
-    residual: int
+    residual: int  #: every residual finding, of any kind
+    #: Residual plates / text (their detector on the output), where the run covered
+    #: and checked that kind; None where it did not.
+    residual_plate: int | None = None
+    residual_text: int | None = None
 
     @property
     def measured(self) -> int:
         return self.passed + self.leaked
 
     def to_dict(self) -> dict[str, int]:
-        return {"faces": self.faces, "pass": self.passed, "leak": self.leaked,
-                "unverifiable": self.unverifiable, "residual": self.residual}
+        out = {"faces": self.faces, "pass": self.passed, "leak": self.leaked,
+               "unverifiable": self.unverifiable, "residual": self.residual}
+        for name in ("residual_plate", "residual_text"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
 
 
 @dataclass(frozen=True)
@@ -370,13 +385,17 @@ class VerificationRecord:
     attacks: tuple[str, ...] | None = None
     excused: tuple = ()
     left_visible: tuple = ()
+    #: Kinds beyond faces whose residual check ran (``plate``, ``text``).
+    checked_kinds: tuple[str, ...] = ()
 
     @property
     def counts(self) -> Counts:
         leaked = sum(1 for v in self.verdicts if v.leaks)
         unverifiable = sum(1 for v in self.verdicts if not v.verified)
+        per_kind = {k: sum(1 for r in self.residual if r.kind == k) if k in self.checked_kinds else None
+                    for k in ("plate", "text")}
         return Counts(len(self.verdicts), len(self.verdicts) - leaked - unverifiable, leaked, unverifiable,
-                      len(self.residual))
+                      len(self.residual), per_kind["plate"], per_kind["text"])
 
     @property
     def verdict(self) -> str:
@@ -403,7 +422,7 @@ class VerificationRecord:
         return cls(verdicts, tuple(ResidualFinding.from_dict(r) for r in d.get("residual", [])),
                    float(d["threshold"]), escalations, attacks,
                    tuple(ResidualFinding.from_dict(r) for r in d.get("excused", [])),
-                   tuple(d.get("left_visible", [])))
+                   tuple(d.get("left_visible", [])), tuple(d.get("checked_kinds", [])))
 
     def to_dict(self) -> dict[str, Any]:
         """The report's ``verification`` object (docs/REPORT.md)."""
@@ -420,6 +439,8 @@ class VerificationRecord:
         }
         if self.attacks is not None:
             out["attacks"] = list(self.attacks)
+        if self.checked_kinds:
+            out["checked_kinds"] = list(self.checked_kinds)
         if self.excused or self.left_visible:
             out["counts"].update(excused=len(self.excused), left_visible=len(self.left_visible))
             out["excused"] = [r.to_dict() for r in self.excused]

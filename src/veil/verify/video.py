@@ -94,7 +94,7 @@ class VideoChecks:
         by_track: dict[int, list[tuple[int, np.ndarray]]] = {}
         scores: dict[int, list[float]] = {}
         for index, dets in enumerate(self.frames):
-            detected = dets.source == 0
+            detected = (dets.source == 0) & (dets.kind == 0)  # faces only: plates/text have verify.kinds
             for box, track, score in zip(dets.xyxy[detected], dets.track_id[detected], dets.scores[detected]):
                 by_track.setdefault(int(track), []).append((index, box))
                 scores.setdefault(int(track), []).append(float(score))

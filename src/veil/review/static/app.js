@@ -12,7 +12,7 @@ const FLAG_TEXT = {residual: "possible missed face", leak: "still matches", unve
 const STATE_TEXT = {removed: "deleted", left_visible: "left visible"};
 
 const S = {
-  run: null, file: null, fileId: null, frame: 0, shown: -1, tool: "select", sel: null,
+  run: null, file: null, fileId: null, frame: 0, shown: -1, tool: "select", sel: null, drawKind: "face",
   undo: [], redo: [], chunks: new Map(), outVersion: 0, playing: false, polling: null,
 };
 
@@ -142,6 +142,18 @@ async function openFile(id, frame) {
 const itemByKey = (key) => S.file.items.find((it) => it.key === key);
 const addedById = (id) => S.file.edits.added.find((a) => a.id === id);
 
+// What a drawn region covers (face, licence plate, text): plates and text are covered as boxes.
+const KINDS = [["face", "Face"], ["plate", "Plate"], ["text", "Text"]];
+function kindPicker(value, onchange, title) {
+  return h("select", {class: "kind", title, "aria-label": title, onchange: (ev) => onchange(ev.target.value)},
+    KINDS.map(([k, label]) => h("option", {value: k, selected: k === value}, label)));
+}
+async function setAddedKind(id, kind) {
+  const edits = clone(S.file.edits), region = edits.added.find((a) => a.id === id);
+  if (!region || region.kind === kind) return;
+  region.kind = kind;
+  if (await commit(edits)) toast(`Drawn ${id} covers a ${kind}${kind === "face" ? "" : " (as a box)"}.`);
+}
 function buildFileView() {
   const f = S.file, video = f.kind === "video";
   const files = S.run.files, pos = files.findIndex((x) => x.id === f.id);
@@ -161,6 +173,7 @@ function buildFileView() {
     tool("select", "Select", "V", "Select a region"),
     tool("box", "▭ Box", "B", "Draw a box over a missed face"),
     tool("ellipse", "◯ Ellipse", "E", "Draw an ellipse over a missed face"),
+    kindPicker(S.drawKind, (k) => { S.drawKind = k; }, "What the next region you draw covers"),
     h("span", {class: "sep"}),
     h("button", {id: "undo", class: "icon", title: "Undo (Ctrl+Z)", onclick: undo}, "↶"),
     h("button", {id: "redo", class: "icon", title: "Redo (Ctrl+Shift+Z)", onclick: redo}, "↷"),
@@ -316,19 +329,20 @@ async function renderOverlay() {
     for (const [key, group] of groups) {
       const item = itemByKey(key);
       if (!item) continue;
-      for (const r of group) shapes.push([r.slice(4, 8), itemClasses(item), key]);
+      for (const r of group) shapes.push([r.slice(4, 8), itemClasses(item), key, r[11] || 0]);
       if (wantsLabel(item)) labels.push([group[0].slice(4, 8), `${item.label}${S.file.states[key] ? ": " + STATE_TEXT[S.file.states[key]] : ""}`]);
     }
   } else {
     rows.forEach((r, i) => {
       const item = itemByKey(`det:${i}`);
       if (!item) return;
-      shapes.push([r.slice(4, 8), itemClasses(item), item.key]);
+      shapes.push([r.slice(4, 8), itemClasses(item), item.key, r[11] || 0]);
       labels.push([r.slice(4, 8), `${i + 1}${S.file.states[item.key] ? ": " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
     });
   }
   shapes.sort((a, b) => (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]) - (a[0][2] - a[0][0]) * (a[0][3] - a[0][1]));
-  const els = shapes.map(([box, cls, key]) => titled(shape(box, cls, key, round), itemByKey(key).label));
+  // Plates and text (kind 1, 2) are covered as boxes, whatever the faces' shape.
+  const els = shapes.map(([box, cls, key, kind]) => titled(shape(box, cls, key, round && !kind), itemByKey(key).label));
   for (const item of S.file.items) {  // possible missed faces on this frame
     if (item.kind !== "residual" || (S.file.kind === "video" && item.frame !== frame)) continue;
     els.push(titled(shape(item.box, itemClasses(item), item.key, false), item.label));
@@ -339,7 +353,7 @@ async function renderOverlay() {
     if (!at) continue;
     const selected = S.sel && S.sel.added === region.id;
     els.push(titled(shape(at.box, `added${at.key ? "" : " between"}${selected ? " selected" : ""}`, `added:${region.id}`,
-      region.shape === "ellipse"), `drawn ${region.id}`));
+      region.shape === "ellipse" && (region.kind || "face") === "face"), `drawn ${region.id} (${region.kind || "face"})`));
     labels.push([at.box, `drawn ${region.id}${at.key ? "" : " (interpolated)"}`]);
   }
   svg.replaceChildren(...els);
@@ -404,7 +418,7 @@ async function drawRegion(box, {reviewed = null, at = null} = {}) {
   let n = 1;
   while (edits.added.some((a) => a.id === `a${n}`)) n++;
   const id = `a${n}`;
-  edits.added.push({id, kind: "face", shape: S.tool === "ellipse" ? "ellipse" : "box", keyframes: [{frame, box}]});
+  edits.added.push({id, kind: S.drawKind, shape: S.tool === "ellipse" ? "ellipse" : "box", keyframes: [{frame, box}]});
   if (await commit(edits)) {
     S.sel = {added: id};
     renderAll();
@@ -574,7 +588,10 @@ function renderDetail() {
     if (!region) { S.sel = null; return renderDetail(); }
     const keys = region.keyframes;
     put(box, h("h2", {}, h("span", {class: "dot added"}), `Drawn region ${region.id}`),
-      facts([["shape", region.shape + (region.shape !== f.shape ? ` (covered by the ${f.shape} that holds it)` : ", covered as drawn")],
+      h("label", {class: "kindrow"}, "covers ", kindPicker(region.kind || "face", (k) => setAddedKind(region.id, k),
+        "What this drawn region covers")),
+      facts([["shape", region.shape + ((region.kind || "face") !== "face" ? " (plates and text: covered by the box that holds it)"
+        : region.shape !== f.shape ? ` (covered by the ${f.shape} that holds it)` : ", covered as drawn")],
         video ? ["frames", `${keys[0].frame} – ${keys[keys.length - 1].frame}`] : null].filter(Boolean)),
       video ? h("div", {}, h("div", {class: "muted"}, "Key frames (click to go there, × to remove):"),
         h("div", {class: "keys"}, keys.map((k) => h("span", {},
@@ -631,7 +648,7 @@ function renderList() {
   const added = f.edits.added.map((a) => h("li", {class: S.sel && S.sel.added === a.id ? "sel" : "",
     onclick: async () => { S.sel = {added: a.id}; if (f.kind === "video") await showFrame(a.keyframes[0].frame); renderAll(); }},
   h("span", {class: "dot added"}), h("span", {class: "lab"}, `drawn ${a.id}` + (f.kind === "video" ? ` · frames ${a.keyframes[0].frame}–${a.keyframes[a.keyframes.length - 1].frame}` : "")),
-  h("span", {class: "chip added"}, a.shape)));
+  h("span", {class: "chip added"}, (a.kind && a.kind !== "face" ? `${a.kind} · ` : "") + a.shape)));
   put(box, [
     h("h2", {}, "Needs your eyes", h("span", {class: "count"}, `${flagged.length}`), h("span", {class: "grow"}),
       h("span", {class: "muted", style: "font-weight:400"}, `${done} of ${f.items.length} reviewed`)),

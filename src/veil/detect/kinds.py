@@ -1,0 +1,115 @@
+"""Plates and text for ``--cover``: one text-detector pass per picture serves both kinds.
+
+:class:`OtherKinds` is what the pipeline runs beside the face detector when a
+run covers ``plates`` and/or ``text``: the DBNet lines of one picture
+(:meth:`veil.detect.text.TextDetector.all_quads`, whole frame and magnified
+tiles) become plate boxes (:class:`veil.detect.plates.PlateDetector`'s rules
+and growth) and text boxes (grown for ascenders and descenders), each with its
+``Detections.kind``. ``--cover plates,text`` costs what ``--cover text`` costs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..detections import Detections
+from ..models import text_detector_onnx_path
+from .base import check_rgb
+from .plates import PlateDetector
+from .text import TextDetector
+
+__all__ = ["OtherKinds", "NoFaces", "other_kinds_for", "require_other_kinds", "with_other_kinds"]
+
+
+class OtherKinds:
+    """Finds the plates and/or text a run covers.
+
+    Parameters
+    ----------
+    kinds : sequence of str
+        ``"plates"`` and/or ``"text"`` (``Config.other_kinds``).
+    tiles : bool, keyword-only
+        Magnified tiles for small plates and text (``Config.tiles``).
+    text_max_share : float or None, keyword-only
+        Text lines taller than this share of the picture are left visible (None: all covered).
+    threads : int or None, keyword-only
+        onnxruntime threads.
+
+    Notes
+    -----
+    Holds no per-call state; the network is the process-wide one of
+    :mod:`veil.detect.text`, so one object may serve several threads.
+    """
+
+    def __init__(self, kinds, *, tiles: bool = True, text_max_share: float | None = None,
+                 threads: int | None = None) -> None:
+        self.kinds = tuple(kinds)
+        if not self.kinds or not set(self.kinds) <= {"plates", "text"}:
+            raise ValueError(f"kinds must be plates and/or text, not {kinds!r}")
+        upscale = {} if tiles else {"upscale": None}
+        self.text = TextDetector(max_height_share=text_max_share, threads=threads, **upscale)
+        self.plates = PlateDetector(threads=threads, **upscale)
+
+    def __repr__(self) -> str:
+        return f"OtherKinds({','.join(self.kinds)}, tiles={self.text.upscale is not None})"
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """Plates, then text, of one picture.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+
+        Returns
+        -------
+        Detections
+            ``kind`` PLATE or TEXT, boxes grown by their detector, clipped to the picture.
+        """
+        rgb = check_rgb(rgb)
+        quads, scores = self.text.all_quads(rgb)
+        parts = []
+        if "plates" in self.kinds:
+            parts.append(self.plates.plates_from_quads(quads, scores, rgb.shape))
+        if "text" in self.kinds:
+            parts.append(self.text.boxes_from_quads(quads, scores, rgb.shape))
+        return Detections.concatenate(parts)
+
+
+class NoFaces:
+    """The face detector of a run that does not cover faces: finds none."""
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        return Detections.empty()
+
+
+def require_other_kinds(config) -> None:
+    """Raise a one-line ``ModelError`` when ``config`` covers plates or text and the
+    text detector's package is missing (checked once, before any file)."""
+    if config.other_kinds:
+        text_detector_onnx_path()
+
+
+def other_kinds_for(config, *, single: bool = False) -> OtherKinds | None:
+    """The plate/text detector of a :class:`veil.config.Config` (None: faces only), cached per process.
+
+    ``single`` as in :func:`veil.detect.detector_for`.
+    """
+    if not config.other_kinds:
+        return None
+    threads = 1 if single else config.cpu_threads
+    return _cached(config.other_kinds, config.tiles, config.text_max_share or None, threads)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(kinds: tuple, tiles: bool, text_max_share: float | None, threads: int) -> OtherKinds:
+    return OtherKinds(kinds, tiles=tiles, text_max_share=text_max_share, threads=threads)
+
+
+def with_other_kinds(faces: Detections, rgb: np.ndarray, config) -> Detections:
+    """A picture's boxes of every kind ``config`` covers: ``faces`` (dropped when faces are
+    not covered), then the picture's plates and text."""
+    faces = faces if config.covers_faces else Detections.empty()
+    other = other_kinds_for(config)
+    return Detections.concatenate([faces, other.detect(rgb)]) if other is not None else faces

@@ -1,0 +1,122 @@
+"""Residual check for plates and text: their detector run again on the output.
+
+The face recognizer measures faces only. For the plates and text a run
+covers (``--cover``), verification runs the same plate/text detector on the
+output: a box it finds with a confidence of at least :data:`RESIDUAL_MIN_SCORE`
+(PaddleOCR's own box threshold; runs cover from 0.3) that lies mostly outside
+every covered region (at most half of it inside, as for faces) is a finding
+of that kind (``ResidualFinding.kind``), counted per kind in
+``Counts.residual_plate`` / ``residual_text``; it makes the file's verdict a
+leak.
+
+Covering changes the detector's view of what surrounds a region: on a busy
+synthetic texture DBNet reported "text" (scores 0.4-0.8) beside a filled
+plate where it reported nothing at 0.3 on the input (the moving-plate clip of
+tests/test_cover_kinds.py). So where the input's boxes are given (``found``: what the
+run decided to cover, after a person's edits), a finding must overlap one of
+them (a third of its box): what the detector saw on the input and the output
+does not cover, i.e. a box lost on its way from detection to the written
+pixels (regions, masks, rendering, frame order). Plates or text a person
+removed are not findings. The check says the detector finds no more plates
+or text; it does not say that what is covered is illegible (``fill`` and
+``noise`` leave nothing to read; ``blur`` and ``pixelate`` of text are
+reversible, as for faces).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..detect.kinds import other_kinds_for
+from ..detections import Kind, box_intersections
+from .residual import residual_faces
+from .verdicts import VerificationRecord
+
+__all__ = ["RESIDUAL_MIN_SCORE", "KIND_LABELS", "other_residual", "check_other_kinds", "with_findings",
+           "OtherKindsChecks"]
+
+#: A plate or text box on the output is a finding from this confidence on.
+RESIDUAL_MIN_SCORE = 0.5
+_SEEN_OVERLAP = 1 / 3  # share of a finding's box an input detection must overlap
+#: ``--cover`` names -> the labels findings and counts carry.
+KIND_LABELS = {"plates": "plate", "text": "text"}
+
+
+def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, config, *,
+                   frame: int | None = None, found=None) -> list:
+    """The plates and text ``config`` covers that its detector still finds outside ``covered_mask``.
+
+    Parameters
+    ----------
+    anonymized_rgb : (H, W, 3) ndarray of uint8
+        The output picture or frame.
+    covered_mask : (H, W) ndarray of bool or None
+        Everything covered on it.
+    config : veil.config.Config
+    frame : int, optional, keyword-only
+    found : Detections, optional, keyword-only
+        What the run covers on the input picture (any kinds, after edits); None: every finding counts.
+
+    Returns
+    -------
+    list of ResidualFinding
+        With ``kind`` ``plate`` or ``text``.
+    """
+    detector = other_kinds_for(config, single=True)
+    if detector is None:
+        return []
+    from .verdicts import ResidualFinding
+
+    residual = residual_faces(anonymized_rgb, covered_mask, detector, min_score=RESIDUAL_MIN_SCORE)
+    if found is not None and len(residual):
+        seen = found.xyxy[found.kind != Kind.FACE]
+        inter, area, _ = box_intersections(residual.xyxy.astype(np.float64), seen.astype(np.float64))
+        overlap = inter.max(axis=1) if inter.size else np.zeros(len(residual))
+        residual = residual[np.flatnonzero(overlap >= _SEEN_OVERLAP * np.maximum(area, 1e-9))]
+    return ResidualFinding.from_detections(residual, frame=frame)
+
+
+def check_other_kinds(record: VerificationRecord | None, anonymized_rgb: np.ndarray,
+                      covered_mask: np.ndarray | None, config, *, found=None) -> VerificationRecord:
+    """``record`` with the plate/text residual findings of a photo added (and the kinds checked);
+    ``found`` as in :func:`other_residual`."""
+    record = record if record is not None else VerificationRecord()
+    return with_findings(record, other_residual(anonymized_rgb, covered_mask, config, found=found), config)
+
+
+def with_findings(record: VerificationRecord, found: list, config) -> VerificationRecord:
+    """``record`` with plate/text ``found`` added and ``config``'s other kinds marked as checked."""
+    checked = tuple(KIND_LABELS[k] for k in config.other_kinds)
+    return dataclasses.replace(record, residual=tuple(record.residual) + tuple(found),
+                               checked_kinds=tuple(dict.fromkeys(record.checked_kinds + checked)))
+
+
+class OtherKindsChecks:
+    """A video's plate/text residual check on every ``every``-th output frame (as the faces')."""
+
+    def __init__(self, config, *, every: int, pool=None) -> None:
+        self.config, self.every, self.pool = config, int(every), pool
+        self.found: list = []
+        self._pending: list = []
+
+    def observe(self, index: int, anonymized_rgb: np.ndarray, mask: np.ndarray, *, found=None) -> None:
+        """One output frame; ``found``: the run's boxes on that input frame (see :func:`other_residual`)."""
+        if not self.every or index % self.every:
+            return
+        if self.pool is None:
+            self.found.extend(other_residual(anonymized_rgb, mask, self.config, frame=index, found=found))
+            return
+        while sum(not f.done() for f in self._pending) >= 2:  # bounded memory if the check lags
+            next(f for f in self._pending if not f.done()).result()
+        self._pending.append(self.pool.submit(other_residual, anonymized_rgb, mask, self.config, frame=index,
+                                              found=found))
+
+    def finish(self) -> list:
+        """Every finding, in frame order (waits for checks still running)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            self.found.extend(future.result())
+        return self.found
+

@@ -1,0 +1,260 @@
+"""``--cover faces,plates,text`` (issue 15): parsing, photos, video tracks per kind, records,
+the plate/text residual check, and the one-line error without the text detector's package.
+
+Inputs are generated here (the plates and words drawn by ``test_plates_text.draw`` on a CC0
+photo of tests/data); tests never read ../shared.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from veil.cli import main
+from veil.config import Config, RegionShape
+from veil.detections import Detections, Kind, Source
+from veil.region import Regions, head_regions
+from veil.report import PhotoCover, VideoCover
+from veil.track import TrackSummary, link_tracks
+from veil.track.kinds import link_by_kind
+from veil.verify import VerificationRecord
+from veil.verify.verdicts import ResidualFinding
+
+_spec = importlib.util.spec_from_file_location("plates_text_helpers", Path(__file__).parent / "test_plates_text.py")
+_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_helpers)
+draw, background, PHOTO = _helpers.draw, _helpers.background, _helpers.PHOTO
+needs_model = pytest.mark.skipif(importlib.util.find_spec("rapidocr_onnxruntime") is None,
+                                 reason="rapidocr-onnxruntime (the text detector's weights) is not installed")
+
+
+def inside(mask: np.ndarray, box) -> float:
+    """Share of ``box``'s pixels that ``mask`` holds."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return float(mask[max(y0, 0):y1, max(x0, 0):x1].mean())
+
+
+# ------------------------------------------------------------------ --cover
+@pytest.mark.parametrize("value, expected", [
+    ("faces", ("faces",)), ("plates,faces", ("faces", "plates")), (" TEXT , plates ", ("plates", "text")),
+    (["text", "faces", "plates", "text"], ("faces", "plates", "text")), (("plates",), ("plates",))])
+def test_cover_parses_any_combination_in_one_order(value, expected):
+    config = Config(cover=value)
+    assert config.cover == expected
+    assert config.other_kinds == tuple(k for k in expected if k != "faces")
+    assert Config.from_dict(config.to_dict()) == config  # the report's settings read back (veil review)
+
+
+@pytest.mark.parametrize("value", ["", "faces,cars", "face", ",", []])
+def test_cover_rejects_unknown_kinds(value):
+    from veil.errors import UsageError
+
+    with pytest.raises(UsageError, match="cover must name"):
+        Config(cover=value)
+
+
+def test_cover_default_is_faces_and_unknown_kind_is_a_usage_error(tmp_path, capsys):
+    assert Config().cover == ("faces",) and Config().other_kinds == ()
+    assert main(["anonymize", str(PHOTO), "-o", str(tmp_path / "out"), "--cover", "faces,licence"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cover must name" in err[0]
+    assert not (tmp_path / "out" / PHOTO.name).exists()
+    with pytest.raises(Exception, match="text-max-share"):
+        Config(text_max_share=1.5)
+
+
+def test_missing_text_detector_package_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from veil import models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "rapidocr_onnxruntime" else real(name, *a))
+    code = main(["anonymize", str(PHOTO), "-o", str(tmp_path / "out"), "--cover", "faces,plates"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "rapidocr-onnxruntime" in err[0]
+    assert not list((tmp_path / "out").glob("*.jpg"))
+
+
+def test_faces_only_needs_no_text_detector(monkeypatch):
+    """Without rapidocr-onnxruntime veil still imports and covers faces."""
+    from veil import models
+    from veil.detect.kinds import other_kinds_for, require_other_kinds
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "rapidocr_onnxruntime" else real(name, *a))
+    require_other_kinds(Config())  # no error
+    assert other_kinds_for(Config()) is None
+
+
+# ------------------------------------------------------------------ regions and records
+def test_plate_and_text_regions_are_their_boxes_whatever_the_face_shape():
+    dets = Detections([[10, 10, 50, 60], [100, 100, 160, 120], [200, 20, 260, 40]],
+                      kind=[Kind.FACE, Kind.PLATE, Kind.TEXT])
+    regions = head_regions(dets, scale=1.6, shape=RegionShape.ELLIPSE)
+    np.testing.assert_array_equal(regions.boxes[1:], dets.xyxy[1:])  # not grown
+    assert regions.boxes[0, 0] < 10  # the face grows into a head
+    assert regions.kinds.tolist() == [0, 1, 2] and regions.kind_records() == ["face", "plate", "text"]
+    mask = regions.mask(300, 300)
+    assert mask[100:120, 100:160].all() and mask[20:40, 200:260].all()  # boxes, corners included
+    assert not mask[0:2, 0:2].any()  # the face's ellipse leaves its box's corner
+    assert head_regions(dets[[0]]).kind_records() is None  # faces only: reports as before
+    with pytest.raises(ValueError):
+        Regions([[0, 0, 1, 1]], kinds=[7])
+
+
+def test_records_round_trip_with_kinds():
+    dets = Detections([[10, 10, 50, 60], [100, 100, 160, 120]], kind=[Kind.FACE, Kind.PLATE])
+    regions = head_regions(dets, scale=1.6)
+    photo = PhotoCover(dets, regions).to_dict()
+    assert photo["kinds"] == ["face", "plate"] and photo["detections"][1]["kind"] == "plate"
+    back = PhotoCover.from_dict(photo)
+    assert back.regions.kinds.tolist() == [0, 1] and back.detections.kind.tolist() == [0, 1]
+
+    track = TrackSummary(3, 0, 4, [0, 1, 2], [], [3, 4], 60.0, Kind.PLATE)
+    assert track.to_dict()["kind"] == "plate" and TrackSummary.from_dict(track.to_dict()) == track
+    assert "kind" not in TrackSummary(0, 0, 1, [0, 1], [], [], 40.0).to_dict()  # faces: schema 1 as it was
+    video = VideoCover(RegionShape.ELLIPSE, [regions, head_regions(dets[[0]])], [track], [], found=[dets, dets[[0]]])
+    d = video.to_dict()
+    assert d["kinds_by_frame"] == {"0": ["face", "plate"]}
+    back = VideoCover.from_dict(d, frames=2, tracks=[track.to_dict()], cuts=[])
+    assert back.regions[0].kinds.tolist() == [0, 1] and back.regions[1].kinds.tolist() == [0]
+    assert back.tracks[0].kind == Kind.PLATE and back.found[0].kind.tolist() == [0, 1]
+
+
+def test_verification_counts_residual_per_kind():
+    record = VerificationRecord(residual=(ResidualFinding((1, 2, 3, 4), 0.9, kind="plate"),
+                                          ResidualFinding((5, 6, 7, 8), 0.8)),
+                                checked_kinds=("plate", "text"))
+    counts = record.counts.to_dict()
+    assert counts["residual"] == 2 and counts["residual_plate"] == 1 and counts["residual_text"] == 0
+    assert record.verdict == "leak"
+    assert VerificationRecord.from_dict(record.to_dict()) == record
+    assert "residual_plate" not in VerificationRecord().counts.to_dict()  # faces only: unchanged
+
+
+# ------------------------------------------------------------------ tracks per kind
+def test_tracks_never_mix_kinds_and_faces_keep_their_ids():
+    # A plate and a face on the same boxes, frame after frame: two tracks, one each.
+    frames = [Detections([[10 + 3 * i, 10, 60 + 3 * i, 40]] * 2, kind=[Kind.FACE, Kind.PLATE]) for i in range(8)]
+    frames[4] = frames[4][[0]]  # the plate is missed on frame 4 (interpolated)
+    result = link_by_kind(frames, pad_frames=2, min_hits=1, frame_size=(200, 100))
+    assert sorted((t.id, t.kind) for t in result.tracks) == [(0, Kind.FACE), (1, Kind.PLATE)]
+    for d in result.frames:
+        for tid, kind in zip(d.track_id, d.kind):
+            assert (tid, kind) in ((0, Kind.FACE), (1, Kind.PLATE))
+    four = result.frames[4]
+    assert (Kind.PLATE, Source.INTERPOLATED) in set(zip(four.kind.tolist(), four.source.tolist()))
+    # The raw detections come first, in their order.
+    assert result.frames[0].kind[:2].tolist() == [0, 1] and (result.frames[0].source[:2] == 0).all()
+    faces = [d[d.kind == Kind.FACE] for d in frames]
+    alone = link_tracks(faces, pad_frames=2, min_hits=1, frame_size=(200, 100))
+    assert link_by_kind(faces, pad_frames=2, min_hits=1, frame_size=(200, 100)).tracks == alone.tracks
+
+
+# ------------------------------------------------------------------ photos
+@needs_model
+@pytest.mark.slow
+def test_photo_plate_and_text_covered_and_reported_with_kinds(tmp_path):
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, plate = draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    rgb, word = draw(rgb, "Smith", height=14, angle=0, center=(w * 0.25, h * 0.9), plate=False)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "p.png"), rgb[:, :, ::-1])
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--cover", "faces,plates,text",
+                 "--masks"]) == 0
+    report = json.loads((tmp_path / "out" / "veil-report.json").read_text())
+    assert report["settings"]["cover"] == ["faces", "plates", "text"]
+    entry = report["files"][0]
+    assert entry["faces"] == 1 and entry["covered"]["plate"] >= 1 and entry["covered"]["text"] >= 1
+    kinds = entry["regions"]["kinds"]
+    assert kinds[0] == "face" and {"plate", "text"} <= set(kinds)
+    counts = entry["verification"]["counts"]
+    assert counts["residual_plate"] == 0 and counts["residual_text"] == 0 and entry["verification"]["verdict"] == "pass"
+    mask = cv2.imread(str(next((tmp_path / "out" / "masks").rglob("*.png"))), cv2.IMREAD_GRAYSCALE) > 0
+    assert inside(mask, plate) == 1.0 and inside(mask, word) == 1.0
+    out = cv2.imread(str(tmp_path / "out" / "p.png"))
+    assert out[plate[1]:plate[3], plate[0]:plate[2]].max() == 0  # filled
+    html = (tmp_path / "out" / "veil-report.html").read_text()
+    assert "plate" in html and "text" in html
+
+
+@needs_model
+def test_residual_check_finds_an_uncovered_plate():
+    from veil.verify.kinds import check_other_kinds
+
+    rgb, plate = draw(background(seed=1), "KA 02 N 6852", height=24, angle=0, center=(200, 150), plate=True)
+    config = Config(cover="faces,plates")
+    from veil.detect.kinds import other_kinds_for
+
+    found = other_kinds_for(config).detect(rgb)  # what a run finds on the input
+    missed = check_other_kinds(None, rgb, np.zeros(rgb.shape[:2], bool), config, found=found)
+    assert check_other_kinds(None, rgb, np.zeros(rgb.shape[:2], bool), config).residual == missed.residual
+    assert [r.kind for r in missed.residual] == ["plate"] and missed.counts.residual_plate == 1
+    assert missed.verdict == "leak"
+    x0, y0, x1, y1 = plate
+    r = missed.residual[0].box
+    assert r[0] <= x0 + 2 and r[2] >= x1 - 2  # the finding is where the plate is
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[int(r[1]):int(np.ceil(r[3])), int(r[0]):int(np.ceil(r[2]))] = True
+    covered = rgb.copy()
+    covered[mask] = 0
+    ok = check_other_kinds(VerificationRecord(), covered, mask, config, found=found)
+    assert ok.counts.residual_plate == 0 and ok.verdict == "pass" and ok.checked_kinds == ("plate",)
+
+
+# ------------------------------------------------------------------ video
+def _plate_video(path: Path, frames: int = 16) -> list[np.ndarray]:
+    """A plate moving right across a 400x240 clip, a CC0 head standing beside its path."""
+    from PIL import Image
+
+    with Image.open(PHOTO) as im:
+        face = cv2.resize(np.asarray(im.convert("RGB"))[60:300, 55:265], (80, 92), interpolation=cv2.INTER_AREA)
+    boxes = []
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 400, 240, "yuv420p"
+        s.options = {"preset": "ultrafast", "crf": "12"}
+        for i in range(frames):
+            picture = background(240, 400, seed=3)
+            picture[20:112, 300:380] = face
+            picture, box = draw(picture, "KA 02 N 6852", height=22, angle=4, center=(70 + 14 * i, 170), plate=True)
+            boxes.append(box)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 15)
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return boxes
+
+
+@needs_model
+@pytest.mark.slow
+def test_moving_plate_covered_on_every_frame_and_never_joins_a_face(tmp_path):
+    (tmp_path / "in").mkdir()
+    boxes = _plate_video(tmp_path / "in" / "car.mp4")
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--cover", "faces,plates",
+                 "--masks"]) == 0
+    report = json.loads((tmp_path / "out" / "veil-report.json").read_text())
+    entry = report["files"][0]
+    masks = sorted((tmp_path / "out" / "masks").rglob("*.png"), key=lambda p: int(p.stem))
+    assert len(masks) == len(boxes) == entry["frames"]
+    for m, box in zip(masks, boxes):
+        assert inside(cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 0, box) == 1.0, m.name
+    kinds = {t["id"]: t.get("kind", "face") for t in entry["tracks"]}
+    assert "plate" in kinds.values() and "face" in kinds.values()
+    for records in entry["regions"]["detections_by_frame"].values():
+        for r in records:
+            if "track" in r:
+                assert r.get("kind", "face") == kinds[r["track"]]  # a track holds one kind
+    assert entry["covered"]["plate"] >= 1 and entry["faces"] >= 1
+    assert entry["verification"]["counts"]["residual_plate"] == 0
