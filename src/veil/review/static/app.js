@@ -337,7 +337,8 @@ async function renderOverlay() {
       const item = itemByKey(`det:${i}`);
       if (!item) return;
       shapes.push([r.slice(4, 8), itemClasses(item), item.key, r[11] || 0]);
-      labels.push([r.slice(4, 8), `${i + 1}${S.file.states[item.key] ? ": " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
+      const name = item.what && item.what !== "face" ? item.label : `${i + 1}`;  // "plate 2", "text 4"
+      labels.push([r.slice(4, 8), `${name}${S.file.states[item.key] ? ": " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
     });
   }
   shapes.sort((a, b) => (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]) - (a[0][2] - a[0][0]) * (a[0][3] - a[0][1]));
