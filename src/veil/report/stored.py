@@ -86,6 +86,11 @@ class StoredFile:
         return int(self.entry.get("faces", 0))
 
     @property
+    def covered(self) -> dict:
+        """Plates and text covered (``--cover``), as the entry recorded them."""
+        return dict(self.entry.get("covered") or {})
+
+    @property
     def frames(self) -> int | None:
         frames = self.entry.get("frames")
         return int(frames) if frames is not None else None
