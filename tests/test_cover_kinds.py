@@ -258,3 +258,21 @@ def test_moving_plate_covered_on_every_frame_and_never_joins_a_face(tmp_path):
                 assert r.get("kind", "face") == kinds[r["track"]]  # a track holds one kind
     assert entry["covered"]["plate"] >= 1 and entry["faces"] >= 1
     assert entry["verification"]["counts"]["residual_plate"] == 0
+
+
+@needs_model
+def test_cover_plates_only_leaves_faces_and_does_not_look_for_them(tmp_path):
+    from veil.pipeline import anonymize_file
+
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, plate = draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    cv2.imwrite(str(tmp_path / "p.png"), rgb[:, :, ::-1])
+    report = anonymize_file(tmp_path / "p.png", tmp_path / "o.png", Config(cover="plates"), mask_dir=tmp_path / "m")
+    assert report.ok and report.faces == 0 and report.covered["plate"] >= 1 and "text" not in report.covered
+    assert set(report.cover.regions.kinds.tolist()) == {int(Kind.PLATE)}
+    v = report.verification
+    assert v.verdicts == () and v.verdict == "pass" and v.checked_kinds == ("plate",)  # the face is not a finding
+    out = cv2.imread(str(tmp_path / "o.png"))[:, :, ::-1]
+    assert np.array_equal(out[:h // 2], rgb[:h // 2])  # the face (upper half) is untouched
+    assert out[plate[1]:plate[3], plate[0]:plate[2]].max() == 0
