@@ -276,3 +276,14 @@ def test_cover_plates_only_leaves_faces_and_does_not_look_for_them(tmp_path):
     out = cv2.imread(str(tmp_path / "o.png"))[:, :, ::-1]
     assert np.array_equal(out[:h // 2], rgb[:h // 2])  # the face (upper half) is untouched
     assert out[plate[1]:plate[3], plate[0]:plate[2]].max() == 0
+
+
+def test_cover_settings_make_the_plate_and_text_detector():
+    from veil.detect.kinds import OtherKinds, other_kinds_for
+
+    d = other_kinds_for(Config(cover="text,faces", text_max_share=0.05, tiles=False))
+    assert d.kinds == ("text",) and d.text.max_height_share == 0.05 and d.text.upscale is None
+    assert other_kinds_for(Config(cover="plates")).text.max_height_share is None  # 0: all text covered
+    assert other_kinds_for(Config(cover="plates")).text.upscale == 2.0  # tiles for small plates
+    with pytest.raises(ValueError):
+        OtherKinds(("faces",))
