@@ -82,7 +82,7 @@ def test_a_local_cluster_gives_the_media_and_report_of_a_local_run(runs):
     for name, path in here.items():
         if path.suffix == ".mp4":
             # x264 does not give the same bytes twice here, not even in one process (see
-            # bench/results-scale.md): the frames, their instants and the regions must agree.
+            # bench/RESULTS.md, Scale): the frames, their instants and the regions must agree.
             assert _pts(path) == _pts(cluster[name])
         else:  # photos and masks: byte for byte
             assert path.read_bytes() == cluster[name].read_bytes(), name

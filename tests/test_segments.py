@@ -119,7 +119,7 @@ def test_the_segmented_run_verifies_the_tracks_across_segments(whole_and_segment
 
 
 def test_segments_in_worker_processes_cover_the_same(whole_and_segmented, clip):
-    # Not byte for byte: x264 here gives other bytes for the same frames run to run (see bench/results-scale.md).
+    # Not byte for byte: x264 here gives other bytes for the same frames run to run (see bench/RESULTS.md, Scale).
     root, _, segmented = whole_and_segmented
     report = _run(clip, root / "jobs", "--threads", "1", "--segment-seconds", "1", "--jobs", "2", "--no-verify")
     assert report["files"][0]["regions"] == segmented["files"][0]["regions"]

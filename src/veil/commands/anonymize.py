@@ -88,35 +88,17 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     veil.errors.VeilError
         The output folder cannot be created, locked or written (one line).
     """
-    from ..plan import plan_run
-
     from ..detect.kinds import require_other_kinds
 
     outdir = options.outdir
     require_other_kinds(config)  # --cover plates/text without the text detector's package: one line, no output
     if options.cluster and options.jobs > 1:
         raise UsageError("--jobs and --cluster: choose one (a cluster runs as many files as it has workers)")
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"output {shown(outdir)} exists and is not a folder")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        lock = OutputLock(outdir).acquire()
-    except OutputInUseError:
-        raise
-    except OSError as exc:
-        raise VeilError(f"cannot write to the output folder {shown(outdir)}: {exc.strerror or exc}") from None
+    lock = _lock_outdir(outdir)
     try:
         stale = remove_stale_temporaries(outdir)
         started = time.perf_counter()
-        jobs, plan_errors, skipped = plan_run(list(options.inputs), outdir, masks=options.masks,
-                                              keep_audio=config.audio.value == "keep")
-        if options.edits:
-            from ..edits import attach_edits
-
-            jobs, edit_errors, edit_warnings = attach_edits(jobs, options.edits, config)
-            plan_errors = plan_errors + edit_errors
-            for message in edit_warnings:
-                notify(f"warning: {message}")
+        jobs, failed_plans, skipped = _plan(options, config, notify)
         run = RunReport(command="veil anonymize", settings=config, skipped=skipped,
                         verified=config.verify, input_hash=options.input_hash)
         outcome = RunOutcome(run=run, exit_code=ExitCode.OK)
@@ -126,12 +108,6 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             from ..anonymize import REVERSIBLE_WARNING
 
             run.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
-        failed_plans = []
-        for item in plan_errors:
-            report = FileReport(input=item.path, output=None, kind="unknown", rel=item.rel)
-            report.fail(item.message)
-            failed_plans.append(report)
-            notify(f"{shown(item.rel or item.path)}: {item.message}")
         run.earlier = _earlier_entries(outdir, {j.dst for j in jobs})
         resume = Resume(outdir, config, masks=options.masks, input_hash=options.input_hash,
                         restart=options.restart, notify=notify)
@@ -150,24 +126,8 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             if not report.ok:
                 notify(f"{shown(report.name)}: {report.error}")
 
-        interrupted = None
         with interruptible(), resume:
-            try:
-                if options.cluster:
-                    from ..scale.cluster import run_on_cluster
-
-                    run_on_cluster(todo, config, options.cluster, record, outdir=outdir, notify=notify)
-                elif options.jobs > 1 and len(todo) > 1:
-                    _run_in_workers(todo, config, options.jobs, record)
-                else:
-                    _run_here(todo, config, record, progress_for, len(jobs))
-                # Every file is done: what a worker that died left (a Dask worker killed
-                # mid-file, its file retried elsewhere) can go; no one writes here any more.
-                remove_stale_temporaries(outdir)
-            except Interrupted as exc:
-                interrupted = exc
-            except KeyboardInterrupt:
-                interrupted = Interrupted(signal.SIGINT)
+            interrupted = _execute(options, config, todo, len(jobs), record, progress_for, notify)
         if interrupted is not None:
             run.interrupted = signal.Signals(interrupted.signum).name
             for index, job in todo:
@@ -195,6 +155,63 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         elif summary.leaks:
             outcome.exit_code = ExitCode.LEAK
     return outcome
+
+
+def _lock_outdir(outdir: Path) -> OutputLock:
+    """Create OUTDIR and hold its lock (one line if it cannot be written or another run holds it)."""
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"output {shown(outdir)} exists and is not a folder")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        return OutputLock(outdir).acquire()
+    except OutputInUseError:
+        raise
+    except OSError as exc:
+        raise VeilError(f"cannot write to the output folder {shown(outdir)}: {exc.strerror or exc}") from None
+
+
+def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list[FileReport], list]:
+    """The jobs, the failed reports of inputs that cannot be planned, and the inputs skipped."""
+    from ..plan import plan_run
+
+    jobs, plan_errors, skipped = plan_run(list(options.inputs), options.outdir, masks=options.masks,
+                                          keep_audio=config.audio.value == "keep")
+    if options.edits:
+        from ..edits import attach_edits
+
+        jobs, edit_errors, edit_warnings = attach_edits(jobs, options.edits, config)
+        plan_errors = plan_errors + edit_errors
+        for message in edit_warnings:
+            notify(f"warning: {message}")
+    failed = []
+    for item in plan_errors:
+        report = FileReport(input=item.path, output=None, kind="unknown", rel=item.rel)
+        report.fail(item.message)
+        failed.append(report)
+        notify(f"{shown(item.rel or item.path)}: {item.message}")
+    return jobs, failed, skipped
+
+
+def _execute(options: AnonymizeOptions, config: Config, todo, total: int, record, progress_for,
+             notify) -> Interrupted | None:
+    """Run the files here, in worker processes or on the cluster; the signal that stopped it, if one did."""
+    try:
+        if options.cluster:
+            from ..scale.cluster import run_on_cluster
+
+            run_on_cluster(todo, config, options.cluster, record, outdir=options.outdir, notify=notify)
+        elif options.jobs > 1 and len(todo) > 1:
+            _run_in_workers(todo, config, options.jobs, record)
+        else:
+            _run_here(todo, config, record, progress_for, total)
+        # Every file is done: what a worker that died left (a Dask worker killed
+        # mid-file, its file retried elsewhere) can go; no one writes here any more.
+        remove_stale_temporaries(options.outdir)
+    except Interrupted as exc:
+        return exc
+    except KeyboardInterrupt:
+        return Interrupted(signal.SIGINT)
+    return None
 
 
 def _run_here(todo, config: Config, record, progress_for, total: int) -> None:

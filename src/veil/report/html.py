@@ -28,7 +28,6 @@ from ..config import REVERSIBLE_MODES
 from ..media.atomic import atomic_output
 from .html_file import file_section, file_state
 from .html_parts import badge, flat, kv, plural, short
-from .html_stored import stored_section
 from .html_style import CSP, CSS
 from .html_svg import distance_plot_html, esc, fmt, number
 from .records import RunVerdict
@@ -176,9 +175,6 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
     budget = [MAX_THUMBS_TOTAL]
     sections = []
     for i, (f, state) in enumerate(zip(run.files, states)):
-        if getattr(f, "stored", False):  # taken from the journal: its entry in brief
-            sections.append(stored_section(i, f, state, run_input_hash=run.input_hash))
-            continue
         try:
             sections.append(file_section(i, f, state, settings=run.settings, thumbs_budget=budget,
                                           run_input_hash=run.input_hash,

@@ -176,6 +176,9 @@ class FileReport:
     #: A person's edits applied to this file (``veil review``, ``--edits``): the
     #: edits record of ``veil.edits.apply_edits``; see docs/REPORT.md.
     review: dict | None = None
+    #: Taken from OUTDIR's journal: an earlier, interrupted run finished this file
+    #: (``veil.scale.resume``); not part of the entry (the run counts them).
+    resumed: bool = False
 
     def fail(self, message: str) -> None:
         self.status = FileStatus.FAILED

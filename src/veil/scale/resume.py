@@ -2,7 +2,7 @@
 
 :class:`Resume` is what ``veil anonymize`` holds for one run: it finds the
 files an earlier run finished with the same input and settings (their report
-entries come back as :class:`veil.report.stored.StoredFile`) and records each
+entries come back as :class:`veil.report.FileReport` records marked ``resumed``) and records each
 file this run finishes (:mod:`veil.scale.journal`).
 """
 
@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..config import Config, usable_cpus
 from ..errors import VeilError
-from ..report.stored import StoredFile
+from ..report import FileReport
 from .journal import Journal, entry_for, journal_key, settings_fingerprint
 
 __all__ = ["Resume"]
@@ -32,14 +32,14 @@ class Resume:
         # Without input hashes the journal names inputs by a keyed hash (its key outside OUTDIR).
         self.key = None if input_hash else journal_key()
 
-    def done(self, jobs: list) -> dict[int, StoredFile]:
+    def done(self, jobs: list) -> dict[int, FileReport]:
         """Plan index -> stored report entry, for every job already done (inputs and outputs hashed again)."""
         found = self.journal.candidates(jobs, self.fingerprint)
         if not found:
             return {}
         confirmed = Journal.confirm(jobs, found, input_hash=self.input_hash, key=self.key,
                                     threads=min(4, 2 * usable_cpus()))
-        return {i: StoredFile(e.entry) for i, e in confirmed.items()}
+        return {i: _resumed(e.entry, jobs[i]) for i, e in confirmed.items()}
 
     def record(self, job, report, digest=None) -> None:
         """Append a finished file's line (flushed and fsynced); a journal that cannot be written
@@ -59,3 +59,12 @@ class Resume:
 
     def __exit__(self, *exc: object) -> None:
         self.journal.close()
+
+
+def _resumed(entry: dict, job) -> FileReport:
+    """A journal entry as the record it was written from, with this run's paths."""
+    report = FileReport.from_dict(entry)
+    report.input = str(job.src)
+    report.output = str(job.dst) if report.output is not None else None
+    report.resumed = True
+    return report
