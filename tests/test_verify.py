@@ -227,7 +227,7 @@ def test_exact_copy_leaks(face609, rec):
     v = verify_face(rgb, rgb.copy(), box, recognizer=rec, attacks="none")
     assert v.status == "leak" and v.leaks
     assert v.distance < 0.01
-    assert v.margin == pytest.approx(v.distance - THR)
+    assert v.margin == pytest.approx(v.distance - v.evidence.line)
     assert list(v.distances) == ["identity"]
 
 
