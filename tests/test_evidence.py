@@ -20,9 +20,11 @@ from veil.detections import Detections
 from veil.region import head_regions
 from veil.verify import evidence as ev
 from veil.verify import size_calibration as cal
-from veil.verify.core import verify_face
+from veil.verify.measure import verify_face
+from veil.verify.photo import ATTACKS_FOR_MODE
 from veil.verify.recognizer import Recognizer, shape_points
-from veil.verify.stage import ATTACKS_FOR_MODE
+from veil.verify.tracks import verify_track
+from veil.verify.verdicts import FaceVerdict, TrackVerdict, VerificationRecord
 
 DATA = Path(__file__).parent / "data" / "face_mask"
 
@@ -199,10 +201,13 @@ def evidence_of(rgb, box, mode, rec, **cover):
     regions = head_regions(Detections([box]), scale=cfg.region_scale, shape=cfg.region_shape)
     out = anonymize(rgb, regions, mode=mode, rng=np.random.default_rng(0), **cover)
     attacks = ATTACKS_FOR_MODE[Mode(mode)] if mode in ("fill", "noise") else "none"
-    v = verify_face(rgb, out, box, region_mask=regions.mask(*rgb.shape[:2]), recognizer=rec, attacks=attacks,
-                    threshold=0.0)  # threshold 0: attacks always run, the rule decides
-    return ev.classify(distance=v.distance, control=v.control, face_width=box[2] - box[0], score=0.99,
-                       unverifiable=v.unverifiable)
+    v = verify_face(rgb, out, box, region_mask=regions.mask(*rgb.shape[:2]), recognizer=rec, attacks=attacks)
+    # The verdict derives its evidence with the one rule; a round trip through JSON keeps it.
+    back = FaceVerdict.from_dict(v.to_dict()).evidence  # rounded to 4 places (distances) and 0.1 px (boxes)
+    assert (back.kind, back.reason) == (v.evidence.kind, v.evidence.reason)
+    assert v.to_dict()["evidence"]["evidence"] == v.evidence.kind
+    assert v.leaks == (v.evidence.kind == ev.LEAK) and v.status in ("pass", "leak", "unverifiable")
+    return v.evidence
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +264,85 @@ def test_tally_counts_faces_by_class_and_size():
     assert list(t["by_size"]) == ["<20", "20-32", "32-64", ">=64"]
     assert list(t["by_class"]) == list(ev.EVIDENCE_CLASSES)
     assert ev.tally([])["faces"] == 0
+
+
+# -- on the records: photos and video tracks ------------------------------------------------------
+def shifted_off_the_eyes(rgb, box, rec):
+    """The fixture's head region slid down below both eyes, and the picture covered there with fill."""
+    points = shape_points(rec.landmarks(rgb, box))
+    cfg = Config()
+    regions = head_regions(Detections([box]), scale=cfg.region_scale, shape=cfg.region_shape)
+    mask = regions.mask(*rgb.shape[:2])
+    shift = max(int(round(y)) - int(np.argmax(mask[:, int(round(x))])) + 3 for x, y in points[:4])
+    moved = np.zeros_like(mask)
+    moved[shift:] = mask[:-shift]
+    out = rgb.copy()
+    out[moved] = 128
+    return out, moved
+
+
+def test_partly_covered_photo_face_leaks_in_the_record(rec):
+    rgb, box = load_face(343)
+    out, moved = shifted_off_the_eyes(rgb, box, rec)
+    v = verify_face(rgb, out, box, region_mask=moved, recognizer=rec, attacks=ATTACKS_FOR_MODE[Mode.FILL])
+    assert {"right_eye", "left_eye"} <= set(v.uncovered)
+    assert v.leaks and v.status == "leak" and v.evidence.reason == ev.PARTLY_COVERED
+    record = VerificationRecord((v,))
+    assert record.verdict == "leak" and record.evidence["by_class"]["leak"] == 1
+    back = VerificationRecord.from_dict(record.to_dict())
+    assert back.verdicts[0].uncovered == v.uncovered and back.verdict == "leak"
+    assert back.to_dict()["faces"][0]["evidence"]["reason"] == ev.PARTLY_COVERED
+
+
+def test_partly_covered_track_leaks_on_its_verified_frames(rec):
+    rgb, box = load_face(343)
+    out, moved = shifted_off_the_eyes(rgb, box, rec)
+    cfg = Config()
+    full = head_regions(Detections([box]), scale=cfg.region_scale, shape=cfg.region_shape).mask(*rgb.shape[:2])
+    filled = rgb.copy()
+    filled[full] = 128
+    # Six frames well covered, one (not the largest, sharpest, first or last) shifted off the eyes.
+    originals = [rgb] * 7
+    anonymized = [filled] * 3 + [out] + [filled] * 3
+    masks = [full] * 3 + [moved] + [full] * 3
+    t = verify_track(originals, anonymized, [box] * 7, region_masks=masks, recognizer=rec,
+                     attacks=ATTACKS_FOR_MODE[Mode.FILL], k=1, track_id=5)
+    assert t.leaks and t.evidence.reason == ev.PARTLY_COVERED
+    assert any(f.frame == 3 and f.uncovered for f in t.faces)
+    back = TrackVerdict.from_dict(t.to_dict())
+    assert back.leaks and (back.evidence.kind, back.evidence.parts) == (t.evidence.kind, t.evidence.parts)
+    # Every frame covered: the same track is no leak.
+    ok = verify_track(originals, [filled] * 7, [box] * 7, region_masks=[full] * 7, recognizer=rec,
+                      attacks=ATTACKS_FOR_MODE[Mode.FILL], k=1)
+    assert not ok.leaks and ok.evidence.kind in (ev.PASS, ev.INDISTINCT)
+
+
+def test_low_confidence_and_legacy_records_keep_their_class():
+    low = FaceVerdict(box=(0, 0, 40, 40), distances={}, threshold=0.5293, unverifiable="low_confidence", score=0.31)
+    assert low.evidence.kind == ev.LOW_CONFIDENCE and low.evidence.value == pytest.approx(0.31)
+    assert FaceVerdict.from_dict(low.to_dict()).evidence == low.evidence
+    # A report of veil <= 0.1 (attacks skipped when the control was under 0.5293) reads back as indistinct.
+    old = FaceVerdict(box=(0, 0, 40, 40), distances={}, threshold=0.5293, unverifiable="indistinct", control=0.45)
+    assert old.evidence.kind == ev.INDISTINCT and old.status == "unverifiable"
+    empty = FaceVerdict(box=(5, 5, 5, 9), distances={}, threshold=0.5293, unverifiable="face_too_small")
+    assert empty.evidence.kind == ev.TOO_SMALL
+    track = TrackVerdict(faces=(low,), multi_frame={}, threshold=0.5293, frames_total=0, frames_usable=0,
+                         frames_combined=0, track_id=2)
+    assert track.evidence.kind == ev.LOW_CONFIDENCE and track.status == "unverifiable"
+    assert TrackVerdict(faces=(), multi_frame={}, threshold=0.5, frames_total=0, frames_usable=0,
+                        frames_combined=0).evidence.kind == ev.NOT_MEASURABLE
+
+
+def test_track_judges_each_verified_frame_against_its_own_line():
+    # Frame 1 has the smaller distance but a low control (indistinct); frame 2 leaks against its own line.
+    a = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.40}, threshold=0.5293, frame=1, control=0.50)
+    b = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.45}, threshold=0.5293, frame=2, control=0.80)
+    assert a.evidence.kind == ev.INDISTINCT and b.evidence.kind == ev.LEAK
+    t = TrackVerdict(faces=(a, b), multi_frame={}, threshold=0.5293, frames_total=2, frames_usable=2,
+                     frames_combined=0)
+    assert t.leaks and t.evidence.distance == pytest.approx(0.45)
+    # A multi-frame attack is judged against the highest line of the verified frames.
+    c = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.9}, threshold=0.5293, frame=2, control=0.80)
+    t2 = TrackVerdict(faces=(c,), multi_frame={"average": 0.5}, threshold=0.5293, frames_total=9,
+                      frames_usable=9, frames_combined=9)
+    assert t2.leaks and t2.evidence.distance == pytest.approx(0.5)

@@ -216,9 +216,10 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (not media)")
     verdict = summary.verdict.value
-    if summary.faces_verified or summary.faces_unverifiable:
-        verdict += (f" ({summary.faces_verified} faces/tracks measured, "
-                    f"{summary.faces_unverifiable} not measurable: see the report)")
+    by_class = (summary.evidence or {}).get("by_class") or {}
+    if any(by_class.values()):  # faces (photos) and tracks (video) by evidence class, nonzero ones
+        verdict += " (" + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in by_class.items() if n) \
+            + ": see the report)"
     _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)} covered; "
          f"{summary.seconds:.1f} s; {verdict}")
     for warning in summary.warnings:
