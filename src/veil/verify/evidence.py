@@ -64,7 +64,7 @@ __all__ = [
     "MEASURED", "LEAK_MARGIN", "MIN_LINE", "MIN_DETECTOR_SCORE", "MIN_FACE_PX", "RECOGNIZABLE_MATCH_RATE",
     "Evidence", "classify", "size_threshold", "match_rate", "leak_line", "recognizable",
     "uncovered_landmarks", "LANDMARK_PARTS", "PARTLY_COVERED", "LOW_CONFIDENCE_REASON", "SIZE_BINS", "size_bin",
-    "tally",
+    "tally", "rule_text",
 ]
 
 LEAK, PASS, INDISTINCT, TOO_SMALL, LOW_CONFIDENCE, NOT_MEASURABLE = (
@@ -377,3 +377,12 @@ def tally(evidence: Iterable[Evidence]) -> dict[str, Any]:
         by_size[size_bin(e.face_width)][e.kind] += 1
         n += 1
     return {"faces": n, "by_class": by_class, "by_size": by_size}
+
+
+def rule_text() -> str:
+    """One line on the leak rule and where its numbers come from, for reports."""
+    p, sizes, thr = _cal.PROVENANCE, _cal.SIZES_PX, _cal.THRESHOLDS
+    return (f"leak: distance under min(size threshold, control - {LEAK_MARGIN:.2f}), or eyes/nose outside the "
+            f"covered region; size thresholds {thr[0]:.3f} at {sizes[0]} px to {thr[-1]:.3f} at {sizes[-1]} px "
+            f"(0.1% impostor quantile, LFW scaled down, {p.get('identities')} identities, {p.get('date')}); "
+            f"a measured face whose line is under {MIN_LINE:.2f} is indistinct, not a pass")

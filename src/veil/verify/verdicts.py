@@ -468,6 +468,7 @@ class VerificationRecord:
             "verdict": self.verdict,
             "threshold": _r(self.threshold),
             "threshold_provenance": provenance_text(),
+            "leak_rule": _ev.rule_text(),
             "counts": self.counts.to_dict(),
             "evidence": self.evidence,
             "faces": faces,
