@@ -534,3 +534,24 @@ def test_planning_reads_each_frames_boxes_once(monkeypatch):
     plan = html_thumbs.plan_thumbnails(report, region_scale=1.6)
     assert len(plan.wants) == min(per_frame, html_thumbs.MAX_PER_FILE)
     assert len(calls) <= 2 * frames * per_frame  # was once per track as well
+
+
+def test_headline_counts_faces_by_evidence_class_and_size(tmp_path, photo_pair):
+    src, dst = photo_pair
+    f = _photo_report(src, dst)
+    partly = FaceVerdict(box=(70.0, 50.0, 130.0, 120.0), distances={"identity": 0.9}, threshold=THR, control=0.8,
+                         uncovered=("right_eye",))
+    small = FaceVerdict(box=(5.0, 5.0, 17.0, 17.0), distances={}, threshold=THR, unverifiable="face_too_small")
+    f.verification = _verification([_face(0.91), partly, small])
+    run = _run([f])
+    summary = run.summary()
+    assert summary.evidence["by_class"]["leak"] == 1 and summary.evidence["by_size"]["<20"]["too_small"] == 1
+    assert summary.to_dict()["evidence"]["faces"] == 3
+    page = render_html(run, thumbnails=False, created=CREATED)
+    _check(page)
+    assert "Evidence: 3 faces and tracks by class and size" in page
+    assert "partly covered" in page and "the covered region misses the right eye" in page
+    assert "too small" in page and "of the time" in page  # the match rate at that size, with a number
+    # The written report reads back into records with the same evidence.
+    back = FileReport.from_dict(f.to_dict())
+    assert [v.evidence.kind for v in back.verification.verdicts] == ["pass", "leak", "too_small"]

@@ -204,7 +204,7 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
     evidence_block = evidence_table_html(summary.evidence)
     date = created.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     detail_html = "".join(f"<p>{esc(d)}</p>" for d in details)
-    dist_block = (f'<div class="box"><h2>Distances against each face's leak line</h2>{dist_html}</div>'
+    dist_block = (f'<div class="box"><h2>Distances against each face\u2019s leak line</h2>{dist_html}</div>'
                   if dist_html else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
