@@ -346,3 +346,16 @@ def test_track_judges_each_verified_frame_against_its_own_line():
     t2 = TrackVerdict(faces=(c,), multi_frame={"average": 0.5}, threshold=0.5293, frames_total=9,
                       frames_usable=9, frames_combined=9)
     assert t2.leaks and t2.evidence.distance == pytest.approx(0.5)
+
+
+def test_stored_entries_of_a_resumed_run_keep_their_evidence():
+    from veil.report.stored import StoredVerification
+
+    partly = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.9}, threshold=0.5293, control=0.8,
+                         uncovered=("nose",))
+    small = FaceVerdict(box=(0, 0, 12, 12), distances={}, threshold=0.5293, unverifiable="face_too_small")
+    stored = StoredVerification.from_dict(VerificationRecord((partly, small)).to_dict())
+    assert [v.evidence.kind for v in stored.verdicts] == ["leak", "too_small"]
+    assert [v.status for v in stored.verdicts] == ["leak", "unverifiable"] and stored.leaks
+    odd = StoredVerification.from_dict({"verdict": "pass", "counts": {}, "faces": [{"status": "pass"}]})
+    assert odd.verdicts[0].evidence.kind == ev.NOT_MEASURABLE

@@ -21,6 +21,21 @@ __all__ = ["StoredFile", "StoredVerification"]
 class _StoredVerdict:
     unverifiable: str | None
     distance: None = None  #: not drawn again (the distance plot leaves stored files out)
+    status: str = "unverifiable"
+    evidence: Any = None  #: veil.verify.evidence.Evidence, derived again from the stored raw scores
+
+
+def _stored_verdict(f: dict) -> _StoredVerdict:
+    """A stored face or track entry reduced to what the summary and the HTML read."""
+    from ..verify.evidence import NOT_MEASURABLE, Evidence
+    from ..verify.verdicts import FaceVerdict, TrackVerdict
+
+    try:
+        verdict = (TrackVerdict if "representatives" in f else FaceVerdict).from_dict(f)
+        return _StoredVerdict(f.get("unverifiable"), status=verdict.status, evidence=verdict.evidence)
+    except (KeyError, TypeError, ValueError):  # an entry this veil cannot read back: counted, not judged
+        return _StoredVerdict(f.get("unverifiable"), evidence=Evidence(NOT_MEASURABLE, None, face_width=0.0,
+                                                                      reason="stored entry unreadable"))
 
 
 @dataclass(frozen=True)
@@ -29,7 +44,7 @@ class StoredVerification:
 
     verdict: str
     counts: Counts
-    verdicts: tuple = ()  #: one per face or track: only ``unverifiable`` (the HTML's reasons)
+    verdicts: tuple = ()  #: one per face or track: ``unverifiable``, ``status``, ``evidence`` (summary, HTML)
 
     @property
     def leaks(self) -> bool:
@@ -42,7 +57,7 @@ class StoredVerification:
         c = v.get("counts") or {}
         counts = Counts(int(c.get("faces", 0)), int(c.get("pass", 0)), int(c.get("leak", 0)),
                         int(c.get("unverifiable", 0)), int(c.get("residual", 0)))
-        faces = tuple(_StoredVerdict(f.get("unverifiable")) for f in v.get("faces", []) if isinstance(f, dict))
+        faces = tuple(_stored_verdict(f) for f in v.get("faces", []) if isinstance(f, dict))
         return cls(str(v.get("verdict")), counts, faces)
 
 
