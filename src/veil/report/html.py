@@ -134,7 +134,7 @@ def _distribution(run) -> tuple[str, float]:
                                   threshold_label="leak line")
         x_max = max([d for d, *_ in points] + [t * 1.5 for t in thresholds.values()]) * 1.05
     n_leak = sum(1 for p in points if p[1])
-    caption = (f"{plural(len(points), 'verified face')}, {n_leak} leaking. Each dot is one face or track: "
+    caption = (f"{plural(len(points), 'measured face')}, {n_leak} leaking. Each dot is one face or track: "
                "its distance to its own original after the strongest attack. Left of the dashed line (shaded) "
                "a recognizer would still match it.")
     return f'<figure class="distfig">{plot}<figcaption>{esc(caption)}</figcaption></figure>', x_max
