@@ -245,6 +245,48 @@ def collect_photos(name: str, covers: list[str], per_bin: int, weak_attacks: str
     return faces
 
 
+def partly_covered_census(name: str, limit: int | None = None) -> dict:
+    """veil's default regions on a dev set: faces whose eyes or nose fall outside them.
+
+    No cover, no embedding: the detector, veil's head regions and the landmarks
+    of ``veil.verify.samples.prepare_sample`` (faces it would measure: score >=
+    0.5, >= 20 px, plausible landmarks). A false ``partly_covered`` leak of
+    veil's own regions would show here.
+    """
+    from veil.config import Config
+    from veil.detect import default_detector
+    from veil.media.image import to_rgb8
+    from veil.region import head_regions
+    from veil.verify.recognizer import get_recognizer
+    from veil.verify.samples import prepare_sample
+
+    cfg, rec = Config(), get_recognizer()
+    detector = default_detector(cfg)
+    paths = photos(name)[:limit]
+    out = {"set": name, "photos": len(paths), "faces_checked": 0, "partly_covered": [], "photos_flagged": 0}
+    prog = bl.Progress(len(paths), f"{name} landmarks", every=30)
+    for n, path in enumerate(paths):
+        rgb = to_rgb8(bl.read_rgb(path))
+        dets = detector.detect(rgb)
+        dets = dets[dets.scores >= cfg.threshold] if len(dets) else dets
+        mask = head_regions(dets, scale=cfg.region_scale, shape=cfg.region_shape).mask(*rgb.shape[:2])
+        flagged = False
+        for box, score in zip(dets.xyxy, dets.scores):
+            if score < MIN_SCORE:
+                continue
+            s = prepare_sample(rgb, rgb, box, region_mask=mask, rec=rec, frame=None)
+            if not s.usable:
+                continue
+            out["faces_checked"] += 1
+            if s.uncovered:
+                flagged = True
+                out["partly_covered"].append({"photo": n, "box": [round(float(v), 1) for v in box],
+                                              "uncovered": list(s.uncovered)})
+        out["photos_flagged"] += flagged
+        prog.update(n + 1, f"{len(out['partly_covered'])} partly covered")
+    return out
+
+
 def collect_lfw(covers: list[str], identities: int, weak_attacks: str) -> list[dict]:
     from veil.config import Config
     from veil.detect import default_detector
@@ -284,11 +326,23 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="dev sets: only the first N photos (quick checks)")
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("EARLIER", "NOW"),
                     help="only compare the decisions of two JSON files on the faces they share")
+    ap.add_argument("--partly-only", action="store_true",
+                    help="only count faces whose eyes or nose fall outside veil's default regions (no embeddings)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--report", type=Path, nargs="*", help="only print the tables of JSON files written earlier")
     args = ap.parse_args(argv)
     import evidence_tables as et
 
+    if args.partly_only:
+        rows = [partly_covered_census(s, args.limit) for s in args.sets.split(",") if s != "lfw"]
+        print(bl.md_table(["set", "photos", "faces checked (score >= 0.5, >= 20 px, landmarks)",
+                           "eyes or nose outside veil's region", "photos flagged"],
+                          [[r["set"], r["photos"], r["faces_checked"], len(r["partly_covered"]), r["photos_flagged"]]
+                           for r in rows]))
+        bl.write_json(args.out or bl.OUT / "verification_partly_covered.json", {"command": " ".join(sys.argv),
+                                                                               "machine": bl.machine_info(),
+                                                                               "sets": rows})
+        return 0
     if args.compare:
         print(et.compare([json.loads(p.read_text()) for p in args.compare]))
         return 0
