@@ -359,3 +359,13 @@ def test_stored_entries_of_a_resumed_run_keep_their_evidence():
     assert [v.status for v in stored.verdicts] == ["leak", "unverifiable"] and stored.leaks
     odd = StoredVerification.from_dict({"verdict": "pass", "counts": {}, "faces": [{"status": "pass"}]})
     assert odd.verdicts[0].evidence.kind == ev.NOT_MEASURABLE
+
+
+def test_escalation_leaves_partly_covered_faces_alone():
+    from veil.verify.escalate import escalate
+
+    partly = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.9}, threshold=0.5293, control=0.8,
+                         uncovered=("left_eye",))
+    seen = []
+    result = escalate(Config(mode="blur"), {0: partly}, lambda o: seen.append(o) or {})
+    assert seen == [] and result.steps == {} and result.verdicts[0].leaks
