@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -64,7 +64,7 @@ __all__ = [
     "MEASURED", "LEAK_MARGIN", "MIN_LINE", "MIN_DETECTOR_SCORE", "MIN_FACE_PX", "RECOGNIZABLE_MATCH_RATE",
     "Evidence", "classify", "size_threshold", "match_rate", "leak_line", "recognizable",
     "uncovered_landmarks", "LANDMARK_PARTS", "PARTLY_COVERED", "LOW_CONFIDENCE_REASON", "SIZE_BINS", "size_bin",
-    "tally", "rule_text",
+    "tally", "rule_text", "combine",
 ]
 
 LEAK, PASS, INDISTINCT, TOO_SMALL, LOW_CONFIDENCE, NOT_MEASURABLE = (
@@ -344,6 +344,43 @@ def classify(*, distance: float | None, control: float | None, face_width: float
     if line < MIN_LINE:  # too low to catch even a weak cover: no evidence of a pass
         return Evidence(INDISTINCT, float(control) if control is not None else None, **scores, **base)
     return Evidence(PASS, d - line, **scores, **base)
+
+
+def combine(frames: Sequence[Evidence], *, multi_frame: float | None = None) -> Evidence:
+    """The evidence of a video track from the evidence of its verified frames.
+
+    A frame whose covered region misses the eyes or nose makes the track a
+    leak (``partly_covered``). Otherwise each measured frame is judged against
+    its own leak line, and the multi-frame attacks' distance against the
+    highest line of those frames (the one most ready to call a leak); the
+    track leaks when any of them does (the deepest leak is returned), else
+    passes on its closest pass, else takes its first frame's class.
+
+    Parameters
+    ----------
+    frames : sequence of Evidence
+        One per verified (representative) frame, in the track's order.
+    multi_frame : float or None, keyword-only
+        Smallest distance of the multi-frame attacks (None: not run).
+
+    Returns
+    -------
+    Evidence
+    """
+    if not frames:
+        return Evidence(NOT_MEASURABLE, None, face_width=0.0, reason="no_usable_frame")
+    for e in frames:
+        if e.reason == PARTLY_COVERED:
+            return e
+    judged = [e for e in frames if e.line is not None]
+    if multi_frame is not None and judged:
+        ref = max(judged, key=lambda e: e.line)
+        judged.append(classify(distance=multi_frame, control=ref.control, face_width=ref.face_width))
+    for kind in (LEAK, PASS):
+        found = [e for e in judged if e.kind == kind]
+        if found:
+            return min(found, key=lambda e: e.value)
+    return judged[0] if judged else frames[0]
 
 
 def size_bin(face_width: float) -> str:

@@ -260,33 +260,9 @@ class TrackVerdict(_Decision):
 
     @property
     def evidence(self) -> "_ev.Evidence":
-        """The track's evidence, judged on its verified frames.
-
-        A verified frame whose covered region misses the eyes or nose makes the
-        track a leak (``partly_covered``). Otherwise each verified frame is
-        judged against its own leak line, and the multi-frame attacks against
-        the highest line of those frames (the one most ready to call a leak);
-        the track leaks when any of them does (the deepest leak is shown), else
-        passes on its closest pass, else takes the first frame's class
-        (indistinct, too small, low confidence, not measurable).
-        """
-        if not self.faces:
-            return _ev.Evidence(_ev.NOT_MEASURABLE, None, face_width=0.0, reason="no_usable_frame")
-        per_frame = [f.evidence for f in self.faces]
-        for e in per_frame:
-            if e.reason == _ev.PARTLY_COVERED:
-                return e
-        measured = [(f, e) for f, e in zip(self.faces, per_frame) if e.line is not None]
-        judged = [e for _, e in measured]
-        if self.multi_frame and measured:
-            ref, ref_e = max(measured, key=lambda fe: fe[1].line)
-            judged.append(_ev.classify(distance=min(self.multi_frame.values()), control=ref.control,
-                                       face_width=ref_e.face_width, score=ref.score))
-        for kind in (_ev.LEAK, _ev.PASS):
-            found = [e for e in judged if e.kind == kind]
-            if found:
-                return min(found, key=lambda e: e.value)
-        return judged[0] if judged else per_frame[0]
+        """The track's evidence, judged on its verified frames (:func:`veil.verify.evidence.combine`)."""
+        multi = min(self.multi_frame.values()) if self.multi_frame else None
+        return _ev.combine([f.evidence for f in self.faces], multi_frame=multi)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrackVerdict":
