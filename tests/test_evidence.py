@@ -369,3 +369,11 @@ def test_escalation_leaves_partly_covered_faces_alone():
     seen = []
     result = escalate(Config(mode="blur"), {0: partly}, lambda o: seen.append(o) or {})
     assert seen == [] and result.steps == {} and result.verdicts[0].leaks
+
+
+def test_every_class_has_a_sentence_even_without_a_control():
+    # Reports of older veils, and faces measured without a control, have no control distance.
+    for e in (ev.classify(distance=0.9, control=None, face_width=60.0), ev.classify(distance=0.1, control=None,
+                                                                                   face_width=60.0)):
+        assert e.kind in (ev.PASS, ev.LEAK) and "control" not in e.note and e.to_dict()["note"]
+    assert ev.classify(distance=None, control=None, face_width=60.0, unverifiable="low_confidence").note

@@ -252,8 +252,9 @@ class Evidence:
             return f"the covered region misses the {' and '.join(p.replace('_', ' ') for p in self.parts)}"
         if self.kind in (LEAK, PASS):
             rel = "under" if self.kind == LEAK else "above"
+            control = "" if self.control is None else f", control {self.control:.3f}"
             return (f"distance {self.distance:.3f} is {abs(self.value):.3f} {rel} the leak line {self.line:.3f} "
-                    f"(size threshold {self.threshold:.3f} at {w:.0f} px, control {self.control:.3f})")
+                    f"(size threshold {self.threshold:.3f} at {w:.0f} px{control})")
         if self.kind == INDISTINCT and self.line is None:
             return f"the recognizer cannot tell this original from a flat patch (control {self.control:.3f})"
         if self.kind == INDISTINCT:
