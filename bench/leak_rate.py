@@ -202,7 +202,8 @@ def verify(orig: np.ndarray, anon: np.ndarray, box) -> dict:
             "identity_distance": None if ident is None else round(float(ident), 4),
             "leaks_as_published": bool(v.verified and ident is not None and ident < v.threshold),
             "unverifiable": d.get("unverifiable"), "note": d.get("note", ""), "region": d["region"],
-            "candidates": len(v.distances), "verify_ms": round(wall_ms, 1), "elapsed_ms": d["elapsed_ms"]}
+            "candidates": len(v.distances), "verify_ms": round(wall_ms, 1), "elapsed_ms": d["elapsed_ms"],
+            "evidence": d.get("evidence")}
 
 
 def run_lfw(limit: int, systems: list[str]) -> dict:
@@ -364,7 +365,7 @@ def probe(path: Path) -> dict:
 def _track(x: dict) -> dict:
     """A track verdict without its representatives' details, plus the face width."""
     out = {k: x.get(k) for k in ("track", "status", "frame", "box", "distance", "margin", "strongest_attack",
-                                  "frames", "unverifiable", "note", "escalation", "elapsed_ms") if k in x}
+                                  "frames", "unverifiable", "note", "escalation", "elapsed_ms", "evidence") if k in x}
     box = x.get("box") or (x.get("representatives") or [{}])[0].get("box")
     if box:
         out["box"] = box

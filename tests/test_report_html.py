@@ -146,7 +146,7 @@ def _video_report(dst: Path, *, leak_track1=True) -> FileReport:
                    cover=VideoCover("box", regions, _video_tracks(), [CUT]),
                    timings={"detect": 1.0, "fps": 24.0})
     first = _track(0.83, track=0, frame=5, box=_video_box(5))
-    steps = (EscalationStep(Setting("blur", blur_strength=0.5), _face(0.55)), EscalationStep(Setting("fill"), first))
+    steps = (EscalationStep(Setting("blur", blur_strength=0.5), _face(0.45)), EscalationStep(Setting("fill"), first))
     verdicts = [first, _track(0.41 if leak_track1 else 0.7, track=1, frame=3, box=TRACK1_BOX)]
     f.verification = _verification(verdicts, residual=[ResidualFinding((5.0, 5.0, 25.0, 30.0), 0.71, 17)],
                                    escalations={0: steps})
@@ -274,8 +274,8 @@ def test_full_report_renders(tmp_path, photo_pair, video_pair):
     assert "cannot identify image file" in text and "failed" in text
     assert "200\u00d7160" in text and "160\u00d7120" in text
     # Verification: distance, threshold, margin, attack, escalation, provenance, residual.
-    assert "0.910" in text and "+0.310" in text and "deblur-wiener" in text
-    assert "blur strength 0.5: leak (distance 0.550)" in text and "fill: pass (distance 0.830)" in text
+    assert "0.910" in text and "+0.384" in text and "deblur-wiener" in text  # margin to the leak line (60 px)
+    assert "blur strength 0.5: leak (distance 0.450)" in text and "fill: pass (distance 0.830)" in text
     assert "LFW identities" in text
     assert "frame 17" in text and "score 0.71" in text
     assert "withheld: still recognizable" in text  # the leaking track shows no pixels
@@ -534,3 +534,24 @@ def test_planning_reads_each_frames_boxes_once(monkeypatch):
     plan = html_thumbs.plan_thumbnails(report, region_scale=1.6)
     assert len(plan.wants) == min(per_frame, html_thumbs.MAX_PER_FILE)
     assert len(calls) <= 2 * frames * per_frame  # was once per track as well
+
+
+def test_headline_counts_faces_by_evidence_class_and_size(tmp_path, photo_pair):
+    src, _, dst = photo_pair
+    f = _photo_report(src, dst)
+    partly = FaceVerdict(box=(70.0, 50.0, 130.0, 120.0), distances={"identity": 0.9}, threshold=THR, control=0.8,
+                         uncovered=("right_eye",))
+    small = FaceVerdict(box=(5.0, 5.0, 17.0, 17.0), distances={}, threshold=THR, unverifiable="face_too_small")
+    f.verification = _verification([_face(0.91), partly, small])
+    run = _run([f])
+    summary = run.summary()
+    assert summary.evidence["by_class"]["leak"] == 1 and summary.evidence["by_size"]["<20"]["too_small"] == 1
+    assert summary.to_dict()["evidence"]["faces"] == 3
+    page = render_html(run, thumbnails=False, created=CREATED)
+    _check(page)
+    assert "Evidence: 3 faces and tracks by class and size" in page
+    assert "partly covered" in page and "the covered region misses the right eye" in page
+    assert "too small" in page and "of the time" in page  # the match rate at that size, with a number
+    # The written report reads back into records with the same evidence.
+    back = VerificationRecord.from_dict(f.verification.to_dict())
+    assert [v.evidence.kind for v in back.verdicts] == ["pass", "leak", "too_small"]

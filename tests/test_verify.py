@@ -227,7 +227,7 @@ def test_exact_copy_leaks(face609, rec):
     v = verify_face(rgb, rgb.copy(), box, recognizer=rec, attacks="none")
     assert v.status == "leak" and v.leaks
     assert v.distance < 0.01
-    assert v.margin == pytest.approx(v.distance - THR)
+    assert v.margin == pytest.approx(v.distance - v.evidence.line)
     assert list(v.distances) == ["identity"]
 
 
@@ -247,7 +247,7 @@ def test_fill_passes(fill_verdict):
     v = fill_verdict
     assert v.status == "pass" and not v.leaks
     assert v.distance > THR and v.margin > 0.03
-    assert v.margin == pytest.approx(v.distance - v.threshold)
+    assert v.margin == pytest.approx(v.distance - v.evidence.line)
     # every attack ran and none came close
     assert {"identity", "deblur_wiener/s0.025", "deblur_rl/s0.03", "depixelate/b10",
             "inpaint/telea", "denoise/bilateral"} <= set(v.distances)

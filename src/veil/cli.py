@@ -222,9 +222,10 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (not media)")
     verdict = summary.verdict.value
-    if summary.faces_verified or summary.faces_unverifiable:
-        verdict += (f" ({summary.faces_verified} faces/tracks measured, "
-                    f"{summary.faces_unverifiable} not measurable: see the report)")
+    by_class = (summary.evidence or {}).get("by_class") or {}
+    if any(by_class.values()):  # faces (photos) and tracks (video) by evidence class, nonzero ones
+        verdict += " (" + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in by_class.items() if n) \
+            + ": see the report)"
     others = "".join(f", {n} {'plate' + 's' * (n != 1) if k == 'plate' else k}" for k, n in summary.covered.items())
     _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)}{others} covered; "
          f"{summary.seconds:.1f} s; {verdict}")
@@ -258,18 +259,22 @@ def _print_verification(result) -> None:
     head = {PASS: "verified: no face matches its original, even after the strongest attack",
             LEAK: "LEAK: do not publish",
             UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
-    _say(f"{shown(result.anonymized)}: {head} ({counts.faces} faces checked, {counts.leaked} leak, "
-         f"{counts.unverifiable} unverifiable, threshold {v.threshold:.4f})")
+    by_class = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in v.evidence["by_class"].items() if n)
+    _say(f"{shown(result.anonymized)}: {head} ({counts.faces} faces checked" + (f": {by_class}" if by_class else "")
+         + ")")
     for face in v.verdicts:
         if face.leaks:
             track = getattr(face, "track_id", None)
             where = f"track {track}" if track is not None else "face"
-            frame = getattr(face, "strongest_frame", getattr(face, "frame", None))
+            e = face.evidence
+            frame = face.frame if e.distance is None else getattr(face, "strongest_frame", face.frame)
             if frame is not None:
                 where += f" frame {frame}"
             box = face.to_dict().get("box")
-            print(f"  {where} {box}: distance {face.distance:.4f} < {face.threshold:.4f} "
-                  f"(margin {face.margin:+.4f}), closest attack {face.strongest_attack}", file=sys.stderr)
+            how = e.note if e.distance is None else (
+                f"distance {e.distance:.4f} < leak line {e.line:.4f} (margin {e.value:+.4f}), "
+                f"closest attack {face.strongest_attack}")
+            print(f"  {where} {box}: {how}", file=sys.stderr)
     for r in v.residual:
         frame = f" frame {r.frame}" if r.frame is not None else ""
         print(f"  possible missed face{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",

@@ -6,8 +6,9 @@ phone (stacked cards, no wide tables) and on a desktop.
 
 It shows the overall verdict, counts and settings (warnings such as a reversible
 mode in a banner); per file the input, its SHA-256, the output, media facts and
-status or error; per face or track the verification verdict, the distance to its
-own original against the impostor threshold, the margin, the attack that came
+status or error; faces by evidence class and size (:mod:`veil.report.html_evidence`); per face
+or track the evidence class with its number, the distance to its own original
+against its leak line, the margin, the attack that came
 closest and any escalation; residual detections; a timeline of each video's
 tracks with scene cuts; and the distribution of all verified distances.
 
@@ -26,7 +27,9 @@ from pathlib import Path
 from .._version import __version__
 from ..config import REVERSIBLE_MODES
 from ..media.atomic import atomic_output
+from ..verify.evidence import LEAK_MARGIN
 from .html_file import file_section, file_state
+from .html_evidence import evidence_table_html
 from .html_parts import badge, flat, kv, plural, short
 from .html_style import CSP, CSS
 from .html_svg import distance_plot_html, esc, fmt, number
@@ -67,8 +70,9 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
         details.append(f"{plural(unchecked, 'file')} {'has' if unchecked == 1 else 'have'} no verification result.")
     measured, unmeasured = summary.faces_verified, summary.faces_unverifiable
     if unmeasured:
-        details.append(f"{plural(measured, 'face or track')} measured; {unmeasured} covered but not measurable "
-                       "(low detector confidence, too small, or indistinct to the recognizer): see each file.")
+        details.append(f"{plural(measured, 'face or track')} measured as a pass; {unmeasured} covered without a "
+                       "pass to show (indistinct to the recognizer, too small, low detector confidence): "
+                       "see the evidence table.")
     if failed or unver or unchecked:
         return "warn", "Partly verified: no covered face matches its original in the files that were checked", details
     return "pass", "Verified: no covered face matches its original, even after attacks", details
@@ -116,8 +120,10 @@ def _distribution(run) -> tuple[str, float]:
             if v.distance is None:
                 continue
             label = f"{f.name}: " + (f"track {v.track_id}" if v.track_id is not None else f"face {j + 1}")
-            points.append((v.distance, v.leaks, label, v.threshold))
-            thresholds[round(v.threshold, 9)] = v.threshold
+            line = v.evidence.line  # each face's own leak line (size and control), when measured
+            line = v.threshold if line is None else line
+            points.append((v.distance, v.leaks, label, line))
+            thresholds[round(line, 9)] = line
     if not points:
         return "", 1.0
     if len(thresholds) <= 1:
@@ -126,11 +132,11 @@ def _distribution(run) -> tuple[str, float]:
         x_max = max([d for d, *_ in points] + ([t * 1.5] if t else [])) * 1.05
     else:  # files measured against different thresholds: plot margins
         plot = distance_plot_html([(d - ft, leak, label) for d, leak, label, ft in points if ft is not None], 0.0,
-                                  xlabel="margin: distance minus that file's threshold",
-                                  threshold_label="threshold")
+                                  xlabel="margin: distance minus that face's leak line",
+                                  threshold_label="leak line")
         x_max = max([d for d, *_ in points] + [t * 1.5 for t in thresholds.values()]) * 1.05
     n_leak = sum(1 for p in points if p[1])
-    caption = (f"{plural(len(points), 'verified face')}, {n_leak} leaking. Each dot is one face or track: "
+    caption = (f"{plural(len(points), 'measured face')}, {n_leak} leaking. Each dot is one face or track: "
                "its distance to its own original after the strongest attack. Left of the dashed line (shaded) "
                "a recognizer would still match it.")
     return f'<figure class="distfig">{plot}<figcaption>{esc(caption)}</figcaption></figure>', x_max
@@ -142,7 +148,16 @@ def _help_html() -> str:
                      "recognizer (dlib). veil compares each face only with itself: no gallery, no search."),
         ("impostor threshold", "the distance below which fewer than 1 in 1,000 pairs of different people fall. "
                                "A covered face closer than this to its own original could still be recognized."),
-        ("margin", "distance minus threshold: positive is safe, negative is a leak."),
+        ("leak line", "the distance under which a covered face leaks: the impostor threshold for a face of "
+                      f"that size, or {LEAK_MARGIN:.2f} under the control (the original against a flat patch: "
+                      "what a cover with no face left gives), whichever is lower."),
+        ("margin", "distance minus leak line: positive is safe, negative is a leak."),
+        ("evidence", "what verification can say about each face: leak; pass (measured, clear of a line high "
+                     "enough to catch a weak blur); indistinct (the recognizer barely tells the original from "
+                     "a flat patch, so no pass can be shown); too small (with how often even the uncovered "
+                     "face is matched at that size); low confidence (may not be a face: covered, not "
+                     "measured); not measurable (landmarks failed, flat original). Partly covered: the "
+                     "covered region misses an eye or the nose, a leak whatever the recognizer says."),
         ("attack", "an attempt to undo the anonymization before measuring (deblurring, de-pixelation, "
                    "inpainting, averaging a track's frames); the verdict uses the attack that came closest."),
         ("escalation", "a leaking face was re-rendered stronger until it passed."),
@@ -185,9 +200,10 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
                             f"{esc(exc)}); see the JSON report.</p></section>")
 
     stats_html, index, skipped = _stats_html(run, summary), _index_html(run, states), _skipped_html(run)
+    evidence_block = evidence_table_html(summary.evidence)
     date = created.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     detail_html = "".join(f"<p>{esc(d)}</p>" for d in details)
-    dist_block = (f'<div class="box"><h2>Distances against the impostor threshold</h2>{dist_html}</div>'
+    dist_block = (f'<div class="box"><h2>Distances against each face\u2019s leak line</h2>{dist_html}</div>'
                   if dist_html else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -206,6 +222,7 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
 <p>{esc(run.command)} &middot; veil {esc(__version__)} &middot; {esc(date)}</p></div>
 {banners}
 <div class="stats">{stats_html}</div>
+{evidence_block}
 <div class="box"><h2>Settings</h2>{settings_block}{_help_html()}</div>
 {dist_block}
 {index}

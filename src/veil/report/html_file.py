@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..verify.evidence import PARTLY_COVERED, rule_text
 from ..verify.verdicts import LEAK, PASS, UNVERIFIABLE
 from .html_review import review_html
 from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
@@ -15,11 +16,12 @@ PASSING_SHOWN = 6  #: passing faces shown per file before the rest fold into a <
 
 
 def face_state(v) -> tuple[str, str]:
-    """(css class, badge) of a face or track verdict."""
+    """(css class, badge) of a face or track verdict; the badge names its evidence class."""
+    e = v.evidence
     if v.leaks:
-        return "leak", "leak"
-    if not v.verified:
-        return "warn", "unverifiable"
+        return "leak", "partly covered" if e.reason == PARTLY_COVERED else "leak"
+    if v.status != PASS:
+        return "warn", e.kind.replace("_", " ")
     return "pass", "pass"
 
 
@@ -56,7 +58,8 @@ def file_state(f) -> tuple[str, str, str]:
         if counts.unverifiable:
             text += f" {plural(counts.unverifiable, 'face')} could not be measured."
         return "pass", "verified", text
-    reasons = sorted({str(x.unverifiable) for x in v.verdicts if x.unverifiable})
+    reasons = sorted({str(x.unverifiable or x.evidence.kind.replace("_", " ")) for x in v.verdicts
+                      if x.status != PASS})
     why = f": {'; '.join(reasons)}" if reasons else ""
     return "warn", "unverifiable", f"Could not be verified{why}."
 
@@ -70,14 +73,13 @@ def _face_card(f, j: int, v, steps, x_max: float, thumbs: dict, plan) -> str:
     key = plan.face_keys.get(j)
     thumb = thumb_html(thumbs.get(key) if key else None, f"anonymized output, {title}",
                         key in plan.withheld if key else v.leaks)
-    rows = []
-    if v.unverifiable:
-        rows.append(f'<p class="why">Could not verify: {esc(v.unverifiable)}</p>')
-    if v.distance is not None:
-        margin = v.margin
-        rows.append(f'<p class="dist-line">distance <b>{fmt(v.distance)}</b> \u00b7 threshold {fmt(v.threshold)}'
+    e = v.evidence
+    rows = [f'<p class="why">{esc(e.kind.replace("_", " "))}: {esc(e.note)}</p>']
+    if e.distance is not None and e.line is not None:
+        margin = e.distance - e.line
+        rows.append(f'<p class="dist-line">distance <b>{fmt(e.distance)}</b> \u00b7 leak line {fmt(e.line)}'
                     f' \u00b7 margin <b class="{"neg" if margin < 0 else "pos"}">{margin:+.3f}</b></p>')
-        rows.append(meter_svg(v.distance, v.threshold, x_max))
+        rows.append(meter_svg(e.distance, e.line, x_max))
     attack = v.strongest_attack
     if attack:
         rows.append(f"<p>closest attack: <b>{esc(attack)}</b></p>")
@@ -234,6 +236,7 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
     verdict = {PASS: ("pass", "pass"), LEAK: ("leak", "leak"), UNVERIFIABLE: ("warn", "unverifiable")}[v.verdict]
     out = ["<h3>Verification</h3>",
            kv([("verdict", badge(*verdict)),
+                ("leak rule", f'<span class="muted">{esc(rule_text())}</span>'),
                 ("impostor threshold", f'{fmt(v.threshold)} <span class="muted">({esc(provenance_text())})</span>')])]
     out.append(_face_cards(f, v, x_max, thumbs, plan) if v.verdicts else '<p class="muted">No face to verify.</p>')
     out.append(f"<h3>Residual detections ({len(v.residual)})</h3>")

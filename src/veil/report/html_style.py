@@ -27,6 +27,10 @@ word-break:break-all}
 .verdict h1{color:#fff;font-size:1.3rem}.verdict p{margin:.2em 0}
 .banner{border-left:6px solid #b91c1c;background:#fee2e2;color:#7f1d1d;padding:10px 12px;margin:10px 0;
 border-radius:6px;overflow-wrap:anywhere}
+.evwrap{overflow-x:auto}table.evidence{border-collapse:collapse;width:100%;font-size:.9em}
+table.evidence th,table.evidence td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:right}
+table.evidence th:first-child{text-align:left;font-weight:600}table.evidence th span{display:block;font-weight:400}
+table.evidence tr.leak{color:var(--leak)}table.evidence tr.rate{color:var(--muted)}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(100px,1fr));gap:8px;margin:10px 0}
 .stat{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:6px 10px}
 .stat b{display:block;font-size:1.25rem}

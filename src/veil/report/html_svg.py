@@ -327,7 +327,10 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
                 out.append(f'<rect x="{_n(x)}" y="{_n(bottom - h_leak - h_pass)}" width="{_n(bw - 0.8)}" '
                            f'height="{_n(h_pass)}" fill="{COLORS["pass"]}"><title>{len(b) - n_leak} passing'
                            f"</title></rect>")
-        out.append(f'<text x="{left}" y="{top - 10}" class="t-axis">tallest bar: {peak} faces</text>')
+        # Opposite the threshold's label, so the two never overlap.
+        on_left = t is not None and x_min <= t <= x_max and sx(t) <= (left + right) / 2
+        out.append(f'<text x="{right if on_left else left}" y="{top - 10}" text-anchor="{"end" if on_left else "start"}"'
+                   f' class="t-axis">tallest bar: {peak} faces</text>')
     if t is not None and x_min <= t <= x_max:
         tx = sx(t)
         out.append(f'<line x1="{_n(tx)}" x2="{_n(tx)}" y1="{top - 14}" y2="{bottom}" stroke="{COLORS["leak"]}" '

@@ -22,6 +22,7 @@ from ..config import Config, RegionShape
 from ..detections import Detections, Kind
 from ..region import Regions
 from ..track import TrackSummary
+from ..verify.evidence import tally
 
 __all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
            "RunReport", "covered_counts"]
@@ -281,12 +282,16 @@ class RunSummary:
     faces_verified: int  #: faces (photos) or tracks (video) measured
     faces_unverifiable: int  #: covered, but not measurable
     covered: dict = field(default_factory=dict)  #: plates and text covered (``FileReport.covered`` summed)
+    #: Faces (photos) and tracks (video) by evidence class and size (``veil.verify.evidence.tally``).
+    evidence: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"files": self.files, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
                "faces": self.faces, "frames": self.frames, "seconds": round(self.seconds, 2),
                "warnings": list(self.warnings), "verdict": self.verdict.value, "leaks": self.leaks,
                "faces_verified": self.faces_verified, "faces_unverifiable": self.faces_unverifiable}
+        if self.evidence:
+            out["evidence"] = self.evidence
         if self.covered:
             out["covered"] = dict(self.covered)
         return out
@@ -340,7 +345,8 @@ class RunReport:
             warnings=tuple(sorted(set(self.warnings) | {w for f in self.files for w in f.warnings})),
             verdict=verdict, leaks=len(leaks),
             faces_verified=sum(c.measured for c in counts),
-            faces_unverifiable=sum(c.unverifiable for c in counts), covered=covered)
+            faces_unverifiable=sum(c.unverifiable for c in counts), covered=covered,
+            evidence=tally(v.evidence for f in ok if f.verification is not None for v in f.verification.verdicts))
 
     def to_dict(self) -> dict[str, Any]:
         return {

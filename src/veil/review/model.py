@@ -20,7 +20,7 @@ from ..region import head_regions
 __all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
 
 #: Flag -> rank: lower needs a person's eyes first.
-PRIORITIES = {"residual": 0, "leak": 1, "unverifiable": 2, "gaps": 3, "other": 4}
+PRIORITIES = {"residual": 0, "leak": 1, "partly_covered": 1, "unverifiable": 2, "gaps": 3, "other": 4}
 
 
 class ReportError(ValueError):
@@ -73,14 +73,20 @@ def frame_rows(dets: Detections, config: Config) -> list[list]:
 def _verdict(face: dict | None) -> dict | None:
     if not face:
         return None
-    return {k: face.get(k) for k in ("status", "distance", "margin", "threshold", "note", "strongest_attack",
-                                     "unverifiable") if face.get(k) is not None}
+    out = {k: face.get(k) for k in ("status", "distance", "margin", "threshold", "note", "strongest_attack",
+                                    "unverifiable", "uncovered") if face.get(k) is not None}
+    evidence = face.get("evidence") or {}  # veil >= 0.2: the evidence class and its sentence
+    if evidence.get("evidence"):
+        out.update(evidence=evidence["evidence"], evidence_note=evidence.get("note", ""))
+    return out
 
 
 def _flags(verdict: dict | None, gaps: int = 0) -> list[str]:
     flags = []
     if verdict and verdict.get("status") == "leak":
         flags.append("leak")
+        if verdict.get("uncovered"):  # the region misses an eye or the nose: redraw it
+            flags.append("partly_covered")
     elif verdict and verdict.get("status") == "unverifiable":
         flags.append("unverifiable")
     if gaps:

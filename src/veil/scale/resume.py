@@ -39,7 +39,8 @@ class Resume:
             return {}
         confirmed = Journal.confirm(jobs, found, input_hash=self.input_hash, key=self.key,
                                     threads=min(4, 2 * usable_cpus()))
-        return {i: _resumed(e.entry, jobs[i]) for i, e in confirmed.items()}
+        done = {i: _resumed(e.entry, jobs[i]) for i, e in confirmed.items()}
+        return {i: report for i, report in done.items() if report is not None}
 
     def record(self, job, report, digest=None) -> None:
         """Append a finished file's line (flushed and fsynced); a journal that cannot be written
@@ -61,9 +62,13 @@ class Resume:
         self.journal.close()
 
 
-def _resumed(entry: dict, job) -> FileReport:
-    """A journal entry as the record it was written from, with this run's paths."""
-    report = FileReport.from_dict(entry)
+def _resumed(entry: dict, job) -> FileReport | None:
+    """A journal entry as the record it was written from, with this run's paths
+    (None for an entry this veil cannot read back: that file is done again)."""
+    try:
+        report = FileReport.from_dict(entry)
+    except (KeyError, TypeError, ValueError):
+        return None
     report.input = str(job.src)
     report.output = str(job.dst) if report.output is not None else None
     report.resumed = True

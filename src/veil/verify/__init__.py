@@ -9,7 +9,8 @@ Public API (resolved lazily; importing this package loads no model). Modules:
 VerificationRecord), ``samples`` (alignment on the original), ``measure``
 (attacks and embeddings: verify_face), ``tracks`` (TrackCollector, verify_track),
 ``photo`` (verify_picture), ``video`` (VideoChecks), ``escalate``, ``residual``,
-``attacks``, ``recognizer``, ``threshold``.
+``attacks``, ``recognizer``, ``threshold``, ``evidence`` (the leak rule: evidence
+classes with a number), ``size_calibration`` (thresholds by face size).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ _LAZY = {
     "LEAK": "verdicts",
     "UNVERIFIABLE": "verdicts",
     "MIN_FACE_PX": "samples",
+    "Evidence": "evidence",
+    "classify": "evidence",
+    "EVIDENCE_CLASSES": "evidence",
+    "uncovered_landmarks": "evidence",
     "check_landmarks": "samples",
     "verify_picture": "photo",
     "ATTACKS_FOR_MODE": "photo",

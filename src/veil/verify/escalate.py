@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
+from .evidence import PARTLY_COVERED
+
 __all__ = ["Setting", "EscalationStep", "Escalation", "escalation_plan", "escalate"]
 
 #: Upper bound of ``Config.blur_strength``.
@@ -130,6 +132,11 @@ class Escalation:
     steps: dict = field(default_factory=dict)
 
 
+def _partly_covered(verdict) -> bool:
+    """True for a leak found by the landmarks (verdicts are duck-typed: ``leaks`` and ``distance`` suffice)."""
+    return getattr(getattr(verdict, "evidence", None), "reason", None) == PARTLY_COVERED
+
+
 def escalate(config, verdicts: Mapping[Hashable, Any],
              render: Callable[[dict], Mapping[Hashable, Any]]) -> Escalation:
     """Re-render leaking faces stronger, step by step of :func:`escalation_plan`, until none leaks.
@@ -157,7 +164,8 @@ def escalate(config, verdicts: Mapping[Hashable, Any],
         return result
     for setting in escalation_plan(config.mode, blur_strength=config.blur_strength,
                                    pixelate_blocks=config.pixelate_blocks):
-        leaking = [k for k, v in result.verdicts.items() if v.leaks]
+        # A region that misses the eyes stays partly covered however strong its cover: not escalated.
+        leaking = [k for k, v in result.verdicts.items() if v.leaks and not _partly_covered(v)]
         if not leaking:
             break
         for key in leaking:

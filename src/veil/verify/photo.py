@@ -11,6 +11,8 @@ stronger (:func:`veil.verify.escalate.escalate`) before the photo is written.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..anonymize import cover
@@ -18,6 +20,7 @@ from ..config import Config, Mode
 from ..detections import Detections
 from ..region import Regions
 from .escalate import escalate
+from .evidence import LOW_CONFIDENCE_REASON, MIN_DETECTOR_SCORE
 from .measure import verify_face
 from .residual import residual_findings
 from .threshold import IMPOSTOR_THRESHOLD
@@ -33,14 +36,15 @@ ATTACKS_FOR_MODE = {
 }
 #: Detections below this confidence are covered but not measured: a recognizer's
 #: distance to something that may not be a face (a hand, a lamp) means nothing.
-VERIFY_MIN_SCORE = 0.5
+VERIFY_MIN_SCORE = MIN_DETECTOR_SCORE  # written once, in veil.verify.evidence
 _LOW_NOTE = "detector confidence below {:.2f}: may not be a face; covered, not measured"
 
 
-def low_confidence_verdict(box, frame: int | None) -> FaceVerdict:
-    """The verdict of a covered box whose confidence is under :data:`VERIFY_MIN_SCORE`."""
+def low_confidence_verdict(box, frame: int | None, score: float | None = None) -> FaceVerdict:
+    """The verdict of a covered box whose confidence (``score``) is under :data:`VERIFY_MIN_SCORE`."""
     return FaceVerdict(box=tuple(float(v) for v in box), distances={}, threshold=IMPOSTOR_THRESHOLD,
-                       frame=frame, unverifiable="low_confidence", note=_LOW_NOTE.format(VERIFY_MIN_SCORE))
+                       frame=frame, unverifiable=LOW_CONFIDENCE_REASON, note=_LOW_NOTE.format(VERIFY_MIN_SCORE),
+                       score=None if score is None else float(score))
 
 
 def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detections, regions: Regions,
@@ -98,8 +102,8 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
 
     result = escalate(config, first, render)
     out = state["out"]
-    verdicts = [result.verdicts[i] if i in result.verdicts else low_confidence_verdict(dets.xyxy[i], None)
-                for i in range(len(dets))]
+    verdicts = [replace(result.verdicts[i], score=float(dets.scores[i])) if i in result.verdicts
+                else low_confidence_verdict(dets.xyxy[i], None, dets.scores[i]) for i in range(len(dets))]
     residual = residual_findings(to_rgb8(out), mask, detector)
     return out, VerificationRecord(tuple(verdicts), tuple(residual), IMPOSTOR_THRESHOLD,
                                    {i: tuple(steps) for i, steps in result.steps.items()},

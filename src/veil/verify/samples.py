@@ -16,12 +16,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .evidence import MIN_FACE_PX, uncovered_landmarks
 from .recognizer import CROP_PADDING, CROP_SIZE, Recognizer, inner_chip, shape_points
 
 __all__ = ["MIN_FACE_PX", "MIN_CHIP_STD", "Sample", "prepare_sample", "check_landmarks", "rgb8"]
 
-#: Faces narrower or shorter than this (picture pixels) are reported unverifiable.
-MIN_FACE_PX = 20
 #: An original whose aligned chip has less grey-level spread than this has no face texture.
 MIN_CHIP_STD = 4.0
 
@@ -84,6 +83,8 @@ class Sample:
     unverifiable: str | None = None
     note: str = ""
     elapsed_ms: float = 0.0
+    #: Landmark parts of the original outside the given covered region (see FaceVerdict.uncovered).
+    uncovered: tuple[str, ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -154,6 +155,7 @@ def prepare_sample(original: np.ndarray, anonymized: np.ndarray, box: Sequence[f
     s.sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
     if region_mask is not None:
         s.mask, s.region = rec.align_mask(region_mask[y0:y1w, x0:x1w], shape), "given"
+        s.uncovered = uncovered_landmarks(shape_points(shape) + (x0, y0), region_mask)
     else:
         s.mask, s.region = _infer_mask(s.orig_crop, s.anon_crop), "inferred"
     return done()

@@ -119,6 +119,8 @@ class TrackCollector:
             keep["largest"] = s
         if "sharpest" not in keep or s.sharpness > keep["sharpest"].sharpness:
             keep["sharpest"] = s
+        if s.uncovered and "partly" not in keep:  # verified whatever the sampling: the track leaks
+            keep["partly"] = s
         if n % self._stride == 0:
             # The multi-frame attack needs only the anonymized crop: keep that, not the sample.
             self._combined.append((s.frame, s.anon_crop, s.face_width))
@@ -136,6 +138,9 @@ class TrackCollector:
         pool = {s.frame: s for s in self._keep.values()}
         metas = [FrameMeta(int(f), s.area, s.sharpness) for f, s in pool.items()]
         reps = [pool[i] for i in pick_representative(metas, k=k)]
+        partly = self._keep.get("partly")
+        if partly is not None and partly not in reps:
+            reps.append(partly)
         if not reps:
             faces = [evaluate([s], names, self.rec, thr)[0][0] for s in self._unusable[:1]]
             return TrackVerdict(faces=tuple(faces), multi_frame={}, threshold=thr,

@@ -2,7 +2,9 @@
 
 Raw scores are kept apart from decisions, in the manner of
 ``face_recognition.face_distance`` / ``compare_faces``: a verdict stores the
-distance of every attack candidate and the threshold; ``leaks``, ``margin`` and
+distance of every attack candidate, the control, the detector score and the
+landmarks the covered region misses; ``evidence`` (:func:`veil.verify.evidence.classify`:
+size-calibrated threshold and control margin), ``leaks``, ``margin`` and
 ``status`` are derived from them. :class:`VerificationRecord` gathers a file's
 verdicts, its residual findings and its escalation steps; it becomes JSON only
 at the report's boundary (:meth:`VerificationRecord.to_dict`).
@@ -16,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from . import evidence as _ev
 from .threshold import IMPOSTOR_THRESHOLD
 
 __all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FaceVerdict", "TrackVerdict", "ResidualFinding",
@@ -46,27 +49,25 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 class _Decision:
     """The decision, derived from raw scores: one rule for faces and tracks.
 
-    Subclasses provide ``distance`` (strongest attack, or None), ``threshold``
-    and ``verified``.
+    Subclasses provide ``evidence`` (a :class:`veil.verify.evidence.Evidence`).
     """
 
     @property
     def margin(self) -> float | None:
-        """``distance - threshold``: positive is safe, negative leaks."""
-        d = self.distance
-        return None if d is None else d - self.threshold
+        """``distance - leak line``: positive is safe, negative leaks (None when not measured)."""
+        e = self.evidence
+        return None if e.distance is None or e.line is None else e.distance - e.line
 
     @property
     def leaks(self) -> bool:
-        """True when the strongest attack brings the face under the threshold."""
-        return self.verified and self.distance is not None and self.distance < self.threshold
+        """True when the evidence is a leak: under the leak line, or partly covered."""
+        return self.evidence.leaks
 
     @property
     def status(self) -> str:
-        """``'pass'``, ``'leak'`` or ``'unverifiable'``."""
-        if not self.verified:
-            return UNVERIFIABLE
-        return LEAK if self.leaks else PASS
+        """``'pass'``, ``'leak'`` or ``'unverifiable'`` (every evidence class but leak and pass)."""
+        kind = self.evidence.kind
+        return LEAK if kind == _ev.LEAK else PASS if kind == _ev.PASS else UNVERIFIABLE
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class FaceVerdict(_Decision):
         Raw scores: embedding distance between the original and each attack
         candidate (``identity`` is the anonymized face as published).
     threshold : float
-        Distance below which a face leaks.
+        The population threshold the face was measured with (reports); the
+        decision uses the size-calibrated leak line (``evidence``).
     frame : int or None
         Frame index (video) or None (image).
     unverifiable : str or None
@@ -107,8 +109,19 @@ class FaceVerdict(_Decision):
     #: Distance between the original and a flat patch of its mean colour: the
     #: recognizer's own baseline for "no face here" (None when not measured).
     control: float | None = None
+    #: Parts (``right_eye``, ``left_eye``, ``nose``) of the ORIGINAL's 5 landmarks
+    #: outside the covered region (:func:`veil.verify.evidence.uncovered_landmarks`).
+    uncovered: tuple[str, ...] = ()
+    #: Detector confidence of the box (None: unknown, e.g. a box drawn by a person).
+    score: float | None = None
 
     # -- decisions, derived from the raw scores --------------------------------
+    @property
+    def evidence(self) -> "_ev.Evidence":
+        """The evidence class and its number (:func:`veil.verify.evidence.classify`)."""
+        return _ev.classify(distance=self.distance, control=self.control, face_width=self.box[2] - self.box[0],
+                            score=self.score, unverifiable=self.unverifiable, uncovered=self.uncovered)
+
     @property
     def distance(self) -> float | None:
         """Smallest distance over all candidates (the strongest attack), or None."""
@@ -134,7 +147,8 @@ class FaceVerdict(_Decision):
         return cls(box=tuple(float(v) for v in d["box"]), distances=dict(d.get("distances") or {}),
                    threshold=float(d["threshold"]), frame=d.get("frame"), unverifiable=d.get("unverifiable"),
                    note=d.get("note", ""), region=d.get("region", "none"), elapsed_ms=float(d.get("elapsed_ms", 0)),
-                   control=d.get("control_distance"))
+                   control=d.get("control_distance"), uncovered=tuple(d.get("uncovered") or ()),
+                   score=d.get("score"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, flat (the report reads these keys); never pixels or embeddings.
@@ -154,6 +168,11 @@ class FaceVerdict(_Decision):
         out["region"] = self.region
         if self.control is not None:
             out["control_distance"] = _r(self.control)
+        if self.uncovered:
+            out["uncovered"] = list(self.uncovered)
+        if self.score is not None:
+            out["score"] = _r(self.score, 3)
+        out["evidence"] = self.evidence.to_dict()
         out["elapsed_ms"] = round(float(self.elapsed_ms), 1)
         return out
 
@@ -238,6 +257,12 @@ class TrackVerdict(_Decision):
         for d, name, _frame in self._all_scores():
             out[name] = min(d, out.get(name, math.inf))
         return out
+
+    @property
+    def evidence(self) -> "_ev.Evidence":
+        """The track's evidence, judged on its verified frames (:func:`veil.verify.evidence.combine`)."""
+        multi = min(self.multi_frame.values()) if self.multi_frame else None
+        return _ev.combine([f.evidence for f in self.faces], multi_frame=multi)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrackVerdict":
@@ -390,12 +415,17 @@ class VerificationRecord:
 
     @property
     def counts(self) -> Counts:
-        leaked = sum(1 for v in self.verdicts if v.leaks)
-        unverifiable = sum(1 for v in self.verdicts if not v.verified)
+        statuses = [v.status for v in self.verdicts]
+        leaked, unverifiable = statuses.count(LEAK), statuses.count(UNVERIFIABLE)
         per_kind = {k: sum(1 for r in self.residual if r.kind == k) if k in self.checked_kinds else None
                     for k in ("plate", "text")}
         return Counts(len(self.verdicts), len(self.verdicts) - leaked - unverifiable, leaked, unverifiable,
                       len(self.residual), per_kind["plate"], per_kind["text"])
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """Faces (or tracks) by evidence class, overall and by size (:func:`veil.verify.evidence.tally`)."""
+        return _ev.tally(v.evidence for v in self.verdicts)
 
     @property
     def verdict(self) -> str:
@@ -433,7 +463,9 @@ class VerificationRecord:
             "verdict": self.verdict,
             "threshold": _r(self.threshold),
             "threshold_provenance": provenance_text(),
+            "leak_rule": _ev.rule_text(),
             "counts": self.counts.to_dict(),
+            "evidence": self.evidence,
             "faces": faces,
             "residual": [r.to_dict() for r in self.residual],
         }

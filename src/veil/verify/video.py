@@ -105,7 +105,7 @@ class VideoChecks:
             # The track's typical confidence, not its best frame: a hand or a lamp
             # can score high once.
             if float(np.median(scores[track])) < VERIFY_MIN_SCORE and not self.foreign:
-                self.low_confidence[track] = seen[0]
+                self.low_confidence[track] = seen[0] + (float(np.median(scores[track])),)
                 continue
             if multi:
                 chosen = seen  # every detected frame feeds the multi-frame attack (thinned to 32)
@@ -141,8 +141,8 @@ class VideoChecks:
         """Track id -> TrackVerdict, with the attacks of each track's mode."""
         overrides = overrides or {}
         out = {}
-        for track, (frame, box) in self.low_confidence.items():
-            out[track] = TrackVerdict(faces=(low_confidence_verdict(box, frame),), multi_frame={},
+        for track, (frame, box, score) in self.low_confidence.items():
+            out[track] = TrackVerdict(faces=(low_confidence_verdict(box, frame, score),), multi_frame={},
                                       threshold=IMPOSTOR_THRESHOLD, frames_total=0, frames_usable=0,
                                       frames_combined=0, track_id=track)
         for track, collector in self.collectors.items():

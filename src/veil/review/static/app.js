@@ -570,6 +570,10 @@ function facts(pairs) {
 }
 function verdictText(v) {
   if (!v) return null;
+  if (v.evidence && v.evidence_note) {
+    const head = v.status === "leak" ? "STILL MATCHES its original or shows an eye or the nose" : v.evidence.replace("_", " ");
+    return `${head}: ${v.evidence_note}`;
+  }
   if (v.status === "unverifiable") return `not measured: ${v.note || v.unverifiable || ""}`;
   const d = v.distance !== undefined ? ` (distance ${v.distance}, threshold ${v.threshold})` : "";
   return `${v.status === "leak" ? "STILL MATCHES its original" : "does not match its original"}${d}`;
