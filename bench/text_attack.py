@@ -77,7 +77,7 @@ def measure(mode: str, options: dict, height: int, seed: int) -> tuple[float, fl
 def main() -> int:
     rows = []
     for mode, options in COVERS:
-        label = mode + "".join(f" {k.split('_')[0]} {v:g}" for k, v in options.items())
+        label = mode + "".join(f" {v:g}" for v in options.values())
         for height in HEIGHTS:
             scores = np.array([measure(mode, options, height, seed) for seed in SEEDS])
             rows.append([label, f"{height} px", *[f"{np.nanmean(scores[:, i]):.2f}" for i in range(3)]])

@@ -41,7 +41,8 @@ def test_version(capsys):
                                   ["anonymize", "x.jpg", "-o", "o", "--mode", "smudge"],
                                   ["anonymize", "x.jpg", "-o", "o", "--threshold", "7"],
                                   ["anonymize", "x.jpg", "-o", "o", "--jobs", "0"],
-                                  ["anonymize", "x.jpg", "-o", "o", "--threads", "0"]])
+                                  ["anonymize", "x.jpg", "-o", "o", "--threads", "0"],
+                                  ["anonymize", "x.jpg", "-o", "o", "--residual-every", "0"]])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == ExitCode.USAGE
     err = capsys.readouterr().err

@@ -582,3 +582,12 @@ def test_video_residual_check_on_a_side_thread_gives_what_inline_gives():
         side.finish()
     assert side.detector.calls == inline.detector.calls == 3  # frames 0, 10, 20
     assert side.residual == inline.residual and [r.frame for r in side.residual] == [0, 10, 20]
+
+
+def test_the_video_residual_check_samples_as_the_config_says():
+    from veil.config import RESIDUAL_EVERY, Config
+    from veil.verify.video import VideoChecks
+
+    assert VideoChecks([], Config(), detector=None).residual_every == RESIDUAL_EVERY == 10
+    assert VideoChecks([], Config(residual_every=1), detector=None).residual_every == 1
+    assert VideoChecks([], Config(residual_every=3), detector=None, residual_every=0).residual_every == 0

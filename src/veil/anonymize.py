@@ -13,12 +13,20 @@ import numpy as np
 from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
-__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING"]
+__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "reversible_warning"]
 
 REVERSIBLE_WARNING = (
     "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
     "use --mode fill or noise to publish"
 )
+#: Added for plates and text: no OCR-free measure tells legible from illegible (bench/text_attack.py).
+UNCHECKED_TEXT_WARNING = "; blurred or pixelated plates and text are not checked for legibility"
+
+
+def reversible_warning(config) -> str:
+    """The warning a run in a reversible mode carries (``config.reversible``)."""
+    text = REVERSIBLE_WARNING.format(mode=config.mode.value)
+    return text + UNCHECKED_TEXT_WARNING if config.other_kinds else text
 
 # Share of the value range that pixelate adds as noise, so block means cannot
 # be matched exactly against candidate faces.

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--segment-seconds", type=float, default=None, metavar="S",
                     help="video: split videos longer than S seconds at key frames and process the "
                          "segments in parallel (--jobs processes or the cluster's workers; default: 0, never)")
+    an.add_argument("--residual-every", type=int, default=None, metavar="N",
+                    help="video: look for faces left uncovered on every N-th output frame "
+                         "(default: 10; 1: every frame, about 10x the check's cost)")
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
@@ -141,7 +144,8 @@ def _config_from(args):
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed", "threads", "segment_seconds", "cover", "text_max_share"):
+                 "region_shape", "crf", "seed", "threads", "residual_every", "segment_seconds", "cover",
+                 "text_max_share"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -194,9 +198,9 @@ def _run_anonymize(args) -> int:
                                masks=args.masks, input_hash=not args.no_input_hash, edits=args.edits,
                                restart=args.restart, cluster=args.cluster)
     if config.reversible:
-        from .anonymize import REVERSIBLE_WARNING
+        from .anonymize import reversible_warning
 
-        _say(f"warning: {REVERSIBLE_WARNING.format(mode=config.mode.value)}")
+        _say(f"warning: {reversible_warning(config)}")
     progress = _Progress()
     outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
                             file_done=progress.finish_file, files_planned=progress.planned)

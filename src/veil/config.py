@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "COVER_KINDS", "parse_cover", "usable_cpus"]
+           "COVER_KINDS", "RESIDUAL_EVERY", "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
 DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
@@ -22,6 +22,10 @@ DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
 SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames", "cover", "text_max_share")
 #: What ``--cover`` may name, in the order reports list them.
 COVER_KINDS = ("faces", "plates", "text")
+#: Video: the residual-face check looks at every RESIDUAL_EVERY-th output frame by default.
+#: It catches 92-100% of faces left uncovered for 10 frames or more, 7-48% of those
+#: uncovered for 1-5 (bench/residual_sampling.py; bench/RESULTS.md).
+RESIDUAL_EVERY = 10
 
 
 def parse_cover(value) -> tuple[str, ...]:
@@ -130,6 +134,9 @@ class Config:
         Text lines taller than this share of the picture's height are left
         visible (signage, banners a user may want to keep); 0 (default) covers
         all text. Plates are not affected.
+    residual_every : int
+        Video: the residual-face check runs the detector on every n-th output
+        frame (default :data:`RESIDUAL_EVERY`; 1: every frame).
     segment_seconds : float
         Video: split videos longer than this at key frames into segments of
         about this length, detected and encoded in parallel (``veil.scale.segments``);
@@ -157,6 +164,7 @@ class Config:
     verify: bool = True
     write_masks: bool = False
     threads: int = 0
+    residual_every: int = RESIDUAL_EVERY
     segment_seconds: float = 0.0
     cover: tuple[str, ...] = ("faces",)
     text_max_share: float = 0.0
@@ -182,6 +190,7 @@ class Config:
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
+            (1 <= self.residual_every <= 10_000, "residual-every must be between 1 and 10000"),
             (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
              "segment-seconds must be 0 (never split) or between 1 and 86400"),
             (0.0 <= self.text_max_share <= 1.0, "text-max-share must be between 0 (cover all text) and 1"),

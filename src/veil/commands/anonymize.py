@@ -105,9 +105,9 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         if stale:
             notify(f"removed {stale} temporary file{'s' * (stale != 1)} left by an interrupted run")
         if config.reversible:
-            from ..anonymize import REVERSIBLE_WARNING
+            from ..anonymize import reversible_warning
 
-            run.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
+            run.warnings.append(reversible_warning(config))
         run.earlier = _earlier_entries(outdir, {j.dst for j in jobs})
         resume = Resume(outdir, config, masks=options.masks, input_hash=options.input_hash,
                         restart=options.restart, notify=notify)

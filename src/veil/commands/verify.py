@@ -95,6 +95,70 @@ def _fit(rgb: np.ndarray, shape, warnings: list) -> np.ndarray:
     return cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
+ALIGN_FRAMES = 90  #: frames of each video looked at to find how another tool re-timed it
+
+
+def _thumbnails(path: Path, config: Config) -> tuple[list, np.ndarray]:
+    """Times and tiny grey copies of a video's first :data:`ALIGN_FRAMES` frames."""
+    import cv2
+
+    from ..media.video import iter_frames
+
+    times, small = [], []
+    with _about(path):
+        for frame in iter_frames(path, max_pixels=config.max_pixels):
+            if frame.index >= ALIGN_FRAMES:
+                break
+            times.append(frame.pts * frame.time_base)
+            grey = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)
+            small.append(cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32))
+    return times, np.array(small)
+
+
+def _time_shift(original: Path, anonymized: Path, config: Config, warnings: list):
+    """Seconds to add to the original's timestamps to find the same picture in the anonymized video.
+
+    0 when the anonymized video keeps the original's timestamps (veil does).
+    Other tools re-time: deface restarts the clock at 0, and where the original
+    starts late it either fills the start with copies of the first frame or
+    not. The shift that makes the first frames look most alike is taken; 0
+    unless another is clearly better.
+    """
+    t_orig, a = _thumbnails(original, config)
+    t_anon, b = _thumbnails(anonymized, config)
+    if not len(a) or not len(b):
+        return 0
+
+    def error(shift) -> float:
+        pairs = [(i, int(np.argmin([abs(u - (t + shift)) for u in t_anon]))) for i, t in enumerate(t_orig)]
+        return float(np.mean([np.abs(a[i] - b[j]).mean() for i, j in pairs]))
+
+    shifts = [0] + [u - t_orig[0] for u in t_anon[: len(t_anon) // 2 + 1]]
+    errors = [error(x) for x in shifts]
+    best = int(np.argmin(errors))
+    if best == 0 or errors[best] >= 0.8 * errors[0]:
+        return 0
+    warnings.append(f"anonymized video is re-timed ({float(shifts[best]):+.3f} s against the original); "
+                    "frames paired by content")
+    return shifts[best]
+
+
+def _closest(rgb: np.ndarray, candidates: list, warnings: list) -> np.ndarray:
+    """The candidate frame (the nearest in time first, then its neighbours) that looks most like ``rgb``.
+
+    Other tools re-time video: deface writes constant-rate frames from 0 while
+    the original's first frame is at 0.85 s, 18 ms off the grid, so nearest in
+    time is one frame late all through. A neighbour is taken only where it
+    matches clearly better (covered faces differ in every candidate alike).
+    """
+    fitted = [_fit(c.rgb, rgb.shape, warnings) for c in candidates]
+    if len(fitted) == 1:
+        return fitted[0]
+    errors = [float(np.abs(f.astype(np.int16) - rgb.astype(np.int16)).mean()) for f in fitted]
+    best = int(np.argmin(errors))
+    return fitted[best] if errors[best] < 0.8 * errors[0] else fitted[0]
+
+
 @contextlib.contextmanager
 def _about(path: Path):
     """Errors raised within are about ``path`` (so that the message names the right file)."""
@@ -197,15 +261,17 @@ def _verify_videos(result: PairVerification, original: Path, anonymized: Path, c
         following = next(others, None)
     if current is None:
         raise MediaError("anonymized video has no frames", path=anonymized)
+    previous = None
     paired = 0
     changes = []
+    shift = _time_shift(original, anonymized, config, result.warnings)
     for frame in iter_frames(original, max_pixels=config.max_pixels):
-        t = frame.pts * frame.time_base
+        t = frame.pts * frame.time_base + shift
         # Advance while the next anonymized frame is at least as close in time.
         while following is not None and abs(following.pts * following.time_base - t) <= abs(
                 current.pts * current.time_base - t):
-            current, following = following, next(others, None)
-        n = _fit(current.rgb, frame.rgb.shape, result.warnings)
+            previous, current, following = current, following, next(others, None)
+        n = _closest(frame.rgb, [f for f in (current, previous, following) if f is not None], result.warnings)
         covered = changed_mask(frame.rgb, n)
         changes.append(_change_away_from_faces(covered, tracked.frames[frame.index]))
         checks.observe(frame.index, frame.rgb, n, covered)

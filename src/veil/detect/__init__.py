@@ -111,7 +111,7 @@ def default_plate_detector(config, *, threads: int | None = None) -> PlateDetect
     ``config.tiles=False`` (``--no-tiles``) also drops the plates' magnified
     tiles (faster; plates under about 20 px high in large frames are missed).
     Its other settings are the measured defaults of :class:`PlateDetector`
-    (bench/results-plates-text.md). ``threads`` as in :func:`default_detector`.
+    (bench/RESULTS.md, Licence plates and text). ``threads`` as in :func:`default_detector`.
     """
     return PlateDetector(threads=threads) if config.tiles else PlateDetector(upscale=None, threads=threads)
 

@@ -15,14 +15,14 @@ default: a two-line plate's short groups and single characters are parts of
 plates), tilted at most ``max_tilt`` degrees, and not a large share of the
 picture (``max_height_share``): a banner's lettering is dropped, the plate of
 a car filling a close-up is kept. On the plate set the rules cost no plate
-(bench/results-plates-text.md). These rules cannot tell a
+(bench/RESULTS.md, Licence plates and text). These rules cannot tell a
 plate from a short word on a sign of the same shape; ``--cover text``
 covers both.
 
 Why not OpenCV's Haar plate cascades: the OpenCV 5 wheels this project
 installs no longer ship ``CascadeClassifier`` nor the cascades, and on the
 plate set the Russian-plate cascades of OpenCV 4 cover far fewer plates
-(bench/results-plates-text.md). The plate detectors on PyPI that issue 15
+(bench/RESULTS.md, Licence plates and text). The plate detectors on PyPI that issue 15
 surveyed download their weights at run time or carry AGPL terms.
 
 Small plates: a plate 10-12 px high carries glyphs 6-8 px high, under

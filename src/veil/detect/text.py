@@ -164,7 +164,7 @@ class TextDetector:
         Mean probability inside a line's rectangle above which it is text
         (PaddleOCR's ``box_thresh``; it ships 0.5). It is the box's score.
         0.3, the pixel threshold, keeps every line the map shows: it covered
-        more small text at the same over-redaction (bench/results-plates-text.md).
+        more small text at the same over-redaction (bench/RESULTS.md, Licence plates and text).
     pixel_threshold : float, keyword-only
         Probability at which the map is binarized (PaddleOCR's 0.3).
     unclip : float, keyword-only
@@ -173,7 +173,7 @@ class TextDetector:
     grow : float, keyword-only
         Share of a line's height added above and below it (and at each end) in
         :meth:`detect`, for ascenders, descenders and diacritics the kernel
-        misses; see bench/results-plates-text.md.
+        misses; see bench/RESULTS.md, Licence plates and text.
     max_height_share : float or None, keyword-only
         Keep signage: lines taller than this share of the picture's height are
         not reported (e.g. 0.05 keeps shop signs and banners in a street

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..anonymize import REVERSIBLE_WARNING, cover
+from ..anonymize import cover, reversible_warning
 from ..config import Config
 from ..detect import detector_for, find
 from ..errors import VeilError, failure_message
@@ -106,7 +106,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
         own_detector = detector is None  # veil's own is safe to call from several threads
         detector = detector or detector_for(config)
         if config.reversible:
-            report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
+            report.warnings.append(reversible_warning(config))
         if kind == "image":
             mask = Path(str(mask_dir) + ".png") if mask_dir is not None else None
             process_photo(src, dst, config, detector, report, mask, edits=edits)

@@ -103,7 +103,7 @@ class _SecondPass:
         """Encode the whole video into ``tmp`` with per-track ``overrides``; returns the checks (or None)."""
         from ..media.video import transcode
         from ..verify.kinds import OtherKindsChecks
-        from ..verify.video import RESIDUAL_EVERY, VideoChecks
+        from ..verify.video import VideoChecks
 
         config, regions, n = self.config, self.regions, self.scan.frames
         rng = config.rng()
@@ -112,7 +112,7 @@ class _SecondPass:
                               pool=self.side_pool) if config.verify else None)
         if checks is not None and not config.covers_faces:
             checks.residual_every = 0  # faces are not covered: looking for them would flag every one
-        self.other_checks = (OtherKindsChecks(config, every=RESIDUAL_EVERY, pool=self.side_pool)
+        self.other_checks = (OtherKindsChecks(config, every=config.residual_every, pool=self.side_pool)
                              if config.verify and config.other_kinds else None)
         rendered = 0
 
@@ -123,7 +123,7 @@ class _SecondPass:
                 raise MediaError(f"frame {i} appeared on the second decode only; refusing")
             out = render_frame(frame, regions[i], self.keys[i], config, overrides, rng,
                                mask_dir=self.mask_dir, checks=checks)
-            if self.other_checks is not None and i % RESIDUAL_EVERY == 0:
+            if self.other_checks is not None and i % config.residual_every == 0:
                 self.other_checks.observe(i, out, regions[i].mask(*out.shape[:2]), found=self.scan.tracked.frames[i])
             rendered += 1
             if self.progress:

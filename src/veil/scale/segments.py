@@ -237,7 +237,7 @@ def run_segmented(job, config: Config, submit: Callable, *, whole: Callable[[], 
         Processes the file whole: for a video that cannot be split (too short,
         no key frames where needed, or segments that would not decode to its frames).
     """
-    from ..anonymize import REVERSIBLE_WARNING
+    from ..anonymize import reversible_warning
     from ..media.video import probe_video
     from ..pipeline.video import covered_in, media_facts, removed_metadata
     from ..region import regions_for
@@ -267,7 +267,7 @@ def run_segmented(job, config: Config, submit: Callable, *, whole: Callable[[], 
                                    max_pixels=config.max_pixels)
         report.input_sha256 = sha.result()
         if config.reversible:
-            report.warnings.append(REVERSIBLE_WARNING.format(mode=config.mode.value))
+            report.warnings.append(reversible_warning(config))
         report.warnings.extend(dict.fromkeys(w for k in sorted(renders) for w in renders[k].warnings))
         report.warnings.extend(w for w in joined.warnings if w not in report.warnings)
         tracks = list(scan.tracked.tracks)

@@ -5,7 +5,7 @@ on every frame of a video, on the face scheduler's threads, and appends its
 boxes to each frame's faces. Every frame: the plate detector's tiles are what
 find small plates and its map gives no hint where to run them, so a sampled
 schedule would let a plate the detector finds go out uncovered on the frames
-it skipped (bench/results-plates-text.md).
+it skipped (bench/RESULTS.md, Licence plates and text).
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),

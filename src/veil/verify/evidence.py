@@ -78,7 +78,7 @@ MEASURED = frozenset({LEAK, PASS, INDISTINCT})
 #: noise) came at most 0.161 under it on the dev sets (noise; fill 0.123), so
 #: 0.18 keeps a 0.02 buffer; a 2%-of-face-width blur came >= 0.23 under it on
 #: faces whose control clears the size threshold by the margin
-#: (bench/results-verification.md).
+#: (bench/RESULTS.md, issue 13).
 LEAK_MARGIN = 0.18
 #: A measured face whose leak line is under this is ``indistinct``, not a pass:
 #: a 2%-of-face-width blur was caught on 99.6% of the faces whose line reached

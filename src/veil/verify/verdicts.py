@@ -293,6 +293,7 @@ class TrackVerdict(_Decision):
         out["frames"] = {"with_box": self.frames_total, "usable": self.frames_usable,
                          "combined": self.frames_combined}
         out["multi_frame"] = {k: _r(v) for k, v in self.multi_frame.items()}
+        out["evidence"] = self.evidence.to_dict()
         out["representatives"] = [f.to_dict() for f in self.faces]
         out["elapsed_ms"] = round(float(self.elapsed_ms), 1)
         return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..anonymize import cover
-from ..config import Config, Mode
+from ..config import RESIDUAL_EVERY, Config, Mode
 from ..region import Regions
 from .photo import ATTACKS_FOR_MODE, VERIFY_MIN_SCORE, low_confidence_verdict
 from .residual import residual_findings
@@ -30,8 +30,6 @@ __all__ = ["REPRESENTATIVES_FOR_MODE", "MULTI_FRAME_MODES", "RESIDUAL_EVERY", "V
 REPRESENTATIVES_FOR_MODE = {Mode.FILL: 1, Mode.NOISE: 2, Mode.BLUR: 2, Mode.PIXELATE: 2}
 #: Modes whose output varies frame to frame, so averaging a track can reveal the face.
 MULTI_FRAME_MODES = frozenset({Mode.NOISE, Mode.PIXELATE, Mode.BLUR})
-#: A video's residual-face check runs the detector on every RESIDUAL_EVERY-th output frame.
-RESIDUAL_EVERY = 10
 
 
 def render_with_overrides(original: np.ndarray, regions: Regions, keys: list, config: Config,
@@ -77,7 +75,8 @@ class VideoChecks:
     frames: list
     config: Config
     detector: object
-    residual_every: int = RESIDUAL_EVERY
+    #: Check every n-th output frame for residual faces (None: ``config.residual_every``; 0: never).
+    residual_every: int | None = None
     #: True for another tool's output (``veil verify``): every attack, two
     #: representative frames and the multi-frame attack for every track.
     foreign: bool = False
@@ -90,6 +89,8 @@ class VideoChecks:
     _pending: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        if self.residual_every is None:
+            self.residual_every = self.config.residual_every
         multi = self.foreign or self.config.mode in MULTI_FRAME_MODES
         by_track: dict[int, list[tuple[int, np.ndarray]]] = {}
         scores: dict[int, list[float]] = {}
