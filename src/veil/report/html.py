@@ -70,7 +70,7 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
         details.append(f"{plural(unchecked, 'file')} {'has' if unchecked == 1 else 'have'} no verification result.")
     measured, unmeasured = summary.faces_verified, summary.faces_unverifiable
     if unmeasured:
-        details.append(f"{plural(measured, 'face or track')} measured as a pass; {unmeasured} covered without a "
+        details.append(f"{plural(measured, 'face or track', 'faces or tracks')} measured as a pass; {unmeasured} covered without a "
                        "pass to show (indistinct to the recognizer, too small, low detector confidence): "
                        "see the evidence table.")
     if failed or unver or unchecked:

@@ -56,7 +56,8 @@ def file_state(f) -> tuple[str, str, str]:
         else:
             text = "Verified: no face to match."
         if counts.unverifiable:
-            text += f" {plural(counts.unverifiable, 'face')} could not be measured."
+            text += (f" {plural(counts.unverifiable, 'face')} {'has' if counts.unverifiable == 1 else 'have'} "
+                     "no pass to show (see each face's evidence).")
         return "pass", "verified", text
     reasons = sorted({str(x.unverifiable or x.evidence.kind.replace("_", " ")) for x in v.verdicts
                       if x.status != PASS})
