@@ -1,0 +1,498 @@
+"""Motion-aware scan planning: which parts of a video frame the detector must look at.
+
+A :class:`~veil.detect.MultiScaleDetector` scans every frame as if it were a
+photo: a whole-frame pass, a coarse pass for large faces and magnified tiles
+for small ones (at 4K, 66 tiles). Between two frames of a video little is
+new. :class:`ScanPlanner` carries two kinds of knowledge from frame to
+frame, moved with the camera's motion (:mod:`veil.detect.motion`):
+
+* **faces and candidates**: every box any pass found at the probe
+  threshold on the previous frame is looked at again, by every pass that
+  scores faces of its size, in a window of its own size around it;
+* **"scanned, nothing there"**: per work pixel, the frame on which it was
+  last scanned by every pass and what it looked like then.
+
+A pixel is scanned again when it is *new* (entered the picture), *changed*
+(differs from its look when last scanned by more than ``change_levels``
+grey levels, a one-pixel misalignment tolerated), *stale* (scanned
+``max_interval`` frames ago or more) or *magnified* (the picture zoomed in by
+more than ``zoom_limit`` since: a face too small to find then may be found
+now). Needed pixels are gathered per block of the picture into rectangles
+(cores); each pass runs on each core grown by the largest face it must see
+whole there (its *margin*: tiles ``overlap``, the whole-frame pass up to
+where the coarse pass takes over, the coarse pass half the picture), so a
+face centred in a core lies whole inside a window of every pass.
+Windows start on the pass's alignment grid, so that inside them the network
+sees exactly the pixels it sees in a whole-picture pass.
+
+The whole frame is scanned -- exactly :meth:`MultiScaleDetector.passes`
+with every tile -- on the first frame, at a shot change the caller reports,
+where the motion cannot be trusted (a cut, a flash, a fast zoom, lost
+tracking) and where more than ``full_share`` of the picture is needed.
+
+:func:`run_plan` runs a plan's calls (in any order, on any threads: each
+call's result depends on its window only) and returns the passes in the
+detector's order, ready for :meth:`MultiScaleDetector.merge`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..detections import Detections
+from .motion import Motion, estimate_motion, to_picture, transform_boxes, work_grey, work_scale, zoom_of
+from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
+from .nms import nms
+
+__all__ = ["ScanCall", "FramePlan", "ScanPlanner", "run_plan", "network_pixels"]
+
+Window = tuple[int, int, int, int]
+_ALIGN = 32  # CenterFace's input is a multiple of 32; its deepest stride
+_MAX_QUANTUM = 256
+
+
+def network_pixels(window: Window, scale: float) -> int:
+    """Pixels the network computes for ``window`` seen at ``scale`` (padded to multiples of 32)."""
+    x0, y0, x1, y1 = window
+    nw, nh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+    return -(-nw // _ALIGN) * _ALIGN * (-(-nh // _ALIGN) * _ALIGN)
+
+
+@dataclass(frozen=True)
+class ScanCall:
+    """One network call of a plan: a pass over one window.
+
+    Attributes
+    ----------
+    layer : str
+        ``'full'``, ``'coarse'`` or ``'tiles'``: which pass of the detector.
+    window : tuple of int
+        ``(x0, y0, x1, y1)`` in picture pixels.
+    scale : float
+        Network pixels per picture pixel.
+    """
+
+    layer: str
+    window: Window
+    scale: float
+
+    @property
+    def network_pixels(self) -> int:
+        """Pixels the network computes for this call."""
+        return network_pixels(self.window, self.scale)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """What the detector looks at on one frame.
+
+    Attributes
+    ----------
+    index : int
+        Frame index (0-based, in decoding order).
+    full : bool
+        The whole frame is scanned by every pass and every tile.
+    reason : str
+        Why: ``'first'``, ``'cut'``, ``'needed'`` (over ``full_share`` of
+        the picture needed), a :class:`Motion` reason (``'flash'``,
+        ``'zoom'``, ``'lost'``), or ``'partial'`` for a partial plan.
+    calls : tuple of ScanCall
+    motion : Motion
+        From the previous frame to this one (work pixels).
+    needed : float
+        Share of the picture that had to be scanned (new, changed, stale,
+        magnified), before margins and candidates.
+    """
+
+    index: int
+    full: bool
+    reason: str
+    calls: tuple[ScanCall, ...]
+    motion: Motion
+    needed: float
+
+    @property
+    def network_pixels(self) -> int:
+        """Pixels the network computes for the whole plan."""
+        return sum(c.network_pixels for c in self.calls)
+
+
+def _quantum(scale: float) -> int:
+    """Smallest picture step that is a whole multiple of 32 network pixels (8 if none up to 256)."""
+    for q in range(1, _MAX_QUANTUM + 1):
+        n = q * scale / _ALIGN
+        if n >= 1 and abs(n - round(n)) < 1e-6:
+            return q
+    return 8
+
+
+def _grow(box, margin: float, quantum: int, width: int, height: int) -> Window:
+    """``box`` grown by ``margin`` on every side, snapped outward to ``quantum``, inside the picture."""
+    x0, y0, x1, y1 = box
+    x0 = max(0, int(math.floor((x0 - margin) / quantum)) * quantum)
+    y0 = max(0, int(math.floor((y0 - margin) / quantum)) * quantum)
+    x1 = min(width, int(math.ceil((x1 + margin) / quantum)) * quantum)
+    y1 = min(height, int(math.ceil((y1 + margin) / quantum)) * quantum)
+    return x0, y0, x1, y1
+
+
+def _area(w: Window) -> int:
+    return max(0, w[2] - w[0]) * max(0, w[3] - w[1])
+
+
+def _merge_windows(windows: list[Window]) -> list[Window]:
+    """Union windows while the bounding box of two costs at most 1.1x the pixels they cover apart.
+
+    Repeated passes in a fixed order until nothing merges: deterministic.
+    """
+    out = sorted(set(w for w in windows if _area(w) > 0))
+    merged = True
+    while merged:
+        merged = False
+        k = 0
+        while k < len(out):
+            a = out[k]
+            for j in range(k + 1, len(out)):
+                b = out[j]
+                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                ix = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+                if _area(u) <= 1.1 * (_area(a) + _area(b) - ix):
+                    out[k] = a = u
+                    del out[j]
+                    merged = True
+                    break
+            else:
+                k += 1
+    return sorted(out)
+
+
+def _split(patch: np.ndarray, min_side: int) -> list[Window]:
+    """Rectangles holding every True pixel of ``patch``, split while under half full.
+
+    A thin L or U of pixels (content entering across two edges) gets one
+    rectangle per arm instead of one around the whole picture.
+    """
+    ys, xs = np.nonzero(patch)
+    if not len(xs):
+        return []
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    h, w = y1 - y0, x1 - x0
+    if len(xs) >= 0.5 * h * w or max(h, w) <= min_side:
+        return [(x0, y0, x1, y1)]
+    if w >= h:
+        cut = x0 + w // 2
+        halves = [(patch[:, :cut], 0, 0), (patch[:, cut:], cut, 0)]
+    else:
+        cut = y0 + h // 2
+        halves = [(patch[:cut], 0, 0), (patch[cut:], 0, cut)]
+    return [(a + dx, b + dy, c + dx, d + dy) for half, dx, dy in halves for a, b, c, d in _split(half, min_side)]
+
+
+class ScanPlanner:
+    """Plans each frame's detector calls from what the previous frames showed.
+
+    Parameters
+    ----------
+    detector : MultiScaleDetector
+        Its passes, scales, tiles, ``overlap`` and ``coarse_min_face`` shape
+        the plan (``flip`` must be off).
+    shape : tuple
+        Frame shape ``(H, W, ...)``; every frame must have it.
+    max_interval : int, keyword-only
+        A pixel is scanned by every pass at least once every this many frames.
+    change_levels : float, keyword-only
+        Grey levels (0..255, on the work copy) by which a pixel must differ
+        from its look when last scanned to be scanned again.
+    zoom_limit : float, keyword-only
+        Magnification since a pixel's last scan above which it is scanned
+        again (0.1: 10%).
+    full_share : float, keyword-only
+        Share of needed pixels above which the whole frame is scanned.
+    whole_share : float, keyword-only
+        A pass whose windows would cost this share of its whole-picture run
+        or more runs on the whole picture (every tile for the tiles).
+
+    Notes
+    -----
+    Call :meth:`plan` for every frame in order, then :meth:`record` with
+    that frame's passes before planning the next. The plans depend only on
+    the frames and the detector's results, never on timing or threads.
+    """
+
+    def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
+                 change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
+                 whole_share: float = 0.8) -> None:
+        if getattr(detector, "flip", False):
+            raise ValueError("motion-aware planning needs a detector without the flipped pass")
+        if int(max_interval) != max_interval or max_interval < 1:
+            raise ValueError("max_interval must be an integer >= 1")
+        if not change_levels > 0 or not zoom_limit > 0 or not 0 < full_share <= 1 or not 0 < whole_share <= 1:
+            raise ValueError("change_levels and zoom_limit must be > 0, full_share and whole_share in (0, 1]")
+        self.detector = detector
+        self.height, self.width = int(shape[0]), int(shape[1])
+        self.max_interval = int(max_interval)
+        self.change_levels = float(change_levels)
+        self.zoom_limit = float(zoom_limit)
+        self.full_share = float(full_share)
+        self.whole_share = float(whole_share)
+        self.scale = work_scale(shape)
+        self.scales = detector.pass_scales(shape)
+        self.layers = [name for name in ("full", "coarse", "tiles") if name in self.scales]
+        self.quanta = {name: _quantum(s) for name, s in self.scales.items()}
+        self.tiles = detector.tiles(shape)
+        short = min(self.height, self.width)
+        # The largest face each pass must see whole in a window; above it, a coarser pass finds it.
+        coarse_takes_over = SMALL_FACE_NETWORK_PX / self.scales["coarse"] if "coarse" in self.scales else short
+        self.margins = {"tiles": float(detector.overlap),
+                        "full": float(min(short, max(detector.overlap, detector.coarse_min_face, coarse_takes_over))),
+                        "coarse": short / 2.0}
+        self.whole_cost = {name: self._whole_calls_cost(name) for name in self.layers}
+        side = max(64, int(detector.tile_size / detector.upscale) if detector.upscale else short)
+        self.blocks = [(bx, by, min(bx + side, self.width), min(by + side, self.height))
+                       for by in range(0, self.height, side) for bx in range(0, self.width, side)]
+        # Splitting a patch smaller than a tile's margin saves nothing.
+        self._min_split = max(4, int(2 * self.margins["tiles"] * self.scale))
+        self._index = 0
+        self._prev: np.ndarray | None = None
+        self._pose = np.eye(3)  # shot origin -> current frame, work pixels
+        self._scans: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # frame -> (grey, pose)
+        gh, gw = round(self.height * self.scale), round(self.width * self.scale)
+        # The maps reach ``pad`` work pixels beyond the frame: what a shaking
+        # camera shows again is known, not new.
+        self._pad = pad = max(16, round(0.1 * max(gh, gw)))
+        self._frame = (slice(pad, pad + gh), slice(pad, pad + gw))
+        # Frame on which each work pixel was last scanned by every pass, -1 never.
+        self._scanned = np.full((gh + 2 * pad, gw + 2 * pad), -1, np.int32)
+        self._candidates = np.zeros((0, 4))
+        self._awaiting = False
+
+    # -- planning -----------------------------------------------------------
+    def plan(self, rgb: np.ndarray, *, shot_change: bool = False) -> FramePlan:
+        """The calls for the next frame.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+            The frame (the planner's ``shape``).
+        shot_change : bool, keyword-only
+            The caller saw a shot change (e.g. a scene-cut signature jump):
+            scan the whole frame.
+
+        Returns
+        -------
+        FramePlan
+        """
+        if self._awaiting:
+            raise RuntimeError("record() the previous frame's passes before planning the next")
+        if tuple(rgb.shape[:2]) != (self.height, self.width):
+            raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the planner's {self.width}x{self.height}")
+        t = self._index
+        grey = work_grey(rgb, self.scale)
+        if self._prev is None:
+            motion, reason = Motion.unknown("first"), "first"
+        else:
+            motion = estimate_motion(self._prev, grey)
+            reason = "cut" if shot_change else (None if motion.reliable else motion.reason)
+        if reason is None:
+            need = self._needed(t, grey, motion)
+            share = float(need.mean())
+            if share > self.full_share:
+                reason = "needed"
+        if reason is not None:
+            plan = self._full_plan(t, grey, motion, reason)
+        else:
+            plan = self._partial_plan(t, grey, motion, need, share)
+        self._prev = grey
+        self._index += 1
+        self._awaiting = True
+        return plan
+
+    def _needed(self, t: int, grey: np.ndarray, motion: Motion) -> np.ndarray:
+        """(h, w) bool, work pixels: new, stale, magnified or changed since their last scan."""
+        self._pose = motion.matrix @ self._pose
+        size = grey.shape[::-1]
+        pad = self._pad
+        shift = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]])
+        m = (shift @ motion.matrix @ np.linalg.inv(shift))[:2]
+        canvas = self._scanned.shape[::-1]
+        # Known only where the whole bilinear footprint came from known pixels.
+        known = cv2.warpAffine((self._scanned >= 0).astype(np.uint8) * 255, m, canvas, flags=cv2.INTER_LINEAR,
+                               borderValue=0) == 255
+        scanned = cv2.warpAffine(self._scanned, m, canvas, flags=cv2.INTER_NEAREST, borderValue=-1)
+        scanned[~known] = -1
+        self._scanned = scanned
+        scanned = scanned[self._frame]
+        need = (scanned < 0) | (scanned <= t - self.max_interval)  # never scanned, or due
+        ref = grey.copy()
+        for k in self._live(scanned, t):
+            old, pose = self._scans[k]
+            since = self._pose @ np.linalg.inv(pose)
+            where = scanned == k
+            if zoom_of(since) > 1.0 + self.zoom_limit:
+                need |= where
+                continue
+            warped = cv2.warpAffine(old, since[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            ref[where] = warped[where]
+        # A pixel changed when it lies outside the range of its old 3x3 neighbourhood by the margin.
+        kernel = np.ones((3, 3), np.uint8)
+        g = grey.astype(np.int16)
+        over = np.maximum(g - cv2.dilate(ref, kernel), cv2.erode(ref, kernel).astype(np.int16) - g)
+        # Specks under 3x3 work pixels (compression noise, flicker) are no face; opening drops them.
+        changed = cv2.morphologyEx((over > self.change_levels).astype(np.uint8), cv2.MORPH_OPEN, kernel)
+        need |= changed.astype(bool)
+        return cv2.dilate(need.astype(np.uint8), kernel).astype(bool)
+
+    def _live(self, scanned: np.ndarray, t: int) -> list[int]:
+        """The frames some pixel of ``scanned`` was last scanned on (all within ``max_interval`` of ``t``)."""
+        lo = max(t - self.max_interval, -1)  # -1: never scanned
+        counts = np.bincount(np.clip(scanned.ravel() - lo, 0, None), minlength=self.max_interval + 2)
+        return [lo + k for k in np.flatnonzero(counts[1:]) + 1]
+
+    def _full_plan(self, t: int, grey: np.ndarray, motion: Motion, reason: str) -> FramePlan:
+        calls = [ScanCall(name, w, self.scales[name]) for name in self.layers for w in self._whole_windows(name)]
+        self._pose = np.eye(3)
+        self._scans = {}
+        self._scanned.fill(-1)
+        self._scanned[self._frame] = t
+        self._scans[t] = (grey, self._pose.copy())
+        return FramePlan(t, True, reason, tuple(calls), motion, 1.0)
+
+    def _whole_windows(self, name: str) -> list[Window]:
+        return list(self.tiles) if name == "tiles" else [(0, 0, self.width, self.height)]
+
+    def _whole_calls_cost(self, name: str) -> int:
+        return sum(network_pixels(w, self.scales[name]) for w in self._whole_windows(name))
+
+    def _cores(self, need: np.ndarray) -> list[tuple[Window, Window]]:
+        """Rectangles around the needed pixels, one per connected patch within each block.
+
+        Returns (work-pixel core, picture-pixel core) pairs.
+        """
+        s = self.scale
+        gh, gw = need.shape
+        out = []
+        for bx0, by0, bx1, by1 in self.blocks:
+            wx0, wy0 = int(bx0 * s), int(by0 * s)
+            wx1, wy1 = min(gw, int(math.ceil(bx1 * s))), min(gh, int(math.ceil(by1 * s)))
+            sub = need[wy0:wy1, wx0:wx1]
+            if not sub.any():
+                continue
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(sub.astype(np.uint8), connectivity=8)
+            for label, (x, y, w, h, _) in enumerate(stats[1:], start=1):
+                patch = labels[y:y + h, x:x + w] == label
+                for rx0, ry0, rx1, ry1 in _split(patch, self._min_split):
+                    work = (wx0 + x + rx0, wy0 + y + ry0, wx0 + x + rx1, wy0 + y + ry1)
+                    pic = (max(0, int(math.floor(work[0] / s))), max(0, int(math.floor(work[1] / s))),
+                           min(self.width, int(math.ceil(work[2] / s))), min(self.height, int(math.ceil(work[3] / s))))
+                    out.append((work, pic))
+        return out
+
+    def _candidate_windows(self, motion: Motion) -> dict[str, list[Window]]:
+        """Windows around the previous frame's candidates, moved by the motion, per pass."""
+        out: dict[str, list[Window]] = {name: [] for name in self.layers}
+        if not len(self._candidates):
+            return out
+        boxes = transform_boxes(self._candidates, to_picture(motion.matrix, self.scale))
+        sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        for box, size in zip(boxes, sizes):
+            if box[2] <= 0 or box[3] <= 0 or box[0] >= self.width or box[1] >= self.height:
+                continue
+            margin = max(float(size), 32.0)
+            for name in self.layers:
+                # Each pass that gives faces of this size a score (fused in merge).
+                if name == "tiles" and size > 2 * self.detector.overlap:
+                    continue
+                if name == "coarse" and size < self.detector.coarse_min_face / 2:
+                    continue
+                out[name].append(_grow(box, margin, self.quanta[name], self.width, self.height))
+        return out
+
+    def _partial_plan(self, t: int, grey: np.ndarray, motion: Motion, need: np.ndarray, share: float) -> FramePlan:
+        cores = self._cores(need)
+        around = self._candidate_windows(motion)
+        calls = []
+        for name in self.layers:
+            windows = [_grow(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
+            windows = _merge_windows(windows + around[name])
+            if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
+                windows = self._whole_windows(name)
+            calls.extend(ScanCall(name, w, self.scales[name]) for w in windows)
+        scanned = self._scanned[self._frame]
+        for (x0, y0, x1, y1), _ in cores:
+            scanned[y0:y1, x0:x1] = t
+        if cores:
+            self._scans[t] = (grey, self._pose.copy())
+        live = set(self._live(self._scanned, t))
+        self._scans = {k: v for k, v in self._scans.items() if k in live}
+        return FramePlan(t, False, "partial", tuple(calls), motion, share)
+
+    # -- results ------------------------------------------------------------
+    def record(self, plan: FramePlan, passes: list[Pass]) -> None:
+        """Remember the boxes ``plan``'s passes found (any score): the next frame looks at them again.
+
+        Parameters
+        ----------
+        plan : FramePlan
+            The plan last returned by :meth:`plan`.
+        passes : list of Pass
+            What :func:`run_plan` returned for it.
+        """
+        if not self._awaiting or plan.index != self._index - 1:
+            raise RuntimeError("record() takes the passes of the frame planned last")
+        dets = Detections.concatenate([p.detections for p in passes])
+        if len(dets):
+            keep = nms(dets.xyxy, dets.scores, iou=0.3)
+            self._candidates = np.asarray(dets.xyxy[keep], np.float64)
+        else:
+            self._candidates = np.zeros((0, 4))
+        self._awaiting = False
+
+    def detect(self, rgb: np.ndarray, *, shot_change: bool = False, pool=None) -> tuple[Detections, FramePlan]:
+        """Plan, run, merge and record one frame: its faces and its plan.
+
+        ``pool`` (an executor, optional) runs the calls side by side; the
+        result does not depend on it.
+        """
+        plan = self.plan(rgb, shot_change=shot_change)
+        passes = run_plan(self.detector, rgb, plan, pool=pool)
+        self.record(plan, passes)
+        return self.detector.merge(passes), plan
+
+
+def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> list[Pass]:
+    """Run a plan's calls and gather them into the detector's passes.
+
+    Parameters
+    ----------
+    detector : MultiScaleDetector
+        The planner's detector.
+    rgb : (H, W, 3) ndarray of uint8
+        The planned frame.
+    plan : FramePlan
+    pool : concurrent.futures.Executor, optional, keyword-only
+        Runs the calls side by side; results are gathered in plan order, so
+        they do not depend on it.
+
+    Returns
+    -------
+    list of Pass
+        ``'full'``, then ``'coarse'`` and ``'tiles'`` where the detector has
+        them, each with every call's boxes at the probe threshold, as
+        :meth:`MultiScaleDetector.passes` returns them.
+    """
+    probe = detector.probe_threshold
+    run = {"full": detector.full_pass, "coarse": detector.coarse_pass, "tiles": detector.tile_pass}
+
+    def call(c: ScanCall) -> Detections:
+        return run[c.layer](rgb, windows=[c.window], threshold=probe)
+
+    found = list(pool.map(call, plan.calls)) if pool is not None else [call(c) for c in plan.calls]
+    by_layer: dict[str, list[Detections]] = {}
+    for c, dets in zip(plan.calls, found):
+        by_layer.setdefault(c.layer, []).append(dets)
+    names = ["full"] + (["coarse"] if detector.coarse else []) + (["tiles"] if detector.upscale else [])
+    return [Pass(name, Detections.concatenate(by_layer.get(name, [])), small=name == "tiles") for name in names]
