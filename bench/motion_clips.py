@@ -90,7 +90,7 @@ def sprites(rng: np.random.Generator, widths) -> list[tuple]:
     sources = VC.detectable(VC.face_sources())
     out = []
     for w in widths:
-        ok = [s for s in sources if s[1][2] >= w]
+        ok = [s for s in sources if s[1][2] >= w] or [max(sources, key=lambda s: s[1][2])]
         path, box, _ = ok[int(rng.integers(len(ok)))]
         out.append(VC.face_sprite(path, box, float(w)))
     return out
@@ -170,7 +170,7 @@ def _build(name: str, size: tuple[int, int], n: int, seed: int):
     u = W / 1280  # faces scale with the frame: the same shot at another resolution
     if name == "handheld":
         scene = Scene(rng, int(W * 1.3), int(H * 1.3))
-        widths = np.exp(rng.uniform(np.log(12), np.log(120), 24)) * u
+        widths = np.exp(rng.uniform(np.log(12), np.log(120), 24)) * min(u, 1.5)  # a crowd, not close-ups, at 4K
         for k, sp in enumerate(sprites(rng, widths)):
             walking = k >= 20
             v = (rng.choice([-1, 1]) * rng.uniform(1, 3) * u, 0.0) if walking else (0.0, 0.0)

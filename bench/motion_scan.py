@@ -60,7 +60,7 @@ import throughput as TP  # noqa: E402
 import video_coverage as VC  # noqa: E402
 from veil.config import Config  # noqa: E402
 from veil.detect import default_detector  # noqa: E402
-from veil.detect.scanplan import ScanPlanner, network_pixels, run_plan  # noqa: E402
+from veil.detect.scanplan import ScanPlanner, network_pixels  # noqa: E402
 from veil.region import head_regions  # noqa: E402
 from veil.track import detect_cuts, frame_signature, link_tracks, signature_distance  # noqa: E402
 
@@ -112,9 +112,7 @@ class System:
                 self.planner = ScanPlanner(self.det, rgb.shape, **self.planner_args)
             plan = self.planner.plan(rgb, shot_change=shot_change)
             self.plan_cpu.append(time.process_time() - t0)
-            passes = run_plan(self.det, rgb, plan)
-            self.planner.record(plan, passes)
-            found = self.det.merge(passes)
+            found = self.planner.run(rgb, plan)
             self.reasons[plan.reason] = self.reasons.get(plan.reason, 0) + 1
         self.cpu.append(time.process_time() - t0)
         self.calls.append(self.counter.calls - c0)
@@ -137,10 +135,9 @@ def clip_and_reference(name: str, args) -> tuple[Path, dict]:
         size = {"whitehouse": None, "wh1080": (1920, 1080), "wh4k": (3840, 2160)}[name]
         ref_args = argparse.Namespace(ref_scales="0.5,1,2,3", ref_thresh=0.2, ref_keep=0.5, ref_support=2,
                                       ref_dlib=False, ref_min_w=6.0, rebuild_ref=False, review=False)
-        base = VC.trimmed(B.WHITE_HOUSE, args.limit) if args.limit else B.WHITE_HOUSE
-        ref = VC.apply_review(VC.build_reference(base, ref_args), B.WHITE_HOUSE.name, VC.REVIEW_FILE)
+        ref = VC.apply_review(VC.build_reference(B.WHITE_HOUSE, ref_args), B.WHITE_HOUSE.name, VC.REVIEW_FILE)
         if size is None:
-            return base, ref
+            return B.WHITE_HOUSE, ref
         clip = TP.make_clip("whitehouse", B.WHITE_HOUSE, size=size, frames=args.limit or None)
         k = size[0] / 640
         frames = [{**f, "boxes": [[v * k for v in b] for b in f["boxes"]]} for f in ref["frames"]]
@@ -201,6 +198,8 @@ def pass2_cpu(clip: Path, limit: int) -> dict:
 
 def run_clip(name: str, args) -> dict:
     clip, ref = clip_and_reference(name, args)
+    if args.limit:  # the first frames of the clip (the White House reference is the whole clip's)
+        ref = {**ref, "frames": ref["frames"][:args.limit]}
     systems = parse_systems(args.systems, args.motion)
     print(f"\n## {name}: {clip.name}", file=sys.stderr, flush=True)
     signatures, shape, decode = [], None, 0.0

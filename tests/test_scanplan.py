@@ -149,17 +149,20 @@ def test_flash_and_fast_zoom_scan_everything():
 
 
 # -- partial plans ------------------------------------------------------------------------------
-def test_content_entering_a_pan_is_scanned_by_every_pass():
+@pytest.mark.parametrize("tiles", ["all", "auto"])
+def test_content_entering_a_pan_is_scanned_by_every_pass(tiles):
     det = _detector()
     wide = _scene(W + 300, H, seed=4)
     frames = [wide[:, 7 * k:7 * k + W].copy() for k in range(8)]
-    planner = ScanPlanner(det, frames[0].shape)
+    planner = ScanPlanner(det, frames[0].shape, tiles=tiles)
+    # With 'auto' (frames up to 2048 px) tiles run where the other passes find small candidates.
+    layers = ("full", "coarse", "tiles") if tiles == "all" else ("full", "coarse")
     for k, rgb in enumerate(frames):
         dets, plan = planner.detect(rgb)
         if k == 0:
             continue
         assert not plan.full
-        for layer in ("full", "coarse", "tiles"):
+        for layer in layers:
             margin = int(planner.margins[layer])
             # The new strip, and the largest face of this pass reaching into it, lie inside its windows.
             assert _covered(plan.calls, layer, (W - 7 - margin, 0, W, H)), (k, layer)

@@ -48,7 +48,7 @@ from .motion import Motion, estimate_motion, to_picture, transform_boxes, work_g
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .nms import nms
 
-__all__ = ["ScanCall", "FramePlan", "ScanPlanner", "run_plan", "network_pixels"]
+__all__ = ["ScanCall", "FramePlan", "ScanPlanner", "run_plan", "join_passes", "network_pixels"]
 
 Window = tuple[int, int, int, int]
 _ALIGN = 32  # CenterFace's input is a multiple of 32; its deepest stride
@@ -225,7 +225,9 @@ class ScanPlanner:
 
     def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
                  change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
-                 whole_share: float = 0.8) -> None:
+                 whole_share: float = 0.8, tiles: str = "auto") -> None:
+        if tiles not in ("auto", "all"):
+            raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
         if getattr(detector, "flip", False):
             raise ValueError("motion-aware planning needs a detector without the flipped pass")
         if int(max_interval) != max_interval or max_interval < 1:
@@ -239,6 +241,8 @@ class ScanPlanner:
         self.zoom_limit = float(zoom_limit)
         self.full_share = float(full_share)
         self.whole_share = float(whole_share)
+        # Tiles in needed areas chosen by small candidates, as the detector chooses them on a photo.
+        self.adaptive = tiles == "auto" and bool(detector.adaptive_for(shape))
         self.scale = work_scale(shape)
         self.scales = detector.pass_scales(shape)
         self.layers = [name for name in ("full", "coarse", "tiles") if name in self.scales]
@@ -416,7 +420,8 @@ class ScanPlanner:
         around = self._candidate_windows(motion)
         calls = []
         for name in self.layers:
-            windows = [_grow(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
+            windows = [] if name == "tiles" and self.adaptive else \
+                [_grow(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
             windows = _merge_windows(windows + around[name])
             if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
                 windows = self._whole_windows(name)
@@ -429,6 +434,29 @@ class ScanPlanner:
         live = set(self._live(self._scanned, t))
         self._scans = {k: v for k, v in self._scans.items() if k in live}
         return FramePlan(t, False, "partial", tuple(calls), motion, share)
+
+    def follow_up(self, plan: FramePlan, passes: list[Pass]) -> tuple[ScanCall, ...]:
+        """Tile calls a partial plan needs after its first calls (``tiles='auto'`` on frames up to 2048 px).
+
+        As :meth:`MultiScaleDetector.select_tiles` does on a photo: each small
+        candidate (no larger than ``overlap``) of the whole-frame and coarse
+        calls that no tile window of ``plan`` holds with ``overlap`` to spare
+        gets a tile window of its own. Empty for whole-frame scans.
+        """
+        if plan.full or not self.adaptive or "tiles" not in self.layers:
+            return ()
+        probes = Detections.concatenate([p.detections for p in passes if p.name != "tiles"])
+        if not len(probes):
+            return ()
+        small = probes.xyxy[np.maximum(probes.widths, probes.heights) <= self.detector.overlap]
+        held = [c.window for c in plan.calls if c.layer == "tiles"]
+        margin, q = self.margins["tiles"], self.quanta["tiles"]
+        new = []
+        for box in np.asarray(small, np.float64):
+            need = _grow(box, margin, 1, self.width, self.height)
+            if not any(w[0] <= need[0] and w[1] <= need[1] and w[2] >= need[2] and w[3] >= need[3] for w in held):
+                new.append(_grow(box, margin, q, self.width, self.height))
+        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in _merge_windows(new))
 
     # -- results ------------------------------------------------------------
     def record(self, plan: FramePlan, passes: list[Pass]) -> None:
@@ -451,19 +479,26 @@ class ScanPlanner:
             self._candidates = np.zeros((0, 4))
         self._awaiting = False
 
-    def detect(self, rgb: np.ndarray, *, shot_change: bool = False, pool=None) -> tuple[Detections, FramePlan]:
-        """Plan, run, merge and record one frame: its faces and its plan.
+    def run(self, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> Detections:
+        """Run ``plan`` (and its :meth:`follow_up`), :meth:`record` it; the frame's merged faces.
 
         ``pool`` (an executor, optional) runs the calls side by side; the
         result does not depend on it.
         """
-        plan = self.plan(rgb, shot_change=shot_change)
         passes = run_plan(self.detector, rgb, plan, pool=pool)
+        extra = self.follow_up(plan, passes)
+        if extra:
+            passes = join_passes(passes, run_plan(self.detector, rgb, extra, pool=pool))
         self.record(plan, passes)
-        return self.detector.merge(passes), plan
+        return self.detector.merge(passes)
+
+    def detect(self, rgb: np.ndarray, *, shot_change: bool = False, pool=None) -> tuple[Detections, FramePlan]:
+        """Plan, run, merge and record one frame: its faces and its plan."""
+        plan = self.plan(rgb, shot_change=shot_change)
+        return self.run(rgb, plan, pool=pool), plan
 
 
-def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> list[Pass]:
+def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, calls, *, pool=None) -> list[Pass]:
     """Run a plan's calls and gather them into the detector's passes.
 
     Parameters
@@ -472,7 +507,8 @@ def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, plan: FramePlan, *, 
         The planner's detector.
     rgb : (H, W, 3) ndarray of uint8
         The planned frame.
-    plan : FramePlan
+    calls : FramePlan or sequence of ScanCall
+        A plan, or calls such as :meth:`ScanPlanner.follow_up`'s.
     pool : concurrent.futures.Executor, optional, keyword-only
         Runs the calls side by side; results are gathered in plan order, so
         they do not depend on it.
@@ -484,15 +520,23 @@ def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, plan: FramePlan, *, 
         them, each with every call's boxes at the probe threshold, as
         :meth:`MultiScaleDetector.passes` returns them.
     """
+    calls = calls.calls if isinstance(calls, FramePlan) else tuple(calls)
     probe = detector.probe_threshold
     run = {"full": detector.full_pass, "coarse": detector.coarse_pass, "tiles": detector.tile_pass}
 
     def call(c: ScanCall) -> Detections:
         return run[c.layer](rgb, windows=[c.window], threshold=probe)
 
-    found = list(pool.map(call, plan.calls)) if pool is not None else [call(c) for c in plan.calls]
+    found = list(pool.map(call, calls)) if pool is not None else [call(c) for c in calls]
     by_layer: dict[str, list[Detections]] = {}
-    for c, dets in zip(plan.calls, found):
+    for c, dets in zip(calls, found):
         by_layer.setdefault(c.layer, []).append(dets)
     names = ["full"] + (["coarse"] if detector.coarse else []) + (["tiles"] if detector.upscale else [])
     return [Pass(name, Detections.concatenate(by_layer.get(name, [])), small=name == "tiles") for name in names]
+
+
+def join_passes(first: list[Pass], more: list[Pass]) -> list[Pass]:
+    """Two :func:`run_plan` results of one frame as one (boxes of each pass concatenated, in order)."""
+    extra = {p.name: p.detections for p in more}
+    return [Pass(p.name, Detections.concatenate([p.detections, extra.get(p.name, Detections.empty())]), p.small)
+            for p in first]
