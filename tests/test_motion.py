@@ -87,14 +87,15 @@ def test_unknown_motion_is_an_unreliable_identity():
 
 
 def test_work_grey_and_scale():
-    assert work_scale((360, 640)) == 0.5
-    assert work_scale((2160, 3840)) == 0.25
+    assert work_scale((360, 640)) == work_scale((1080, 1920)) == pytest.approx(1 / 3)
+    assert work_scale((2160, 3840)) == 0.25 and work_scale((4320, 7680)) == 0.125
     rgb = np.zeros((2160, 3840, 3), np.uint8)
     rgb[:, 1920:] = 255
     grey = work_grey(rgb)
     assert grey.shape == (540, 960) and grey.dtype == np.uint8
     assert grey[:, :470].max() == 0 and grey[:, 490:].min() == 255
     assert work_grey(rgb[:360, :640], 0.5).shape == (180, 320)
+    assert work_grey(rgb[:1080, :1920]).shape == (360, 640)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),

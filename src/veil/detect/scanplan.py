@@ -150,11 +150,49 @@ def _area(w: Window) -> int:
 
 
 def _merge_windows(windows: list[Window]) -> list[Window]:
-    """Union windows while the bounding box of two costs at most 1.1x the pixels they cover apart.
+    """Fewer, larger windows, each holding whole some of the given ones, and all of them held.
 
-    Repeated passes in a fixed order until nothing merges: deterministic.
+    Windows that overlap or touch form groups; a group whose bounding box
+    costs at most 1.1x the pixels the group covers becomes that box, and
+    the others are merged pair by pair under the same rule. Deterministic.
     """
-    out = sorted(set(w for w in windows if _area(w) > 0))
+    w = np.array(sorted(set(x for x in windows if _area(x) > 0)), np.int64).reshape(-1, 4)
+    if len(w) < 2:
+        return [tuple(int(v) for v in row) for row in w]
+    near = ((w[:, None, 0] <= w[None, :, 2]) & (w[None, :, 0] <= w[:, None, 2])
+            & (w[:, None, 1] <= w[None, :, 3]) & (w[None, :, 1] <= w[:, None, 3]))
+    group = np.full(len(w), -1)
+    for i in range(len(w)):
+        if group[i] >= 0:
+            continue
+        group[i], todo = i, [i]
+        while todo:
+            for j in np.flatnonzero(near[todo.pop()] & (group < 0)):
+                group[j] = i
+                todo.append(int(j))
+    out = []
+    for g in np.unique(group):
+        members = w[group == g]
+        box = (*members[:, :2].min(axis=0), *members[:, 2:].max(axis=0))
+        if _area(box) <= 1.1 * _union_area(members):
+            out.append(tuple(int(v) for v in box))
+        else:
+            out.extend(_merge_pairs([tuple(int(v) for v in row) for row in members]))
+    return sorted(out)
+
+
+def _union_area(boxes: np.ndarray) -> int:
+    """Pixels covered by the union of integer boxes (coordinate-compressed raster)."""
+    xs, ys = np.unique(boxes[:, [0, 2]]), np.unique(boxes[:, [1, 3]])
+    cover = np.zeros((len(ys) - 1, len(xs) - 1), bool)
+    for x0, y0, x1, y1 in boxes:
+        cover[np.searchsorted(ys, y0):np.searchsorted(ys, y1), np.searchsorted(xs, x0):np.searchsorted(xs, x1)] = True
+    return int((np.diff(ys)[:, None] * np.diff(xs)[None, :] * cover).sum())
+
+
+def _merge_pairs(windows: list[Window]) -> list[Window]:
+    """Union two windows while their bounding box costs at most 1.1x what they cover apart, until none."""
+    out = sorted(windows)
     merged = True
     while merged:
         merged = False
@@ -172,7 +210,7 @@ def _merge_windows(windows: list[Window]) -> list[Window]:
                     break
             else:
                 k += 1
-    return sorted(out)
+    return out
 
 
 def _moved(dets: Detections, matrix: np.ndarray) -> Detections:
@@ -389,12 +427,16 @@ class ScanPlanner:
             if zoom_of(since) > 1.0 + self.zoom_limit:
                 need |= where
                 continue
-            warped = cv2.warpAffine(old, since[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            ref[where] = warped[where]
+            # Warp only the rectangle of pixels last scanned on frame k.
+            x, y, w, h = cv2.boundingRect(where.astype(np.uint8))
+            at = since.copy()
+            at[:2, 2] -= (x, y)
+            warped = cv2.warpAffine(old, at[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            sub = where[y:y + h, x:x + w]
+            ref[y:y + h, x:x + w][sub] = warped[sub]
         # A pixel changed when it lies outside the range of its old 3x3 neighbourhood by the margin.
         kernel = np.ones((3, 3), np.uint8)
-        g = grey.astype(np.int16)
-        over = np.maximum(g - cv2.dilate(ref, kernel), cv2.erode(ref, kernel).astype(np.int16) - g)
+        over = cv2.max(cv2.subtract(grey, cv2.dilate(ref, kernel)), cv2.subtract(cv2.erode(ref, kernel), grey))
         changed = (over > self.change_levels).astype(np.uint8)
         # Near a box found before, any change over carry_levels counts, without the misalignment
         # tolerance: a face that moves a pixel on its own must not leave its box behind.
@@ -402,6 +444,7 @@ class ScanPlanner:
         touched = cv2.dilate((need | moved).astype(np.uint8), kernel).astype(bool)
         # Specks under 3x3 work pixels (compression noise, flicker) are no new face: opening drops them.
         need |= cv2.morphologyEx(changed, cv2.MORPH_OPEN, kernel).astype(bool)
+        self._look = (grey, ref)  # for _displaced
         return cv2.dilate(need.astype(np.uint8), kernel).astype(bool), touched
 
     def _live(self, scanned: np.ndarray, t: int) -> list[int]:
@@ -471,11 +514,39 @@ class ScanPlanner:
             grow = 0.5 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None] * np.array([-1, -1, 1, 1])
             near = b + grow
             still = inside & (hit_touched(near, self.scale) == 0)
+            still[still] = ~self._displaced(b[still])
             held = _held(b, core_windows.get(p.name, []))
             still &= (hit_need(near, self.scale) == 0) | held
             kept.append(Pass(p.name, dets[still], p.small))
             changed.append(b[inside & ~still])
         return kept, np.concatenate(changed) if changed else np.zeros((0, 4))
+
+    def _displaced(self, xyxy: np.ndarray) -> np.ndarray:
+        """(N,) bool: the picture inside each box moved or changed against its last scan.
+
+        Moved: block matching at the 8 one-work-pixel shifts fits better
+        than none, so a face drifting on its own (slower than the change
+        thresholds see) does not leave its box behind for long. Changed: the
+        difference holds over a quarter of the patch's own variance (it moved
+        further, turned, was covered). Noise under 2 grey levels is neither.
+        """
+        grey, ref = self._look
+        gh, gw = grey.shape
+        out = np.zeros(len(xyxy), bool)
+        g, r = grey.astype(np.float32), ref.astype(np.float32)
+        for i, box in enumerate(np.asarray(xyxy, np.float64)):
+            x0, y0, x1, y1 = np.round(box * self.scale).astype(int)
+            x0, y0, x1, y1 = max(x0, 1), max(y0, 1), min(x1, gw - 1), min(y1, gh - 1)
+            if x1 - x0 < 3 or y1 - y0 < 3:
+                continue
+            now = g[y0:y1, x0:x1]
+            ssd = {(dx, dy): float(((now - r[y0 + dy:y1 + dy, x0 + dx:x1 + dx]) ** 2).mean())
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+            best = min(ssd, key=lambda k: (ssd[k], k != (0, 0)))
+            moved = best != (0, 0) and ssd[best] < 0.8 * ssd[0, 0]
+            # Or changed by a quarter of its own contrast: moved further, turned, covered.
+            out[i] = ssd[0, 0] > 4.0 and (moved or ssd[0, 0] > 0.25 * float(r[y0:y1, x0:x1].var()))
+        return out
 
     def _candidate_windows(self, boxes: np.ndarray) -> dict[str, list[Window]]:
         """Windows around boxes to look at again (one per face), for each pass that scores their size."""
@@ -514,8 +585,8 @@ class ScanPlanner:
             scanned[y0:y1, x0:x1] = t
         if cores:
             self._scans[t] = (grey, self._pose.copy())
-        live = set(self._live(self._scanned, t))
-        self._scans = {k: v for k, v in self._scans.items() if k in live}
+        # Older scans are due, wherever their pixels are now (in the picture or beside it).
+        self._scans = {k: v for k, v in self._scans.items() if k > t - self.max_interval}
         return FramePlan(t, False, "partial", tuple(calls), motion, share, tuple(carried))
 
     def follow_up(self, plan: FramePlan, passes: list[Pass]) -> tuple[ScanCall, ...]:
