@@ -20,6 +20,7 @@ from veil.config import Config
 from veil.detections import Detections, box_iou
 from veil.detect import MultiScaleDetector, default_detector
 from veil.detect.scanplan import FramePlan, ScanPlanner, network_pixels, run_plan
+from veil.detect.scanwindows import align_quantum, grow_window, held_by, merge_windows, split_patch
 
 MARK = np.array([255, 0, 255], np.uint8)
 W, H = 640, 360
@@ -326,3 +327,54 @@ def test_person_walking_in_is_found_on_entry(real):
     seen_every = [_has(d, b) for d, b in zip(every, boxes)]
     assert any(seen_every) and [_has(d, b) for d, b in zip(mine, boxes)] == seen_every
     assert sum(p.full for p in plans) == 1
+
+
+# -- window geometry ------------------------------------------------------------------------------
+def test_merged_windows_hold_every_window_whole():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        windows = []
+        for _ in range(int(rng.integers(1, 40))):
+            x0, y0 = (int(v) for v in rng.integers(0, 600, 2))
+            w, h = (int(v) for v in rng.integers(8, 200, 2))
+            windows.append((x0, y0, x0 + w, y0 + h))
+        merged = merge_windows(windows)
+        assert len(merged) <= len(set(windows))
+        assert held_by(np.array(windows, float), merged).all()
+    assert merge_windows([(0, 0, 10, 10), (10, 0, 20, 10)]) == [(0, 0, 20, 10)]  # touching: one window
+    assert merge_windows([(0, 0, 10, 10), (100, 100, 110, 110)]) == [(0, 0, 10, 10), (100, 100, 110, 110)]
+
+
+def test_split_patch_covers_every_pixel_with_mostly_full_rectangles():
+    patch = np.zeros((60, 80), bool)
+    patch[:3, :] = True  # an L: content entering across two edges
+    patch[:, :3] = True
+    rects = split_patch(patch, 4)
+    covered = np.zeros_like(patch)
+    for x0, y0, x1, y1 in rects:
+        covered[y0:y1, x0:x1] = True
+    assert covered[patch].all() and covered.sum() < 0.2 * patch.size
+
+
+def test_windows_grow_onto_the_alignment_grid():
+    assert align_quantum(1.0) == 32 and align_quantum(0.5) == 64 and align_quantum(1.5) == 64
+    assert align_quantum(1280 / 3840) == 96 and align_quantum(2 / 3) == 48
+    assert grow_window((100, 100, 120, 130), 10, 32, 640, 360) == (64, 64, 160, 160)
+    assert grow_window((5, 300, 20, 350), 48, 32, 640, 360) == (0, 224, 96, 360)  # clipped to the picture
+
+
+def test_a_clip_gives_the_same_faces_on_any_number_of_threads():
+    det = _detector()
+    wide = _mark(_mark(_scene(W + 200, H, seed=12), 500, 100, 12), 700, 250, 30)
+    frames = [np.ascontiguousarray(wide[:, 6 * k:6 * k + W]) for k in range(12)]
+    results = []
+    for workers in (0, 1, 3):
+        planner = ScanPlanner(det, frames[0].shape)
+        pool = concurrent.futures.ThreadPoolExecutor(workers) if workers else None
+        try:
+            results.append([planner.detect(rgb, pool=pool)[0] for rgb in frames])
+        finally:
+            if pool is not None:
+                pool.shutdown()
+    for other in results[1:]:
+        assert all(_same(a, b, px=0) for a, b in zip(results[0], other))

@@ -38,197 +38,19 @@ detector's order, ready for :meth:`MultiScaleDetector.merge`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..detections import Detections
-from .motion import Motion, estimate_motion, to_picture, transform_boxes, work_grey, work_scale, zoom_of
+from .motion import Motion, estimate_motion, to_picture, work_grey, work_scale, zoom_of
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .nms import nms
+from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
+from .scanwindows import Window, align_quantum, grow_window, held_by, merge_windows, network_pixels, split_patch
 
-__all__ = ["ScanCall", "FramePlan", "ScanPlanner", "run_plan", "join_passes", "network_pixels"]
+__all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
 
-Window = tuple[int, int, int, int]
-_ALIGN = 32  # CenterFace's input is a multiple of 32; its deepest stride
-_MAX_QUANTUM = 256
-
-
-def network_pixels(window: Window, scale: float) -> int:
-    """Pixels the network computes for ``window`` seen at ``scale`` (padded to multiples of 32)."""
-    x0, y0, x1, y1 = window
-    nw, nh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
-    return -(-nw // _ALIGN) * _ALIGN * (-(-nh // _ALIGN) * _ALIGN)
-
-
-@dataclass(frozen=True)
-class ScanCall:
-    """One network call of a plan: a pass over one window.
-
-    Attributes
-    ----------
-    layer : str
-        ``'full'``, ``'coarse'`` or ``'tiles'``: which pass of the detector.
-    window : tuple of int
-        ``(x0, y0, x1, y1)`` in picture pixels.
-    scale : float
-        Network pixels per picture pixel.
-    """
-
-    layer: str
-    window: Window
-    scale: float
-
-    @property
-    def network_pixels(self) -> int:
-        """Pixels the network computes for this call."""
-        return network_pixels(self.window, self.scale)
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """What the detector looks at on one frame.
-
-    Attributes
-    ----------
-    index : int
-        Frame index (0-based, in decoding order).
-    full : bool
-        The whole frame is scanned by every pass and every tile.
-    reason : str
-        Why: ``'first'``, ``'cut'``, ``'needed'`` (over ``full_share`` of
-        the picture needed), a :class:`Motion` reason (``'flash'``,
-        ``'zoom'``, ``'lost'``), or ``'partial'`` for a partial plan.
-    calls : tuple of ScanCall
-    motion : Motion
-        From the previous frame to this one (work pixels).
-    needed : float
-        Share of the picture that had to be scanned (new, changed, stale,
-        magnified), before margins and candidates.
-    carried : tuple of Pass
-        The previous frame's boxes, per pass, moved with the camera, whose
-        surroundings did not change: still what that pass finds there,
-        unless a call of this plan looks again (see :meth:`ScanPlanner.run`).
-    """
-
-    index: int
-    full: bool
-    reason: str
-    calls: tuple[ScanCall, ...]
-    motion: Motion
-    needed: float
-    carried: tuple[Pass, ...] = ()
-
-    @property
-    def network_pixels(self) -> int:
-        """Pixels the network computes for the whole plan."""
-        return sum(c.network_pixels for c in self.calls)
-
-
-def _quantum(scale: float) -> int:
-    """Smallest picture step that is a whole multiple of 32 network pixels (8 if none up to 256)."""
-    for q in range(1, _MAX_QUANTUM + 1):
-        n = q * scale / _ALIGN
-        if n >= 1 and abs(n - round(n)) < 1e-6:
-            return q
-    return 8
-
-
-def _grow(box, margin: float, quantum: int, width: int, height: int) -> Window:
-    """``box`` grown by ``margin`` on every side, snapped outward to ``quantum``, inside the picture."""
-    x0, y0, x1, y1 = box
-    x0 = max(0, int(math.floor((x0 - margin) / quantum)) * quantum)
-    y0 = max(0, int(math.floor((y0 - margin) / quantum)) * quantum)
-    x1 = min(width, int(math.ceil((x1 + margin) / quantum)) * quantum)
-    y1 = min(height, int(math.ceil((y1 + margin) / quantum)) * quantum)
-    return x0, y0, x1, y1
-
-
-def _area(w: Window) -> int:
-    return max(0, w[2] - w[0]) * max(0, w[3] - w[1])
-
-
-def _merge_windows(windows: list[Window]) -> list[Window]:
-    """Fewer, larger windows, each holding whole some of the given ones, and all of them held.
-
-    Windows that overlap or touch form groups; a group whose bounding box
-    costs at most 1.1x the pixels the group covers becomes that box, and
-    the others are merged pair by pair under the same rule. Deterministic.
-    """
-    w = np.array(sorted(set(x for x in windows if _area(x) > 0)), np.int64).reshape(-1, 4)
-    if len(w) < 2:
-        return [tuple(int(v) for v in row) for row in w]
-    near = ((w[:, None, 0] <= w[None, :, 2]) & (w[None, :, 0] <= w[:, None, 2])
-            & (w[:, None, 1] <= w[None, :, 3]) & (w[None, :, 1] <= w[:, None, 3]))
-    group = np.full(len(w), -1)
-    for i in range(len(w)):
-        if group[i] >= 0:
-            continue
-        group[i], todo = i, [i]
-        while todo:
-            for j in np.flatnonzero(near[todo.pop()] & (group < 0)):
-                group[j] = i
-                todo.append(int(j))
-    out = []
-    for g in np.unique(group):
-        members = w[group == g]
-        box = (*members[:, :2].min(axis=0), *members[:, 2:].max(axis=0))
-        if _area(box) <= 1.1 * _union_area(members):
-            out.append(tuple(int(v) for v in box))
-        else:
-            out.extend(_merge_pairs([tuple(int(v) for v in row) for row in members]))
-    return sorted(out)
-
-
-def _union_area(boxes: np.ndarray) -> int:
-    """Pixels covered by the union of integer boxes (coordinate-compressed raster)."""
-    xs, ys = np.unique(boxes[:, [0, 2]]), np.unique(boxes[:, [1, 3]])
-    cover = np.zeros((len(ys) - 1, len(xs) - 1), bool)
-    for x0, y0, x1, y1 in boxes:
-        cover[np.searchsorted(ys, y0):np.searchsorted(ys, y1), np.searchsorted(xs, x0):np.searchsorted(xs, x1)] = True
-    return int((np.diff(ys)[:, None] * np.diff(xs)[None, :] * cover).sum())
-
-
-def _merge_pairs(windows: list[Window]) -> list[Window]:
-    """Union two windows while their bounding box costs at most 1.1x what they cover apart, until none."""
-    out = sorted(windows)
-    merged = True
-    while merged:
-        merged = False
-        k = 0
-        while k < len(out):
-            a = out[k]
-            for j in range(k + 1, len(out)):
-                b = out[j]
-                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                ix = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-                if _area(u) <= 1.1 * (_area(a) + _area(b) - ix):
-                    out[k] = a = u
-                    del out[j]
-                    merged = True
-                    break
-            else:
-                k += 1
-    return out
-
-
-def _moved(dets: Detections, matrix: np.ndarray) -> Detections:
-    """Boxes and landmarks moved by a (3, 3) picture-pixel motion."""
-    if not len(dets):
-        return dets
-    lms = dets.landmarks.astype(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
-    return dets.replace(xyxy=transform_boxes(dets.xyxy, matrix).astype(np.float32), landmarks=lms.astype(np.float32))
-
-
-def _held(xyxy: np.ndarray, windows) -> np.ndarray:
-    """(N,) bool: each box lies whole inside one of ``windows``."""
-    w = np.array(windows, np.float64).reshape(-1, 4)
-    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
-    if not len(w) or not len(b):
-        return np.zeros(len(b), bool)
-    return ((b[:, None, 0] >= w[None, :, 0]) & (b[:, None, 1] >= w[None, :, 1])
-            & (b[:, None, 2] <= w[None, :, 2]) & (b[:, None, 3] <= w[None, :, 3])).any(axis=1)
 
 
 def _box_sums(mask: np.ndarray):
@@ -241,34 +63,6 @@ def _box_sums(mask: np.ndarray):
         return integral[r[:, 3], r[:, 2]] - integral[r[:, 1], r[:, 2]] - integral[r[:, 3], r[:, 0]] \
             + integral[r[:, 1], r[:, 0]]
     return count
-
-
-def _still_valid(carried: tuple[Pass, ...], calls) -> list[Pass]:
-    """Carried boxes that no call of their pass held whole: a call that did looked again, fresh."""
-    return [Pass(p.name, p.detections[~_held(p.detections.xyxy, [c.window for c in calls if c.layer == p.name])],
-                 p.small) for p in carried]
-
-
-def _split(patch: np.ndarray, min_side: int) -> list[Window]:
-    """Rectangles holding every True pixel of ``patch``, split while under half full.
-
-    A thin L or U of pixels (content entering across two edges) gets one
-    rectangle per arm instead of one around the whole picture.
-    """
-    ys, xs = np.nonzero(patch)
-    if not len(xs):
-        return []
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    h, w = y1 - y0, x1 - x0
-    if len(xs) >= 0.5 * h * w or max(h, w) <= min_side:
-        return [(x0, y0, x1, y1)]
-    if w >= h:
-        cut = x0 + w // 2
-        halves = [(patch[:, :cut], 0, 0), (patch[:, cut:], cut, 0)]
-    else:
-        cut = y0 + h // 2
-        halves = [(patch[:cut], 0, 0), (patch[cut:], 0, cut)]
-    return [(a + dx, b + dy, c + dx, d + dy) for half, dx, dy in halves for a, b, c, d in _split(half, min_side)]
 
 
 class ScanPlanner:
@@ -333,7 +127,7 @@ class ScanPlanner:
         self.scale = work_scale(shape)
         self.scales = detector.pass_scales(shape)
         self.layers = [name for name in ("full", "coarse", "tiles") if name in self.scales]
-        self.quanta = {name: _quantum(s) for name, s in self.scales.items()}
+        self.quanta = {name: align_quantum(s) for name, s in self.scales.items()}
         self.tiles = detector.tiles(shape)
         short = min(self.height, self.width)
         # The largest face each pass must see whole in a window; above it, a coarser pass finds it.
@@ -485,7 +279,7 @@ class ScanPlanner:
             n, labels, stats, _ = cv2.connectedComponentsWithStats(sub.astype(np.uint8), connectivity=8)
             for label, (x, y, w, h, _) in enumerate(stats[1:], start=1):
                 patch = labels[y:y + h, x:x + w] == label
-                for rx0, ry0, rx1, ry1 in _split(patch, self._min_split):
+                for rx0, ry0, rx1, ry1 in split_patch(patch, self._min_split):
                     work = (wx0 + x + rx0, wy0 + y + ry0, wx0 + x + rx1, wy0 + y + ry1)
                     pic = (max(0, int(math.floor(work[0] / s))), max(0, int(math.floor(work[1] / s))),
                            min(self.width, int(math.ceil(work[2] / s))), min(self.height, int(math.ceil(work[3] / s))))
@@ -505,7 +299,7 @@ class ScanPlanner:
         hit_touched, hit_need = _box_sums(touched), _box_sums(need)
         kept, changed = [], []
         for p in self._carried:
-            dets = _moved(p.detections, m)
+            dets = moved_detections(p.detections, m)
             if not len(dets):
                 kept.append(Pass(p.name, dets, p.small))
                 continue
@@ -515,7 +309,7 @@ class ScanPlanner:
             near = b + grow
             still = inside & (hit_touched(near, self.scale) == 0)
             still[still] = ~self._displaced(b[still])
-            held = _held(b, core_windows.get(p.name, []))
+            held = held_by(b, core_windows.get(p.name, []))
             still &= (hit_need(near, self.scale) == 0) | held
             kept.append(Pass(p.name, dets[still], p.small))
             changed.append(b[inside & ~still])
@@ -563,20 +357,20 @@ class ScanPlanner:
                     continue
                 if name == "coarse" and size < self.detector.coarse_min_face / 2:
                     continue
-                out[name].append(_grow(box, margin, self.quanta[name], self.width, self.height))
+                out[name].append(grow_window(box, margin, self.quanta[name], self.width, self.height))
         return out
 
     def _partial_plan(self, t: int, grey: np.ndarray, motion: Motion, need: np.ndarray, touched: np.ndarray,
                       share: float) -> FramePlan:
         cores = self._cores(need)
         core_windows = {name: [] if name == "tiles" and self.adaptive else
-                        [_grow(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
+                        [grow_window(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
                         for name in self.layers}
         carried, changed = self._carry(motion, touched, need, core_windows)
         around = self._candidate_windows(changed)
         calls = []
         for name in self.layers:
-            windows = _merge_windows(core_windows[name] + around[name])
+            windows = merge_windows(core_windows[name] + around[name])
             if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
                 windows = self._whole_windows(name)
             calls.extend(ScanCall(name, w, self.scales[name]) for w in windows)
@@ -607,10 +401,10 @@ class ScanPlanner:
         margin, q = self.margins["tiles"], self.quanta["tiles"]
         new = []
         for box in np.asarray(small, np.float64):
-            need = _grow(box, margin, 1, self.width, self.height)
+            need = grow_window(box, margin, 1, self.width, self.height)
             if not any(w[0] <= need[0] and w[1] <= need[1] and w[2] >= need[2] and w[3] >= need[3] for w in held):
-                new.append(_grow(box, margin, q, self.width, self.height))
-        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in _merge_windows(new))
+                new.append(grow_window(box, margin, q, self.width, self.height))
+        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in merge_windows(new))
 
     # -- results ------------------------------------------------------------
     def record(self, plan: FramePlan, passes: list[Pass]) -> None:
@@ -638,7 +432,7 @@ class ScanPlanner:
         extra = self.follow_up(plan, passes)
         if extra:
             passes = join_passes(passes, run_plan(self.detector, rgb, extra, pool=pool))
-        passes = join_passes(passes, _still_valid(plan.carried, plan.calls + extra))
+        passes = join_passes(passes, still_valid(plan.carried, plan.calls + extra))
         self.record(plan, passes)
         return self.detector.merge(passes)
 
@@ -646,47 +440,3 @@ class ScanPlanner:
         """Plan, run, merge and record one frame: its faces and its plan."""
         plan = self.plan(rgb, shot_change=shot_change)
         return self.run(rgb, plan, pool=pool), plan
-
-
-def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, calls, *, pool=None) -> list[Pass]:
-    """Run a plan's calls and gather them into the detector's passes.
-
-    Parameters
-    ----------
-    detector : MultiScaleDetector
-        The planner's detector.
-    rgb : (H, W, 3) ndarray of uint8
-        The planned frame.
-    calls : FramePlan or sequence of ScanCall
-        A plan, or calls such as :meth:`ScanPlanner.follow_up`'s.
-    pool : concurrent.futures.Executor, optional, keyword-only
-        Runs the calls side by side; results are gathered in plan order, so
-        they do not depend on it.
-
-    Returns
-    -------
-    list of Pass
-        ``'full'``, then ``'coarse'`` and ``'tiles'`` where the detector has
-        them, each with every call's boxes at the probe threshold, as
-        :meth:`MultiScaleDetector.passes` returns them.
-    """
-    calls = calls.calls if isinstance(calls, FramePlan) else tuple(calls)
-    probe = detector.probe_threshold
-    run = {"full": detector.full_pass, "coarse": detector.coarse_pass, "tiles": detector.tile_pass}
-
-    def call(c: ScanCall) -> Detections:
-        return run[c.layer](rgb, windows=[c.window], threshold=probe)
-
-    found = list(pool.map(call, calls)) if pool is not None else [call(c) for c in calls]
-    by_layer: dict[str, list[Detections]] = {}
-    for c, dets in zip(calls, found):
-        by_layer.setdefault(c.layer, []).append(dets)
-    names = ["full"] + (["coarse"] if detector.coarse else []) + (["tiles"] if detector.upscale else [])
-    return [Pass(name, Detections.concatenate(by_layer.get(name, [])), small=name == "tiles") for name in names]
-
-
-def join_passes(first: list[Pass], more: list[Pass]) -> list[Pass]:
-    """Two :func:`run_plan` results of one frame as one (boxes of each pass concatenated, in order)."""
-    extra = {p.name: p.detections for p in more}
-    return [Pass(p.name, Detections.concatenate([p.detections, extra.get(p.name, Detections.empty())]), p.small)
-            for p in first]
