@@ -45,6 +45,7 @@ Writes ``bench/out/motion_scan.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -270,6 +271,44 @@ def markdown(name: str, res: dict) -> str:
     return head + B.md_table(["", "n"] + systems, rows) + tail
 
 
+def summary(paths: list[Path]) -> str:
+    """Two tables over several runs' JSON: coverage and cost per clip and system; CPU per frame vs deface.
+
+    The second is an estimate from CPU per frame (one thread's process time): veil = pass 1's decode
+    + the system's plan/detect/merge + pass 2's decode and encode + the residual check (the default
+    detector on every 10th output frame, ``veil.verify.stage.RESIDUAL_EVERY``); deface = its
+    detection + the same decode and encode (its own encoder is not measured: a lower bound).
+    """
+    from veil.verify.stage import RESIDUAL_EVERY
+
+    cov_rows, est_rows = [], []
+    for path in paths:
+        for name, res in json.loads(Path(path).read_text())["clips"].items():
+            sy = res["systems"]
+            for s, r in sy.items():
+                ref, conf = r["coverage"]["reference"], r["coverage"].get("every_confident")
+                cov_rows.append([name, s] + [B.pct(*ref["pairs"][k]) if ref["pairs"][k][1] else "–"
+                                             for k in ("all", "<16", ">=16")] +
+                                [f"{ref['flash_frames']} / {ref['gap_frames']}",
+                                 f"{B.pct(*conf['pairs']['all'])} / {conf['flash_frames']}" if conf else "",
+                                 r.get("calls", ""), r.get("mpx", ""), r["cpu_ms"]])
+            p2 = res.get("pass2")
+            if not p2 or "deface" not in sy:
+                continue
+            default = sy.get("default", sy.get("every"))  # over 2048 px the default runs every tile
+            residual = default["cpu_ms"] / RESIDUAL_EVERY
+            deface = sy["deface"]["cpu_ms"] + p2["decode_encode_ms"]
+            for s in [k for k in sy if k not in ("deface", "every")]:
+                veil = p2["decode_ms"] + sy[s]["cpu_ms"] + p2["decode_encode_ms"] + residual
+                est_rows.append([name, s, p2["decode_ms"], sy[s]["cpu_ms"], p2["decode_encode_ms"], round(residual, 1),
+                                 round(veil, 1), round(deface, 1), f"{deface / veil:.2f}x"])
+    head = ["clip", "system", "ref pairs all", "< 16 px", ">= 16 px", "flash / gap", "every's confident: covered / flash",
+            "calls/frame", "Mpx/frame", "CPU ms/frame"]
+    est = ["clip", "veil system", "decode", "plan+detect+merge", "pass 2 decode+encode", "residual check",
+           "veil total", "deface (detect + decode+encode)", "deface / veil"]
+    return B.md_table(head, cov_rows) + "\n\nCPU ms per frame:\n\n" + B.md_table(est, est_rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -284,7 +323,12 @@ def main(argv=None) -> int:
     ap.add_argument("--min-cover", type=float, default=0.8)
     ap.add_argument("--no-pass2", dest="pass2", action="store_false", help="skip the decode/encode measurement")
     ap.add_argument("--out", type=Path, default=B.OUT / "motion_scan.json")
+    ap.add_argument("--summary", nargs="+", type=Path, metavar="JSON",
+                    help="print the summary tables of earlier runs' JSON files and exit")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(summary(args.summary))
+        return 0
     args.size = tuple(int(v) for v in args.size.split("x"))
     results = {"machine": B.machine_info(), "command": " ".join(map(shlex.quote, [Path(sys.executable).name, *sys.argv])),
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "clips": {}}
