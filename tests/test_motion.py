@@ -87,7 +87,8 @@ def test_unknown_motion_is_an_unreliable_identity():
 
 
 def test_work_grey_and_scale():
-    assert work_scale((360, 640)) == work_scale((1080, 1920)) == pytest.approx(1 / 3)
+    assert work_scale((360, 640)) == work_scale((720, 1280)) == 0.5
+    assert work_scale((1080, 1920)) == pytest.approx(1 / 3) and work_scale((1920, 1080)) == pytest.approx(1 / 3)
     assert work_scale((2160, 3840)) == 0.25 and work_scale((4320, 7680)) == 0.125
     rgb = np.zeros((2160, 3840, 3), np.uint8)
     rgb[:, 1920:] = 255

@@ -31,7 +31,6 @@ __all__ = ["Motion", "work_scale", "work_grey", "estimate_motion", "to_picture",
 WORK_MAX_SIDE = 960
 #: Zoom per frame above which the motion is not trusted (fast zoom).
 MAX_ZOOM = 0.03
-_MIN_FACTOR = 3  # never finer than a third: a 16 px face is still 4-5 work pixels up to 4K
 _FEATURES = 200
 _MIN_INLIERS = 24
 _MIN_INLIER_SHARE = 0.25
@@ -94,11 +93,17 @@ def zoom_of(matrix: np.ndarray) -> float:
 def work_scale(shape: tuple[int, ...]) -> float:
     """Scale from picture to work pixels for a frame of ``shape``: ``1 / n``.
 
-    ``n`` is the smallest integer from 3 up that brings the longer side to
-    :data:`WORK_MAX_SIDE` or less (an integer factor keeps area averaging
-    fast): 1/3 up to 2880 px (1080p: 640x360), 1/4 at 4K (960x540).
+    ``n`` is the smallest integer that brings the longer side to
+    :data:`WORK_MAX_SIDE` or less, at least 2, and 3 where that still leaves
+    640 px (an integer factor keeps area averaging fast; a smaller copy is
+    cheaper to compare): 640x360 -> 320x180, 720p -> 640x360, 1080p ->
+    640x360, 4K -> 960x540 (a 16 px face is 4 work pixels).
     """
-    return 1.0 / max(_MIN_FACTOR, -(-max(shape[:2]) // WORK_MAX_SIDE))
+    side = max(shape[:2])
+    n = max(2, -(-side // WORK_MAX_SIDE))
+    if n == 2 and side >= 3 * 640:
+        n = 3
+    return 1.0 / n
 
 
 def work_grey(rgb: np.ndarray, scale: float | None = None) -> np.ndarray:
