@@ -7,14 +7,14 @@ STAMP  := $(VENV)/.veil-installed
 DEMO_OUT := demo-out
 DEMO_IN  := tests/data/short_hamilton_clip.mp4 tests/data/face_mask/maksssksksss230.jpg
 
-.PHONY: demo test bench clean venv
+.PHONY: demo test bench clean venv screenshots
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,review,cluster]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,6 +28,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The README's screenshot of veil review (docs/review.png), by the browser test harness.
+screenshots: $(STAMP)
+	VEIL_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_review_browser.py -k screenshot
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -331,27 +331,9 @@ def make_veil_system(name: str = "veil", overrides: dict | None = None, *, detec
 
     config = veil_config(overrides)
     note = "anonymize_image, Config(" + ", ".join(f"{k}={v!r}" for k, v in (overrides or {}).items()) + ")"
-    fallback = []
 
     def run(rgb):
-        if fallback:
-            return fallback[0](rgb)
-        try:
-            _, regions = anonymize_image(rgb, config, detector=detector)
-        except ModuleNotFoundError as exc:
-            # veil.media.image not there yet: only acceptable with an explicit detector.
-            if detector is None or "veil.media" not in str(exc):
-                raise
-            from veil.pipeline import _filter, _regions
-
-            def direct(rgb):
-                dets = _filter(detector.detect(rgb), config)
-                r = _regions(dets, config)
-                return r.mask(rgb.shape[0], rgb.shape[1]), len(r)
-
-            fallback.append(direct)
-            print(f"[{name}] note: {exc}; using veil's _filter + head_regions directly", file=sys.stderr)
-            return direct(rgb)
+        _, regions = anonymize_image(rgb, config, detector=detector)
         return regions.mask(rgb.shape[0], rgb.shape[1]), len(regions)
 
     return System(name, run, note)

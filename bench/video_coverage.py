@@ -429,6 +429,7 @@ def make_crowd_clip(frames: int = 150, faces: int = 60, seed: int = 7, W: int = 
     size = "1080" if (W, H) == (1920, 1080) else f"{W}x{H}"  # the 1080p name predates other sizes
     name = f"crowd{size}_v{CROWD_VERSION}_s{seed}_n{faces}_f{frames}"
     clip, gt_path = B.OUT / "clips" / f"{name}.mp4", B.OUT / "clips" / f"{name}.json"
+    clip.parent.mkdir(parents=True, exist_ok=True)
     if clip.exists() and gt_path.exists():
         return clip, json.loads(gt_path.read_text())
     print(f"  generating {clip.name} ...", file=sys.stderr, flush=True)

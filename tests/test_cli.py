@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from veil.cli import main
+from veil.scale.journal import JOURNAL_NAME
 from veil.errors import ExitCode
 from veil.media.atomic import TEMP_PREFIX
 
@@ -22,7 +23,8 @@ def _sha(path: Path) -> str:
 
 
 def _tree(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Files under ``root``, less the run journal (hidden: veil's own, see docs/REPORT.md)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != JOURNAL_NAME)
 
 
 def _report(outdir: Path) -> dict:
@@ -262,17 +264,18 @@ def test_jobs_run_files_in_parallel_processes(tmp_path, data_dir):
 
 def test_frames_detected_in_parallel_give_the_same_tracks_and_regions(tmp_path, face_crop):
     from veil.config import Config
-    from veil.pipeline import _detector_for, detect_and_track
+    from veil.detect import detector_for
+    from veil.track.scan import scan_video
 
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=12)
     config = Config(verify=False)
-    one = detect_and_track(src, config, _detector_for(config), workers=1)
-    three = detect_and_track(src, config, _detector_for(config, single=True), workers=3)
-    assert len(one[1]) == len(three[1]) == 12
-    for a, b in zip(one[1], three[1]):  # raw detections, frame by frame, in order
+    one = scan_video(src, config, detector_for(config), workers=1)
+    three = scan_video(src, config, detector_for(config, single=True), workers=3)
+    assert len(one.raw) == len(three.raw) == 12
+    for a, b in zip(one.raw, three.raw):  # raw detections, frame by frame, in order
         np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
-    for a, b in zip(one[2].frames, three[2].frames):
+    for a, b in zip(one.tracked.frames, three.tracked.frames):
         np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
         assert a.track_id.tolist() == b.track_id.tolist()
 
@@ -304,7 +307,8 @@ def test_a_detector_failing_on_one_frame_fails_the_video_and_writes_nothing(tmp_
 def test_tile_every_runs_tiles_on_every_nth_frame_and_the_other_passes_on_all(tmp_path, face_crop, monkeypatch):
     from veil.config import Config
     from veil.detect import MultiScaleDetector
-    from veil.pipeline import _detector_for, detect_and_track
+    from veil.detect import detector_for
+    from veil.track.scan import scan_video
 
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=12)
@@ -318,7 +322,8 @@ def test_tile_every_runs_tiles_on_every_nth_frame_and_the_other_passes_on_all(tm
 
     monkeypatch.setattr(MultiScaleDetector, "passes", spy)
     config = Config(verify=False, tile_every=4, threads=1)
-    _, raw, tracked, _ = detect_and_track(src, config, _detector_for(config), workers=1)
+    scan = scan_video(src, config, detector_for(config), workers=1)
+    raw, tracked = scan.raw, scan.tracked
     assert len(seen) == len(raw) == 12
     with_tiles = [i for i, names in enumerate(seen) if "tiles" in names]
     assert with_tiles == [0, 4, 8]  # one shot: no shot change adds any
@@ -331,7 +336,8 @@ def test_tile_every_runs_the_skipped_tiles_where_the_tiles_find_small_faces(tmp_
                                                                              trigger, second_looks):
     from veil.config import Config
     from veil.detect import MultiScaleDetector
-    from veil.pipeline import _detector_for, detect_and_track
+    from veil.detect import detector_for
+    from veil.track.scan import scan_video
 
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=40)  # 320x240: chunks of 16 frames
@@ -350,7 +356,7 @@ def test_tile_every_runs_the_skipped_tiles_where_the_tiles_find_small_faces(tmp_
     monkeypatch.setattr(MultiScaleDetector, "tiles_only_small", small)
     monkeypatch.setattr(MultiScaleDetector, "tile_pass", tiles)
     config = Config(verify=False, tile_every=2, threads=1)
-    _, raw, _, _ = detect_and_track(src, config, _detector_for(config), workers=1)
+    raw = scan_video(src, config, detector_for(config), workers=1).raw
     assert len(raw) == 40 and len(keys) == 20
     # A small face on frame 36 (chunk 32-39): the skipped tiles of chunks 16-31
     # and 32-39 run; on frame 10 (chunk 0-15): those of chunks 0-15 and 16-31.
@@ -361,15 +367,16 @@ def test_tile_every_with_small_faces_everywhere_gives_what_tiles_on_every_frame_
                                                                                      monkeypatch):
     from veil.config import Config
     from veil.detect import MultiScaleDetector
-    from veil.pipeline import _detector_for, detect_and_track
+    from veil.detect import detector_for
+    from veil.track.scan import scan_video
 
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=20)
     monkeypatch.setattr(MultiScaleDetector, "tiles_only_small", lambda self, shape, passes, merged: 1)
     every = Config(verify=False, threads=2)
-    _, dense, _, _ = detect_and_track(src, every, _detector_for(every, single=True), workers=2)
+    dense = scan_video(src, every, detector_for(every, single=True), workers=2).raw
     sparse = Config(verify=False, threads=2, tile_every=2)
-    _, raw, _, _ = detect_and_track(src, sparse, _detector_for(sparse, single=True), workers=2)
+    raw = scan_video(src, sparse, detector_for(sparse, single=True), workers=2).raw
     assert len(raw) == len(dense) == 20
     for a, b in zip(raw, dense):
         np.testing.assert_array_equal(a.xyxy, b.xyxy)

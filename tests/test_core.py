@@ -292,3 +292,15 @@ def test_import_loads_no_model_or_heavy_module():
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_public_verbs_resolve_and_are_documented():
+    import veil
+
+    for name in veil.__all__:
+        value = getattr(veil, name)
+        assert value is not None
+        if callable(value) and name != "__version__":
+            assert value.__doc__, f"veil.{name} has no docstring"
+    faces = veil.find_faces(np.zeros((64, 64, 3), np.uint8))
+    assert isinstance(faces, veil.Detections) and len(faces) == 0

@@ -477,9 +477,9 @@ def test_heif_orientation_is_applied_by_libheif(tmp_path):
     p = tmp_path / "o.heic"
     exif = Image.Exif()
     exif[0x0112] = 6
-    from veil.media.image import _register_heif
+    from veil.media.image import register_heif
 
-    _register_heif()
+    register_heif()
     _stored(upright, 6).save(p, format="HEIF", exif=exif.tobytes(), quality=95)
     pic = _read(p)
     assert pic.pixels.shape == upright.shape
@@ -502,9 +502,9 @@ def test_animated_and_multipage_pictures_are_refused(tmp_path):
         "sequence.avif": dict(format="AVIF"),
         "burst.heic": dict(format="HEIF"),
     }
-    from veil.media.image import _register_heif
+    from veil.media.image import register_heif
 
-    _register_heif()
+    register_heif()
     for name, kw in cases.items():
         p = tmp_path / name
         a.save(p, save_all=True, append_images=[b], **kw)

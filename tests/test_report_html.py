@@ -14,9 +14,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from veil.report import FileReport, RunReport
+from veil.config import Config
+from veil.detections import Detections
+from veil.region import Regions
+from veil.report import FileReport, PhotoCover, RunReport, VideoCover
 from veil.report.html import render_html, write_html
 from veil.report.html_thumbs import MAX_SIDE, crop_box
+from veil.track import TrackSummary
+from veil.verify.escalate import EscalationStep, Setting
+from veil.verify.verdicts import FaceVerdict, ResidualFinding, TrackVerdict, VerificationRecord
 
 CREATED = dt.datetime(2025, 1, 2, 3, 4, tzinfo=dt.timezone.utc)
 GREY = 128
@@ -97,68 +103,53 @@ def video_pair(tmp_path_factory):
     return originals, path
 
 
-class _Forbidden(dict):
-    """FileReport.extra holds original pixels: the HTML report must never touch it."""
-
-    def _no(self, *args, **kwargs):
-        raise AssertionError("the HTML report read FileReport.extra")
-
-    __getitem__ = get = items = keys = values = __iter__ = __contains__ = __len__ = __bool__ = _no
+THR = 0.6
 
 
-def _verification(faces, residual=(), verdict=None):
-    if verdict is None:
-        verdict = "leak" if any(f.get("leaks") for f in faces) or residual else "pass"
-    return {"verdict": verdict, "threshold": 0.6,
-            "threshold_provenance": "LFW, 3000 impostor pairs, 2025-01-01", "faces": list(faces),
-            "residual": list(residual)}
+def _verification(verdicts, residual=(), escalations=None) -> VerificationRecord:
+    return VerificationRecord(tuple(verdicts), tuple(residual), THR, escalations or {})
 
 
-def _face(distance, *, track=None, frame=None, box=FACE, leaks=None, **more):
-    d = {"track": track, "frame": frame, "box": list(box), "distance": distance,
-         "margin": None if distance is None else round(distance - 0.6, 4),
-         "strongest_attack": "deblur-wiener", "distances": {"none": (distance or 0) + 0.2,
-                                                            "deblur-wiener": distance, "inpaint": 0.95},
-         "leaks": bool(distance is not None and distance < 0.6) if leaks is None else leaks,
-         "unverifiable": None, "escalation": []}
-    d.update(more)
-    return d
+def _face(distance, *, frame=None, box=FACE, unverifiable=None) -> FaceVerdict:
+    distances = {} if distance is None else {"none": distance + 0.2, "deblur-wiener": distance, "inpaint": 0.95}
+    return FaceVerdict(box=tuple(box), distances=distances, threshold=THR, frame=frame,
+                       unverifiable=unverifiable, note=unverifiable or "")
 
 
-def _photo_report(src: Path, dst: Path, *, verified=True, name="photo.png") -> FileReport:
+def _track(distance, *, track, frame, box) -> TrackVerdict:
+    return TrackVerdict(faces=(_face(distance, frame=frame, box=box),), multi_frame={}, threshold=THR,
+                        frames_total=VID_N, frames_usable=VID_N, frames_combined=0, track_id=track)
+
+
+def _photo_report(src: Path, dst: Path, *, verified=True, name="photo.png", region=REGION) -> FileReport:
     f = FileReport(input=str(src), output=str(dst), kind="image", rel=name, status="ok",
                    input_sha256="ab" * 32, media={"width": IMG_W, "height": IMG_H, "format": "PNG"}, faces=1,
-                   regions={"shape": "box", "boxes": [REGION], "detections": []},
+                   cover=PhotoCover(Detections.empty(), Regions([region], "box")),
                    timings={"read": 0.01, "detect": 0.2, "total": 0.3})
     if verified:
         f.verification = _verification([_face(0.91)])
-    f.extra = _Forbidden()
     return f
 
 
-def _video_tracks():
+def _video_tracks() -> list[TrackSummary]:
     return [
-        # The tracker's form: inclusive runs.
-        {"id": 0, "first": 0, "last": VID_N - 1, "detected": [[0, 8], [14, VID_N - 1]],
-         "interpolated": [[9, 13]], "padded": [], "max_width": 56.0 / 1.5},
-        # Plain frame lists are read too.
-        {"id": 1, "first": 0, "last": VID_N - 1, "detected": list(range(0, VID_N, 2)),
-         "interpolated": list(range(1, VID_N, 2)), "padded": [], "max_width": 30.0 / 1.5},
+        TrackSummary(0, 0, VID_N - 1, [*range(0, 9), *range(14, VID_N)], list(range(9, 14)), [], 56.0 / 1.5),
+        TrackSummary(1, 0, VID_N - 1, list(range(0, VID_N, 2)), list(range(1, VID_N, 2)), [], 30.0 / 1.5),
     ]
 
 
 def _video_report(dst: Path, *, leak_track1=True) -> FileReport:
-    by_frame = {str(i): [_video_box(i), TRACK1_BOX] for i in range(VID_N)}
+    regions = [Regions([_video_box(i), TRACK1_BOX], "box") for i in range(VID_N)]
     f = FileReport(input="/nonexistent/original/clip.mp4", output=str(dst), kind="video", rel="clip.mp4",
-                   status="ok", input_sha256="cd" * 32, faces=2, frames=VID_N,
+                   status="ok", input_sha256="cd" * 32, faces=2,
                    media={"width": VID_W, "height": VID_H, "codec": "h264", "fps": "25", "frames": VID_N},
-                   regions={"shape": "box", "by_frame": by_frame}, tracks=_video_tracks(), cuts=[CUT],
+                   cover=VideoCover("box", regions, _video_tracks(), [CUT]),
                    timings={"detect": 1.0, "fps": 24.0})
-    faces = [_face(0.83, track=0, frame=5, box=_video_box(5),
-                   escalation=["blur sigma 0.25 -> 0.5", "fill"]),
-             _face(0.41 if leak_track1 else 0.7, track=1, frame=3, box=TRACK1_BOX)]
-    f.verification = _verification(faces, residual=[{"frame": 17, "box": [5, 5, 25, 30], "score": 0.71}])
-    f.extra = _Forbidden()
+    first = _track(0.83, track=0, frame=5, box=_video_box(5))
+    steps = (EscalationStep(Setting("blur", blur_strength=0.5), _face(0.55)), EscalationStep(Setting("fill"), first))
+    verdicts = [first, _track(0.41 if leak_track1 else 0.7, track=1, frame=3, box=TRACK1_BOX)]
+    f.verification = _verification(verdicts, residual=[ResidualFinding((5.0, 5.0, 25.0, 30.0), 0.71, 17)],
+                                   escalations={0: steps})
     return f
 
 
@@ -169,11 +160,8 @@ def _failed(name="broken.jpg") -> FileReport:
 
 
 def _run(files, *, verified=True, mode="fill") -> RunReport:
-    run = RunReport(command="veil anonymize", settings={"mode": mode, "region_shape": "box", "region_scale": 1.5,
-                                                        "threshold": 0.2, "tiles": True, "pad_frames": 5,
-                                                        "audio": "drop", "verify": verified},
-                    files=files, verified=verified, seconds=2.5)
-    return run
+    config = Config(mode=mode, region_shape="box", region_scale=1.5, threshold=0.2, verify=verified)
+    return RunReport(command="veil anonymize", settings=config, files=files, verified=verified, seconds=2.5)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -280,13 +268,15 @@ def test_full_report_renders(tmp_path, photo_pair, video_pair):
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert "Leak found" in text  # track 1 of the video still matches its original
     assert "veil 0.1.0" in text and "2025-01-02 03:04 UTC" in text
-    # Per file: paths, hash, media facts, status or error.
-    assert str(src) in text and str(dst) in text and "ab" * 32 in text
+    # Per file: names (relative: the page travels with the outputs), hash, media facts, status or error.
+    assert "photo.png" in text and dst.name in text and "ab" * 32 in text
+    assert str(src.parent) not in page and str(dst.parent) not in page
     assert "cannot identify image file" in text and "failed" in text
     assert "200\u00d7160" in text and "160\u00d7120" in text
     # Verification: distance, threshold, margin, attack, escalation, provenance, residual.
     assert "0.910" in text and "+0.310" in text and "deblur-wiener" in text
-    assert "blur sigma 0.25 -> 0.5" in text and "LFW, 3000 impostor pairs" in text
+    assert "blur strength 0.5: leak (distance 0.550)" in text and "fill: pass (distance 0.830)" in text
+    assert "LFW identities" in text
     assert "frame 17" in text and "score 0.71" in text
     assert "withheld: still recognizable" in text  # the leaking track shows no pixels
     # Timeline: a row per track, a cut line, colours for detected/interpolated.
@@ -376,7 +366,7 @@ def test_real_photo_thumbnail_is_the_covered_output(tmp_path, face_photo):
     out_path = tmp_path / "out.jpg"
     Image.fromarray(_cover(original, head, 0)).save(out_path, quality=92)
     f = FileReport(input=str(face_photo), output=str(out_path), kind="image", status="ok", faces=1,
-                   regions={"boxes": [head]})
+                   cover=PhotoCover(Detections.empty(), Regions([head], "box")))
     f.verification = _verification([_face(1.05, box=[85, 131, 232, 284])])
     uris = _check(render_html(_run([f]), created=CREATED)).images
     assert len(uris) == 1
@@ -427,18 +417,6 @@ def test_video_thumbnails_come_from_the_output_frames(video_pair, monkeypatch):
         # ...and never the original.
         assert max(abs(_ncc(thumb, o)) for o in origs) < 0.5
         assert min(np.abs(thumb - o).mean() for o in origs) > 30
-
-
-def test_track_best_entry_picks_the_frame(video_pair):
-    _, video = video_pair
-    report = _video_report(video, leak_track1=False)
-    report.verification = None
-    report.tracks[0]["best"] = {"frame": 7, "box": _video_box(7)}
-    checker = _check(render_html(_run([report], verified=False), created=CREATED))
-    (uri,) = [u for u, alt in zip(checker.images, checker.alts) if "track 0" in alt]
-    thumb = _decode(uri)
-    margin = _resized(_crop(np.full((VID_H, VID_W, 3), _background(7), np.uint8), _video_box(7)), thumb.shape)
-    assert np.abs(thumb[:4] - margin[:4]).mean() < 8
 
 
 def test_missing_or_unreadable_output_means_no_thumbnail(tmp_path, photo_pair, video_pair):
@@ -498,28 +476,30 @@ def test_unverified_report_says_not_verified(tmp_path, photo_pair, video_pair):
 def test_all_passing_run_reads_verified(tmp_path, photo_pair, video_pair):
     src, _, dst = photo_pair
     run = _run([_photo_report(src, dst), _video_report(video_pair[1], leak_track1=False)])
-    run.files[1].verification["residual"] = []
-    run.files[1].verification["verdict"] = "pass"
+    v = run.files[1].verification
+    run.files[1].verification = VerificationRecord(v.verdicts, (), v.threshold, v.escalations)
     text = " ".join(" ".join(_check(render_html(run, created=CREATED)).text).split())
     assert "Verified: no covered face matches its original" in text
     assert "Leak" not in text
 
 
-def test_tolerates_sparse_and_odd_data(tmp_path):
+def test_sparse_records_render(tmp_path):
+    # A video without tracks, regions on one frame only, faces without distances, an empty photo.
+    regions = [Regions.empty("box") for _ in range(5)]
+    regions[2] = Regions([[1, 2, 3, 4]], "box")
     f = FileReport(input="/x/a.mp4", output=str(tmp_path / "missing.mp4"), kind="video", status="ok", faces=3,
-                   frames=None, regions={"by_frame": {"2": [[1, 2, 3]], "bad": None}},
-                   tracks=[{}, {"id": 7, "detected": [1, 2, "x", None, -4, 2.5]}, "junk"], cuts=["3", None],
-                   media={"nested": {"a": [1, 2]}, "duration": float("nan")}, timings={"total": None})
-    f.verification = {"faces": [{}, {"distance": "abc", "distances": {"x": None}}, None,
-                                {"track": 7, "distance": float("inf"), "escalation": None}],
-                      "residual": [{}, None], "threshold": None}
-    g = FileReport(input="/x/b.jpg", output=None, kind="image", status="ok", regions={"boxes": [[0, 0, 0, 0]]},
-                   verification={"verdict": "unverifiable",
-                                 "faces": [{"unverifiable": "no landmarks", "box": [1, 1, 9, 9]}]})
-    run = RunReport(command="veil verify", settings={}, files=[f, g], verified=True)
+                   cover=VideoCover("box", regions, [], []),
+                   media={"nested": {"a": [1, 2]}, "duration": float("nan")}, timings={"total": 0.0})
+    f.verification = _verification([_face(None, unverifiable="no_usable_frame"),
+                                    _track(0.9, track=7, frame=2, box=[1, 2, 3, 4])])
+    g = FileReport(input="/x/b.jpg", output=None, kind="image", status="ok",
+                   cover=PhotoCover(Detections.empty(), Regions.empty("box")),
+                   verification=_verification([_face(None, box=[1, 1, 9, 9], unverifiable="landmarks_failed")]))
+    run = RunReport(command="veil anonymize", settings=Config(), files=[f, g], verified=True)
     page = render_html(run, created=CREATED)
     text = " ".join(" ".join(_check(page).text).split())
-    assert "no landmarks" in text and "could not be drawn" not in text
+    assert "landmarks_failed" in text and "could not be drawn" not in text
+    assert "Could not be verified: landmarks_failed" in text
 
 
 def test_photo_thumbnail_follows_exif_orientation(tmp_path):
@@ -531,7 +511,7 @@ def test_photo_thumbnail_follows_exif_orientation(tmp_path):
     exif[0x0112] = 6  # shown rotated 90 degrees clockwise
     Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(path, exif=exif, quality=95)
     f = FileReport(input="/nowhere/rot.jpg", output=str(path), kind="image", status="ok", faces=1,
-                   regions={"boxes": [[20, 50, 80, 100]]})
+                   cover=PhotoCover(Detections.empty(), Regions([[20, 50, 80, 100]], "box")))
     (uri,) = _check(render_html(_run([f], verified=False), created=CREATED)).images
     thumb = _decode(uri)
     assert thumb.shape[1] > thumb.shape[0]  # wide, like the upright region
@@ -544,11 +524,10 @@ def test_planning_reads_each_frames_boxes_once(monkeypatch):
     from veil.report import html_thumbs
 
     frames, per_frame = 300, 40
-    by_frame = {str(f): [[10.0 * k, 5.0, 10.0 * k + 8, 15.0] for k in range(per_frame)] for f in range(frames)}
-    tracks = [{"id": k, "first": 0, "last": frames - 1, "detected": [[0, frames - 1]], "max_width": 5.0}
-              for k in range(per_frame)]
+    regions = [Regions([[10.0 * k, 5.0, 10.0 * k + 8, 15.0] for k in range(per_frame)]) for _ in range(frames)]
+    tracks = [TrackSummary(k, 0, frames - 1, list(range(frames)), [], [], 5.0) for k in range(per_frame)]
     report = FileReport(input="clip.mp4", output="out/clip.mp4", kind="video", status="ok",
-                        regions={"shape": "ellipse", "by_frame": by_frame}, tracks=tracks)
+                        cover=VideoCover("ellipse", regions, tracks, []))
     calls = []
     real = html_thumbs._box
     monkeypatch.setattr(html_thumbs, "_box", lambda value: calls.append(1) or real(value))

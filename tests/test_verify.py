@@ -19,12 +19,15 @@ import pytest
 
 from veil.detections import Detections
 from veil.region import head_regions
+from veil.config import Config
 from veil.verify import attacks as A
-from veil.verify import core
-from veil.verify.core import (FaceVerdict, FrameMeta, TrackVerdict, check_landmarks, pick_representative,
-                              summarize, verify_face, verify_track)
-from veil.verify.escalate import Setting, escalate_until_safe, escalation_plan
-from veil.verify.recognizer import CHIP_SIZE, CROP_SIZE, Recognizer, face_distance, inner_chip
+from veil.verify import samples
+from veil.verify.escalate import Setting, escalate, escalation_plan
+from veil.verify.measure import verify_face
+from veil.verify.recognizer import CHIP_SIZE, CROP_SIZE, Recognizer, face_distance, inner_chip, shape_points
+from veil.verify.samples import check_landmarks
+from veil.verify.tracks import FrameMeta, pick_representative, verify_track
+from veil.verify.verdicts import FaceVerdict, ResidualFinding, TrackVerdict, summarize
 from veil.verify.residual import inside_fraction, residual_faces
 from veil.verify.threshold import IMPOSTOR_THRESHOLD, PROVENANCE
 
@@ -147,7 +150,7 @@ def test_importing_verify_loads_no_model():
 def test_recognizer_chips_and_embeddings(face343, rec):
     rgb, box = face343
     shape = rec.landmarks(rgb, box)
-    assert check_landmarks(core.shape_points(shape), box) is None
+    assert check_landmarks(shape_points(shape), box) is None
     chip = rec.chip(rgb, shape)
     crop = rec.aligned_crop(rgb, shape)
     assert chip.shape == (CHIP_SIZE, CHIP_SIZE, 3) and chip.dtype == np.uint8
@@ -347,11 +350,16 @@ def test_to_dict_holds_no_pixels(weak_blur_verdict, fill_verdict, noise_track_ve
     assert t["track"] == 7 and t["strongest_attack"].startswith("multiframe_")
     assert len(t["representatives"]) == 2 and t["frames"]["combined"] == 8
     s = summarize([weak_blur_verdict, fill_verdict], residual=[])
-    assert s["verdict"] == "leak" and s["counts"] == {"faces": 2, "pass": 1, "leak": 1, "unverifiable": 0,
-                                                      "residual": 0}
-    _assert_no_pixels(s)
-    assert summarize([fill_verdict])["verdict"] == "pass"
-    assert summarize([fill_verdict], residual=[{"frame": 3, "box": [1, 2, 3, 4], "score": 0.9}])["verdict"] == "leak"
+    assert s.verdict == "leak" and s.counts.to_dict() == {"faces": 2, "pass": 1, "leak": 1, "unverifiable": 0,
+                                                          "residual": 0}
+    d = s.to_dict()
+    assert d["verdict"] == "leak" and d["counts"] == s.counts.to_dict()
+    _assert_no_pixels(d)
+    assert summarize([fill_verdict]).verdict == "pass"
+    found = ResidualFinding((1.0, 2.0, 3.0, 4.0), 0.9, 3)
+    assert summarize([fill_verdict], residual=[found]).verdict == "leak"
+    assert summarize([fill_verdict], residual=[found]).to_dict()["residual"] == [
+        {"box": [1.0, 2.0, 3.0, 4.0], "score": 0.9, "source": "detected", "frame": 3}]
 
 
 # -- escalation ----------------------------------------------------------------------------------
@@ -368,19 +376,27 @@ def test_escalation_plan():
     assert Setting("blur", blur_strength=0.5).config_changes() == {"mode": "blur", "blur_strength": 0.5}
 
 
-def test_escalate_until_safe_stops_at_first_pass():
+class _V:
+    def __init__(self, leaks):
+        self.leaks, self.distance = leaks, 0.4 if leaks else 0.7
+
+
+def test_escalate_stops_at_the_first_pass_and_leaves_passing_faces_alone():
     seen = []
-    verdicts = iter([True, False, True])
+    answers = iter([True, False, True])
 
-    class V:
-        def __init__(self, leaks):
-            self.leaks, self.distance = leaks, 0.4 if leaks else 0.7
+    def render(overrides):
+        seen.append(dict(overrides))
+        return {0: _V(next(answers))}  # face 1 passed at once: never re-rendered
 
-    result, steps = escalate_until_safe(lambda s: seen.append(s) or s.mode, lambda r: V(next(verdicts)),
-                                        escalation_plan("blur", blur_strength=0.1))
-    assert [s.leaks for s in steps] == [True, False] and len(seen) == 2 and result == "blur"
-    assert "pass" in str(steps[-1]) and steps[0].to_dict()["leaks"] is True
-    assert escalate_until_safe(lambda s: 1, lambda r: V(True), []) == (None, [])
+    result = escalate(Config(mode="blur", blur_strength=0.1), {0: _V(True), 1: _V(False)}, render)
+    steps = result.steps[0]
+    assert [s.leaks for s in steps] == [True, False] and len(seen) == 2
+    assert [o[0].blur_strength for o in seen] == [0.2, 0.4] and all(set(o) == {0} for o in seen)
+    assert str(steps[-1]) == "blur strength 0.4: pass (distance 0.700)" and 1 not in result.steps
+    assert not result.verdicts[0].leaks and result.overrides[0].blur_strength == 0.4
+    # Irreversible modes have no plan: nothing is re-rendered.
+    assert escalate(Config(mode="fill"), {0: _V(True)}, lambda o: seen.append(o)).steps == {} and len(seen) == 2
 
 
 def test_weak_blur_escalates_until_it_passes(face609, rec):
@@ -390,23 +406,26 @@ def test_weak_blur_escalates_until_it_passes(face609, rec):
     regions = head_regions(Detections([box]), scale=1.5)
     mask = regions.mask(*rgb.shape[:2])
 
-    def render(s: Setting):
-        return anonymize(rgb, regions, **s.config_changes(), rng=np.random.default_rng(0))
-
     def check(out):
         return verify_face(rgb, out, box, region_mask=mask, recognizer=rec, attacks="quick")
 
+    def render(overrides):
+        out = anonymize(rgb, regions, mode="blur", blur_strength=overrides[0].blur_strength
+                        if overrides[0].mode.value == "blur" else 2.0, rng=np.random.default_rng(0))
+        if overrides[0].mode.value == "fill":
+            out = anonymize(rgb, regions, mode="fill")
+        return {0: check(out)}
+
     start = 0.02  # veil's blur_strength: sigma 2% of the head region (3% of the face)
-    first = check(render(Setting("blur", blur_strength=start)))
+    config = Config(mode="blur", blur_strength=start)
+    first = check(anonymize(rgb, regions, mode="blur", blur_strength=start, rng=np.random.default_rng(0)))
     assert first.leaks
-    result, steps = escalate_until_safe(render, check, escalation_plan("blur", blur_strength=start))
+    steps = escalate(config, {0: first}, render).steps[0]
     assert steps and not steps[-1].leaks
     assert all(s.leaks for s in steps[:-1])
     assert steps[-1].verdict.margin > 0
     assert [s.setting for s in steps] == escalation_plan("blur", blur_strength=start)[:len(steps)]
-    assert result.shape == rgb.shape
-    for s in steps:
-        json.dumps(s.to_dict(), allow_nan=False)
+    assert all(str(s).startswith(s.setting.mode) for s in steps)
 
 
 # -- attacks (no model) -------------------------------------------------------------------------
@@ -537,7 +556,7 @@ def test_alignment_window_is_exact(face343, rec):
                                        (rgb[120:, 80:], anon[120:, 80:], m[120:, 80:],  # face at the border
                                         [box[0] - 80, box[1] - 120, box[2] - 80, box[3] - 120])):
         pic, pic_anon = np.ascontiguousarray(pic), np.ascontiguousarray(pic_anon)
-        s = core._prepare(pic, pic_anon, pbox, region_mask=pmask, rec=rec, frame=None)
+        s = samples.prepare_sample(pic, pic_anon, pbox, region_mask=pmask, rec=rec, frame=None)
         shape = rec.landmarks(pic, pbox)
         assert s.usable
         assert np.array_equal(s.orig_crop, rec.aligned_crop(pic, shape))
@@ -548,8 +567,7 @@ def test_alignment_window_is_exact(face343, rec):
 def test_video_residual_check_on_a_side_thread_gives_what_inline_gives():
     import concurrent.futures
 
-    from veil.config import Config
-    from veil.verify.stage import VideoChecks
+    from veil.verify.video import VideoChecks
 
     frames = [Detections.empty() for _ in range(25)]
     found = Detections([[120, 20, 170, 70]], scores=[0.9])
@@ -563,4 +581,4 @@ def test_video_residual_check_on_a_side_thread_gives_what_inline_gives():
                 checks.observe(i, rgb, rgb, mask)
         side.finish()
     assert side.detector.calls == inline.detector.calls == 3  # frames 0, 10, 20
-    assert side.residual == inline.residual and [r["frame"] for r in side.residual] == [0, 10, 20]
+    assert side.residual == inline.residual and [r.frame for r in side.residual] == [0, 10, 20]

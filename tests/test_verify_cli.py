@@ -42,10 +42,13 @@ def test_fill_output_verified_and_report_has_no_pixels(tmp_path, face_photo):
 def test_weak_blur_is_escalated_until_it_passes(tmp_path, face_photo):
     report = anonymize_file(face_photo, tmp_path / "p.jpg", Config(mode="blur", blur_strength=0.01))
     assert report.ok
-    face = report.verification["faces"][0]
-    assert face["escalation"], "the leaking face was re-rendered stronger"
-    assert face["escalation"][0].endswith(")") and "leak" in face["escalation"][0]
-    assert not face["leaks"] and report.verification["verdict"] == "pass"
+    record = report.verification
+    steps = record.escalations[0]
+    assert steps, "the leaking face was re-rendered stronger"
+    assert str(steps[0]).endswith(")") and "leak" in str(steps[0])
+    assert not record.verdicts[0].leaks and record.verdict == "pass"
+    face = record.to_dict()["faces"][0]
+    assert face["escalation"] == [str(s) for s in steps] and not face["leaks"]
     assert any("reversible" in w for w in report.warnings)
 
 
@@ -69,8 +72,9 @@ class _SkipLargest:
 def test_skipped_face_is_caught_by_the_residual_check(tmp_path, face_photo):
     report = anonymize_file(face_photo, tmp_path / "p.jpg", Config(), detector=_SkipLargest())
     assert report.ok
-    assert report.verification["verdict"] == "leak"
-    assert report.verification["residual"], "the uncovered face is reported with its box"
+    assert report.verification.verdict == "leak"
+    assert report.verification.residual, "the uncovered face is reported with its box"
+    assert report.verification.to_dict()["residual"][0]["box"]
 
 
 def test_verify_copy_of_original_leaks(tmp_path, face_photo, capsys):

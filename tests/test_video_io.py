@@ -578,12 +578,12 @@ def test_bad_options(cfr, tmp_path, dst, kwargs):
 def test_fast_rgb_to_yuv_matches_swscale():
     from av.video.reformatter import VideoReformatter
 
-    from veil.media.video.write import _rgb_to_yuv
+    from veil.media.video.encode import rgb_to_yuv
 
     rgb = np.ascontiguousarray(pattern(3, 48, 64)[:, ::-1])
     rgb[20:30, 10:40] = (200, 30, 90)
     opts = {"pix_fmt": "yuv420p", "sws_matrix": 5, "color_range": 1}
-    fast = _rgb_to_yuv(rgb, reformatter=VideoReformatter(), **opts).to_ndarray().astype(int)
+    fast = rgb_to_yuv(rgb, reformatter=VideoReformatter(), **opts).to_ndarray().astype(int)
     ref = (
         VideoReformatter()
         .reformat(av.VideoFrame.from_ndarray(rgb, format="rgb24"), format="yuv420p",

@@ -11,21 +11,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .errors import ExitCode, UsageError
+from .errors import ExitCode, Interrupted, UsageError, VeilError, interrupted_exit_code, shown
 
 __all__ = ["main", "build_parser"]
 
 EXIT_CODES_HELP = """exit codes:
-  0  every file processed (and verified, where verification ran)
-  1  some file failed; it has no output, the others were processed
+  0  every file processed; verified where verification ran and could measure
+     (a run whose faces could not be measured says "not verified" and exits 0)
+  1  some file failed (it has no output; the others were processed), or the
+     output folder cannot be written or is in use by another run
   2  usage error
   3  verification found a face that still matches its original, or a residual face
+  129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C) or SIGTERM: unfinished files
+     have no output; the report lists what was finished
 """
 
 
@@ -82,10 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel")
     an.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="CPU threads for detection (default: one per CPU, shared among --jobs)")
+    an.add_argument("--restart", action="store_true",
+                    help="redo every file, ignoring what the output folder's journal says an earlier "
+                         "(interrupted) run finished")
+    an.add_argument("--cluster", metavar="ADDRESS", default=None,
+                    help="run the files on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                         "local:N for N local worker processes (needs veil[cluster]; inputs and OUTDIR "
+                         "on a file system every worker sees)")
+    an.add_argument("--segment-seconds", type=float, default=None, metavar="S",
+                    help="video: split videos longer than S seconds at key frames and process the "
+                         "segments in parallel (--jobs processes or the cluster's workers; default: 0, never)")
     an.add_argument("--no-verify", action="store_true", help="skip verification of the outputs")
     an.add_argument("--masks", action="store_true",
                     help="also write the anonymized region as PNG masks under OUTDIR/masks/")
+    an.add_argument("--no-input-hash", action="store_true",
+                    help="leave each input's SHA-256 out of the report (it ties an output to its original)")
     an.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    an.add_argument("--edits", metavar="FILE", default=None,
+                    help="apply a person's edits (veil-edits.json from 'veil review'); inputs are matched by SHA-256")
 
     ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
                         description="Detect faces on ORIGINAL and check the same places in ANONYMIZED: "
@@ -103,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "times, names, thumbnails), audio streams.")
     au.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
     au.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+    from .review.serve import add_parser as add_review_parser
+
+    add_review_parser(sub)
     return parser
 
 
@@ -112,7 +135,7 @@ def _config_from(args):
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed", "threads"):
+                 "region_shape", "crf", "seed", "threads", "segment_seconds"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -122,212 +145,159 @@ def _config_from(args):
 class _Progress:
     """One status line on stderr, only when stderr is a terminal."""
 
-    def __init__(self, total_files: int) -> None:
+    def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
-        self.total = total_files
         self.done = 0
         self._last = 0.0
 
-    def file(self, name: str):
+    def file(self, name: str, index: int, total_files: int):
+        shown_name = shown(name)
+
         def update(done: int, total: int | None) -> None:
             now = time.monotonic()
             if not self.enabled or now - self._last < 0.2:
                 return
             self._last = now
             share = f" {100 * done // total:3d}%" if total else f" {done} frames"
-            sys.stderr.write(f"\r\x1b[K[{self.done + 1}/{self.total}] {name}{share}")
+            sys.stderr.write(f"\r\x1b[K[{index + 1}/{total_files}] {shown_name}{share}")
             sys.stderr.flush()
         return update
 
-    def finish_file(self) -> None:
+    def planned(self, todo: int, done: int) -> None:
+        self.todo, self.faces, self.failed = todo, 0, 0
+
+    def finish_file(self, report=None) -> None:
         self.done += 1
+        if report is not None:
+            self.faces += report.faces if report.ok else 0
+            self.failed += not report.ok
         if self.enabled:
-            sys.stderr.write("\r\x1b[K")
+            # Files run elsewhere (--jobs, --cluster) report no frames: one line of files instead.
+            todo = getattr(self, "todo", 0)
+            line = (f"[{self.done}/{todo} files] {self.faces} face{'s' * (self.faces != 1)} covered, "
+                    f"{self.failed} failed" if todo > 1 else "")
+            sys.stderr.write(f"\r\x1b[K{line}")
             sys.stderr.flush()
 
 
 def _run_anonymize(args) -> int:
-    from .anonymize import REVERSIBLE_WARNING
-    from .pipeline import plan_run, run_file
-    from .report import FileReport, RunReport, write_json
+    from .commands.anonymize import AnonymizeOptions, run_anonymize
 
     config = _config_from(args)
-    outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"output {outdir} exists and is not a folder")
-    started = time.perf_counter()
-    jobs, plan_errors, skipped = plan_run(args.inputs, outdir, masks=args.masks, keep_audio=args.audio == "keep")
-    run = RunReport(command="veil anonymize", settings=config.to_dict(), skipped=skipped,
-                    verified=config.verify)
+    options = AnonymizeOptions(inputs=tuple(args.inputs), outdir=Path(args.output), jobs=args.jobs,
+                               masks=args.masks, input_hash=not args.no_input_hash, edits=args.edits,
+                               restart=args.restart, cluster=args.cluster)
     if config.reversible:
-        message = REVERSIBLE_WARNING.format(mode=config.mode.value)
-        run.warnings.append(message)
-        print(f"veil: warning: {message}", file=sys.stderr)
-    for path, message in plan_errors:
-        report = FileReport(input=path, output=None, kind="unknown")
-        report.fail(message)
-        run.files.append(report)
-        print(f"veil: {path}: {message}", file=sys.stderr)
+        from .anonymize import REVERSIBLE_WARNING
 
-    progress = _Progress(len(jobs))
-    outdir.mkdir(parents=True, exist_ok=True)
-
-    def record(report):
-        run.files.append(report)
-        progress.finish_file()
-        if not report.ok:
-            print(f"veil: {report.input}: {report.error}", file=sys.stderr)
-
-    if args.jobs > 1 and len(jobs) > 1:
-        import concurrent.futures as cf
-        import multiprocessing
-
-        # spawn: OpenCV and PyAV threads do not survive fork reliably.
-        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=_worker_init) as pool:
-            if not config.threads:  # share the CPUs among the worker processes
-                from .pipeline import usable_cpus
-
-                config = config.replace(threads=max(1, usable_cpus() // args.jobs))
-            futures = [pool.submit(run_file, job, config) for job in jobs]
-            for job, future in zip(jobs, futures):
-                try:
-                    record(future.result())
-                except Exception as exc:  # a worker died: that file failed, the run goes on
-                    report = FileReport(input=str(job.src), output=None, kind="unknown")
-                    report.fail(f"worker failed: {type(exc).__name__}: {exc}")
-                    record(report)
-    else:
-        for job in jobs:
-            record(run_file(job, config, progress=progress.file(job.rel.name)))
-
-    run.seconds = time.perf_counter() - started
-    report_path = write_json(run, outdir / "veil-report.json")
-    html_path = _write_html(run, outdir)
-    summary = run.summary()
+        _say(f"warning: {REVERSIBLE_WARNING.format(mode=config.mode.value)}")
+    progress = _Progress()
+    outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
+                            file_done=progress.finish_file, files_planned=progress.planned)
+    if progress.enabled:
+        sys.stderr.write("\r\x1b[K")  # the status line gives way to the summary
+    summary = outcome.run.summary()
     if args.json:
-        print(json.dumps(dict(summary, report=str(report_path), html=str(html_path) if html_path else None)))
+        print(json.dumps(dict(summary.to_dict(), report=str(outcome.report_path), html=str(outcome.html_path))))
     else:
-        _print_summary(summary, report_path, html_path)
-    if summary["failed"]:
-        return ExitCode.FILE_ERROR
-    if summary["leaks"]:
-        return ExitCode.LEAK
-    return ExitCode.OK
+        _print_summary(summary, outcome.report_path, outcome.html_path)
+    return outcome.exit_code
 
 
-def _write_html(run, outdir: Path):
-    try:
-        from .report.html import write_html
-    except ImportError:
-        return None
-    return write_html(run, outdir / "veil-report.html")
+def _say(line: str) -> None:
+    """One line on stderr, prefixed; callers quote file names with ``veil.errors.shown``."""
+    print(f"veil: {line}", file=sys.stderr)
 
 
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core; no oversubscription
-
-
-def _print_summary(summary: dict, report_path: Path, html_path) -> None:
-    parts = [f"{summary['files']} file{'s' * (summary['files'] != 1)}", f"{summary['ok']} ok"]
-    if summary["failed"]:
-        parts.append(f"{summary['failed']} failed")
-    if summary["skipped"]:
-        parts.append(f"{summary['skipped']} skipped (not media)")
-    verdict = summary["verdict"]
-    if summary.get("faces_verified") or summary.get("faces_unverifiable"):
-        verdict += (f" ({summary['faces_verified']} faces/tracks measured, "
-                    f"{summary['faces_unverifiable']} not measurable: see the report)")
-    line = (f"veil: {', '.join(parts)}; {summary['faces']} face{'s' * (summary['faces'] != 1)} covered; "
-            f"{summary['seconds']:.1f} s; {verdict}")
-    print(line, file=sys.stderr)
-    for warning in summary["warnings"]:
-        print(f"veil: warning: {warning}", file=sys.stderr)
-    print(f"veil: report: {report_path}" + (f" and {html_path}" if html_path else ""), file=sys.stderr)
+def _print_summary(summary, report_path: Path, html_path: Path) -> None:
+    parts = [f"{summary.files} file{'s' * (summary.files != 1)}", f"{summary.ok} ok"]
+    if summary.failed:
+        parts.append(f"{summary.failed} failed")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} skipped (not media)")
+    verdict = summary.verdict.value
+    if summary.faces_verified or summary.faces_unverifiable:
+        verdict += (f" ({summary.faces_verified} faces/tracks measured, "
+                    f"{summary.faces_unverifiable} not measurable: see the report)")
+    _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)} covered; "
+         f"{summary.seconds:.1f} s; {verdict}")
+    for warning in summary.warnings:
+        _say(f"warning: {warning}")
+    _say(f"report: {shown(report_path)} and {shown(html_path)}")
 
 
 def _run_verify(args) -> int:
-    from .compare import verify_pair
+    from .commands.verify import verify_pair
     from .config import Config
-    from .errors import VeilError
 
     config = Config(**({"threshold": args.threshold} if args.threshold is not None else {}))
     try:
-        record = verify_pair(args.original, args.anonymized, config)
+        result = verify_pair(args.original, args.anonymized, config)
     except VeilError as exc:
-        print(f"veil: {args.anonymized}: {exc}", file=sys.stderr)
+        _say(f"{shown(exc.path if exc.path is not None else args.anonymized)}: {exc}")
         return ExitCode.FILE_ERROR
-    v = record["verification"]
     if args.json:
-        print(json.dumps(record, default=str))
+        print(result.to_json())
     else:
-        _print_verification(record)
-    return ExitCode.LEAK if v["verdict"] == "leak" else ExitCode.OK
+        _print_verification(result)
+    return result.exit_code
 
 
-def _print_verification(record: dict) -> None:
-    v = record["verification"]
-    counts = v.get("counts", {})
-    head = {"pass": "verified: no face matches its original, even after the strongest attack",
-            "leak": "LEAK: do not publish",
-            "unverifiable": "unverifiable: no face could be measured"}.get(v["verdict"], v["verdict"])
-    print(f"veil: {record['anonymized']}: {head} ({counts.get('faces', 0)} faces checked, "
-          f"{counts.get('leak', 0)} leak, {counts.get('unverifiable', 0)} unverifiable, "
-          f"threshold {v.get('threshold')})", file=sys.stderr)
-    for face in v.get("faces", []):
-        if face.get("leaks"):
-            where = f"track {face['track']}" if face.get("track") is not None else "face"
-            if face.get("frame") is not None:
-                where += f" frame {face['frame']}"
-            print(f"  {where} {face.get('box')}: distance {face.get('distance')} < {face.get('threshold')} "
-                  f"(margin {face.get('margin')}), closest attack {face.get('strongest_attack')}", file=sys.stderr)
-    for r in v.get("residual", []):
-        frame = f" frame {r['frame']}" if r.get("frame") is not None else ""
-        print(f"  possible missed face{frame} at {r.get('box')} (score {r.get('score')})", file=sys.stderr)
-    for w in record.get("warnings", []):
-        print(f"veil: warning: {w}", file=sys.stderr)
+def _print_verification(result) -> None:
+    from .verify import LEAK, PASS, UNVERIFIABLE
+
+    v = result.verification
+    counts = v.counts
+    head = {PASS: "verified: no face matches its original, even after the strongest attack",
+            LEAK: "LEAK: do not publish",
+            UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
+    _say(f"{shown(result.anonymized)}: {head} ({counts.faces} faces checked, {counts.leaked} leak, "
+         f"{counts.unverifiable} unverifiable, threshold {v.threshold:.4f})")
+    for face in v.verdicts:
+        if face.leaks:
+            track = getattr(face, "track_id", None)
+            where = f"track {track}" if track is not None else "face"
+            frame = getattr(face, "strongest_frame", getattr(face, "frame", None))
+            if frame is not None:
+                where += f" frame {frame}"
+            box = face.to_dict().get("box")
+            print(f"  {where} {box}: distance {face.distance:.4f} < {face.threshold:.4f} "
+                  f"(margin {face.margin:+.4f}), closest attack {face.strongest_attack}", file=sys.stderr)
+    for r in v.residual:
+        frame = f" frame {r.frame}" if r.frame is not None else ""
+        print(f"  possible missed face{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",
+              file=sys.stderr)
+    for w in result.warnings:
+        _say(f"warning: {w}")
 
 
 def _run_audit(args) -> int:
-    from .audit import audit_file
-    from .errors import VeilError
-    from .pipeline import _walk
+    from .commands.audit import audit_paths
 
-    paths = []
-    for item in map(Path, args.inputs):
-        paths.extend(_walk(item, Path("/nonexistent")) if item.is_dir() else [item])
-    results, failed = [], 0
-    for path in paths:
-        try:
-            results.append(audit_file(path))
-        except VeilError as exc:
-            failed += 1
-            results.append({"input": str(path), "error": str(exc)})
-            print(f"veil: {path}: {exc}", file=sys.stderr)
+    result = audit_paths(args.inputs, notify=_say)
     if args.json:
-        print(json.dumps({"files": results}, default=str))
+        print(result.to_json())
     else:
-        for r in results:
-            if "error" not in r:
-                _print_audit(r)
-    return ExitCode.FILE_ERROR if failed else ExitCode.OK
+        for f in result.files:
+            if f.error is None:
+                _print_audit(f)
+    return result.exit_code
 
 
-def _print_audit(r: dict) -> None:
-    faces = r["faces"]
-    out = [f"{r['input']}: {r['risk'].upper()} risk ({r['kind']})"]
-    if faces:
-        levels = {lv: sum(1 for f in faces if f["level"] == lv) for lv in ("high", "medium", "low")}
-        widest = max(f["width"] for f in faces)
-        where = f" in {r['sampled_frames']} sampled frames" if "sampled_frames" in r else ""
-        out.append(f"  faces: {len(faces)}{where}; recognizable: {levels['high']} likely, {levels['medium']} "
+def _print_audit(f) -> None:
+    out = [f"{shown(f.input)}: {f.risk.upper()} risk ({f.kind})"]
+    if f.faces:
+        levels = {lv: sum(1 for face in f.faces if face.level == lv) for lv in ("high", "medium", "low")}
+        widest = max(face.width for face in f.faces)
+        where = f" in {f.sampled_frames} sampled frames" if f.sampled_frames is not None else ""
+        out.append(f"  faces: {len(f.faces)}{where}; recognizable: {levels['high']} likely, {levels['medium']} "
                    f"possibly, {levels['low']} unlikely; largest {widest:.0f} px")
     else:
         out.append("  faces: none found")
-    for f in r["metadata"].get("findings", []):
-        out.append(f"  {f['risk']:<6} {f['kind']}: {f['field']} = {str(f.get('value'))[:80]}")
+    for finding in f.findings:
+        # Values come from the file: shown escaped, like names, so they cannot drive the terminal.
+        out.append(f"  {finding['risk']:<6} {finding['kind']}: {shown(str(finding['field']))} = "
+                   f"{shown(str(finding.get('value'))[:80])}")
     print("\n".join(out))
 
 
@@ -342,21 +312,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
+    from .commands.signals import interruptible
+
+    commands = {"anonymize": _run_anonymize, "verify": _run_verify, "audit": _run_audit}
     try:
-        if args.command == "anonymize":
-            return int(_run_anonymize(args))
-        if args.command == "verify":
-            return int(_run_verify(args))
-        if args.command == "audit":
-            return int(_run_audit(args))
+        if args.command == "review":  # a server: uvicorn handles Ctrl-C and SIGTERM itself
+            from .review.serve import run_review
+
+            return int(run_review(args))
+        with interruptible():
+            return int(commands[args.command](args))
     except UsageError as exc:
-        print(f"veil: {exc}", file=sys.stderr)
+        _say(str(exc))
         return ExitCode.USAGE
+    except VeilError as exc:  # about the run, not one file: the output folder, its lock
+        _say(str(exc))
+        return ExitCode.FILE_ERROR
+    except Interrupted as exc:
+        _say(f"interrupted by {exc}; no partial output was left")
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("veil: interrupted; no partial output was left", file=sys.stderr)
-        return 130
-    parser.print_help(sys.stderr)
-    return ExitCode.USAGE
+        _say("interrupted; no partial output was left")
+        return interrupted_exit_code(signal.SIGINT)
 
 
 def console_main() -> None:  # pragma: no cover - the installed `veil` script

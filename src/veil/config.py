@@ -5,10 +5,31 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 
-__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
+           "usable_cpus"]
+
+#: The Config fields that make the detector.
+DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
+#: The Config fields that decide what a run finds and how it is tracked (its
+#: detections and tracks): edits name those, so they hold for these settings only.
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 class Mode(str, enum.Enum):
@@ -87,6 +108,11 @@ class Config:
         CPU threads for detection (0: one per usable CPU): a video's frames
         detected at once, each on one thread; a photo's onnxruntime threads.
         Detections do not depend on it.
+    segment_seconds : float
+        Video: split videos longer than this at key frames into segments of
+        about this length, detected and encoded in parallel (``veil.scale.segments``);
+        0 (default) never splits. The regions covered do not depend on it; the
+        encoded bytes do (each segment is its own H.264 encode).
     """
 
     mode: Mode = Mode.FILL
@@ -109,6 +135,7 @@ class Config:
     verify: bool = True
     write_masks: bool = False
     threads: int = 0
+    segment_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         def coerce(name, enum_type):
@@ -130,6 +157,8 @@ class Config:
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
+            (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
+             "segment-seconds must be 0 (never split) or between 1 and 86400"),
             (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
             (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
             (0 <= self.crf <= 51, "crf must be between 0 and 51"),
@@ -146,8 +175,28 @@ class Config:
         """True for modes that learned attacks can undo (blur, pixelate)."""
         return self.mode in REVERSIBLE_MODES
 
+    @property
+    def cpu_threads(self) -> int:
+        """CPU threads detection may use: ``threads``, or every usable CPU for 0."""
+        return self.threads or usable_cpus()
+
+    def rng(self) -> "np.random.Generator":
+        """A fresh noise source: from ``seed``, or from OS entropy when it is None."""
+        import numpy as np
+
+        return np.random.default_rng(self.seed)
+
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """The inverse of :meth:`to_dict` (a report's ``settings``); unknown names are a UsageError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UsageError(f"unknown settings {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def to_dict(self) -> dict:
         """JSON-ready settings for the report."""

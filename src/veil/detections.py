@@ -192,6 +192,16 @@ class Detections:
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
         return self.replace(xyxy=xyxy)
 
+    @classmethod
+    def from_records(cls, records: list[dict]) -> "Detections":
+        """The inverse of :meth:`to_records` (landmarks, which records leave out, are NaN)."""
+        if not records:
+            return cls.empty()
+        return cls([r["box"] for r in records], scores=[r["score"] for r in records],
+                   track_id=[r.get("track", -1) for r in records],
+                   source=[Source[r["source"].upper()] for r in records],
+                   kind=[Kind.parse(r.get("kind", "face")) for r in records])
+
     def to_records(self) -> list[dict]:
         """JSON-ready list of boxes (rounded to 0.1 px): no pixels, only geometry."""
         out = []

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RegionShape
-from .detections import Detections
+from .detections import Detections, Source
 
-__all__ = ["Regions", "head_regions", "union_mask", "box_pixels"]
+__all__ = ["Regions", "head_regions", "regions_for", "union_mask", "box_pixels"]
 
 # Of the extra height a region gets, this share goes above the face box.
 _TOP_SHARE = 0.55
@@ -77,15 +77,17 @@ def head_regions(detections: Detections, *, scale: float = 1.5,
     -------
     Regions
         One region per box. For an ellipse with ``scale >= 1.5`` the face box
-        lies inside the ellipse (its corners included).
+        lies inside the ellipse (its corners included). A box a person drew
+        (``Source.MANUAL``) is the region itself: it does not grow.
     """
     if scale < 1:
         raise ValueError("scale must be >= 1")
     xyxy = detections.xyxy.astype(np.float32)
+    grow = np.where(detections.source == Source.MANUAL, 0.0, scale - 1.0).astype(np.float32)
     w = xyxy[:, 2] - xyxy[:, 0]
     h = xyxy[:, 3] - xyxy[:, 1]
-    extra_w = (scale - 1.0) * w
-    extra_h = (scale - 1.0) * h * 1.1  # a head is taller than a face box is
+    extra_w = grow * w
+    extra_h = grow * h * 1.1  # a head is taller than a face box is
     boxes = np.stack([
         xyxy[:, 0] - extra_w / 2,
         xyxy[:, 1] - extra_h * _TOP_SHARE,
@@ -93,6 +95,11 @@ def head_regions(detections: Detections, *, scale: float = 1.5,
         xyxy[:, 3] + extra_h * (1 - _TOP_SHARE),
     ], axis=1)
     return Regions(boxes, RegionShape(shape))
+
+
+def regions_for(detections: Detections, config) -> Regions:
+    """The regions a :class:`veil.config.Config` covers for these detections."""
+    return head_regions(detections, scale=config.region_scale, shape=config.region_shape)
 
 
 def box_pixels(boxes: np.ndarray, height: int, width: int) -> list[tuple[np.ndarray, slice, slice]]:

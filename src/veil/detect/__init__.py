@@ -6,13 +6,67 @@ Importing this package loads no model; the network loads on the first
 
 from __future__ import annotations
 
-from .base import FaceDetector, check_rgb
+import functools
+
+from ..detections import Detections
+from .base import FaceDetector, check_rgb, select
 from .centerface import CenterFace
 from .multiscale import DEFAULT_FULL_MAX_SIDE, DEFAULT_PROBE_THRESHOLD, MultiScaleDetector, Pass, tile_grid
 from .nms import nms, nms_clusters
 
-__all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rgb", "default_detector", "nms",
-           "nms_clusters", "tile_grid"]
+__all__ = ["FaceDetector", "CenterFace", "MultiScaleDetector", "Pass", "check_rgb", "default_detector",
+           "detector_for", "find", "select", "select_for", "nms", "nms_clusters", "tile_grid"]
+
+def detector_for(config, *, single: bool = False) -> FaceDetector:
+    """veil's detector for a :class:`veil.config.Config`, cached per process.
+
+    Each network call runs on ``config.cpu_threads`` onnxruntime threads, or
+    with ``single=True`` on one thread, for a caller that runs several calls at
+    once: on two cores two single-threaded calls side by side do 1.3x the work
+    of one two-threaded call (video frames). Within one photo, passes side by
+    side on single threads were measured slower than one after the other on two
+    (bench/RESULTS.md). The detector is safe to call from several threads.
+    """
+    threads = 1 if single else config.cpu_threads
+    from ..config import DETECTOR_FIELDS
+
+    return _cached(tuple((f, getattr(config, f)) for f in DETECTOR_FIELDS), threads)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(key: tuple, threads: int) -> FaceDetector:
+    from ..config import Config
+
+    return default_detector(Config(**dict(key)), threads=threads)
+
+
+def select_for(dets: Detections, config) -> Detections:
+    """:func:`select` with ``config``'s threshold and minimum face width."""
+    return select(dets, threshold=config.threshold, min_face=config.min_face)
+
+
+def find(pixels, config=None, *, detector: FaceDetector | None = None) -> Detections:
+    """The faces veil covers in one picture.
+
+    Parameters
+    ----------
+    pixels : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8 or uint16
+        Any veil picture, upright; not modified.
+    config : Config, optional
+    detector : FaceDetector, optional, keyword-only
+        veil's own (:func:`detector_for`) by default.
+
+    Returns
+    -------
+    Detections
+        Boxes in ``pixels``' coordinates, selected by ``config``.
+    """
+    from ..config import Config
+    from ..media.image import to_rgb8
+
+    config = config or Config()
+    detector = detector or detector_for(config)
+    return select_for(detector.detect(to_rgb8(pixels)), config)
 
 
 def default_detector(config, *, threads: int | None = None) -> FaceDetector:

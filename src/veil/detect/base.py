@@ -8,7 +8,7 @@ import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "check_rgb"]
+__all__ = ["FaceDetector", "check_rgb", "select"]
 
 
 @runtime_checkable
@@ -52,3 +52,15 @@ def check_rgb(rgb: object) -> np.ndarray:
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"detection needs a non-empty picture, got shape {rgb.shape}")
     return rgb
+
+
+def select(dets: Detections, *, threshold: float, min_face: float = 0.0) -> Detections:
+    """The detections veil acts on: confidence at least ``threshold``, width at least ``min_face``.
+
+    The one place where ``--threshold`` and ``--min-face`` are applied (width:
+    the size every benchmark bins faces by).
+    """
+    keep = dets.scores >= threshold
+    if min_face > 0:
+        keep &= dets.widths >= min_face
+    return dets if keep.all() else dets[keep]

@@ -50,7 +50,7 @@ def preferred_backend() -> str:
 
     Measured on this project's shared 2-core CPU (``bench/explore_detect.py
     backends``, interleaved, median of 10): onnxruntime (weights made constant,
-    see :func:`_ort_model_bytes`) takes 0.68-0.77 of OpenCV DNN's time per pass
+    see :func:`ort_model_bytes`) takes 0.68-0.77 of OpenCV DNN's time per pass
     (640x360: 50 vs 66 ms; 1280x720: 252 vs 359 ms; 1920x1080: 561 vs 822 ms,
     under load). Both give the same boxes.
     """
@@ -97,11 +97,15 @@ class _Model:
             # Busy-waiting worker threads cost more than they save on a shared
             # CPU (measured: 1080p pass 0.71 s spinning vs 0.49 s not, load 5 on 2 cores).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            from .providers import execution_providers, note_session
+
+            providers = execution_providers()  # CUDA where onnxruntime-gpu has a GPU, else the CPU
             try:
                 # Never let onnxruntime choose (it may pick AzureExecutionProvider).
-                self._sess = ort.InferenceSession(_ort_model_bytes(path), options, providers=["CPUExecutionProvider"])
+                self._sess = ort.InferenceSession(ort_model_bytes(path), options, providers=providers)
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelError(f"onnxruntime could not load CenterFace from {path}: {exc}") from exc
+            note_session(self._sess, providers)
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         if self.backend == "opencv":
@@ -224,7 +228,13 @@ def _symbolic_value_info(value_info: bytes, symbols: dict[int, str]) -> bytes:
     return out
 
 
-def _ort_model_bytes(path: Path) -> bytes:
+def ort_model_bytes(path: Path) -> bytes:
+    """The CenterFace ONNX file at ``path`` rewritten for onnxruntime (see the comment above).
+
+    Weights dropped from the graph inputs (so onnxruntime can fold them),
+    batch/height/width symbolic, ``value_info`` dropped. Also what
+    ``bench/explore_detect.py`` feeds to other runtimes.
+    """
     model = memoryview(Path(path).read_bytes())
     out = []
     for n, _, raw, payload in _fields(model):

@@ -31,21 +31,22 @@ keeps those reaching ``threshold`` and removes double boxes:
 - a box lying mostly inside a much larger kept box (a magnified face's eye
   or mouth taken for a face) is dropped.
 
+The merge is :func:`veil.detect.merge.merge_passes`; the tile grid and the
+inner-edge rule are in :mod:`veil.detect.tiles`.
+
 Defaults were chosen on WIDER FACE (val subset) and the face-mask set with
 ``bench/explore_detect.py``; see bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..detections import Detections, box_intersections, box_iou
+from ..detections import Detections
 from .base import check_rgb
 from .centerface import CenterFace
-from .nms import nms_clusters
+from .merge import Pass, merge_passes, only_in_tiles
+from .tiles import holding, tile_grid, whole_in_tile
 
 __all__ = ["MultiScaleDetector", "Pass", "tile_grid", "DEFAULT_FULL_MAX_SIDE", "DEFAULT_PROBE_THRESHOLD",
            "SMALL_FACE_NETWORK_PX", "CANDIDATE_MIN_NETWORK_PX"]
@@ -68,55 +69,6 @@ CANDIDATE_MIN_NETWORK_PX = 10.0
 
 # Landmark order: left eye, right eye, nose, left mouth corner, right mouth corner.
 _MIRROR_LANDMARKS = [1, 0, 2, 4, 3]
-
-
-@dataclass(frozen=True)
-class Pass:
-    """The boxes of one pass, in picture pixels.
-
-    Attributes
-    ----------
-    name : str
-        ``'full'``, ``'coarse'``, ``'flip'`` or ``'tiles'``.
-    detections : Detections
-    small : bool
-        True for passes meant for small faces (tiles).
-    """
-
-    name: str
-    detections: Detections
-    small: bool = False
-
-
-def tile_grid(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Start/stop of the fewest evenly spread windows of at most ``tile`` pixels covering ``[0, length)``.
-
-    Consecutive windows overlap by at least ``overlap`` pixels; the windows are
-    shrunk to the smallest equal length that still covers (no wasted area).
-
-    Parameters
-    ----------
-    length, tile, overlap : int
-        ``tile > overlap >= 0``.
-
-    Returns
-    -------
-    list of (int, int)
-        ``(start, stop)`` pairs, first starting at 0, last stopping at ``length``.
-
-    Examples
-    --------
-    >>> tile_grid(1000, 400, 40)
-    [(0, 360), (320, 680), (640, 1000)]
-    """
-    if tile <= overlap:
-        raise ValueError("tile must be larger than overlap")
-    if length <= tile:
-        return [(0, length)]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    side = math.ceil((length + (n - 1) * overlap) / n)
-    starts = np.round(np.linspace(0, length - side, n)).astype(int)
-    return [(int(s), int(s) + side) for s in starts]
 
 
 class MultiScaleDetector:
@@ -192,23 +144,9 @@ class MultiScaleDetector:
                  tile_size: int = 640, overlap: int = 48, adaptive: bool = True,
                  probe_threshold: float = DEFAULT_PROBE_THRESHOLD, fuse: bool = True, flip: bool = False,
                  min_face: float = 0.0, nms_iou: float = 0.2) -> None:
-        if not full_scale > 0:
-            raise ValueError("full_scale must be > 0")
-        if full_max_side is not None and full_max_side < 32:
-            raise ValueError("full_max_side must be at least 32")
-        if coarse is not None and not 0 <= coarse < 1:
-            raise ValueError("coarse must be in [0, 1)")
-        if upscale is not None and upscale < 0:
-            raise ValueError("upscale must be >= 0")
-        if tile_size < 64 or tile_size % 32:
-            raise ValueError("tile_size must be a multiple of 32, at least 64")
-        if upscale and not 0 <= overlap < tile_size / upscale:
-            raise ValueError("overlap must be >= 0 and smaller than a tile (tile_size / upscale)")
-        threshold = base.threshold if threshold is None else float(threshold)
-        if not 0.0 < threshold < 1.0:
-            raise ValueError("threshold must be between 0 and 1")
-        if not 0.0 < probe_threshold <= threshold:
-            raise ValueError("probe_threshold must be in (0, threshold]")
+        threshold = _checked(base, threshold=threshold, full_scale=full_scale, full_max_side=full_max_side,
+                             coarse=coarse, upscale=upscale, tile_size=tile_size, overlap=overlap,
+                             probe_threshold=probe_threshold)
         self.base = base
         self.threshold = threshold
         self.full_scale = float(full_scale)
@@ -267,14 +205,8 @@ class MultiScaleDetector:
             return self.window_pass(rgb, windows=windows, scale=scale, threshold=thr)
         if not flip:
             return self.base.detect(rgb, scale=scale, threshold=thr)
-        w = rgb.shape[1]
         dets = self.base.detect(np.ascontiguousarray(rgb[:, ::-1]), scale=scale, threshold=thr)
-        if not len(dets):
-            return dets
-        xyxy = np.stack([w - dets.xyxy[:, 2], dets.xyxy[:, 1], w - dets.xyxy[:, 0], dets.xyxy[:, 3]], axis=1)
-        lms = dets.landmarks[:, _MIRROR_LANDMARKS].copy()
-        lms[:, :, 0] = w - lms[:, :, 0]
-        return dets.replace(xyxy=xyxy, landmarks=lms)
+        return _mirrored(dets, rgb.shape[1]) if len(dets) else dets
 
     def coarse_pass(self, rgb: np.ndarray, *, threshold: float | None = None,
                     windows: list[tuple[int, int, int, int]] | None = None) -> Detections:
@@ -335,9 +267,7 @@ class MultiScaleDetector:
         small = probes[np.maximum(probes.widths, probes.heights) <= self.overlap] if len(probes) else probes
         if not len(small):
             return []
-        c = small.centers
-        return [(x0, y0, x1, y1) for x0, y0, x1, y1 in windows
-                if np.any((c[:, 0] >= x0) & (c[:, 0] < x1) & (c[:, 1] >= y0) & (c[:, 1] < y1))]
+        return holding(windows, small.centers)
 
     def tile_pass(self, rgb: np.ndarray, *, windows: list[tuple[int, int, int, int]] | None = None,
                   threshold: float | None = None) -> Detections:
@@ -378,27 +308,13 @@ class MultiScaleDetector:
         thr = self.threshold if threshold is None else threshold
         h, w = rgb.shape[:2]
         parts = []
-        for x0, y0, x1, y1 in windows:
+        for window in windows:
+            x0, y0, x1, y1 = window
             dets = self.base.detect(rgb[y0:y1, x0:x1], scale=scale, threshold=thr)
-            if not len(dets):
-                continue
-            b = dets.xyxy
-            # Drop boxes touching an inner edge of the tile: possibly a cut face,
-            # which lies whole in the neighbouring tile (overlap) or is large.
-            margin = 1.0
-            cut = np.zeros(len(b), bool)
-            if x0 > 0:
-                cut |= b[:, 0] <= margin
-            if y0 > 0:
-                cut |= b[:, 1] <= margin
-            if x1 < w:
-                cut |= b[:, 2] >= (x1 - x0) - margin
-            if y1 < h:
-                cut |= b[:, 3] >= (y1 - y0) - margin
-            dets = dets[~cut]
             if len(dets):
-                shift = np.array([x0, y0], np.float32)
-                parts.append(dets.replace(xyxy=dets.xyxy + np.tile(shift, 2), landmarks=dets.landmarks + shift))
+                dets = whole_in_tile(dets, window, (h, w))
+                if len(dets):
+                    parts.append(dets)
         return Detections.concatenate(parts)
 
     def passes(self, rgb: np.ndarray, *, tiles: str | None = None) -> list[Pass]:
@@ -463,82 +379,20 @@ class MultiScaleDetector:
         """
         if not len(merged) or not any(p.name == "tiles" for p in passes):
             return 0
-        limit = SMALL_FACE_NETWORK_PX / self._full_scale_for(shape)
-        small = merged[np.maximum(merged.widths, merged.heights) < limit]
-        if not len(small):
-            return 0
-        whole = Detections.concatenate([p.detections for p in passes if p.name != "tiles"])
-        if not len(whole):
-            return len(small)
-        return int((box_iou(small.xyxy, whole.xyxy).max(axis=1) < 0.3).sum())
+        return only_in_tiles(passes, merged, smaller_than=SMALL_FACE_NETWORK_PX / self._full_scale_for(shape))
 
     # -- merge --------------------------------------------------------------
     def merge(self, passes: list[Pass]) -> Detections:
         """One box per face from several passes' candidates.
 
-        1. Clusters: one greedy NMS (IoU ``nms_iou``) over every pass's
-           candidates. Boxes that reach ``threshold`` on their own lead; then
-           tile boxes lead for faces up to ``overlap`` pixels (seen magnified
-           and whole) and whole-frame boxes for larger faces; then the score.
-           Each cluster keeps its leader's landmarks; its box is the union of
-           the cluster's boxes that reach ``threshold`` on their own (the
-           leader's box if none does): where passes place a face a few pixels
-           apart, both placements are covered.
-        2. Score fusion (``fuse``): a cluster scores ``1 - prod(1 - s_p)`` over
-           the best score ``s_p`` each pass gave it -- a face two passes saw
-           weakly is kept, a texture one pass saw weakly is not. Without
-           fusion, its best score. Clusters below ``threshold`` go.
-        3. A box lying >= 80% inside a kept box at least twice its area is
-           dropped: a magnified pass sometimes finds a face's parts (an eye, the
-           mouth) as faces, and the larger box's head region covers them.
+        :func:`veil.detect.merge.merge_passes` with this detector's
+        ``threshold``, ``overlap``, ``nms_iou``, ``fuse`` and ``min_face``:
+        one NMS clustering of every pass's candidates (tile boxes lead for
+        faces up to ``overlap``), the scores each cluster got from several
+        passes fused, boxes nested in a much larger face's box dropped.
         """
-        passes = [p for p in passes if len(p.detections)]
-        if not passes:
-            return Detections.empty()
-        dets = Detections.concatenate([p.detections for p in passes])
-        small = np.concatenate([np.full(len(p.detections), p.small) for p in passes])
-        source = np.concatenate([np.full(len(p.detections), k) for k, p in enumerate(passes)])
-        scores = dets.scores.astype(np.float64)
-        fits_tile = np.maximum(dets.widths, dets.heights) <= self.overlap
-        priority = 2.0 * (scores >= self.threshold) + (small == fits_tile)
-        keep, owner = nms_clusters(dets.xyxy, scores, iou=self.nms_iou, priority=priority)
-        if self.fuse and len(passes) > 1:
-            # best score of each pass within each cluster, then noisy-OR over passes
-            best = np.zeros((len(dets), len(passes)))
-            np.maximum.at(best, (owner, source), scores)
-            fused = 1.0 - np.prod(1.0 - best[keep], axis=1)
-        else:
-            fused = np.zeros(len(dets))
-            np.maximum.at(fused, owner, scores)
-            fused = fused[keep]
-        good = fused >= self.threshold
-        keep, fused = keep[good], fused[good]
-        order = np.argsort(keep, kind="stable")
-        keep, fused = keep[order], np.minimum(fused[order], 1.0)
-        # A cluster's box: the union of its boxes that reach the threshold on
-        # their own (passes disagreeing by a few pixels both get covered), or
-        # the leader's box where none does.
-        xyxy = dets.xyxy[keep].astype(np.float64)
-        strong = np.nonzero(scores >= self.threshold)[0]
-        if len(strong):
-            x1, y1 = xyxy[:, 0].copy(), xyxy[:, 1].copy()
-            x2, y2 = xyxy[:, 2].copy(), xyxy[:, 3].copy()
-            slot = np.full(len(dets), -1)
-            slot[keep] = np.arange(len(keep))
-            rows = slot[owner[strong]]
-            ok = rows >= 0
-            rows, members = rows[ok], strong[ok]
-            b = dets.xyxy[members]
-            np.minimum.at(x1, rows, b[:, 0])
-            np.minimum.at(y1, rows, b[:, 1])
-            np.maximum.at(x2, rows, b[:, 2])
-            np.maximum.at(y2, rows, b[:, 3])
-            xyxy = np.stack([x1, y1, x2, y2], axis=1)
-        dets = dets[keep].replace(xyxy=xyxy, scores=fused)
-        dets = dets[~_nested(dets.xyxy)]
-        if self.min_face > 0:
-            dets = dets[dets.widths >= self.min_face]
-        return dets
+        return merge_passes(passes, threshold=self.threshold, overlap=self.overlap, nms_iou=self.nms_iou,
+                            fuse=self.fuse, min_face=self.min_face)
 
     def detect(self, rgb: np.ndarray, *, tiles: str | None = None) -> Detections:
         """Find faces of every size in one picture.
@@ -563,14 +417,33 @@ class MultiScaleDetector:
         return self.merge(self.passes(rgb, tiles=tiles))
 
 
-def _nested(xyxy: np.ndarray, *, inside: float = 0.8, area_ratio: float = 2.0) -> np.ndarray:
-    """(N,) bool: box lies >= ``inside`` of its area within another box >= ``area_ratio`` times larger."""
-    n = len(xyxy)
-    if n < 2:
-        return np.zeros(n, bool)
-    b = xyxy.astype(np.float64)
-    inter, area, _ = box_intersections(b, b)  # [j, i]: box j inside box i
-    ioa = inter / np.maximum(area[:, None], 1e-9)
-    bigger = area[None, :] >= area_ratio * area[:, None]
-    return np.any((ioa >= inside) & bigger, axis=1)
+def _checked(base: CenterFace, *, threshold: float | None, full_scale: float, full_max_side: int | None,
+             coarse: float | None, upscale: float | None, tile_size: int, overlap: int,
+             probe_threshold: float) -> float:
+    """The final threshold of a :class:`MultiScaleDetector`; ``ValueError`` on a setting out of range."""
+    if not full_scale > 0:
+        raise ValueError("full_scale must be > 0")
+    if full_max_side is not None and full_max_side < 32:
+        raise ValueError("full_max_side must be at least 32")
+    if coarse is not None and not 0 <= coarse < 1:
+        raise ValueError("coarse must be in [0, 1)")
+    if upscale is not None and upscale < 0:
+        raise ValueError("upscale must be >= 0")
+    if tile_size < 64 or tile_size % 32:
+        raise ValueError("tile_size must be a multiple of 32, at least 64")
+    if upscale and not 0 <= overlap < tile_size / upscale:
+        raise ValueError("overlap must be >= 0 and smaller than a tile (tile_size / upscale)")
+    threshold = base.threshold if threshold is None else float(threshold)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError("threshold must be between 0 and 1")
+    if not 0.0 < probe_threshold <= threshold:
+        raise ValueError("probe_threshold must be in (0, threshold]")
+    return threshold
 
+
+def _mirrored(dets: Detections, width: int) -> Detections:
+    """Boxes found on the mirrored picture, in the picture's pixels (landmarks swapped left/right)."""
+    xyxy = np.stack([width - dets.xyxy[:, 2], dets.xyxy[:, 1], width - dets.xyxy[:, 0], dets.xyxy[:, 3]], axis=1)
+    lms = dets.landmarks[:, _MIRROR_LANDMARKS].copy()
+    lms[:, :, 0] = width - lms[:, :, 0]
+    return dets.replace(xyxy=xyxy, landmarks=lms)

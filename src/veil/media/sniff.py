@@ -22,9 +22,9 @@ import stat
 from pathlib import Path
 from typing import Literal
 
-from veil.errors import MediaError
+from veil.errors import MediaError, UnsupportedMediaError
 
-__all__ = ["media_kind", "image_format", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "MediaKind"]
+__all__ = ["media_kind", "require_media", "image_format", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "MediaKind"]
 
 MediaKind = Literal["image", "video"]
 
@@ -182,6 +182,25 @@ def media_kind(path: str | os.PathLike) -> MediaKind | None:
     if suffix in VIDEO_SUFFIXES:
         return "video"
     return None
+
+
+def require_media(path: str | os.PathLike) -> MediaKind:
+    """The kind of a file veil is asked to process; one-line errors otherwise.
+
+    Raises
+    ------
+    veil.errors.MediaError
+        No such file, or not a regular file.
+    veil.errors.UnsupportedMediaError
+        Not a photo or video veil can read.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError("no such file" if not p.exists() else "not a regular file", path=path)
+    kind = media_kind(p)
+    if kind is None:
+        raise UnsupportedMediaError("not a photo or video veil can read", path=path)
+    return kind
 
 
 def _picture_format(head: bytes) -> str | None:

@@ -10,7 +10,7 @@ import html
 import math
 from typing import Iterable, Sequence
 
-__all__ = ["runs", "run_length", "timeline_html", "distance_plot_html", "meter_svg", "esc", "fmt"]
+__all__ = ["runs", "run_length", "timeline_html", "distance_plot_html", "meter_svg", "esc", "fmt", "number"]
 
 COLORS = {
     "detected": "#2563eb",
@@ -71,7 +71,7 @@ def fmt(value, digits: int = 3) -> str:
     return f"{f:.{digits}f}"
 
 
-def _f(value) -> float | None:
+def number(value) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -146,8 +146,8 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
 
     Parameters
     ----------
-    tracks : list of dict
-        ``id, first, last, detected, interpolated, padded, max_width`` (each optional).
+    tracks : list of veil.track.TrackSummary
+        ``id, first, last, detected, interpolated, padded`` of each track.
     cuts : list of int
         Frames where a new scene starts.
     frames : int or None
@@ -159,66 +159,61 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
     leaking : iterable of int
         Track ids whose face still matches its original (marked in the label).
     """
-    tracks = [t for t in (tracks or []) if isinstance(t, dict)]
-    covered_runs = runs(covered)
-    residual_runs = runs(residual)
-    leaking = set(leaking)
-    rows: list[tuple[str, str, list[str]]] = []  # (label, css class, svg parts)
-    highest = -1
-    for t in tracks:
-        for key in ("detected", "interpolated", "padded"):
-            r = runs(t.get(key))
-            if r:
-                highest = max(highest, r[-1][1])
-        last = _f(t.get("last"))
-        if last is not None:
-            highest = max(highest, int(last))
-    for r in (covered_runs, residual_runs):
-        if r:
-            highest = max(highest, r[-1][1])
-    cut_frames = [c for c, _ in runs(cuts)]
-    n = frames if isinstance(frames, int) and frames > 0 else highest + 1
-    n = max(n, highest + 1, 1)
+    tracks = list(tracks or [])
+    covered_runs, residual_runs = runs(covered), runs(residual)
     if not tracks and not covered_runs and not residual_runs:
         return ""
+    highest = max([t.last for t in tracks] + [r[-1][1] for r in (covered_runs, residual_runs) if r] + [-1])
+    n = max(frames if isinstance(frames, int) and frames > 0 else 0, highest + 1, 1)
     min_w = n / 400.0  # keep single frames visible on a narrow screen
-
-    def y_of(row: int) -> float:
-        return row * _ROW + (_ROW - _BAR) / 2
-
+    rows: list[tuple[str, str, list[str]]] = []  # (label, css class, svg parts)
     if covered_runs:
-        rows.append(("any region", "", _row_rects(y_of(len(rows)), covered_runs, COLORS["covered"],
-                                                  "covered", min_w)))
-    hidden = max(0, len(tracks) - MAX_ROWS)
-    for index, t in enumerate(tracks[:MAX_ROWS]):
-        y = y_of(len(rows))
-        tid = t.get("id", index)
-        detected, interpolated, padded = (runs(t.get(k)) for k in ("detected", "interpolated", "padded"))
-        first, last = _f(t.get("first")), _f(t.get("last"))
-        every = [r for group in (detected, interpolated, padded) for r in group]
-        if first is None and every:
-            first = min(a for a, _ in every)
-        if last is None and every:
-            last = max(b for _, b in every)
-        parts = []
-        if first is not None and last is not None and last >= first:
-            parts += _row_rects(y + _BAR / 2 - 1, [(int(first), int(last))], "#cbd5e1", f"track {tid} span",
-                                min_w, height=2)
-        parts += _row_rects(y, padded, COLORS["padded"], "padded", min_w)
-        parts += _row_rects(y, interpolated, COLORS["interpolated"], "interpolated", min_w)
-        parts += _row_rects(y, detected, COLORS["detected"], "detected", min_w)
-        is_leak = tid in leaking
-        label = f"track {tid}" + (" \u2013 leak" if is_leak else "")
-        rows.append((label, "leak" if is_leak else "", parts))
+        rows.append(("any region", "", _row_rects(_row_y(0), covered_runs, COLORS["covered"], "covered", min_w)))
+    leaking = set(leaking)
+    for t in tracks[:MAX_ROWS]:
+        rows.append(_track_row(t, _row_y(len(rows)), min_w, t.id in leaking))
     if residual_runs:
-        rows.append(("missed face?", "leak", _row_rects(y_of(len(rows)), residual_runs, COLORS["residual"],
+        rows.append(("missed face?", "leak", _row_rects(_row_y(len(rows)), residual_runs, COLORS["residual"],
                                                         "possible missed face", min_w)))
+    cut_frames = [c for c, _ in runs(cuts)]
+    ticks = _ticks(n)
+    labels = "".join(f'<div class="tl-label {cls}" title="{esc(label)}">{esc(label)}</div>'
+                     for label, cls, _ in rows)
+    axis = "".join(f'<span style="left:{_n(100.0 * t / n)}%">{t}</span>' for t in ticks)
+    hidden = max(0, len(tracks) - MAX_ROWS)
+    note = (f'<p class="note">{hidden} more track{"s" * (hidden != 1)} not drawn.</p>' if hidden else "")
+    legend = _legend([("detected", COLORS["detected"]), ("interpolated", COLORS["interpolated"]),
+                      ("padded", COLORS["padded"])]
+                     + ([("any covered region", COLORS["covered"])] if covered_runs else [])
+                     + ([("possible missed face", COLORS["residual"])] if residual_runs else [])
+                     + ([("scene cut", COLORS["cut"], "line")] if cut_frames else []))
+    svg = _timeline_svg(rows, n, cut_frames, ticks, f"timeline of {len(tracks)} tracks over {n} frames")
+    return (f'<div class="timeline"><div class="tl-grid"><div class="tl-labels">{labels}</div>'
+            f'<div class="tl-plot">{svg}<div class="tl-axis">{axis}</div></div></div>'
+            f'<p class="tl-caption">frames 0\u2013{n - 1} ({n} frames); {len(cut_frames)} scene '
+            f'cut{"s" * (len(cut_frames) != 1)}</p>{legend}{note}</div>')
+
+
+def _row_y(row: int) -> float:
+    return row * _ROW + (_ROW - _BAR) / 2
+
+
+def _track_row(t, y: float, min_w: float, leaks: bool) -> tuple[str, str, list[str]]:
+    """One track's row: its span as a thin line, then padded, interpolated and detected frames."""
+    parts = []
+    if t.last >= t.first:
+        parts += _row_rects(y + _BAR / 2 - 1, [(t.first, t.last)], "#cbd5e1", f"track {t.id} span", min_w, height=2)
+    parts += _row_rects(y, runs(t.padded), COLORS["padded"], "padded", min_w)
+    parts += _row_rects(y, runs(t.interpolated), COLORS["interpolated"], "interpolated", min_w)
+    parts += _row_rects(y, runs(t.detected), COLORS["detected"], "detected", min_w)
+    return f"track {t.id}" + (" \u2013 leak" if leaks else ""), "leak" if leaks else "", parts
+
+
+def _timeline_svg(rows: list, n: int, cut_frames: list[int], ticks: list[int], label: str) -> str:
+    """Grid lines at the ticks, zebra stripes, the rows, then the cuts on top."""
     height = len(rows) * _ROW
     svg = [f'<svg class="tl-svg" viewBox="0 0 {_n(n)} {height}" preserveAspectRatio="none" '
-           f'width="100%" height="{height}" role="img" '
-           f'aria-label="{esc(f"timeline of {len(tracks)} tracks over {n} frames")}">']
-    # Grid lines at the tick positions, then the rows, then cuts on top.
-    ticks = _ticks(n)
+           f'width="100%" height="{height}" role="img" aria-label="{esc(label)}">']
     for t in ticks:
         svg.append(f'<line x1="{_n(t)}" x2="{_n(t)}" y1="0" y2="{height}" stroke="#94a3b8" '
                    f'stroke-opacity="0.35" vector-effect="non-scaling-stroke"/>')
@@ -232,19 +227,7 @@ def timeline_html(*, tracks: Sequence, cuts: Sequence, frames: int | None, cover
                        f'stroke-width="1.5" stroke-dasharray="4 3" vector-effect="non-scaling-stroke">'
                        f"<title>scene cut at frame {c}</title></line>")
     svg.append("</svg>")
-    labels = "".join(f'<div class="tl-label {cls}" title="{esc(label)}">{esc(label)}</div>'
-                     for label, cls, _ in rows)
-    axis = "".join(f'<span style="left:{_n(100.0 * t / n)}%">{t}</span>' for t in ticks)
-    note = (f'<p class="note">{hidden} more track{"s" * (hidden != 1)} not drawn.</p>' if hidden else "")
-    legend = _legend([("detected", COLORS["detected"]), ("interpolated", COLORS["interpolated"]),
-                      ("padded", COLORS["padded"])]
-                     + ([("any covered region", COLORS["covered"])] if covered_runs else [])
-                     + ([("possible missed face", COLORS["residual"])] if residual_runs else [])
-                     + ([("scene cut", COLORS["cut"], "line")] if cut_frames else []))
-    return (f'<div class="timeline"><div class="tl-grid"><div class="tl-labels">{labels}</div>'
-            f'<div class="tl-plot">{"".join(svg)}<div class="tl-axis">{axis}</div></div></div>'
-            f'<p class="tl-caption">frames 0\u2013{n - 1} ({n} frames); {len(cut_frames)} scene '
-            f'cut{"s" * (len(cut_frames) != 1)}</p>{legend}{note}</div>')
+    return "".join(svg)
 
 
 def _legend(items) -> str:
@@ -284,10 +267,10 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
     threshold : float or None
         Distances below it leak (shaded side).
     """
-    values = [(d, leak, label) for d, leak, label in points if _f(d) is not None]
+    values = [(d, leak, label) for d, leak, label in points if number(d) is not None]
     if not values:
         return ""
-    t = _f(threshold)
+    t = number(threshold)
     hi = max([d for d, _, _ in values] + ([t * 1.5] if t is not None else []))
     lo = min([0.0] + [d for d, _, _ in values])
     step = _nice_step(hi - lo, 5)
@@ -359,7 +342,7 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
 
 def meter_svg(distance, threshold, x_max: float) -> str:
     """A one-line gauge: the leak zone up to the threshold, a mark at the distance."""
-    d, t = _f(distance), _f(threshold)
+    d, t = number(distance), number(threshold)
     if d is None or x_max <= 0:
         return ""
     pct = lambda v: max(0.0, min(100.0, 100.0 * v / x_max))  # noqa: E731

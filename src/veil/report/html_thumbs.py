@@ -2,12 +2,10 @@
 
 The report must never carry original face pixels. This module therefore reads
 exactly one file per report entry: ``FileReport.output``, the anonymized file
-on disk. It never opens ``FileReport.input`` and never looks at
-``FileReport.extra`` (which holds original pixels for verification).
+on disk. It never opens ``FileReport.input``.
 
-A thumbnail is the covered region (``regions["boxes"]`` for a photo,
-``regions["by_frame"][str(frame)]`` for a video, one representative frame per
-track) plus a small margin, downscaled to at most :data:`MAX_SIDE` pixels and
+A thumbnail is a covered region (of the file's ``PhotoCover``, or of one
+representative frame per track of its ``VideoCover``) plus a small margin, downscaled to at most :data:`MAX_SIDE` pixels and
 embedded as a base64 JPEG ``data:`` URI. Faces that verification says still
 match their original are *withheld* by the caller: no pixels are read for them.
 """
@@ -18,7 +16,6 @@ import base64
 import bisect
 import io
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,50 +102,34 @@ def _best_match(target, boxes: list) -> int | None:
     return best
 
 
-def _int(value) -> int | None:
-    """An integer from an int, integral float or digit string; None otherwise."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return int(value) if math.isfinite(value) and float(value).is_integer() else None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
 # -- planning (no I/O) ----------------------------------------------------------
-class _FrameBoxes:
-    """A video's region boxes per frame, each frame's parsed once (tracks look at the same frames)."""
+def _boxes(regions) -> list[tuple[float, float, float, float]]:
+    return [b for b in map(_box, regions.boxes) if b is not None]
 
-    def __init__(self, by_frame: dict) -> None:
-        self._by_frame = by_frame
-        self._parsed: dict[int, list] = {}
+
+class _FrameBoxes:
+    """A video's region boxes per frame, each frame's read once (tracks look at the same frames)."""
+
+    def __init__(self, regions: list) -> None:
+        self._regions = regions
+        self._boxes: dict[int, list] = {}
 
     def __call__(self, frame: int) -> list[tuple[float, float, float, float]]:
-        if frame not in self._parsed:
-            boxes = self._by_frame.get(str(frame))
-            if boxes is None:
-                boxes = self._by_frame.get(frame)  # tolerate int keys (a report built in memory)
-            self._parsed[frame] = [b for b in map(_box, boxes or []) if b is not None]
-        return self._parsed[frame]
+        if frame not in self._boxes:
+            self._boxes[frame] = _boxes(self._regions[frame]) if 0 <= frame < len(self._regions) else []
+        return self._boxes[frame]
 
 
-def _track_want(track: dict, boxes_of: _FrameBoxes, region_frames: list[int], region_scale: float,
+def _track_want(track, boxes_of: _FrameBoxes, region_frames: list[int], region_scale: float,
                 hint) -> tuple[int, tuple] | None:
-    """Pick one representative (frame, region box) for a track.
+    """Pick one representative (frame, region box) for a track (a ``TrackSummary``).
 
     ``hint`` is a verification face ``(frame, box)`` for this track, if any:
-    the thumbnail then shows the very frame verification looked at; else the
-    track's optional ``best`` entry (``{"frame", "box"}``) is used. Otherwise
+    the thumbnail then shows the very frame verification looked at. Otherwise
     the frame whose region is closest in width to the track's largest face
     (``max_width * region_scale``) is used, preferring frames where the track
     was detected; in a frame with one region only, there is no ambiguity.
     """
-    best = track.get("best")  # optional {"frame": int, "box": [x1, y1, x2, y2]} from the tracker
-    if hint is None and isinstance(best, dict) and _int(best.get("frame")) is not None and _box(best.get("box")):
-        hint = (_int(best["frame"]), _box(best["box"]))
     if hint is not None:
         frame, fbox = hint
         boxes = boxes_of(frame)
@@ -156,30 +137,20 @@ def _track_want(track: dict, boxes_of: _FrameBoxes, region_frames: list[int], re
         if i is not None:
             return frame, boxes[i]
     candidates: list[int] = []
-    first, last = _int(track.get("first")), _int(track.get("last"))
-    for spans in (runs(track.get("detected")),
-                  [(first, last)] if first is not None and last is not None and 0 <= first <= last else [],
-                  runs(track.get("interpolated")) + runs(track.get("padded"))):
+    for spans in (runs(track.detected), [(track.first, track.last)] if track.first <= track.last else [],
+                  runs(track.interpolated) + runs(track.padded)):
         for a, b in spans:  # frames of these runs that have regions, found by bisection
             candidates.extend(region_frames[bisect.bisect_left(region_frames, a):
                                             bisect.bisect_right(region_frames, b)])
         if candidates:
             break
-    try:
-        target = float(track.get("max_width")) * region_scale
-        if not math.isfinite(target) or target <= 0:
-            target = None
-    except (TypeError, ValueError):
-        target = None
-    best = None
-    best_cost = math.inf
+    target = float(track.max_width) * region_scale
+    target = target if math.isfinite(target) and target > 0 else None
+    best, best_cost = None, math.inf
     for frame in candidates:
         boxes = boxes_of(frame)
         for b in boxes:
-            if target is not None:
-                cost = abs((b[2] - b[0]) - target) / target
-            else:
-                cost = 0.0
+            cost = abs((b[2] - b[0]) - target) / target if target is not None else 0.0
             cost += 0.5 * (len(boxes) > 1)  # an unambiguous frame wins ties
             if cost < best_cost - 1e-9:
                 best, best_cost = (frame, b), cost
@@ -191,56 +162,46 @@ class Plan:
     """What to cut for one file, and what is withheld."""
 
     wants: list[Want]  #: thumbnails to cut
-    face_keys: dict[int, tuple]  #: verification face index -> key of the thumbnail that shows it
+    face_keys: dict[int, tuple]  #: verification verdict index -> key of the thumbnail that shows it
     withheld: set  #: keys never cut: their face still matches its original
-
-
-def _leaks(face: dict) -> bool:
-    return bool(face.get("leaks"))
 
 
 def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FILE) -> Plan:
     """Decide which output regions to thumbnail; reads no pixels.
 
-    A region whose verification face still leaks (``leaks`` true) is withheld:
-    a recognizable face has no place in a report. Residual detections (possible
-    missed faces) are never thumbnailed.
+    A region whose verdict still leaks is withheld: a recognizable face has no
+    place in a report. Residual detections (possible missed faces) are never
+    thumbnailed.
 
     Parameters
     ----------
     file : FileReport
+        Its ``cover`` (:class:`PhotoCover` / :class:`VideoCover`) and ``verification``.
     region_scale : float
         The run's region scale (to find a track's largest view).
     limit : int
         Thumbnails per file at most; faces with a verdict come first.
     """
-    regions = file.regions if isinstance(file.regions, dict) else {}
-    verification = file.verification if isinstance(file.verification, dict) else {}
-    faces = [f for f in (verification.get("faces") or []) if isinstance(f, dict)]
+    from .records import PhotoCover, VideoCover
+
+    verdicts = list(file.verification.verdicts) if file.verification is not None else []
     wants: list[Want] = []
     face_keys: dict[int, tuple] = {}
-
-    if file.kind == "image":
-        boxes = list(regions.get("boxes") or [])
-        for j, face in enumerate(faces):
-            i = _best_match(face.get("box"), boxes)
+    cover = file.cover
+    if isinstance(cover, PhotoCover):
+        boxes = _boxes(cover.regions)
+        for j, verdict in enumerate(verdicts):
+            i = _best_match(verdict.box, boxes)
             if i is not None:
                 face_keys[j] = ("region", i)
-        for i, b in enumerate(boxes):
-            b = _box(b)
-            if b is not None:
-                wants.append(Want(("region", i), None, b))
-    elif file.kind == "video":
-        by_frame = regions.get("by_frame") or {}
-        if not isinstance(by_frame, dict):
-            by_frame = {}
-        region_frames = sorted(i for i in (_int(k) for k in by_frame) if i is not None and i >= 0)
-        boxes_of = _FrameBoxes(by_frame)
-        tracks = [(t_index, t) for t_index, t in enumerate(file.tracks or []) if isinstance(t, dict)]
-        ids = {t_index if _int(t.get("id")) is None else _int(t.get("id")) for t_index, t in tracks}
+        wants = [Want(("region", i), None, b) for i, b in enumerate(boxes)]
+    elif isinstance(cover, VideoCover):
+        region_frames = cover.covered_frames()
+        boxes_of = _FrameBoxes(cover.regions)
+        ids = {t.id for t in cover.tracks}
         hints: dict[int, tuple] = {}
-        for j, face in enumerate(faces):
-            tid, frame, fbox = _int(face.get("track")), _int(face.get("frame")), _box(face.get("box"))
+        for j, verdict in enumerate(verdicts):
+            tid, frame, fbox = verdict.track_id, verdict.frame, _box(verdict.box)
             if tid is not None and tid in ids:
                 face_keys[j] = ("track", tid)
                 if frame is not None and fbox is not None:
@@ -251,13 +212,11 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
                 if i is not None:
                     face_keys[j] = ("face", j)
                     wants.append(Want(("face", j), frame, boxes[i]))
-        for t_index, track in tracks:
-            tid = _int(track.get("id"))
-            tid = t_index if tid is None else tid
-            pick = _track_want(track, boxes_of, region_frames, region_scale, hints.get(tid))
+        for track in cover.tracks:
+            pick = _track_want(track, boxes_of, region_frames, region_scale, hints.get(track.id))
             if pick is not None:
-                wants.append(Want(("track", tid), pick[0], pick[1]))
-    withheld = {face_keys[j] for j, face in enumerate(faces) if j in face_keys and _leaks(face)}
+                wants.append(Want(("track", track.id), pick[0], pick[1]))
+    withheld = {face_keys[j] for j, verdict in enumerate(verdicts) if j in face_keys and verdict.leaks}
     wants = [w for w in wants if w.key not in withheld]
     shown = set(face_keys.values())
     wants.sort(key=lambda w: w.key not in shown)  # stable: faces with a verdict first
@@ -349,18 +308,8 @@ def _read_image(path: Path, wants: list[Want], max_pixels: int) -> dict[tuple, s
     return out
 
 
-def _upright(frame) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")
-    try:
-        rotation = int(round(float(frame.rotation or 0) / 90.0)) % 4
-    except (AttributeError, TypeError, ValueError):
-        rotation = 0
-    # PyAV's rotation is counterclockwise, like np.rot90 with positive k.
-    return np.ascontiguousarray(np.rot90(rgb, k=rotation)) if rotation else rgb
-
-
-def _read_video(path: Path, wants: list[Want]) -> dict[tuple, str]:
-    import av
+def _read_video(path: Path, wants: list[Want], max_pixels: int) -> dict[tuple, str]:
+    from ..media.video import iter_frames
 
     by_frame: dict[int, list[Want]] = {}
     for w in wants:
@@ -370,19 +319,13 @@ def _read_video(path: Path, wants: list[Want]) -> dict[tuple, str]:
         return {}
     last = max(by_frame)
     out: dict[tuple, str] = {}
-    with av.open(os.fspath(path)) as container:
-        if not container.streams.video:
-            return {}
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for index, frame in enumerate(container.decode(stream)):
-            if index in by_frame:
-                rgb = _upright(frame)
-                for w in by_frame[index]:
-                    uri = _cut(rgb, w.box)
-                    if uri is not None:
-                        out[w.key] = uri
-            if index >= last:
+    with iter_frames(path, max_pixels=max_pixels) as frames:
+        for frame in frames:
+            for w in by_frame.get(frame.index, ()):
+                uri = _cut(frame.rgb, w.box)
+                if uri is not None:
+                    out[w.key] = uri
+            if frame.index >= last:
                 break
     return out
 
@@ -395,11 +338,11 @@ def _same_as_input(file, path: Path) -> bool:
     from ..media import file_sha256
 
     try:
-        if getattr(file, "input", None) and path.resolve() == Path(file.input).resolve():
+        if file.input and path.resolve() == Path(file.input).resolve():
             return True
     except (OSError, RuntimeError, ValueError):
         return True
-    expected = getattr(file, "input_sha256", None)
+    expected = file.input_sha256
     if not isinstance(expected, str) or len(expected) != 64:
         return False
     return file_sha256(path) == expected.lower()
@@ -417,8 +360,8 @@ def read_thumbnails(file, wants: list[Want], *, max_pixels: int = 178_956_970) -
     """
     if not wants:
         return {}, None
-    output = getattr(file, "output", None)
-    if not output or getattr(file, "status", "ok") != "ok":
+    output = file.output
+    if not output or not file.ok:
         return {}, None
     path = Path(output)
     if not path.is_file():
@@ -429,7 +372,7 @@ def read_thumbnails(file, wants: list[Want], *, max_pixels: int = 178_956_970) -
         if file.kind == "image":
             return _read_image(path, wants, max_pixels), None
         if file.kind == "video":
-            return _read_video(path, wants), None
+            return _read_video(path, wants, max_pixels), None
     except MemoryError:
         return {}, "output too large to read for thumbnails"
     except Exception as exc:  # noqa: BLE001 - a report never fails on a thumbnail

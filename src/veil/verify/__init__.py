@@ -4,66 +4,42 @@ The recognizer (dlib ResNet, 5-point alignment) is only ever used to compare a
 face with ITS OWN anonymized version, at the same place in the same file:
 there is no gallery, no search, no identification.
 
-Public API (resolved lazily; importing this package loads no model)::
-
-    verify_face(original_rgb, anonymized_rgb, box, *, region_mask=None, recognizer=None,
-                attacks='all', threshold=None, frame=None) -> FaceVerdict
-    verify_track(originals, anonymized, boxes, *, region_masks=None, recognizer=None,
-                 attacks='all', k=4, threshold=None, track_id=None, frame_indices=None,
-                 max_combined=32) -> TrackVerdict
-    TrackCollector(*, recognizer=None, track_id=None, max_combined=32)  # streaming tracks
-    pick_representative(frames_meta, k=4) -> list[int]
-    summarize(verdicts, *, residual=(), threshold=None) -> dict   # file-level record for the report
-    residual_faces(anonymized_rgb, covered_mask, detector, *, min_score=0.5, max_inside=0.5) -> Detections
-    escalation_plan(mode, *, blur_strength=0.25, pixelate_blocks=10) -> list[Setting]
-    escalate_until_safe(render_fn, verify_fn, plan) -> (result, steps)
-    Recognizer, get_recognizer, face_distance
-    IMPOSTOR_THRESHOLD, PROVENANCE
-    ATTACKS, register_attack, multi_frame
+Public API (resolved lazily; importing this package loads no model). Modules:
+``verdicts`` (raw scores and decisions: FaceVerdict, TrackVerdict, ResidualFinding,
+VerificationRecord), ``samples`` (alignment on the original), ``measure``
+(attacks and embeddings: verify_face), ``tracks`` (TrackCollector, verify_track),
+``photo`` (verify_picture), ``video`` (VideoChecks), ``escalate``, ``residual``,
+``attacks``, ``recognizer``, ``threshold``.
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "verify_face",
-    "verify_track",
-    "TrackCollector",
-    "FaceVerdict",
-    "TrackVerdict",
-    "FrameMeta",
-    "pick_representative",
-    "MIN_FACE_PX",
-    "summarize",
-    "provenance_text",
-    "residual_faces",
-    "escalation_plan",
-    "escalate_until_safe",
-    "Setting",
-    "EscalationStep",
-    "Recognizer",
-    "get_recognizer",
-    "face_distance",
-    "IMPOSTOR_THRESHOLD",
-    "PROVENANCE",
-    "ATTACKS",
-    "register_attack",
-    "multi_frame",
-]
-
 _LAZY = {
-    "verify_face": "core",
-    "verify_track": "core",
-    "TrackCollector": "core",
-    "FaceVerdict": "core",
-    "TrackVerdict": "core",
-    "FrameMeta": "core",
-    "pick_representative": "core",
-    "MIN_FACE_PX": "core",
-    "summarize": "core",
-    "provenance_text": "core",
+    "verify_face": "measure",
+    "verify_track": "tracks",
+    "TrackCollector": "tracks",
+    "FrameMeta": "tracks",
+    "pick_representative": "tracks",
+    "FaceVerdict": "verdicts",
+    "TrackVerdict": "verdicts",
+    "ResidualFinding": "verdicts",
+    "VerificationRecord": "verdicts",
+    "summarize": "verdicts",
+    "provenance_text": "verdicts",
+    "PASS": "verdicts",
+    "LEAK": "verdicts",
+    "UNVERIFIABLE": "verdicts",
+    "MIN_FACE_PX": "samples",
+    "check_landmarks": "samples",
+    "verify_picture": "photo",
+    "ATTACKS_FOR_MODE": "photo",
+    "VERIFY_MIN_SCORE": "photo",
+    "VideoChecks": "video",
+    "RESIDUAL_EVERY": "video",
     "residual_faces": "residual",
+    "residual_findings": "residual",
     "escalation_plan": "escalate",
-    "escalate_until_safe": "escalate",
+    "escalate": "escalate",
     "Setting": "escalate",
     "EscalationStep": "escalate",
     "Recognizer": "recognizer",
@@ -75,6 +51,7 @@ _LAZY = {
     "register_attack": "attacks",
     "multi_frame": "attacks",
 }
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):

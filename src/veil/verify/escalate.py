@@ -3,23 +3,22 @@
 Only the reversible modes escalate: ``blur`` (stronger sigma, then ``fill``)
 and ``pixelate`` (fewer blocks, then ``fill``). ``noise`` falls back to
 ``fill``; ``fill`` has nothing stronger (a face leaking under ``fill`` means
-the region missed it, which escalation cannot fix). The pipeline supplies the
-rendering and the verification; this module only orders the attempts.
+the region missed it, which escalation cannot fix). :func:`escalate` is the one
+path for photos and videos: the caller supplies a render function that
+re-renders with per-face settings and returns the new verdicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Mapping
 
-__all__ = ["Setting", "EscalationStep", "escalation_plan", "escalate_until_safe"]
+__all__ = ["Setting", "EscalationStep", "Escalation", "escalation_plan", "escalate"]
 
 #: Upper bound of ``Config.blur_strength``.
 MAX_BLUR_STRENGTH = 2.0
 PIXELATE_STEPS = (8, 6, 4)
 BLUR_FACTORS = (2.0, 4.0)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def escalation_plan(mode: str, *, blur_strength: float = 0.25, pixelate_blocks: 
 
 @dataclass(frozen=True)
 class EscalationStep:
-    """One attempt: the setting tried and its verdict (anything with ``leaks`` / ``to_dict``)."""
+    """One attempt: the setting tried and its verdict (anything with ``leaks`` and ``distance``)."""
 
     setting: Setting
     verdict: Any
@@ -108,44 +107,62 @@ class EscalationStep:
         if s.pixelate_blocks is not None:
             what += f" {s.pixelate_blocks} blocks"
         d = getattr(self.verdict, "distance", None)
-        return f"{what}: {'leak' if self.leaks else 'pass'}" + (f" (distance {d:.3f})" if d is not None else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"setting": self.setting.to_dict(), "leaks": self.leaks}
-        for key in ("distance", "margin", "strongest_attack"):
-            value = getattr(self.verdict, key, None)
-            if value is not None:
-                out[key] = round(value, 4) if isinstance(value, float) else value
-        return out
+        return f"{what}: {'leak' if self.leaks else 'pass'} (" + (
+            f"distance {d:.3f})" if d is not None else "no distance)")
 
 
-def escalate_until_safe(render_fn: Callable[[Setting], T], verify_fn: Callable[[T], Any],
-                        plan: list[Setting]) -> tuple[T | None, list[EscalationStep]]:
-    """Try each setting of ``plan`` until the verdict no longer leaks.
+@dataclass
+class Escalation:
+    """The outcome of :func:`escalate`.
+
+    Attributes
+    ----------
+    verdicts : dict
+        Key -> the final verdict (of the last rendering).
+    overrides : dict
+        Key -> the ``Config`` in force for that face in the last rendering.
+    steps : dict
+        Key -> the :class:`EscalationStep` s tried for it, in order.
+    """
+
+    verdicts: dict
+    overrides: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)
+
+
+def escalate(config, verdicts: Mapping[Hashable, Any],
+             render: Callable[[dict], Mapping[Hashable, Any]]) -> Escalation:
+    """Re-render leaking faces stronger, step by step of :func:`escalation_plan`, until none leaks.
+
+    Each round gives every face that still leaks the next setting and calls
+    ``render`` once with every override so far, so the verdicts always describe
+    what is written.
 
     Parameters
     ----------
-    render_fn : callable(Setting) -> result
-        Re-renders the face (or picture, or track) with a setting.
-    verify_fn : callable(result) -> verdict
-        Verifies a rendering; the verdict has a boolean ``leaks``.
-    plan : list of Setting
-        From :func:`escalation_plan`.
+    config : veil.config.Config
+        The run's settings; only reversible modes have a plan.
+    verdicts : mapping
+        Key (a face index, a track id) -> verdict of the first rendering.
+    render : callable(overrides) -> mapping
+        Re-renders with ``overrides`` (key -> stronger Config) and returns the
+        new verdicts of at least the overridden keys.
 
     Returns
     -------
-    result : the last rendering (the first that passed, or the strongest tried);
-        None when ``plan`` is empty.
-    steps : list of EscalationStep
-        Every attempt in order; ``steps[-1].leaks`` is False when escalation
-        succeeded.
+    Escalation
     """
-    result: T | None = None
-    steps: list[EscalationStep] = []
-    for setting in plan:
-        result = render_fn(setting)
-        verdict = verify_fn(result)
-        steps.append(EscalationStep(setting, verdict))
-        if not steps[-1].leaks:
+    result = Escalation(dict(verdicts))
+    if not config.reversible:
+        return result
+    for setting in escalation_plan(config.mode, blur_strength=config.blur_strength,
+                                   pixelate_blocks=config.pixelate_blocks):
+        leaking = [k for k, v in result.verdicts.items() if v.leaks]
+        if not leaking:
             break
-    return result, steps
+        for key in leaking:
+            result.overrides[key] = config.replace(**setting.config_changes())
+        result.verdicts.update(render(dict(result.overrides)))
+        for key in leaking:
+            result.steps.setdefault(key, []).append(EscalationStep(setting, result.verdicts[key]))
+    return result

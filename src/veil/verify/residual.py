@@ -14,7 +14,7 @@ import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "residual_faces", "inside_fraction"]
+__all__ = ["FaceDetector", "residual_faces", "residual_findings", "inside_fraction"]
 
 
 class FaceDetector(Protocol):
@@ -91,3 +91,11 @@ def residual_faces(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
     dets = dets[np.flatnonzero(keep)]
     inside = inside_fraction(dets.xyxy, covered_mask)
     return dets[np.flatnonzero(inside <= max_inside)]
+
+
+def residual_findings(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, detector: FaceDetector, *,
+                      frame: int | None = None) -> list:
+    """:func:`residual_faces` as report records (:class:`~veil.verify.verdicts.ResidualFinding`)."""
+    from .verdicts import ResidualFinding
+
+    return ResidualFinding.from_detections(residual_faces(anonymized_rgb, covered_mask, detector), frame=frame)

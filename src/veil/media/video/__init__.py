@@ -38,11 +38,16 @@ others become ``.mp4`` (:func:`output_suffix`). With ``audio='keep'`` the audio 
 stream-copied; :func:`output_suffix` given the audio codecs moves to ``.mov``
 (PCM, MP2) or ``.mkv`` (Vorbis, ...) when MP4 cannot hold them, and
 :func:`transcode` refuses (``MediaError``) a container/codec pair outside the
-tested table ``_AUDIO_COPY`` instead of writing a file players misread.
+tested table ``containers.AUDIO_COPY`` instead of writing a file players misread.
+
+Modules: ``base`` (records, orientation, safe opening), ``read`` (probing,
+decoding), ``encode`` (RGB to H.264), ``containers`` (output containers, audio
+copy, muxer tags), ``write`` (:func:`transcode`), ``tags`` (metadata audit).
 """
 
 from .base import Frame, TranscodeResult, VideoInfo
 from .read import FrameIterator, iter_frames, probe_video
+from .seek import FrameSource
 from .write import OUTPUT_SUFFIXES, X264_PRESETS, output_suffix, transcode
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "TranscodeResult",
     "probe_video",
     "iter_frames",
+    "FrameSource",
     "transcode",
     "output_suffix",
     "OUTPUT_SUFFIXES",

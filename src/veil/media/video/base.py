@@ -1,5 +1,10 @@
-"""Records and helpers shared by :mod:`.read` and :mod:`.write`: what a video is, one
-frame, a transcode's result, display-matrix orientation, safe opening."""
+"""Records and helpers shared by the modules of :mod:`veil.media.video`: what a video is,
+one frame, a transcode's result, display-matrix orientation, safe opening.
+
+The records are public (re-exported by the package); the helpers below them
+(:func:`reason`, :func:`open_input`, :class:`Orientation`, ...) are for the
+package's own modules.
+"""
 
 from __future__ import annotations
 
@@ -84,8 +89,8 @@ class VideoInfo:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (fractions as ``"num/den"`` strings)."""
         out = dataclasses.asdict(self)
-        out["time_base"] = _fraction_str(self.time_base)
-        out["average_rate"] = _fraction_str(self.average_rate)
+        out["time_base"] = fraction_str(self.time_base)
+        out["average_rate"] = fraction_str(self.average_rate)
         out["audio"] = list(self.audio)
         out["other_streams"] = list(self.other_streams)
         out["tags"] = {k: dict(v) for k, v in self.tags.items()}
@@ -164,14 +169,14 @@ class TranscodeResult:
     @property
     def pts_sha256(self) -> str:
         """SHA-256 of the time base and pts list, compact for reports."""
-        text = _fraction_str(self.time_base) + ":" + ",".join(map(str, self.pts))
+        text = fraction_str(self.time_base) + ":" + ",".join(map(str, self.pts))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (the pts list replaced by first/last and hash)."""
         return {
             "frames": self.frames,
-            "time_base": _fraction_str(self.time_base),
+            "time_base": fraction_str(self.time_base),
             "first_pts": self.pts[0] if self.pts else None,
             "last_pts": self.pts[-1] if self.pts else None,
             "pts_sha256": self.pts_sha256,
@@ -189,11 +194,11 @@ class TranscodeResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fraction_str(value: Fraction | None) -> str | None:
+def fraction_str(value: Fraction | None) -> str | None:
     return None if value is None else f"{value.numerator}/{value.denominator}"
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """One-line reason from an FFmpeg/OS error, without errno noise."""
     if isinstance(exc, av.error.FFmpegError):
         text = exc.strerror or str(exc)
@@ -206,7 +211,7 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _codec_name(stream: Any) -> str:
+def codec_name(stream: Any) -> str:
     """Codec name of a stream (``"aac"``, ``"mov_text"``; not the decoder's name)."""
     ctx = stream.codec_context
     if ctx is not None:
@@ -215,18 +220,18 @@ def _codec_name(stream: Any) -> str:
     return getattr(stream, "name", None) or "none"
 
 
-def _is_attached_picture(stream: Any) -> bool:
+def is_attached_picture(stream: Any) -> bool:
     # Cover art (MP4/MP3/MKV) is a one-picture "video" stream; it is not the video.
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
-def _bit_depth(fmt: Any) -> int:
+def pix_fmt_bits(fmt: Any) -> int:
     if fmt is None:
         return 8
     return max((c.bits for c in fmt.components), default=8)
 
 
-def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     for side in frame.side_data:
         if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
             data = bytes(side)
@@ -235,7 +240,7 @@ def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     return None
 
 
-class _Orientation:
+class Orientation:
     """Display matrix of a stream as an exact right-angle transform of the picture.
 
     FFmpeg maps a stored pixel ``(p, q)`` (column, row) to the displayed
@@ -308,31 +313,31 @@ class _Orientation:
         return self._flip(display)
 
 
-def _check_path(path: Path) -> None:
+def check_path(path: Path) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
         raise MediaError("file not found") from None
     except OSError as exc:
-        raise MediaError(f"cannot read file: {_reason(exc)}") from None
+        raise MediaError(f"cannot read file: {reason(exc)}") from None
     if path.is_dir():
         raise MediaError("is a directory, not a video file")
     if st.st_size == 0:
         raise MediaError("empty file")
 
 
-def _open_input(path: Path) -> Any:
-    _check_path(path)
+def open_input(path: Path) -> Any:
+    check_path(path)
     try:
         container = av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
-        raise MediaError(f"not a readable video file ({_reason(exc)})") from None
+        raise MediaError(f"not a readable video file ({reason(exc)})") from None
     except (OSError, ValueError, UnicodeError) as exc:
-        raise MediaError(f"not a readable video file ({_reason(exc)})") from None
+        raise MediaError(f"not a readable video file ({reason(exc)})") from None
     return container
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise TooLargeError(
             f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"

@@ -1,4 +1,8 @@
-"""Reading: probe a video and decode its frames to upright RGB (see the package docstring)."""
+"""Reading: probe a video and decode its frames to upright RGB (see the package docstring).
+
+:class:`VideoSource`, :class:`Timestamps` and :class:`RGBConverter` also serve
+:mod:`.write`, which decodes the source the same way.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ...errors import MediaError, UnsupportedMediaError
-from .base import (Frame, VideoInfo, _bit_depth, _check_pixels, _codec_name, _display_matrix,
-                   _is_attached_picture, _open_input, _Orientation, _reason)
+from .base import (Frame, Orientation, VideoInfo, check_pixels, codec_name, display_matrix, is_attached_picture,
+                   open_input, pix_fmt_bits, reason)
 
 
 # Demuxers of still images: FFmpeg opens a PNG or JPEG as a one-frame "video";
@@ -26,7 +30,7 @@ _IMAGE_DEMUXERS = ("image2", "image2pipe")
 # --------------------------------------------------------------------------- reader
 
 
-class _Source:
+class VideoSource:
     """An opened input: the chosen video stream, its first frame and orientation.
 
     Every FFmpeg failure while opening is turned into a :class:`MediaError`; the
@@ -41,7 +45,7 @@ class _Source:
         self.keep_audio = keep_audio
         self.audio_packets: collections.deque[av.Packet] = collections.deque()
         self.corrupt_packets = 0
-        self.container = _open_input(self.path)
+        self.container = open_input(self.path)
         try:
             self._select_streams()
             self._read_first_frame()
@@ -61,7 +65,7 @@ class _Source:
             raise UnsupportedMediaError(
                 f"a still image ({c.format.name.removesuffix('_pipe')}), not a video"
             )
-        videos = [s for s in c.streams.video if not _is_attached_picture(s)]
+        videos = [s for s in c.streams.video if not is_attached_picture(s)]
         if not videos:
             raise UnsupportedMediaError("no video stream")
         self.video = videos[0]
@@ -79,7 +83,7 @@ class _Source:
         if ctx.width and ctx.height:
             # Refuse before decoding anything: the header size is what a bomb lies about
             # least (decoded frames are checked again).
-            _check_pixels(ctx.width, ctx.height, self.max_pixels)
+            check_pixels(ctx.width, ctx.height, self.max_pixels)
         ctx.thread_type = "AUTO"  # frame + slice threads: decoding is the cheap half
         # Defence in depth: the decoder itself refuses bigger pictures than allowed,
         # even when the header gave no size (FFmpeg's option is a C int).
@@ -111,13 +115,13 @@ class _Source:
         except StopIteration:
             raise MediaError("no decodable video frame") from None
         self.coded_width, self.coded_height = self.first.width, self.first.height
-        _check_pixels(self.coded_width, self.coded_height, self.max_pixels)
-        self.orientation = _Orientation(_display_matrix(self.first))
+        check_pixels(self.coded_width, self.coded_height, self.max_pixels)
+        self.orientation = Orientation(display_matrix(self.first))
         self.width, self.height = self.orientation.display_size(
             self.coded_width, self.coded_height
         )
         self.format_name = self.first.format.name
-        self.bit_depth = _bit_depth(self.first.format)
+        self.bit_depth = pix_fmt_bits(self.first.format)
 
     def _decode_frames(self) -> Iterator[av.VideoFrame]:
         """Decoded frames of the video stream in presentation order (raw PyAV frames).
@@ -140,9 +144,34 @@ class _Source:
                     count += 1
                     yield frame
         except av.error.FFmpegError as exc:
-            raise MediaError(f"decode error at frame {count}: {_reason(exc)}") from None
+            raise MediaError(f"decode error at frame {count}: {reason(exc)}") from None
         except (OSError, ValueError) as exc:
-            raise MediaError(f"read error at frame {count}: {_reason(exc)}") from None
+            raise MediaError(f"read error at frame {count}: {reason(exc)}") from None
+
+    def frames_from(self, pts: int) -> Iterator[av.VideoFrame]:
+        """Decoded frames from the key frame at or before ``pts`` on, in presentation order; once only.
+
+        Frames before ``pts`` come too (the caller skips them); a seek that lands
+        after ``pts`` shows as a first frame later than it (the caller checks).
+        Do not mix with :meth:`raw_frames`.
+        """
+        try:
+            self.container.seek(int(pts), stream=self.video, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot seek to {pts}: {reason(exc)}") from None
+        self.video.codec_context.flush_buffers()
+        return self._decode_frames()
+
+    def raw_frames(self) -> Iterator[av.VideoFrame]:
+        """Every decoded frame in presentation order, the one read while opening first; once only."""
+        yield self.first
+        yield from self._frames
+
+    def conversion_warnings(self) -> list[str]:
+        """A warning when the source has more than 8 bits per sample (decoded to 8-bit RGB)."""
+        if self.bit_depth > 8:
+            return [f"{self.bit_depth}-bit video ({self.format_name}) converted to 8-bit"]
+        return []
 
     def decode_warnings(self) -> list[str]:
         if not self.corrupt_packets:
@@ -163,7 +192,7 @@ class _Source:
             tags[f"stream:{s.index}"] = dict(s.metadata)
         others = []
         for s in self.others:
-            others.append(f"{s.type}:{_codec_name(s)}")
+            others.append(f"{s.type}:{codec_name(s)}")
         return VideoInfo(
             format=c.format.name,
             width=self.width,
@@ -179,13 +208,13 @@ class _Source:
             codec=ctx.codec.canonical_name,
             pix_fmt=self.format_name,
             bit_depth=self.bit_depth,
-            audio=tuple(_codec_name(s) for s in self.audio),
+            audio=tuple(codec_name(s) for s in self.audio),
             other_streams=tuple(others),
             tags=tags,
         )
 
 
-class _Timestamps:
+class Timestamps:
     """Deterministic repair of missing or non-increasing presentation timestamps.
 
     * ``pts is None``: previous pts + the frame's duration, else + one nominal
@@ -234,10 +263,10 @@ class _Timestamps:
         return out
 
 
-class _RGBConverter:
+class RGBConverter:
     """Decoded frame -> display-oriented RGB, with one reused swscale context."""
 
-    def __init__(self, source: _Source) -> None:
+    def __init__(self, source: VideoSource) -> None:
         self.orientation = source.orientation
         self.width, self.height = source.coded_width, source.coded_height
         self.max_pixels = source.max_pixels
@@ -253,7 +282,7 @@ class _RGBConverter:
             # The source's own matrix and range (frame tags) convert to RGB.
             rgb = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
         except av.error.FFmpegError as exc:
-            raise MediaError(f"cannot convert frame {index} to RGB: {_reason(exc)}") from None
+            raise MediaError(f"cannot convert frame {index} to RGB: {reason(exc)}") from None
         if not self.orientation.identity:
             return self.orientation.to_display(rgb)  # cv2 returns a packed array
         # Rows of widths that are not a multiple of the buffer alignment are padded;
@@ -287,7 +316,7 @@ def probe_video(path: str | os.PathLike, *, max_pixels: int) -> VideoInfo:
     TooLargeError
         ``width * height > max_pixels``.
     """
-    source = _Source(path, max_pixels=max_pixels)
+    source = VideoSource(path, max_pixels=max_pixels)
     try:
         return source.info()
     finally:
@@ -308,23 +337,19 @@ class FrameIterator(Iterator[Frame]):
     file is closed at once.
     """
 
-    def __init__(self, source: _Source) -> None:
+    def __init__(self, source: VideoSource) -> None:
         self._source = source
         self.info = source.info()
-        self.warnings: list[str] = []
-        if source.bit_depth > 8:
-            self.warnings.append(
-                f"{source.bit_depth}-bit video ({source.format_name}) converted to 8-bit"
-            )
+        self.warnings: list[str] = source.conversion_warnings()
         self._gen = self._generate()
 
     def _generate(self) -> Iterator[Frame]:
         source = self._source
-        timestamps = _Timestamps(source.video, source.time_base)
-        convert = _RGBConverter(source)
+        timestamps = Timestamps(source.video, source.time_base)
+        convert = RGBConverter(source)
         index = 0
         try:
-            for raw in _chain_first(source.first, source._frames):
+            for raw in source.raw_frames():
                 pts = timestamps(raw)
                 yield Frame(index, pts, source.time_base, convert(raw, index))
                 index += 1
@@ -348,11 +373,6 @@ class FrameIterator(Iterator[Frame]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _chain_first(first: av.VideoFrame, rest: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
-    yield first
-    yield from rest
 
 
 def iter_frames(path: str | os.PathLike, *, max_pixels: int) -> FrameIterator:
@@ -382,4 +402,4 @@ def iter_frames(path: str | os.PathLike, *, max_pixels: int) -> FrameIterator:
         As :func:`probe_video`; while iterating, a decode failure raises a
         ``MediaError`` naming the frame index.
     """
-    return FrameIterator(_Source(path, max_pixels=max_pixels))
+    return FrameIterator(VideoSource(path, max_pixels=max_pixels))

@@ -1,0 +1,180 @@
+"""``veil audit``: what in a file identifies people, before anything is published.
+
+An audit writes no media. For each file it lists the faces found (size,
+confidence, and whether a recognizer could use them), the metadata that
+locates, names or dates the people or the device, and the audio streams
+(voices identify people). It never names anyone: the recognizer is only asked
+whether a face is usable, never whom it resembles. Its output goes to the
+person who runs it, so it shows metadata values (escaped on the terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..errors import ExitCode, VeilError
+
+__all__ = ["FaceAudit", "FileAudit", "AuditResult", "audit_file", "audit_paths", "recognizability",
+           "AUDIT_EVERY_SECONDS", "RISK_LEVELS"]
+
+#: Sampling of video frames for the face inventory: one frame per this many seconds.
+AUDIT_EVERY_SECONDS = 1.0
+#: Risk levels, highest first (faces and metadata use the same scale).
+RISK_LEVELS = ("high", "medium", "low")
+#: Faces narrower than this are unlikely to be recognized (the verifier's own floor).
+_RECOGNIZABLE_PX = 20
+_LIKELY_PX = 40
+
+
+@dataclass(frozen=True)
+class FaceAudit:
+    """One face an audit found: where, how sure, and how usable to a recognizer."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    width: float
+    level: str  #: "high" (likely recognizable), "medium" (possibly) or "low" (unlikely)
+    why: str
+    frame: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"box": [round(v, 1) for v in self.box], "score": round(self.score, 3),
+               "width": round(self.width, 1), "level": self.level, "why": self.why}
+        if self.frame is not None:
+            out["frame"] = self.frame
+        return out
+
+
+@dataclass
+class FileAudit:
+    """What one file reveals; ``error`` is set (and nothing else) when it could not be read."""
+
+    input: str
+    kind: str | None = None
+    media: dict = field(default_factory=dict)
+    faces: list[FaceAudit] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)  #: metadata findings (veil.media.metadata)
+    sampled_frames: int | None = None
+    error: str | None = None
+
+    @property
+    def risk(self) -> str:
+        levels = {f.get("risk") for f in self.findings} | {f.level for f in self.faces}
+        return next((r for r in RISK_LEVELS if r in levels), "none")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"input": self.input, "error": self.error}
+        out = {"input": self.input, "kind": self.kind, "media": self.media,
+               "faces": [f.to_dict() for f in self.faces], "metadata": {"findings": self.findings},
+               "risk": self.risk,
+               "counts": {"faces": len(self.faces),
+                          "recognizable_faces": sum(1 for f in self.faces if f.level == "high"),
+                          "metadata_findings": len(self.findings),
+                          "high_risk_metadata": sum(1 for f in self.findings if f.get("risk") == "high")}}
+        if self.sampled_frames is not None:
+            out.update(sampled_frames=self.sampled_frames,
+                       sampling=f"one frame every {AUDIT_EVERY_SECONDS:g} s")
+        return out
+
+
+@dataclass
+class AuditResult:
+    """The result of ``veil audit`` over many files."""
+
+    files: list[FileAudit]
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.FILE_ERROR if any(f.error for f in self.files) else ExitCode.OK
+
+    def to_json(self) -> str:
+        return json.dumps({"files": [f.to_dict() for f in self.files]}, default=str)
+
+
+def recognizability(rgb: np.ndarray, box, *, recognizer=None) -> tuple[str, str]:
+    """How usable a face is to a recognizer, from its size and landmarks: ``(level, why)``."""
+    from ..verify import check_landmarks
+    from ..verify.recognizer import get_recognizer, shape_points
+
+    width = float(box[2]) - float(box[0])
+    if width < _RECOGNIZABLE_PX:
+        return "low", f"under {_RECOGNIZABLE_PX} px wide"
+    rec = recognizer or get_recognizer()
+    problem = check_landmarks(shape_points(rec.landmarks(rgb, box)), box)
+    if problem:
+        return "medium", problem
+    if width >= _LIKELY_PX:
+        return "high", "landmarks found; large enough to match"
+    return "medium", "landmarks found; small"
+
+
+def _faces(dets, rgb: np.ndarray, frame: int | None = None) -> list[FaceAudit]:
+    out = []
+    for box, score in zip(dets.xyxy, dets.scores):
+        level, why = recognizability(rgb, box)
+        out.append(FaceAudit(tuple(float(v) for v in box), float(score), float(box[2] - box[0]), level, why, frame))
+    return out
+
+
+def audit_file(path: str | os.PathLike, config: Config | None = None, *, detector=None) -> FileAudit:
+    """Audit one file; raises :class:`~veil.errors.VeilError` for unreadable files."""
+    from ..detect import detector_for, find
+    from ..media.sniff import require_media
+
+    config = config or Config()
+    path = Path(path)
+    kind = require_media(path)
+    detector = detector or detector_for(config)
+    result = FileAudit(input=str(path), kind=kind)
+    if kind == "image":
+        from ..media.image import read_image, to_rgb8
+        from ..media.metadata import image_metadata
+
+        picture = read_image(path, max_pixels=config.max_pixels)
+        rgb = to_rgb8(picture.pixels)
+        result.media = dict(picture.facts, format=picture.format)
+        result.faces = _faces(find(rgb, config, detector=detector), rgb)
+        result.findings = image_metadata(path)["findings"]
+        return result
+    from ..media.video import iter_frames, probe_video
+    from ..media.video.tags import video_metadata
+
+    info = probe_video(path, max_pixels=config.max_pixels)
+    result.media = info.to_dict()
+    result.findings = video_metadata(info)["findings"]
+    sampled, last = 0, None
+    for frame in iter_frames(path, max_pixels=config.max_pixels):
+        t = float(frame.time)
+        if last is not None and t - last < AUDIT_EVERY_SECONDS:
+            continue
+        last = t
+        sampled += 1
+        result.faces.extend(_faces(find(frame.rgb, config, detector=detector), frame.rgb, frame.index))
+    result.sampled_frames = sampled
+    return result
+
+
+def audit_paths(inputs: list[str], config: Config | None = None, *, notify=lambda line: None) -> AuditResult:
+    """Audit files and folders (recursive); an unreadable file is an entry with its ``error``."""
+    from ..errors import shown
+    from ..plan import walk_inputs
+
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        paths.extend(walk_inputs(item) if item.is_dir() else [item])
+    files = []
+    for path in paths:
+        try:
+            files.append(audit_file(path, config))
+        except VeilError as exc:
+            files.append(FileAudit(input=str(path), error=str(exc)))
+            notify(f"{shown(path)}: {exc}")
+    return AuditResult(files)

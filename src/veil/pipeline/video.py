@@ -1,0 +1,201 @@
+"""One video in two passes: pass 1 finds and tracks (``veil.track.scan``), pass 2 covers and encodes.
+
+Pass 2 decodes again, covers every frame's regions and encodes; verification
+collects what it needs while frames go by, and the residual-face check runs on
+a thread of its own beside decoding and encoding. In blur/pixelate mode a
+leaking track is re-rendered stronger, re-encoding the whole video each round,
+so the verdicts always describe the file that is written.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+
+from ..anonymize import cover
+from ..config import Config
+from ..detect import detector_for
+from ..errors import MediaError
+from ..media.atomic import atomic_folder, atomic_output
+from ..region import regions_for
+from ..report import FileReport, VideoCover
+from ..track.scan import VideoScan, scan_video
+from .masks import record_edits, write_mask
+
+__all__ = ["process_video", "render_frame", "media_facts", "removed_metadata"]
+
+
+def process_video(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir: Path | None,
+                  progress, *, own_detector: bool = False, edits=None) -> None:
+    """Anonymize the video ``src`` into ``dst`` (atomically) and fill in ``report``.
+
+    Parameters
+    ----------
+    own_detector : bool, keyword-only
+        ``detector`` is veil's own: pass 1 then detects several frames at once,
+        each on one thread (see :func:`veil.detect.detector_for`).
+    edits : veil.edits.FileEdits, optional, keyword-only
+        A person's edits, applied to the tracked boxes before regions are made.
+    """
+    t0 = time.perf_counter()
+    workers = config.cpu_threads if own_detector else 1
+    scan = scan_video(src, config, detector_for(config, single=True) if own_detector else detector, progress,
+                      workers=workers)
+    report.media = media_facts(scan.info)
+    report.metadata_removed = removed_metadata(scan.info, config)
+    found, applied = scan.tracked.frames, None
+    if edits is not None:  # a person's edits (veil review), on the tracked boxes
+        from ..edits import apply_edits
+
+        applied = apply_edits(found, edits, region_shape=config.region_shape)
+        scan = dataclasses.replace(scan, tracked=dataclasses.replace(scan.tracked, frames=applied.frames))
+    t1 = time.perf_counter()
+    regions = [regions_for(d, config) for d in scan.tracked.frames]
+    second = _SecondPass(src, config, scan, regions, progress)
+    t_verify = 0.0
+    try:
+        with atomic_output(dst) as tmp, contextlib.ExitStack() as masks:
+            # The masks' folder is swapped in just before the video is renamed.
+            second.mask_dir = masks.enter_context(atomic_folder(mask_dir)) if mask_dir is not None else None
+            checks = second.render(tmp, {})
+            if checks is not None:
+                tv = time.perf_counter()
+                report.verification = _verify(second, tmp, checks, config)
+                t_verify = time.perf_counter() - tv
+    finally:
+        second.close()
+    t3 = time.perf_counter()
+    result = second.result
+    report.warnings.extend(result.warnings)
+    frames = scan.frames
+    report.faces = len(scan.tracked.tracks) + sum(int((d.track_id < 0).sum()) for d in scan.tracked.frames)
+    report.cover = VideoCover(config.region_shape, regions, list(scan.tracked.tracks), scan.cuts, found=found)
+    if applied is not None:
+        record_edits(report, applied, (scan.info.height, scan.info.width), config)
+    report.media["frames"] = frames
+    report.media["audio_kept"] = bool(result.audio_kept)
+    report.timings.update(detect_track=round(t1 - t0, 3), render_encode_verify=round(t3 - t1, 3),
+                          verify=round(t_verify, 3), fps=round(frames / max(t3 - t0, 1e-9), 2))
+
+
+class _SecondPass:
+    """Pass 2: decode, cover, encode; optionally masks and the verification's collection."""
+
+    def __init__(self, src: Path, config: Config, scan: VideoScan, regions: list, progress) -> None:
+        self.src, self.config, self.scan, self.regions, self.progress = src, config, scan, regions, progress
+        self.keys = [d.track_id.tolist() for d in scan.tracked.frames]
+        self.mask_dir: Path | None = None
+        self.result = None
+        # The residual check (veil's detector on sampled output frames) runs on a
+        # thread of its own beside decoding and encoding.
+        self.side_pool = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual")
+                          if config.verify else None)
+
+    def close(self) -> None:
+        if self.side_pool is not None:
+            self.side_pool.shutdown(wait=True, cancel_futures=True)
+
+    def render(self, tmp: Path, overrides: dict):
+        """Encode the whole video into ``tmp`` with per-track ``overrides``; returns the checks (or None)."""
+        from ..media.video import transcode
+        from ..verify.video import VideoChecks
+
+        config, regions, n = self.config, self.regions, self.scan.frames
+        rng = config.rng()
+        # The residual check is a second opinion: veil's own detector, whatever found the faces.
+        checks = (VideoChecks(self.scan.tracked.frames, config, detector_for(config, single=True),
+                              pool=self.side_pool) if config.verify else None)
+        rendered = 0
+
+        def render(frame):
+            nonlocal rendered
+            i = frame.index
+            if i >= len(regions):
+                raise MediaError(f"frame {i} appeared on the second decode only; refusing")
+            out = render_frame(frame, regions[i], self.keys[i], config, overrides, rng,
+                               mask_dir=self.mask_dir, checks=checks)
+            rendered += 1
+            if self.progress:
+                self.progress(n + rendered, n * 2)
+            return out
+
+        result = transcode(self.src, tmp, render, audio=config.audio.value, crf=config.crf,
+                           preset=config.preset, max_pixels=config.max_pixels)
+        if checks is not None:
+            checks.finish()
+        if result.frames != n or rendered != n:
+            raise MediaError(f"decoded {n} frames but wrote {result.frames}; refusing")
+        self.result = result
+        return checks
+
+
+def render_frame(frame, regions, keys: list, config: Config, overrides: dict, rng, *,
+                 mask_dir: Path | None = None, checks=None):
+    """Pass 2 on one frame: cover its regions (stronger where ``overrides`` say), write its mask,
+    show it to the verification; returns the picture to encode.
+
+    Parameters
+    ----------
+    frame : veil.media.video.Frame
+    regions : Regions
+        The frame's regions; ``keys`` their track ids (for ``overrides``).
+    overrides : dict
+        Track id -> stronger ``Config`` (escalation); empty for the first render.
+    mask_dir : Path, optional, keyword-only
+        Where the frame's mask goes, as ``<frame index>.png``.
+    checks : veil.verify.video.VideoChecks, optional, keyword-only
+    """
+    from ..verify.video import render_with_overrides
+
+    i = frame.index
+    mask = None
+    if mask_dir is not None or checks is not None:
+        mask = regions.mask(*frame.rgb.shape[:2])
+    if overrides:
+        out = render_with_overrides(frame.rgb, regions, keys, config, overrides, rng)
+    else:
+        out = cover(frame.rgb, regions, config, rng, mask=mask)
+    if mask_dir is not None:
+        write_mask(mask_dir / f"{i}.png", mask)
+    if checks is not None:
+        checks.observe(i, frame.rgb, out, mask)
+    return out
+
+
+def _verify(second: _SecondPass, tmp: Path, checks, config: Config):
+    """The verification record of the written video, after escalating leaking tracks."""
+    from ..verify import VerificationRecord
+    from ..verify.escalate import escalate
+
+    last = {"checks": checks}
+
+    def rerender(overrides: dict) -> dict:
+        last["checks"] = second.render(tmp, overrides)
+        return last["checks"].verdicts(overrides=overrides)
+
+    result = escalate(config, checks.verdicts(), rerender)
+    order = sorted(result.verdicts)
+    return VerificationRecord(tuple(result.verdicts[t] for t in order), tuple(last["checks"].residual),
+                              escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
+                                           if t in result.steps})
+
+
+def media_facts(info) -> dict:
+    """The report's ``media`` of a video: :class:`VideoInfo` less its tags."""
+    # The tags hold what veil strips (place, names, serials, times): never in a report.
+    media = info.to_dict()
+    media.pop("tags", None)
+    return media
+
+
+def removed_metadata(info, config: Config) -> list[dict]:
+    """The report's ``metadata_removed`` of a video (kinds and counts only)."""
+    from ..media.metadata import removed_summary
+    from ..media.video.tags import video_metadata
+
+    # The display orientation is kept (the output turns the same way).
+    findings = [f for f in video_metadata(info)["findings"] if f["field"] != "display rotation"]
+    return removed_summary(findings, audio_kept=config.audio.value == "keep")

@@ -1,0 +1,222 @@
+"""One file's section of the HTML report: its state, facts, verification cards, timeline, thumbnails."""
+
+from __future__ import annotations
+
+from ..verify.verdicts import LEAK, PASS, UNVERIFIABLE
+from .html_review import review_html
+from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
+from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
+from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
+
+__all__ = ["face_state", "file_state", "file_section", "MAX_RESIDUAL_LISTED", "PASSING_SHOWN"]
+
+MAX_RESIDUAL_LISTED = 100
+PASSING_SHOWN = 6  #: passing faces shown per file before the rest fold into a <details>
+
+
+def face_state(v) -> tuple[str, str]:
+    """(css class, badge) of a face or track verdict."""
+    if v.leaks:
+        return "leak", "leak"
+    if not v.verified:
+        return "warn", "unverifiable"
+    return "pass", "pass"
+
+
+def file_state(f) -> tuple[str, str, str]:
+    """(css class, badge, one sentence) for one file."""
+    if not f.ok:
+        return "fail", "failed", f"Failed: {f.error or 'unknown error'}. No output was written."
+    v = f.verification
+    if v is None:
+        covered = f"{plural(f.faces, 'face')} covered" if f.faces else "No face found"
+        return "none", "not verified", f"{covered}; not verified: the output was not checked against the input."
+    counts = v.counts
+    if v.verdict == LEAK:
+        parts = []
+        if counts.leaked:
+            parts.append(f"{plural(counts.leaked, 'face')} still match{'es' * (counts.leaked == 1)} "
+                         f"{'its' if counts.leaked == 1 else 'their'} original")
+        if counts.residual:
+            parts.append(f"{plural(counts.residual, 'possible missed face')} in the output")
+        return "leak", "leak found", "Leak: " + ("; ".join(parts) or "verification found a leak") + "."
+    if v.verdict == PASS:
+        if counts.faces == 1:
+            text = "Verified: the covered face does not match its original, even after the strongest attack."
+        elif counts.faces:
+            text = (f"Verified: none of the {counts.faces} covered faces matches its original, "
+                    "even after the strongest attack.")
+        else:
+            text = "Verified: no face to match."
+        if counts.unverifiable:
+            text += f" {plural(counts.unverifiable, 'face')} could not be measured."
+        return "pass", "verified", text
+    reasons = sorted({str(x.unverifiable) for x in v.verdicts if x.unverifiable})
+    why = f": {'; '.join(reasons)}" if reasons else ""
+    return "warn", "unverifiable", f"Could not be verified{why}."
+
+
+def _face_card(f, j: int, v, steps, x_max: float, thumbs: dict, plan) -> str:
+    cls, word = face_state(v)
+    track, frame = v.track_id, v.frame
+    title = f"Track {track}" if track is not None else f"Face {j + 1}"
+    if frame is not None and f.kind == "video":
+        title += f" \u00b7 frame {frame}"
+    key = plan.face_keys.get(j)
+    thumb = thumb_html(thumbs.get(key) if key else None, f"anonymized output, {title}",
+                        key in plan.withheld if key else v.leaks)
+    rows = []
+    if v.unverifiable:
+        rows.append(f'<p class="why">Could not verify: {esc(v.unverifiable)}</p>')
+    if v.distance is not None:
+        margin = v.margin
+        rows.append(f'<p class="dist-line">distance <b>{fmt(v.distance)}</b> \u00b7 threshold {fmt(v.threshold)}'
+                    f' \u00b7 margin <b class="{"neg" if margin < 0 else "pos"}">{margin:+.3f}</b></p>')
+        rows.append(meter_svg(v.distance, v.threshold, x_max))
+    attack = v.strongest_attack
+    if attack:
+        rows.append(f"<p>closest attack: <b>{esc(attack)}</b></p>")
+    if v.distances:
+        items = sorted(v.distances.items(), key=lambda kv: kv[1])
+        lis = "".join(f'<li{" class=strong" if k == attack else ""}><span>{esc(k)}</span> '
+                      f"<span>{fmt(d)}</span></li>" for k, d in items)
+        rows.append(f'<details><summary>{plural(len(items), "attack")} tried</summary>'
+                    f'<ul class="attacks">{lis}</ul></details>')
+    if steps:
+        lis = "".join(f"<li>{esc(str(step))}</li>" for step in steps)
+        rows.append(f'<div class="esc"><b>Escalated</b> ({plural(len(steps), "step")}):<ol>{lis}</ol></div>')
+    if v.box is not None:
+        rows.append(f'<p class="muted">box {box_text(v.box)}</p>')
+    return (f'<article class="card {cls}">{thumb}<div class="card-body">'
+            f'<h4>{esc(title)} {badge(cls, word)}</h4>{"".join(rows)}</div></article>')
+
+
+def _face_cards(f, record, x_max: float, thumbs: dict, plan) -> str:
+    """Problem faces first, then passing faces closest to the threshold; many passes fold away."""
+    order = {"leak": 0, "warn": 1, "pass": 2}
+    items = sorted(enumerate(record.verdicts),
+                   key=lambda jv: (order[face_state(jv[1])[0]], jv[1].distance or 0.0, jv[0]))
+    cards = [(face_state(v)[0], _face_card(f, j, v, record.escalations.get(j, ()), x_max, thumbs, plan))
+             for j, v in items]
+    problems = [c for cls, c in cards if cls != "pass"]
+    passes = [c for cls, c in cards if cls == "pass"]
+    shown = problems + passes[:PASSING_SHOWN]
+    rest = passes[PASSING_SHOWN:]
+    out = f'<div class="cards">{"".join(shown)}</div>'
+    if rest:
+        out += (f'<details><summary>{plural(len(rest), "more passing face")}</summary>'
+                f'<div class="cards">{"".join(rest)}</div></details>')
+    return out
+
+
+def _gallery_card(key: tuple, f, thumbs: dict) -> str:
+    kind, ident = key
+    label = {"region": f"region {ident + 1}" if isinstance(ident, int) else "region",
+             "track": f"track {ident}", "face": f"face {ident + 1}" if isinstance(ident, int) else "face"}.get(kind, kind)
+    extra = ""
+    if kind == "track" and f.video is not None:
+        for t in f.video.tracks:
+            if t.id == ident:
+                extra = f"frames {esc(t.first)}\u2013{esc(t.last)}"
+                det = run_length(runs(t.detected))
+                if det:
+                    extra += f"; seen in {det}"
+                break
+    thumb = thumb_html(thumbs.get(key), f"anonymized output, {label}", False)
+    return (f'<figure class="tile">{thumb}<figcaption>{esc(label)}'
+            f'{"<br>" + extra if extra else ""}</figcaption></figure>')
+
+
+def file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thumbs_budget: list,
+                  thumbnails: bool, x_max: float, run_input_hash: bool = True) -> str:
+    cls, badge_text, sentence = state
+    name = f.name
+    out = [f'<section class="file {cls}" id="f{i}">',
+           f'<h2>{badge(cls, badge_text)} <span class="name">{esc(name)}</span></h2>',
+           f'<p class="sentence {cls}">{esc(sentence)}</p>']
+    kind = {"image": "photo", "video": "video"}.get(f.kind, f.kind or "unknown")
+    pairs = [("input", f'<span class="mono">{esc(f.name)}</span>')]
+    if f.input_sha256 and run_input_hash:
+        pairs.append(("SHA-256", f'<span class="mono">{esc(f.input_sha256)}</span>'))
+    pairs.append(("output", f'<span class="mono">{esc(f.shown_output)}</span>' if f.output else "none"))
+    media = f.media
+    line = media_line(media)
+    pairs.append(("media", f"{esc(kind)}" + (f" \u00b7 {line}" if line else "")))
+    if f.ok:
+        pairs.append(("faces", f"{f.faces} covered" + (f" in {f.frames} frames" if f.frames is not None else "")))
+        pairs.append(("metadata", "; ".join(f"{esc(m['label'])}: {esc(m['status'])}" for m in f.metadata_removed)
+                      if f.metadata_removed else "none found"))
+    out.append(kv(pairs))
+    if f.error and not f.ok:
+        out.append(f'<p class="error"><b>Error:</b> {esc(f.error)}</p>')
+    for w in dict.fromkeys(f.warnings):
+        out.append(f'<p class="warnline"><b>Warning:</b> {esc(w)}</p>')
+    facts = [(k, short(v)) for k, v in flat(media)]
+    timings = [(k, f"{fmt(v, 3)} s" if k != "fps" else f"{fmt(v, 2)} fps") for k, v in flat(f.timings)]
+    if facts or timings:
+        out.append('<details class="facts"><summary>Media facts and timings</summary>'
+                   + kv(facts) + (f"<h4>Timings</h4>{kv(timings)}" if timings else "") + "</details>")
+
+    if f.ok:
+        # Thumbnails: from the OUTPUT file only.
+        thumbs, problem = {}, None
+        scale = settings.region_scale
+        plan = plan_thumbnails(f, region_scale=scale, limit=min(MAX_PER_FILE, max(0, thumbs_budget[0])))
+        if thumbnails and plan.wants:
+            thumbs, problem = read_thumbnails(f, plan.wants, max_pixels=settings.max_pixels)
+            thumbs_budget[0] -= len(thumbs)
+        elif not thumbnails:
+            problem = "thumbnails off"
+        out.append(_verification_html(f, x_max, thumbs, plan))
+        if f.review:
+            out.append(review_html(f.review, f.verification))
+        video = f.video
+        if video is not None:
+            v = f.verification
+            leaking = {x.track_id for x in v.verdicts if x.leaks} if v is not None else set()
+            residual_frames = [r.frame for r in v.residual] if v is not None else []
+            tl = timeline_html(tracks=video.tracks, cuts=video.cuts, frames=video.frames,
+                               covered=video.covered_frames(), residual=residual_frames, leaking=leaking)
+            if tl:
+                out.append(f"<h3>Timeline ({plural(len(video.tracks), 'track')})</h3>{tl}")
+        shown = set(plan.face_keys.values())
+        rest = [w.key for w in plan.wants if w.key not in shown and w.key in thumbs]
+        if rest:
+            tiles = "".join(_gallery_card(k, f, thumbs) for k in rest)
+            out.append(f'<h3>Covered regions</h3><div class="gallery">{tiles}</div>')
+        if problem and thumbnails and plan.wants:
+            out.append(f'<p class="muted">{esc(problem)}.</p>')
+        n_regions = len(video.tracks) if video is not None else len(f.cover.regions) if f.cover is not None else 0
+        if plan.wants and thumbs and n_regions > len(plan.wants) + len(plan.withheld):
+            out.append(f'<p class="muted">Thumbnails for {len(plan.wants)} of {n_regions} regions.</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
+def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
+    """The verdict, the face cards and the residual detections of one file."""
+    v = f.verification
+    if v is None:
+        return '<h3>Verification</h3><p class="muted">Not verified.</p>'
+    from ..verify import provenance_text
+
+    verdict = {PASS: ("pass", "pass"), LEAK: ("leak", "leak"), UNVERIFIABLE: ("warn", "unverifiable")}[v.verdict]
+    out = ["<h3>Verification</h3>",
+           kv([("verdict", badge(*verdict)),
+                ("impostor threshold", f'{fmt(v.threshold)} <span class="muted">({esc(provenance_text())})</span>')])]
+    out.append(_face_cards(f, v, x_max, thumbs, plan) if v.verdicts else '<p class="muted">No face to verify.</p>')
+    out.append(f"<h3>Residual detections ({len(v.residual)})</h3>")
+    if v.residual:
+        out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
+                   "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
+        lis = "".join(f"<li>{'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
+                      f"box {box_text(r.box)} · score {fmt(r.score, 2)}</li>"
+                      for r in v.residual[:MAX_RESIDUAL_LISTED])
+        more = (f"<li>\u2026 and {len(v.residual) - MAX_RESIDUAL_LISTED} more (see the JSON report)</li>"
+                if len(v.residual) > MAX_RESIDUAL_LISTED else "")
+        out.append(f'<ul class="residual">{lis}{more}</ul>')
+    else:
+        out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
+    return "".join(out)
+
+

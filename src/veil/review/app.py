@@ -1,0 +1,204 @@
+"""The review app over HTTP (Starlette): a few JSON and picture routes, and the page.
+
+Security, for a server that shows un-anonymized originals:
+
+* **Token.** Every request needs the session's random token: the URL printed at
+  start carries it once (``/?token=...``); that visit sets an HttpOnly,
+  SameSite=Strict cookie (named per port) and redirects to ``/`` so the token
+  leaves the address bar. Anything else without it gets 401.
+* **Host header** must be an IP literal or ``localhost`` with the bound port:
+  a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) is refused.
+* **Origin.** A request that changes state (not GET/HEAD) needs an ``Origin``
+  equal to the page's own; cross-site fetches are refused.
+* **Headers.** A strict Content-Security-Policy (scripts, styles, pictures and
+  requests from this origin only; no inline script, no frames), nosniff,
+  no referrer, no caching.
+* **Files by id.** Pictures are served by file number and frame index from the
+  run's report, never by a path from the client; the page's own assets come
+  from a fixed table. Nothing else exists (404), so ``..`` or an absolute path
+  reaches nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+from importlib import resources
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .apply import Applier
+from .session import NotFound, Refused, ReviewSession
+
+__all__ = ["create_app", "CSP"]
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
+            (b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin"),
+            (b"cross-origin-resource-policy", b"same-origin")]
+#: The page's assets: URL name -> (file in veil/review/static, media type).
+_ASSETS = {"app.js": ("app.js", "text/javascript"), "app.css": ("app.css", "text/css"),
+           "icon.svg": ("icon.svg", "image/svg+xml")}
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("veil.review").joinpath("static", name).read_bytes()
+
+
+class _Guard:
+    """ASGI middleware: Host, token and Origin checks, and security headers on every response."""
+
+    def __init__(self, app, *, token: str, port: int) -> None:
+        self.app, self.token, self.port = app, token, port
+        self.cookie = f"veil_review_{port}"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_secured(message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=list(message.get("headers", [])) + _HEADERS)
+            await send(message)
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get("host", "")
+        if not self._host_ok(host):
+            return await _plain(400, "unexpected Host header", scope, receive, send_secured)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = (query.get("token") or [""])[0]
+        if scope["path"] == "/" and given:
+            if not secrets.compare_digest(given, self.token):
+                return await _plain(401, "wrong access token: open the URL veil review printed", scope, receive,
+                                    send_secured)
+            response = RedirectResponse("/", status_code=303)
+            response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict", path="/")
+            return await response(scope, receive, send_secured)
+        if not secrets.compare_digest(_cookie(headers.get("cookie", ""), self.cookie), self.token):
+            return await _plain(401, "open the URL veil review printed (it carries the access token)", scope,
+                                receive, send_secured)
+        if scope["method"] not in _SAFE_METHODS:
+            origin = headers.get("origin")
+            if origin != f"http://{host}" or headers.get("sec-fetch-site", "same-origin") != "same-origin":
+                return await _plain(403, "cross-origin request refused", scope, receive, send_secured)
+        return await self.app(scope, receive, send_secured)
+
+    def _host_ok(self, host: str) -> bool:
+        name, _, port = host.rpartition(":")
+        if not name or port != str(self.port):
+            return False
+        name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+        if name == "localhost":
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+
+def _cookie(header: str, name: str) -> str:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""
+
+
+async def _plain(status: int, text: str, scope, receive, send) -> None:
+    await Response(text + "\n", status_code=status, media_type="text/plain")(scope, receive, send)
+
+
+def create_app(session: ReviewSession, *, token: str, port: int):
+    """The ASGI app serving ``session``; requests must carry ``token`` and a Host with ``port``.
+
+    Its ``applier`` attribute runs Apply (stop it before the session closes).
+    """
+    applier = Applier(session)
+
+    def guarded(fn):
+        def endpoint(request: Request):
+            try:
+                return fn(request)
+            except NotFound as exc:
+                return JSONResponse({"error": str(exc)}, status_code=404)
+            except Refused as exc:
+                return JSONResponse({"error": str(exc)}, status_code=422)
+        return endpoint
+
+    def fid(request: Request) -> int:
+        return int(request.path_params["fid"])
+
+    def index(request: Request):
+        return Response(_asset("index.html"), media_type="text/html; charset=utf-8")
+
+    def asset(request: Request):
+        found = _ASSETS.get(request.path_params["name"])
+        if found is None:
+            raise NotFound("no such asset")
+        return Response(_asset(found[0]), media_type=found[1])
+
+    def run(request: Request):
+        return JSONResponse(dict(session.overview(), apply=applier.status()))
+
+    def file_model(request: Request):
+        return JSONResponse(session.file_model(fid(request)))
+
+    def boxes(request: Request):
+        try:
+            start, stop = int(request.query_params.get("start", 0)), int(request.query_params.get("stop", 0))
+        except ValueError:
+            raise NotFound("start and stop must be frame numbers") from None
+        return JSONResponse(session.boxes(fid(request), start, stop))
+
+    def picture(request: Request):
+        which = request.path_params["which"]
+        if which not in ("input", "output"):
+            raise NotFound("no such picture")
+        index = int(request.path_params.get("frame", 0))
+        return Response(session.picture(fid(request), which, index), media_type="image/jpeg")
+
+    async def edits(request: Request):
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "edits must be JSON"}, status_code=422)
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            return JSONResponse(await run_in_threadpool(session.set_edits, fid(request), body))
+        except NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except Refused as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+
+    def apply_start(request: Request):
+        started = applier.start()
+        return JSONResponse(applier.status(), status_code=202 if started else 409)
+
+    def apply_status(request: Request):
+        return JSONResponse(applier.status())
+
+    routes = [
+        Route("/", index),
+        Route("/static/{name}", guarded(asset)),
+        Route("/api/run", guarded(run)),
+        Route("/api/files/{fid:int}", guarded(file_model)),
+        Route("/api/files/{fid:int}/boxes", guarded(boxes)),
+        Route("/api/files/{fid:int}/{which}", guarded(picture)),
+        Route("/api/files/{fid:int}/{which}/{frame:int}", guarded(picture)),
+        Route("/api/files/{fid:int}/edits", edits, methods=["PUT"]),
+        Route("/api/apply", apply_start, methods=["POST"]),
+        Route("/api/apply", apply_status, methods=["GET"]),
+    ]
+    guard = _Guard(Starlette(routes=routes), token=token, port=port)
+    guard.applier = applier
+    return guard

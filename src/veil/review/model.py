@@ -1,0 +1,185 @@
+"""What a person reviews in one file, built from its report entry: items, flags, boxes.
+
+Pure functions over the JSON report (``veil-report/1``). Every item is named
+as the edits file names it (:class:`veil.edits.ItemRef`), and the items are
+ordered by what needs a person's eyes first: possible missed faces, leaks,
+faces that could not be measured, tracks with gaps, then everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..config import Config
+from ..detections import Detections, Kind, Source
+from ..edits import ItemRef
+from ..region import head_regions
+
+__all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
+
+#: Flag -> rank: lower needs a person's eyes first.
+PRIORITIES = {"residual": 0, "leak": 1, "unverifiable": 2, "gaps": 3, "other": 4}
+
+
+class ReportError(ValueError):
+    """A report entry that the review app cannot use (too old, incomplete)."""
+
+
+def _detections(records: Sequence[dict]) -> Detections:
+    if not records:
+        return Detections.empty()
+    return Detections([r["box"] for r in records], scores=[r.get("score", 1.0) for r in records],
+                      track_id=[r.get("track", -1) for r in records],
+                      source=[int(Source[r.get("source", "detected").upper()]) for r in records],
+                      kind=[int(Kind.parse(r.get("kind", "face"))) for r in records])
+
+
+def base_frames(entry: dict) -> list[Detections]:
+    """What the run found in one file, per frame (a photo: one), before any edit.
+
+    Raises
+    ------
+    ReportError
+        The entry lacks the detections (a report older than the review app).
+    """
+    regions = entry.get("regions") or {}
+    if entry.get("kind") == "image":
+        if "detections" not in regions:
+            raise ReportError("the report lists no detections for this photo")
+        return [_detections(regions["detections"])]
+    if "detections_by_frame" not in regions:
+        raise ReportError("the report was made by an older veil (no detections per frame): run veil anonymize again")
+    frames = [Detections.empty()] * int(entry["frames"])
+    for key, records in regions["detections_by_frame"].items():
+        frames[int(key)] = _detections(records)
+    return frames
+
+
+def _round(values) -> list[float]:
+    return [round(float(v), 1) for v in values]
+
+
+def frame_rows(dets: Detections, config: Config) -> list[list]:
+    """One frame's boxes for the page: ``[face box (4), region box (4), track, source, score]``."""
+    regions = head_regions(dets, scale=config.region_scale, shape=config.region_shape)
+    return [_round(dets.xyxy[i]) + _round(regions.boxes[i]) + [int(dets.track_id[i]), int(dets.source[i]),
+                                                               round(float(dets.scores[i]), 3)]
+            for i in range(len(dets))]
+
+
+def _verdict(face: dict | None) -> dict | None:
+    if not face:
+        return None
+    return {k: face.get(k) for k in ("status", "distance", "margin", "threshold", "note", "strongest_attack",
+                                     "unverifiable") if face.get(k) is not None}
+
+
+def _flags(verdict: dict | None, gaps: int = 0) -> list[str]:
+    flags = []
+    if verdict and verdict.get("status") == "leak":
+        flags.append("leak")
+    elif verdict and verdict.get("status") == "unverifiable":
+        flags.append("unverifiable")
+    if gaps:
+        flags.append("gaps")
+    return flags or ["other"]
+
+
+def _item(ref: ItemRef, kind: str, label: str, flags: list[str], region, **extra) -> dict:
+    item = {"key": ref.key, "ref": ref.to_dict(), "kind": kind, "label": label, "flags": flags,
+            "priority": min(PRIORITIES[f] for f in flags), "frame": ref.frame, "box": list(ref.to_dict()["box"]),
+            "region": _round(region)}
+    item.update(extra)
+    return item
+
+
+def _photo_items(entry: dict, dets: Detections, config: Config) -> list[dict]:
+    # Verdicts name their face by its box (after edits, not every detection has one).
+    faces = {tuple(_round(f["box"])): f for f in (entry.get("verification") or {}).get("faces") or []
+             if f.get("box")}
+    regions = head_regions(dets, scale=config.region_scale, shape=config.region_shape)
+    items = []
+    for i in range(len(dets)):
+        if dets.source[i] == Source.MANUAL:
+            continue
+        verdict = _verdict(faces.get(tuple(_round(dets.xyxy[i]))))
+        ref = ItemRef(tuple(float(v) for v in dets.xyxy[i]), detection=i)
+        items.append(_item(ref, "detection", f"face {i + 1}", _flags(verdict), regions.boxes[i],
+                           score=round(float(dets.scores[i]), 3), verdict=verdict))
+    return items
+
+
+def _track_items(entry: dict, frames: list[Detections], config: Config) -> list[dict]:
+    verdicts = {f.get("track"): f for f in (entry.get("verification") or {}).get("faces") or []}
+    items = []
+    for track in entry.get("tracks") or []:
+        tid = int(track["id"])
+        # The track's largest detected box names it (and is where to look).
+        best = None
+        for runs in track.get("detected") or [[track["first"], track["last"]]]:
+            for i in range(runs[0], runs[1] + 1):
+                d = frames[i]
+                rows = np.flatnonzero((d.track_id == tid) & (d.source == Source.DETECTED))
+                for r in rows:
+                    area = float(d.widths[r] * d.heights[r])
+                    if best is None or area > best[0]:
+                        best = (area, i, r)
+        if best is None:
+            continue
+        _, frame, row = best
+        d = frames[frame]
+        region = head_regions(d[[row]], scale=config.region_scale, shape=config.region_shape).boxes[0]
+        verdict = _verdict(verdicts.get(tid))
+        gaps = sum(b - a + 1 for a, b in track.get("interpolated") or [])
+        ref = ItemRef(tuple(float(v) for v in d.xyxy[row]), track=tid, frame=frame)
+        items.append(_item(ref, "track", f"track {tid}", _flags(verdict, gaps), region,
+                           track=tid, first=int(track["first"]), last=int(track["last"]), gaps=gaps,
+                           score=round(float(d.scores[row]), 3), verdict=verdict))
+    for i, d in enumerate(frames):  # boxes that joined no track
+        for r in np.flatnonzero((d.track_id < 0) & (d.source != Source.MANUAL)):
+            ref = ItemRef(tuple(float(v) for v in d.xyxy[r]), frame=i)
+            region = head_regions(d[[r]], scale=config.region_scale, shape=config.region_shape).boxes[0]
+            items.append(_item(ref, "box", f"box on frame {i}", ["other"], region, score=round(float(d.scores[r]), 3)))
+    return items
+
+
+def _residual_items(entry: dict, config: Config) -> list[dict]:
+    items = []
+    video = entry.get("kind") == "video"
+    for r in (entry.get("verification") or {}).get("residual") or []:
+        ref = ItemRef(tuple(float(v) for v in r["box"]), frame=r.get("frame") if video else None, residual=True)
+        region = head_regions(Detections([r["box"]]), scale=config.region_scale, shape=config.region_shape).boxes[0]
+        where = f" on frame {r['frame']}" if video else ""
+        items.append(_item(ref, "residual", f"possible missed face{where}", ["residual"], region,
+                           score=r.get("score")))
+    return items
+
+
+def items_for(entry: dict, frames: list[Detections], config: Config) -> list[dict]:
+    """Every item of one file, ordered by what needs a person's eyes first.
+
+    Parameters
+    ----------
+    entry : dict
+        The file's report entry.
+    frames : list of Detections
+        :func:`base_frames` of it.
+    config : Config
+        The run's settings (head regions are drawn with its scale and shape).
+
+    Returns
+    -------
+    list of dict
+        ``key`` (as in edits), ``ref`` (the edits item), ``kind`` (``detection``,
+        ``track``, ``box``, ``residual``), ``label``, ``flags``, ``priority``,
+        ``frame``, ``box``, ``region``, and per kind ``track``, ``first``,
+        ``last``, ``gaps``, ``score``, ``verdict``.
+    """
+    if entry.get("kind") == "image":
+        items = _photo_items(entry, frames[0], config)
+    else:
+        items = _track_items(entry, frames, config)
+    items = _residual_items(entry, config) + items
+    return sorted(items, key=lambda it: (it["priority"], it.get("frame") or 0, it["key"]))

@@ -1,0 +1,61 @@
+"""Resuming a run: which planned files the output folder's journal says are done.
+
+:class:`Resume` is what ``veil anonymize`` holds for one run: it finds the
+files an earlier run finished with the same input and settings (their report
+entries come back as :class:`veil.report.stored.StoredFile`) and records each
+file this run finishes (:mod:`veil.scale.journal`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..config import Config, usable_cpus
+from ..errors import VeilError
+from ..report.stored import StoredFile
+from .journal import Journal, entry_for, journal_key, settings_fingerprint
+
+__all__ = ["Resume"]
+
+
+class Resume:
+    """The journal of one run into ``outdir`` (use as a context manager around the files)."""
+
+    def __init__(self, outdir: Path, config: Config, *, masks: bool, input_hash: bool, restart: bool,
+                 notify: Callable[[str], None] = lambda line: None) -> None:
+        self.journal = Journal(outdir, restart=restart)
+        self.notify = notify
+        self.broken = False
+        self.fingerprint = settings_fingerprint(config, masks=masks, input_hash=input_hash)
+        self.input_hash = input_hash
+        # Without input hashes the journal names inputs by a keyed hash (its key outside OUTDIR).
+        self.key = None if input_hash else journal_key()
+
+    def done(self, jobs: list) -> dict[int, StoredFile]:
+        """Plan index -> stored report entry, for every job already done (inputs and outputs hashed again)."""
+        found = self.journal.candidates(jobs, self.fingerprint)
+        if not found:
+            return {}
+        confirmed = Journal.confirm(jobs, found, input_hash=self.input_hash, key=self.key,
+                                    threads=min(4, 2 * usable_cpus()))
+        return {i: StoredFile(e.entry) for i, e in confirmed.items()}
+
+    def record(self, job, report, digest=None) -> None:
+        """Append a finished file's line (flushed and fsynced); a journal that cannot be written
+        costs only the resume (said once), never the run."""
+        if self.broken:
+            return
+        try:
+            self.journal.append(entry_for(report, job, fingerprint=self.fingerprint, input_hash=self.input_hash,
+                                          key=self.key, digest=digest))
+        except (VeilError, OSError) as exc:
+            self.broken = True
+            self.notify(f"{exc}; a rerun after an interruption redoes the files from here on")
+
+    def __enter__(self) -> "Resume":
+        self.journal.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.journal.close()

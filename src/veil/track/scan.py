@@ -1,0 +1,239 @@
+"""Pass 1 over a video: detect on every frame, find the cuts, link the tracks.
+
+Frames are decoded on the calling thread and detected ``workers`` at once (each
+call on one onnxruntime thread). Results come back in frame order and do not
+depend on ``workers``.
+
+With ``config.tile_every`` N > 1 (and a multi-scale detector) the tiles, which
+find small faces, run at first on every N-th frame and at shot changes only;
+the whole-frame passes run on every frame. Frames are then decided in chunks
+(16 frames, fewer where 16 would exceed 32 MB of pictures: 5 at 1080p): where
+the tiles found a small face that only they see
+(``MultiScaleDetector.tiles_only_small``) in a chunk or in a chunk either side,
+the chunk's frames that skipped the tiles get them after all. So the tiles run
+on every frame where such faces are about. A tiny face the tiles find on
+skipped frames only is still lost (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..detect import select_for
+from ..detections import Detections
+from ..errors import UnsupportedMediaError
+from .linker import TrackResult, link_tracks
+from .scenecut import detect_cuts, frame_signature, signature_distance
+
+__all__ = ["VideoScan", "scan_video", "detect_frames", "link_scan", "SHOT_CHANGE_HINT"]
+
+#: A frame-to-frame signature change above this (a cut, a flash, a fast pan)
+#: runs the tiles on that frame too; lower than the cut detector's own bar.
+SHOT_CHANGE_HINT = 0.1
+# With tile_every > 1, frames are decided in chunks of at most this many
+# frames or bytes of decoded pictures.
+_CHUNK_FRAMES = 16
+_CHUNK_BYTES = 32 << 20
+
+
+@dataclass
+class VideoScan:
+    """What pass 1 found.
+
+    Attributes
+    ----------
+    info : veil.media.video.VideoInfo
+    raw : list of Detections
+        The detector's boxes per frame (selected by ``threshold`` / ``min_face``).
+    tracked : TrackResult
+        Per-frame boxes including interpolated, padded and predicted ones.
+    cuts : list of int
+    """
+
+    info: object
+    raw: list[Detections]
+    tracked: TrackResult
+    cuts: list[int]
+
+    @property
+    def frames(self) -> int:
+        return len(self.raw)
+
+
+@dataclass
+class _Frame:
+    """One frame of pass 1 in flight: its first look and what a second one needs."""
+
+    rgb: np.ndarray | None  # kept for a second look: frames whose first look skipped the tiles
+    look: concurrent.futures.Future  # -> (merged, passes or None, tiles found small faces)
+
+
+class _Scheduler:
+    """Detection of a video's frames in order, ``workers`` at once, with the sparse-tile rule."""
+
+    def __init__(self, config, detector, workers: int, frame_bytes: int) -> None:
+        self.config, self.detector = config, detector
+        self.sparse = config.tile_every > 1 and hasattr(detector, "with_tiles")
+        # The chunk length shapes the result when sparse: it depends on the frame size only.
+        self.chunk_len = (int(np.clip(_CHUNK_BYTES // max(1, frame_bytes), 4, _CHUNK_FRAMES)) if self.sparse
+                          else max(1, workers))
+        self.pool = (concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-detect")
+                     if workers > 1 else None)
+        # Chunks move from first looks in flight (deciding) to decided, with their
+        # second looks in flight, to collected in order. A chunk is decided once
+        # the next chunk's first looks are in; the pool has the chunks behind it meanwhile.
+        self.deciding: collections.deque = collections.deque()
+        self.decided: collections.deque = collections.deque()
+        self.current: list[_Frame] = []
+        self.prev_small = False
+        self.raw: list[Detections] = []
+        self.total: int | None = None  # frames, where the header says
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        if self.pool is not None:
+            return self.pool.submit(fn, *args)
+        done = concurrent.futures.Future()
+        done.set_result(fn(*args))  # an error raises here, on the calling thread
+        return done
+
+    def first_look(self, rgb: np.ndarray, key: bool):
+        if not self.sparse:
+            return self.detector.detect(rgb), None, False
+        d = self.detector
+        passes = d.passes(rgb, tiles=None if key else "none")
+        merged = d.merge(passes)
+        return merged, None if key else passes, key and d.tiles_only_small(rgb.shape, passes, merged) > 0
+
+    def second_look(self, rgb: np.ndarray, passes):
+        return self.detector.merge(self.detector.with_tiles(rgb, passes)), None, False
+
+    def add(self, rgb: np.ndarray, key: bool, progress) -> None:
+        self.current.append(_Frame(None if key else rgb, self.submit(self.first_look, rgb, key)))
+        if len(self.current) == self.chunk_len:
+            self.deciding.append(self.current)
+            self.current = []
+            if len(self.deciding) == 3:
+                self._decide_oldest()
+            if len(self.decided) == 2:
+                self._collect_oldest(progress)
+
+    def finish(self, progress) -> list[Detections]:
+        if self.current:
+            self.deciding.append(self.current)
+            self.current = []
+        while self.deciding:
+            self._decide_oldest()
+        while self.decided:
+            self._collect_oldest(progress)
+        return self.raw
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _decide_oldest(self) -> None:
+        chunk = self.deciding.popleft()
+        small = any(f.look.result()[2] for f in chunk)
+        dense = (self.prev_small or small
+                 or (bool(self.deciding) and any(f.look.result()[2] for f in self.deciding[0])))
+        self.prev_small = small
+        for f in chunk:
+            if dense and f.rgb is not None:
+                f.look = self.submit(self.second_look, f.rgb, f.look.result()[1])
+            f.rgb = None
+        self.decided.append(chunk)
+
+    def _collect_oldest(self, progress) -> None:
+        for f in self.decided.popleft():
+            self.raw.append(select_for(f.look.result()[0], self.config))
+            if progress:
+                progress(len(self.raw), self.total * 2 if self.total else None)
+
+
+def scan_video(src: Path, config, detector, progress: Callable[[int, int | None], None] | None = None, *,
+               workers: int = 1) -> VideoScan:
+    """Pass 1: detect on every frame, find cuts, link tracks.
+
+    Parameters
+    ----------
+    src : Path
+    config : veil.config.Config
+    detector : FaceDetector
+        Called from ``workers`` threads at once when ``workers > 1``.
+    progress : callable(done, total), optional
+    workers : int, keyword-only
+        Frames detected at once. Decoding stays on the calling thread; the
+        results, and so the tracks, do not depend on it.
+
+    Returns
+    -------
+    VideoScan
+    """
+    from ..media.video import iter_frames, probe_video
+
+    info = probe_video(src, max_pixels=config.max_pixels)
+    raw, signatures = detect_frames(iter_frames(src, max_pixels=config.max_pixels), config, detector, progress,
+                                    workers=workers, frame_bytes=info.width * info.height * 3,
+                                    total=getattr(info, "frame_count_hint", None) or None)
+    return link_scan(info, raw, signatures, config)
+
+
+def detect_frames(frames, config, detector, progress: Callable[[int, int | None], None] | None = None, *,
+                  workers: int = 1, frame_bytes: int, total: int | None = None
+                  ) -> tuple[list[Detections], list[np.ndarray]]:
+    """Pass 1's detection over consecutive frames (a whole video, or a segment of one).
+
+    Parameters
+    ----------
+    frames : iterable of veil.media.video.Frame
+        Consecutive frames; ``Frame.index`` is the frame's index in its video.
+    frame_bytes : int, keyword-only
+        Bytes of one decoded frame (the sparse-tile chunk length depends on it).
+    total : int, optional, keyword-only
+        Frames expected, for progress.
+
+    Returns
+    -------
+    raw : list of Detections
+        One per frame, selected by ``config``.
+    signatures : list of ndarray
+        :func:`~veil.track.scenecut.frame_signature` of each frame.
+
+    Notes
+    -----
+    With ``config.tile_every == 1`` (the default) each frame's detections depend
+    on that frame only, so a video's segments scanned apart give what the whole
+    scan gives (``veil.scale.segments``); the sparse tiles decide across frames.
+    """
+    scheduler = _Scheduler(config, detector, workers, frame_bytes)
+    scheduler.total = total
+    signatures = []
+    try:
+        for frame in frames:
+            signature = frame_signature(frame.rgb)
+            key = (not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures
+                   or signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT)
+            signatures.append(signature)
+            scheduler.add(frame.rgb, key, progress)
+        raw = scheduler.finish(progress)
+    finally:
+        scheduler.close()
+    return raw, signatures
+
+
+def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config) -> VideoScan:
+    """The rest of pass 1 over a whole video's detections: cuts and tracks."""
+    if not raw:
+        raise UnsupportedMediaError("video has no decodable frames")
+    cuts = detect_cuts(signatures)
+    # min_hits=1: a face seen on one frame only is padded too (privacy first;
+    # a false positive costs a few frames of extra cover, a miss costs a face).
+    tracked = link_tracks(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
+                          frame_size=(info.width, info.height))
+    return VideoScan(info, raw, tracked, list(map(int, cuts)))

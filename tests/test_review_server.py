@@ -1,0 +1,276 @@
+"""veil review's server without a browser: access token, Host and Origin checks, files by id only,
+edits validated against the run, Apply that leaves nothing half done."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("starlette", reason="veil review needs the review extra (starlette, uvicorn)")
+pytest.importorskip("uvicorn", reason="veil review needs the review extra (starlette, uvicorn)")
+
+from veil.errors import UsageError  # noqa: E402
+from veil.scale.journal import JOURNAL_NAME  # noqa: E402
+from veil.review import ReviewSession, apply_pending  # noqa: E402
+from veil.review.app import CSP  # noqa: E402
+from veil.review.apply import Cancelled  # noqa: E402
+
+PHOTO = "maksssksksss230.jpg"
+
+
+@pytest.fixture(scope="module")
+def run_dir(photo_run):
+    return photo_run
+
+
+@pytest.fixture
+def run(run_dir, tmp_path):
+    """A private copy of the run (inputs and outputs), for tests that change it."""
+    root = tmp_path / "run"
+    shutil.copytree(run_dir, root)
+    report = root / "out" / "veil-report.json"
+    text = report.read_text().replace(str(run_dir), str(root))
+    report.write_text(text)
+    return root
+
+
+def _edit_body(**lists):
+    body = {"added": [], "removed": [], "left_visible": [], "extended": [], "reviewed": []}
+    body.update(lists)
+    return body
+
+
+# -- access -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/", "/api/run", "/static/app.js", "/api/files/0", "/api/files/0/input",
+                                  "/no/such/thing"])
+def test_no_token_no_access(run_dir, serve, path):
+    server = serve(run_dir / "out", login=False)
+    r = server.get(path)
+    assert r.status == 401
+    assert "access token" in r.text
+    r = server.get(path, headers={"Cookie": f"veil_review_{server.port}=guess"})
+    assert r.status == 401
+
+
+def test_wrong_token_in_the_url(run_dir, serve):
+    server = serve(run_dir / "out", login=False)
+    r = server.get("/?token=nope")
+    assert r.status == 401 and r.getheader("set-cookie") is None
+
+
+def test_token_visit_sets_the_cookie_then_everything_works(run_dir, serve):
+    server = serve(run_dir / "out")
+    page = server.get("/")
+    assert page.status == 200 and "veil review" in page.text
+    assert page.getheader("content-security-policy") == CSP
+    assert "'unsafe-inline'" not in CSP and "default-src 'none'" in CSP
+    assert page.getheader("x-content-type-options") == "nosniff" and page.getheader("cache-control") == "no-store"
+    run = server.json("/api/run")
+    assert [f["relative_path"] for f in run["files"]] == [PHOTO]
+    assert server.get("/static/app.js").getheader("content-type").startswith("text/javascript")
+    picture = server.get("/api/files/0/input")
+    assert picture.status == 200 and picture.body[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:{other}", "127.0.0.1", "localhost.evil:{port}",
+                                  "", "127.0.0.1.nip.io:{port}"])
+def test_wrong_host_is_rejected(run_dir, serve, host):
+    server = serve(run_dir / "out")
+    r = server.get("/api/run", host=host.format(port=server.port, other=server.port + 1))
+    assert r.status == 400 and "Host" in r.text
+
+
+def test_localhost_and_ip_hosts_are_accepted(run_dir, serve):
+    server = serve(run_dir / "out")
+    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
+        assert server.get("/api/run", host=host).status == 200
+
+
+@pytest.mark.parametrize("path", ["/static/../veil-report.json", "/static/%2e%2e/veil-report.json",
+                                  "/static/..%2fveil-report.json", "/api/files/0/..%2f..%2fveil-report.json",
+                                  "/etc/passwd", "//etc/passwd", "/api/files/0/%2Fetc%2Fpasswd",
+                                  "/veil-report.json", "/static/", "/static/index.html.bak", "/api/files/7",
+                                  "/api/files/0/secret", "/api/files/-1/input", "/api/files/0/input/3"])
+def test_paths_from_the_client_reach_nothing(run_dir, serve, path):
+    server = serve(run_dir / "out")
+    r = server.get(path)
+    assert r.status == 404, (path, r.status, r.text[:80])
+    assert "schema" not in r.text and "root:" not in r.text
+
+
+def test_state_changes_need_a_matching_origin(run, serve):
+    server = serve(run / "out")
+    body = _edit_body()
+    assert server.put_edits(body, headers={}).status == 403
+    assert server.put_edits(body, headers={"Origin": "http://evil.example"}).status == 403
+    assert server.put_edits(body, headers={"Origin": server.origin, "Sec-Fetch-Site": "cross-site"}).status == 403
+    assert server.request("POST", "/api/apply", headers={"Origin": "null"}).status == 403
+    assert server.put_edits(body).status == 200
+
+
+# -- edits ------------------------------------------------------------------------------------
+def test_edits_are_validated_and_saved(run, serve):
+    server = serve(run / "out")
+    model = server.json("/api/files/0")
+    item = next(it for it in model["items"] if it["kind"] == "detection")
+    r = server.put_edits(_edit_body(removed=[item["ref"]], reviewed=[item["ref"]]))
+    state = json.loads(r.body)
+    assert state["states"] == {item["key"]: "removed"} and state["reviewed"] == [item["key"]]
+    assert state["pending"] is True
+    saved = json.loads((run / "out" / "veil-edits.json").read_text())
+    assert saved["schema"] == "veil-edits/1"
+    assert saved["files"][server.session.files[0].sha]["removed"] == [item["ref"]]
+    # Edits that name another face (its box moved: other input, other run) are refused; nothing is saved.
+    moved = dict(item["ref"], box=[v + 40 for v in item["ref"]["box"]])
+    r = server.put_edits(_edit_body(removed=[moved]))
+    assert r.status == 422 and "review this file again" in json.loads(r.body)["error"]
+    assert json.loads((run / "out" / "veil-edits.json").read_text()) == saved
+    r = server.put_edits({"removed": "all"})
+    assert r.status == 422 and "expected a list" in json.loads(r.body)["error"]
+    r = server.request("PUT", "/api/files/0/edits", body="not json", headers={"Origin": server.origin})
+    assert r.status == 422
+
+
+def test_edits_file_for_other_settings_is_refused(run, serve):
+    server = serve(run / "out")
+    item = next(it for it in server.json("/api/files/0")["items"] if it["kind"] == "detection")
+    assert server.put_edits(_edit_body(reviewed=[item["ref"]])).status == 200
+    path = run / "out" / "veil-edits.json"
+    data = json.loads(path.read_text())
+    data["detection"]["threshold"] = 0.5
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="threshold"):
+        ReviewSession(run / "out")
+
+
+def test_an_input_changed_since_the_run_is_not_shown(run, serve):
+    (run / "in" / PHOTO).write_bytes((run / "in" / PHOTO).read_bytes() + b"\0")
+    server = serve(run / "out")
+    assert server.get("/api/files/0/input").status == 422
+    assert "SHA-256 differs" in server.json("/api/files/0")["problem"]
+    assert server.put_edits(_edit_body()).status == 422
+    assert server.get("/api/files/0/output").status == 200  # the output is anonymized: still shown
+
+
+def test_a_missing_report_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no veil-report.json"):
+        ReviewSession(tmp_path)
+
+
+# -- apply ------------------------------------------------------------------------------------
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_apply_interrupted_leaves_the_run_as_it_was(run):
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
+    session.set_edits(0, _edit_body(removed=[item["ref"]]))
+    before = _snapshot(run / "out")
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 2  # stop in the middle of rendering
+
+    with pytest.raises(Cancelled):
+        apply_pending(session, cancelled=cancelled)
+    assert _snapshot(run / "out") == before  # no partial output, no staging folder, same report
+    assert session.needs_render(session.files[0])
+
+
+def test_apply_renders_the_edited_file_and_updates_the_report(run):
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
+    session.set_edits(0, _edit_body(removed=[item["ref"]]))
+    old = (run / "out" / PHOTO).read_bytes()
+    result = apply_pending(session)
+    assert result.rendered == [PHOTO] and not result.failed
+    assert (run / "out" / PHOTO).read_bytes() != old
+    entry = json.loads((run / "out" / "veil-report.json").read_text())["files"][0]
+    assert entry["review"]["counts"]["removed"] == 1 and entry["input"] == PHOTO  # relative, as the run wrote it
+    assert entry["output"] == PHOTO  # relative to OUTDIR
+    assert "review" in (run / "out" / "veil-report.html").read_text()
+    assert not session.needs_render(session.files[0])
+    assert not [p for p in (run / "out").iterdir() if p.name.startswith(".") and p.name != JOURNAL_NAME]
+    # Marks alone change the report, not the picture.
+    written = (run / "out" / PHOTO).read_bytes()
+    session.set_edits(0, _edit_body(removed=[item["ref"]], reviewed=[item["ref"]]))
+    result = apply_pending(session)
+    assert result.recorded == [PHOTO] and not result.rendered
+    assert (run / "out" / PHOTO).read_bytes() == written
+    entry = json.loads((run / "out" / "veil-report.json").read_text())["files"][0]
+    assert entry["review"]["counts"]["reviewed"] == 1 and entry["review"]["counts"]["removed"] == 1
+
+
+def test_apply_over_http_reports_progress(run, serve):
+    import time
+
+    server = serve(run / "out")
+    item = next(it for it in server.json("/api/files/0")["items"] if it["kind"] == "detection")
+    assert server.json("/api/apply")["state"] == "idle"
+    assert server.put_edits(_edit_body(removed=[item["ref"]])).status == 200
+    assert server.json("/api/run")["files"][0]["pending"] is True
+    r = server.request("POST", "/api/apply", headers={"Origin": server.origin})
+    assert r.status == 202
+    for _ in range(1200):
+        state = server.json("/api/apply")
+        if state["state"] != "running":
+            break
+        time.sleep(0.05)
+    assert state["state"] == "done" and state["rendered"] == [PHOTO] and state["failed"] == []
+    assert server.json("/api/run")["files"][0]["pending"] is False
+
+
+# -- the command --------------------------------------------------------------------------------
+def test_veil_review_prints_the_url_first_and_stops_on_ctrl_c(run_dir):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "veil", "review", str(run_dir / "out"), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(url, timeout=30) as page:  # the token visit sets the cookie, then the page
+            assert page.status == 200 and b"veil review" in page.read()
+        with opener.open(url.split("?")[0] + "api/run", timeout=30) as run:
+            assert json.loads(run.read())["files"][0]["relative_path"] == PHOTO
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "review stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [(["review", "/no/such/folder", "--no-browser"], "no veil-report.json"),
+                                           (["review", "a", "b", "--no-browser"], "one OUTDIR"),
+                                           (["review", ".", "--host", "example.org", "--no-browser"], "IP address")])
+def test_veil_review_usage_errors(argv, message, capsys, tmp_path, photo_run):
+    from veil.cli import main
+
+    if argv[1] == ".":
+        argv = ["review", str(photo_run / "out")] + argv[2:]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_originals_are_found_in_the_folders_given_and_only_with_their_sha256(run, tmp_path):
+    # The report names inputs relative to their input folder, never by an absolute path.
+    assert str(run) not in (run / "out" / "veil-report.json").read_text()
+    session = ReviewSession(run / "out", originals=[tmp_path, run / "in"])  # the first folder lacks it
+    f = session.files[0]
+    assert f.problem is None, f.problem
+    assert f.input == run / "in" / PHOTO and f.output == run / "out" / PHOTO
+    assert session.picture(0, "input")[:2] == b"\xff\xd8"
+    # Another file at the same path is not the original: it is never shown.
+    (tmp_path / PHOTO).write_bytes((run / "in" / PHOTO).read_bytes()[:-10] + b"0123456789")
+    other = ReviewSession(run / "out", originals=[tmp_path])
+    with pytest.raises(Exception, match="changed since the run"):
+        other.file(0, editable=True)
+    assert "not found" in ReviewSession(run / "out", originals=[tmp_path / "nowhere"]).files[0].problem
