@@ -13,13 +13,15 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "usable_cpus"]
+           "SCAN_MODES", "usable_cpus"]
 
 #: The Config fields that make the detector.
 DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
-SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames")
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames")
+#: Video pass 1: motion-aware scan plans (default) or every frame whole (the reference).
+SCAN_MODES = ("motion", "full")
 
 
 def usable_cpus() -> int:
@@ -82,6 +84,11 @@ class Config:
         chunk of up to 16 frames, or the chunk either side). Faster; loses a
         few faces under 16 px in scenes with few of them. 1 (default) runs
         them on every frame.
+    scan : {'motion', 'full'}
+        Video pass 1: ``motion`` (default) looks only where the picture is new
+        or changed, around the faces found before, everywhere at least every
+        15 frames and at shot changes (``veil.detect.scanplan``); ``full``
+        looks at every frame whole (slower; the reference).
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape
@@ -124,6 +131,7 @@ class Config:
     detect_scale: float = 1.0
     tiles: bool = True
     tile_every: int = 1
+    scan: str = "motion"
     region_scale: float = 1.6
     region_shape: RegionShape = RegionShape.ELLIPSE
     pad_frames: int = 5
@@ -156,6 +164,7 @@ class Config:
             (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
+            (self.scan in SCAN_MODES, f"scan must be one of {', '.join(SCAN_MODES)}, not {self.scan!r}"),
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
             (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
              "segment-seconds must be 0 (never split) or between 1 and 86400"),
