@@ -142,6 +142,17 @@ def test_static_scene_is_rescanned_within_max_interval():
     assert all(_same(dets, _everything(det, scene)) for dets in found)
 
 
+def test_carried_boxes_are_looked_at_again_after_max_carry_frames():
+    det = _detector()
+    scene = _mark(_scene(W, H), 200, 100, 20)
+    plans, found = _run(det, [scene] * 8, max_interval=30, max_carry=2)
+    assert [bool(p.calls) for p in plans] == [True, False, False, True, False, False, True, False]
+    for p in (plans[3], plans[6]):  # a window around the face, by every pass that scores its size
+        assert not p.full and all(c.window[0] <= 200 and c.window[2] >= 220 for c in p.calls)
+        assert {c.layer for c in p.calls} == {"full", "tiles"}
+    assert all(_same(dets, _everything(det, scene)) for dets in found)
+
+
 def test_flash_and_fast_zoom_scan_everything():
     det = _detector()
     scene = _scene(W, H, seed=3)
@@ -245,6 +256,8 @@ def test_misuse_is_refused():
         ScanPlanner(_detector(flip=True), scene.shape)
     with pytest.raises(ValueError):
         ScanPlanner(det, scene.shape, max_interval=0)
+    with pytest.raises(ValueError):
+        ScanPlanner(det, scene.shape, max_carry=0)
     planner = ScanPlanner(det, scene.shape)
     with pytest.raises(ValueError):
         planner.plan(scene[:100])

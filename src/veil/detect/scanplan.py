@@ -93,6 +93,11 @@ class ScanPlanner:
     whole_share : float, keyword-only
         A pass whose windows would cost this share of its whole-picture run
         or more runs on the whole picture (every tile for the tiles).
+    max_carry : int or None, keyword-only
+        A box carried this many frames in a row is looked at again (a window
+        around it, by every pass that scores its size), whatever its
+        surroundings did: a carried box follows the camera, not the face's
+        own slow drift. None: no limit.
 
     Notes
     -----
@@ -103,7 +108,8 @@ class ScanPlanner:
 
     def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
                  change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
-                 carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto") -> None:
+                 carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto",
+                 max_carry: int | None = None) -> None:
         if tiles not in ("auto", "all"):
             raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
         if getattr(detector, "flip", False):
@@ -114,6 +120,9 @@ class ScanPlanner:
             raise ValueError("change_levels, carry_levels and zoom_limit must be > 0")
         if not 0 < full_share <= 1 or not 0 < whole_share <= 1:
             raise ValueError("full_share and whole_share must be in (0, 1]")
+        if max_carry is not None and (int(max_carry) != max_carry or max_carry < 1):
+            raise ValueError("max_carry must be None or an integer >= 1")
+        self.max_carry = None if max_carry is None else int(max_carry)
         self.detector = detector
         self.height, self.width = int(shape[0]), int(shape[1])
         self.max_interval = int(max_interval)
@@ -153,6 +162,8 @@ class ScanPlanner:
         # Frame on which each work pixel was last scanned by every pass, -1 never.
         self._scanned = np.full((gh + 2 * pad, gw + 2 * pad), -1, np.int32)
         self._carried: list[Pass] = []  # the last frame's boxes, per pass (any score)
+        self._ages: list[np.ndarray] = []  # frames each of them has been carried without a look
+        self._plan_ages: list[np.ndarray] = []  # the ages of the planned frame's carried boxes
         self._awaiting = False
 
     # -- planning -----------------------------------------------------------
@@ -293,15 +304,18 @@ class ScanPlanner:
 
         A box is looked at again when its surroundings (the box and half its size around it) are
         ``touched``, or are to be scanned (``need``) without a window of its pass holding it whole:
-        else a face moving a little each frame in a changing area could leave its box behind.
+        else a face moving a little each frame in a changing area could leave its box behind; and
+        when it has been carried ``max_carry`` frames in a row.
         """
         m = to_picture(motion.matrix, self.scale)
         hit_touched, hit_need = _box_sums(touched), _box_sums(need)
         kept, changed = [], []
-        for p in self._carried:
+        self._plan_ages = []
+        for j, p in enumerate(self._carried):
             dets = moved_detections(p.detections, m)
             if not len(dets):
                 kept.append(Pass(p.name, dets, p.small))
+                self._plan_ages.append(np.zeros(0, np.int32))
                 continue
             b = dets.xyxy.astype(np.float64)
             inside = (b[:, 2] > 0) & (b[:, 3] > 0) & (b[:, 0] < self.width) & (b[:, 1] < self.height)
@@ -311,7 +325,11 @@ class ScanPlanner:
             still[still] = ~self._displaced(b[still])
             held = held_by(b, core_windows.get(p.name, []))
             still &= (hit_need(near, self.scale) == 0) | held
+            age = self._ages[j] if j < len(self._ages) and len(self._ages[j]) == len(dets) else np.zeros(len(dets))
+            if self.max_carry is not None:
+                still &= age < self.max_carry
             kept.append(Pass(p.name, dets[still], p.small))
+            self._plan_ages.append(age[still].astype(np.int32) + 1)
             changed.append(b[inside & ~still])
         return kept, np.concatenate(changed) if changed else np.zeros((0, 4))
 
@@ -420,6 +438,7 @@ class ScanPlanner:
         if not self._awaiting or plan.index != self._index - 1:
             raise RuntimeError("record() takes the passes of the frame planned last")
         self._carried = list(passes)
+        self._ages = []
         self._awaiting = False
 
     def run(self, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> Detections:
@@ -432,9 +451,22 @@ class ScanPlanner:
         extra = self.follow_up(plan, passes)
         if extra:
             passes = join_passes(passes, run_plan(self.detector, rgb, extra, pool=pool))
-        passes = join_passes(passes, still_valid(plan.carried, plan.calls + extra))
+        calls = plan.calls + extra
+        ages = self._ages_after(passes, plan, calls)
+        passes = join_passes(passes, still_valid(plan.carried, calls))
         self.record(plan, passes)
+        self._ages = ages
         return self.detector.merge(passes)
+
+    def _ages_after(self, fresh: list[Pass], plan: FramePlan, calls) -> list[np.ndarray]:
+        """Per pass of ``join_passes(fresh, still_valid(plan.carried, calls))``: frames each box has
+        been carried (0: found now)."""
+        kept = {}
+        for p, age in zip(plan.carried, self._plan_ages):
+            held = held_by(p.detections.xyxy, [c.window for c in calls if c.layer == p.name])
+            kept[p.name] = age[~held]  # the rows still_valid keeps
+        return [np.concatenate([np.zeros(len(p.detections), np.int32), kept.get(p.name, np.zeros(0, np.int32))])
+                for p in fresh]
 
     def detect(self, rgb: np.ndarray, *, shot_change: bool = False, pool=None) -> tuple[Detections, FramePlan]:
         """Plan, run, merge and record one frame: its faces and its plan."""
