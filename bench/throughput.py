@@ -103,7 +103,8 @@ def synthetic_clip(name: str, limit: int) -> Path:
     frames = limit or SYNTHETIC[name]
     if name == "4k":
         up = make_clip("whitehouse", B.WHITE_HOUSE, size=(3840, 2160), frames=SYNTHETIC[name])
-        return make_clip("whitehouse_3840x2160_first30", up, size=None, frames=limit or None)
+        return up if frames >= SYNTHETIC[name] else make_clip("whitehouse_3840x2160_first30", up, size=None,
+                                                              frames=frames)
     if name == "crowd4k":
         import video_coverage as VC
 
