@@ -20,7 +20,7 @@ from veil.config import Config
 from veil.detections import Detections, box_iou
 from veil.detect import MultiScaleDetector, default_detector
 from veil.detect.scanplan import FramePlan, ScanPlanner, network_pixels, run_plan
-from veil.detect.scanwindows import align_quantum, grow_window, held_by, merge_windows, split_patch
+from veil.detect.scanwindows import align_quantum, cap_windows, grow_window, held_by, merge_windows, split_patch
 
 MARK = np.array([255, 0, 255], np.uint8)
 W, H = 640, 360
@@ -367,6 +367,23 @@ def test_split_patch_covers_every_pixel_with_mostly_full_rectangles():
     for x0, y0, x1, y1 in rects:
         covered[y0:y1, x0:x1] = True
     assert covered[patch].all() and covered.sum() < 0.2 * patch.size
+
+
+def test_capped_windows_hold_every_small_face_of_the_window_whole():
+    rng = np.random.default_rng(5)
+    window, side, overlap, q = (64, 128, 3840, 2160), 852, 48, 64
+    pieces = cap_windows([window], side, overlap, q)
+    assert len(pieces) > 1
+    assert all(p[2] - p[0] <= side and p[3] - p[1] <= side for p in pieces)
+    assert all(p[0] % q == 0 and p[1] % q == 0 for p in pieces)
+    assert all(window[0] <= p[0] and window[1] <= p[1] and p[2] <= window[2] and p[3] <= window[3] for p in pieces)
+    x, y = rng.uniform(window[0], window[2] - overlap, 500), rng.uniform(window[1], window[3] - overlap, 500)
+    size = rng.uniform(4, overlap, 500)
+    faces = np.stack([x, y, x + size, y + size], axis=1)
+    assert held_by(faces, pieces).all()
+    assert cap_windows([(0, 0, 500, 400)], side, overlap, q) == [(0, 0, 500, 400)]
+    with pytest.raises(ValueError):
+        cap_windows([window], 100, overlap, q)
 
 
 def test_windows_grow_onto_the_alignment_grid():

@@ -47,7 +47,8 @@ from .motion import Motion, estimate_motion, to_picture, work_grey, work_scale, 
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .nms import nms
 from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
-from .scanwindows import Window, align_quantum, grow_window, held_by, merge_windows, network_pixels, split_patch
+from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
+                          split_patch)
 
 __all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
 
@@ -138,6 +139,9 @@ class ScanPlanner:
         self.layers = [name for name in ("full", "coarse", "tiles") if name in self.scales]
         self.quanta = {name: align_quantum(s) for name, s in self.scales.items()}
         self.tiles = detector.tiles(shape)
+        # Merged tile windows are cut to two tiles' side at most: the network's memory follows its input.
+        self._tile_cap = 2 * max(detector.overlap + 1, int(detector.tile_size / detector.upscale)) \
+            if detector.upscale else 0
         short = min(self.height, self.width)
         # The largest face each pass must see whole in a window; above it, a coarser pass finds it.
         coarse_takes_over = SMALL_FACE_NETWORK_PX / self.scales["coarse"] if "coarse" in self.scales else short
@@ -388,7 +392,7 @@ class ScanPlanner:
         around = self._candidate_windows(changed)
         calls = []
         for name in self.layers:
-            windows = merge_windows(core_windows[name] + around[name])
+            windows = self._capped(name, merge_windows(core_windows[name] + around[name]))
             if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
                 windows = self._whole_windows(name)
             calls.extend(ScanCall(name, w, self.scales[name]) for w in windows)
@@ -422,7 +426,12 @@ class ScanPlanner:
             need = grow_window(box, margin, 1, self.width, self.height)
             if not any(w[0] <= need[0] and w[1] <= need[1] and w[2] >= need[2] and w[3] >= need[3] for w in held):
                 new.append(grow_window(box, margin, q, self.width, self.height))
-        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in merge_windows(new))
+        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in self._capped("tiles", merge_windows(new)))
+
+    def _capped(self, name: str, windows: list[Window]) -> list[Window]:
+        if name != "tiles":
+            return windows  # the whole-frame and coarse passes' windows are no larger than their whole run
+        return cap_windows(windows, self._tile_cap, self.detector.overlap, self.quanta["tiles"])
 
     # -- results ------------------------------------------------------------
     def record(self, plan: FramePlan, passes: list[Pass]) -> None:

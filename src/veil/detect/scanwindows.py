@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Window", "network_pixels", "align_quantum", "grow_window", "merge_windows", "split_patch", "held_by"]
+__all__ = ["Window", "network_pixels", "align_quantum", "grow_window", "merge_windows", "split_patch", "held_by",
+           "cap_windows"]
 
 Window = tuple[int, int, int, int]
 _ALIGN = 32  # CenterFace's input is a multiple of 32; its deepest stride
@@ -44,6 +45,36 @@ def grow_window(box, margin: float, quantum: int, width: int, height: int) -> Wi
     x1 = min(width, int(math.ceil((x1 + margin) / quantum)) * quantum)
     y1 = min(height, int(math.ceil((y1 + margin) / quantum)) * quantum)
     return x0, y0, x1, y1
+
+
+def cap_windows(windows: list[Window], side: int, overlap: int, quantum: int) -> list[Window]:
+    """Windows no longer than ``side`` (plus ``quantum``) on either axis: longer ones cut into pieces.
+
+    The pieces of a window overlap by at least ``overlap`` and start on the
+    ``quantum`` grid, so a face no larger than ``overlap`` held whole by the
+    window is held whole by a piece, and inside each piece the network sees
+    what it sees in the whole window. The network's memory grows with its
+    input (a 4K frame's tiles merged into one window needed 4 GB): pieces
+    keep it to a tile's.
+
+    Parameters
+    ----------
+    windows : list of (x0, y0, x1, y1)
+    side, overlap, quantum : int
+        ``side > overlap + quantum``.
+    """
+    if side <= overlap + quantum:
+        raise ValueError("side must exceed overlap + quantum")
+    from .tiles import tile_grid
+
+    def cuts(a: int, b: int) -> list[tuple[int, int]]:
+        if b - a <= side + quantum:
+            return [(a, b)]
+        return [(a + (s // quantum) * quantum, a + e)
+                for s, e in tile_grid(b - a, side - quantum, overlap + quantum)]
+
+    return [(cx0, cy0, cx1, cy1) for x0, y0, x1, y1 in windows
+            for cy0, cy1 in cuts(y0, y1) for cx0, cx1 in cuts(x0, x1)]
 
 
 def _area(w: Window) -> int:
