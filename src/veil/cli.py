@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(faster, loses some tiny faces; default: 1, every frame)")
     an.add_argument("--scan", default=None, choices=["motion", "full"],
                     help="video: motion (default) looks only where the picture is new or changed, around "
-                         "faces found before, everywhere every 15 frames and at cuts; full looks at every "
-                         "frame whole (slower; the reference)")
+                         "faces found before, everywhere every 15 frames and at cuts; full scans every "
+                         "frame as a photo")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,

@@ -88,7 +88,8 @@ class Config:
         Video pass 1: ``motion`` (default) looks only where the picture is new
         or changed, around the faces found before, everywhere at least every
         15 frames and at shot changes (``veil.detect.scanplan``); ``full``
-        looks at every frame whole (slower; the reference).
+        scans every frame as a photo (adaptive tiles up to 2048 px, every tile
+        above).
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape
