@@ -23,12 +23,18 @@ counts as a completed run; the exit codes are listed. Each output is reopened wi
 Clips: (a) the White House clip ``../shared/data/videos/hamilton_whitehouse/
 short_hamilton_clip.mp4`` (640x360, 275 frames); (b) the same clip upscaled to
 1920x1080 with the ffmpeg bundled in imageio-ffmpeg (bicubic, x264 CRF 18
-medium, audio copied), generated once into ``bench/out/clips/`` (sha256 in the JSON).
+medium, audio copied), generated once into ``bench/out/clips/`` (sha256 in the JSON);
+(c) clips built from the repository's own sources (:data:`SYNTHETIC`): ``4k``
+(the White House clip upscaled to 3840x2160, first 30 frames), ``handheld``
+and ``handheld4k`` (``motion_clips.py``: real camera shake over a still
+scene with faces), ``crowd4k`` (``video_coverage.py``'s synthetic crowd).
 
 Usage::
 
     nice -n 10 .venv/bin/python bench/throughput.py                 # both clips, 3 repeats
     .venv/bin/python bench/throughput.py --limit 60 --repeats 1     # quick: first 60 frames
+    nice -n 10 .venv/bin/python bench/throughput.py --clips whitehouse,1080p,4k,handheld,crowd4k \
+        --plan "full=--scan full" --short                        # issue 14's table, quick
     .venv/bin/python bench/throughput.py --clips whitehouse --tools veil-noverify,deface \\
         --veil-args "--no-tiles"
     .venv/bin/python bench/throughput.py --clips whitehouse --tools veil-noverify,deface \\
@@ -84,6 +90,29 @@ def make_clip(name: str, src: Path, *, size: tuple[int, int] | None, frames: int
     subprocess.run(cmd, check=True)
     os.replace(str(dst) + ".tmp.mp4", dst)
     return dst
+
+
+#: Clips built from the repository's own sources (cached in bench/out/clips): name -> default frames.
+SYNTHETIC = {"4k": 30, "handheld": 120, "handheld4k": 60, "crowd4k": 30}
+
+
+def synthetic_clip(name: str, limit: int) -> Path:
+    """``4k``: the White House clip upscaled to 3840x2160 (first 30 frames, as issue 14 measured);
+    ``handheld``/``handheld4k``: ``motion_clips``' hand-held clip at 1920x1080 / 3840x2160;
+    ``crowd4k``: ``video_coverage``'s synthetic crowd at 3840x2160 (30 faces)."""
+    frames = limit or SYNTHETIC[name]
+    if name == "4k":
+        up = make_clip("whitehouse", B.WHITE_HOUSE, size=(3840, 2160), frames=SYNTHETIC[name])
+        return up if frames >= SYNTHETIC[name] else make_clip("whitehouse_3840x2160_first30", up, size=None,
+                                                              frames=frames)
+    if name == "crowd4k":
+        import video_coverage as VC
+
+        return VC.make_crowd_clip(frames=frames, faces=30, seed=7, W=3840, H=2160)[0]
+    import motion_clips as MC
+
+    size = (3840, 2160) if name == "handheld4k" else (1920, 1080)
+    return MC.make("handheld", size=size, frames=frames)[0]
 
 
 def probe(path: Path) -> dict:
@@ -173,7 +202,10 @@ def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: f
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", default="whitehouse,1080p", help="comma list of: whitehouse, 1080p, or paths")
+    ap.add_argument("--clips", default="whitehouse,1080p",
+                    help=f"comma list of: whitehouse, 1080p, {', '.join(SYNTHETIC)}, or paths")
+    ap.add_argument("--short", action="store_true",
+                    help="quick look: first 30 frames of each clip, one repeat (unless --limit/--repeats say)")
     ap.add_argument("--tools", default="veil,veil-noverify,deface", help="comma list of: veil, veil-noverify, deface")
     ap.add_argument("--repeats", type=int, default=3, help="runs per tool per clip (median reported)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N frames of each clip (quick check)")
@@ -186,6 +218,9 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the outputs (in bench/out/throughput-work)")
     ap.add_argument("--out", type=Path, default=B.OUT / "throughput.json")
     args = ap.parse_args(argv)
+    if args.short:
+        args.limit = args.limit or 30
+        args.repeats = 1 if "--repeats" not in (argv or sys.argv) else args.repeats
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     veil_args = shlex.split(args.veil_args)
@@ -200,6 +235,8 @@ def main(argv=None) -> int:
         elif c == "1080p":
             up = make_clip("whitehouse", B.WHITE_HOUSE, size=(1920, 1080), frames=None)
             clips[c] = make_clip("whitehouse_1920x1080", up, size=None, frames=args.limit or None)
+        elif c in SYNTHETIC:
+            clips[c] = synthetic_clip(c, args.limit)
         else:
             clips[Path(c).stem] = make_clip(Path(c).stem, Path(c), size=None, frames=args.limit or None)
 

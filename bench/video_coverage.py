@@ -589,31 +589,37 @@ def evaluate_clip(name: str, clip: Path, ref: dict, systems: list[str], plans: d
         c = np.array([np.nan if x is None else x for f in cov[s] for x in f], float)
         covered = np.nan_to_num(c, nan=0.0) >= args.min_cover
         res = {"pairs": B.summarize(widths, covered), "run": runs.get(s)}
-        # per-track timelines -> flashes, gaps
-        tracks = {}
-        for k, f in enumerate(ref["frames"]):
-            for j, t in enumerate(f["track"]):
-                tracks.setdefault(t, {})[k] = cov[s][k][j] is not None and cov[s][k][j] >= args.min_cover
-        flashes, gap_frames, tracks_ever_uncovered, flash_list = 0, 0, 0, []
-        where = {(k, t): j for k, f in enumerate(ref["frames"]) for j, t in enumerate(f["track"])}
-        for t, tl in tracks.items():
-            if not all(tl.values()):
-                tracks_ever_uncovered += 1
-            for k, ok in tl.items():
-                if not ok and tl.get(k - 1) is True and tl.get(k + 1) is True:
-                    flashes += 1
-                    flash_list.append([k, t, cov[s][k][where[k, t]]])
-            gap_frames += count_gap_frames(tl)
-        res.update(flash_frames=flashes,
-                   flash_frames_below_half=sum(1 for f in flash_list if (f[2] or 0) < 0.5),
-                   gap_frames=gap_frames, tracks=len(tracks),
-                   tracks_ever_uncovered=tracks_ever_uncovered, flashes=flash_list[:500])
+        res.update(track_stats(ref["frames"], cov[s], args.min_cover))
         frames_with_uncovered = sum(1 for f in cov[s] if any(x is None or x < args.min_cover for x in f))
         res["frames_with_an_uncovered_face"] = frames_with_uncovered
         res["picture_share_covered"] = covered_share[s] / max(seen, 1)
         results[s] = res
     return {"clip": str(clip), "frames": n_frames, "pairs": int(len(widths)), "results": results,
             "coverage": {s: [[None if x is None else round(x, 3) for x in f] for f in cov[s]] for s in systems}}
+
+
+def track_stats(ref_frames: list[dict], cov: list[list], min_cover: float) -> dict:
+    """Flash frames, gap frames and tracks ever uncovered, from each reference pair's coverage.
+
+    ``cov[k][j]`` is the coverage of reference box ``j`` on frame ``k`` (None: not scored).
+    """
+    tracks = {}
+    for k, f in enumerate(ref_frames):
+        for j, t in enumerate(f["track"]):
+            tracks.setdefault(t, {})[k] = cov[k][j] is not None and cov[k][j] >= min_cover
+    flashes, gap_frames, tracks_ever_uncovered, flash_list = 0, 0, 0, []
+    where = {(k, t): j for k, f in enumerate(ref_frames) for j, t in enumerate(f["track"])}
+    for t, tl in tracks.items():
+        if not all(tl.values()):
+            tracks_ever_uncovered += 1
+        for k, ok in tl.items():
+            if not ok and tl.get(k - 1) is True and tl.get(k + 1) is True:
+                flashes += 1
+                flash_list.append([k, t, cov[k][where[k, t]]])
+        gap_frames += count_gap_frames(tl)
+    return {"flash_frames": flashes, "flash_frames_below_half": sum(1 for f in flash_list if (f[2] or 0) < 0.5),
+            "gap_frames": gap_frames, "tracks": len(tracks), "tracks_ever_uncovered": tracks_ever_uncovered,
+            "flashes": flash_list[:500]}
 
 
 def count_gap_frames(timeline: dict[int, bool], longest: int = 5) -> int:

@@ -289,7 +289,7 @@ def test_a_detector_failing_on_one_frame_fails_the_video_and_writes_nothing(tmp_
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=12)
     calls = []
-    real = MultiScaleDetector.detect
+    real = MultiScaleDetector.full_pass  # every scan, planned or whole, runs it
 
     def flaky(self, rgb, **kw):
         calls.append(1)
@@ -297,7 +297,7 @@ def test_a_detector_failing_on_one_frame_fails_the_video_and_writes_nothing(tmp_
             raise RuntimeError("boom")
         return real(self, rgb, **kw)
 
-    monkeypatch.setattr(MultiScaleDetector, "detect", flaky)
+    monkeypatch.setattr(MultiScaleDetector, "full_pass", flaky)
     out = tmp_path / "out"
     out.mkdir()
     report = anonymize_file(src, out / "clip.mp4", Config(verify=False, threads=2))
@@ -374,7 +374,7 @@ def test_tile_every_with_small_faces_everywhere_gives_what_tiles_on_every_frame_
     src = tmp_path / "clip.mp4"
     _synthetic_video(src, face_crop, frames=20)
     monkeypatch.setattr(MultiScaleDetector, "tiles_only_small", lambda self, shape, passes, merged: 1)
-    every = Config(verify=False, threads=2)
+    every = Config(verify=False, threads=2, scan="full")
     dense = scan_video(src, every, detector_for(every, single=True), workers=2).raw
     sparse = Config(verify=False, threads=2, tile_every=2)
     raw = scan_video(src, sparse, detector_for(sparse, single=True), workers=2).raw

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video: run the small-face tiles on every N-th frame, at shot changes, and on "
                          "every frame where they find small faces the whole-frame pass misses "
                          "(faster, loses some tiny faces; default: 1, every frame)")
+    an.add_argument("--scan", default=None, choices=["full", "motion"],
+                    help="video: full (default) scans every frame as a photo; motion looks only where the "
+                         "picture is new or changed, around faces found before, everywhere every 15 frames "
+                         "and at cuts (faces only; less CPU at 1080p and 4K, see bench/RESULTS.md)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,
@@ -143,7 +147,7 @@ def _config_from(args):
 
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
-    for name in ("threshold", "min_face", "detect_scale", "tile_every", "pad_frames", "region_scale",
+    for name in ("threshold", "min_face", "detect_scale", "tile_every", "scan", "pad_frames", "region_scale",
                  "region_shape", "crf", "seed", "threads", "residual_every", "segment_seconds", "cover",
                  "text_max_share"):
         value = getattr(args, name)

@@ -13,13 +13,16 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "COVER_KINDS", "RESIDUAL_EVERY", "parse_cover", "usable_cpus"]
+           "COVER_KINDS", "RESIDUAL_EVERY", "SCAN_MODES", "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
 DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
-SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "pad_frames", "cover", "text_max_share")
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "text_max_share")
+#: Video pass 1: every frame scanned as a photo (default; the reference), or
+#: motion-aware scan plans (faster at 1080p and 4K; see bench/RESULTS.md, issue 14).
+SCAN_MODES = ("full", "motion")
 #: What ``--cover`` may name, in the order reports list them.
 COVER_KINDS = ("faces", "plates", "text")
 #: Video: the residual-face check looks at every RESIDUAL_EVERY-th output frame by default.
@@ -100,6 +103,14 @@ class Config:
         chunk of up to 16 frames, or the chunk either side). Faster; loses a
         few faces under 16 px in scenes with few of them. 1 (default) runs
         them on every frame.
+    scan : {'full', 'motion'}
+        Video pass 1: ``full`` (default) scans every frame as a photo (adaptive
+        tiles up to 2048 px, every tile above); ``motion`` looks only where the
+        picture is new or changed, around the faces found before, everywhere at
+        least every 15 frames and at shot changes (``veil.detect.scanplan``;
+        faces only: with plates or text every frame is scanned). ``motion`` is
+        not the default: on hand-held 4K it covered 95.4% of (frame, face)
+        pairs against 97.9% (bench/RESULTS.md, issue 14).
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape
@@ -153,6 +164,7 @@ class Config:
     detect_scale: float = 1.0
     tiles: bool = True
     tile_every: int = 1
+    scan: str = "full"
     region_scale: float = 1.6
     region_shape: RegionShape = RegionShape.ELLIPSE
     pad_frames: int = 5
@@ -189,6 +201,7 @@ class Config:
             (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
+            (self.scan in SCAN_MODES, f"scan must be one of {', '.join(SCAN_MODES)}, not {self.scan!r}"),
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
             (1 <= self.residual_every <= 10_000, "residual-every must be between 1 and 10000"),
             (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,

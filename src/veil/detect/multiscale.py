@@ -176,26 +176,53 @@ class MultiScaleDetector:
             scale = min(scale, self.full_max_side / max(shape[:2]))
         return scale
 
-    def full_pass(self, rgb: np.ndarray, *, flip: bool = False, threshold: float | None = None) -> Detections:
+    def pass_scales(self, shape: tuple[int, ...]) -> dict[str, float]:
+        """Network pixels per picture pixel of each pass that runs on a picture of ``shape``.
+
+        Keys ``'full'``, and ``'coarse'`` and ``'tiles'`` where those passes are on.
+        """
+        scales = {"full": self._full_scale_for(shape)}
+        if self.coarse:
+            scales["coarse"] = scales["full"] * self.coarse
+        if self.upscale:
+            scales["tiles"] = self.upscale
+        return scales
+
+    def full_pass(self, rgb: np.ndarray, *, flip: bool = False, threshold: float | None = None,
+                  windows: list[tuple[int, int, int, int]] | None = None) -> Detections:
         """The whole-frame pass (on the mirrored picture if ``flip``), in ``rgb``'s pixels.
 
         ``threshold`` defaults to the final ``threshold`` (not the probe's).
+        With ``windows`` (not with ``flip``), the pass runs at its own scale
+        on those parts of the picture only (see :meth:`window_pass`).
         """
         rgb = check_rgb(rgb)
         thr = self.threshold if threshold is None else threshold
         scale = self._full_scale_for(rgb.shape)
+        if windows is not None:
+            if flip:
+                raise ValueError("a flipped pass runs on the whole picture only")
+            return self.window_pass(rgb, windows=windows, scale=scale, threshold=thr)
         if not flip:
             return self.base.detect(rgb, scale=scale, threshold=thr)
         dets = self.base.detect(np.ascontiguousarray(rgb[:, ::-1]), scale=scale, threshold=thr)
         return _mirrored(dets, rgb.shape[1]) if len(dets) else dets
 
-    def coarse_pass(self, rgb: np.ndarray, *, threshold: float | None = None) -> Detections:
-        """The coarse pass: large faces only, in ``rgb``'s pixels (empty when ``coarse`` is off)."""
+    def coarse_pass(self, rgb: np.ndarray, *, threshold: float | None = None,
+                    windows: list[tuple[int, int, int, int]] | None = None) -> Detections:
+        """The coarse pass: large faces only, in ``rgb``'s pixels (empty when ``coarse`` is off).
+
+        With ``windows``, on those parts of the picture only (see :meth:`window_pass`).
+        """
         rgb = check_rgb(rgb)
         if not self.coarse:
             return Detections.empty()
         thr = self.threshold if threshold is None else threshold
-        dets = self.base.detect(rgb, scale=self._full_scale_for(rgb.shape) * self.coarse, threshold=thr)
+        scale = self._full_scale_for(rgb.shape) * self.coarse
+        if windows is not None:
+            dets = self.window_pass(rgb, windows=windows, scale=scale, threshold=thr)
+        else:
+            dets = self.base.detect(rgb, scale=scale, threshold=thr)
         if not len(dets):
             return dets
         return dets[np.maximum(dets.widths, dets.heights) >= self.coarse_min_face]
@@ -255,14 +282,35 @@ class MultiScaleDetector:
             Default: the final ``threshold``.
         """
         rgb = check_rgb(rgb)
-        thr = self.threshold if threshold is None else threshold
-        h, w = rgb.shape[:2]
         if windows is None:
             windows = self.tiles(rgb.shape)
+        return self.window_pass(rgb, windows=windows, scale=self.upscale, threshold=threshold)
+
+    def window_pass(self, rgb: np.ndarray, *, windows: list[tuple[int, int, int, int]], scale: float,
+                    threshold: float | None = None) -> Detections:
+        """Boxes found whole in windows of the picture seen at ``scale``, in ``rgb``'s pixels.
+
+        A box touching a window's edge inside the picture may be a cut face
+        and is dropped: it lies whole in a neighbouring window (tiles overlap)
+        or is larger than a window's margin and another pass's.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+        windows : list of (x0, y0, x1, y1), keyword-only
+            Integer picture pixels, inside the picture.
+        scale : float, keyword-only
+            Network pixels per picture pixel.
+        threshold : float, optional, keyword-only
+            Default: the final ``threshold``.
+        """
+        rgb = check_rgb(rgb)
+        thr = self.threshold if threshold is None else threshold
+        h, w = rgb.shape[:2]
         parts = []
         for window in windows:
             x0, y0, x1, y1 = window
-            dets = self.base.detect(rgb[y0:y1, x0:x1], scale=self.upscale, threshold=thr)
+            dets = self.base.detect(rgb[y0:y1, x0:x1], scale=scale, threshold=thr)
             if len(dets):
                 dets = whole_in_tile(dets, window, (h, w))
                 if len(dets):

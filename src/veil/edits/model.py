@@ -37,8 +37,9 @@ SCHEMA = "veil-edits/1"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
 _KINDS = ("image", "video")
-#: The detection settings added with ``--cover`` (issue 15), as runs before it had them.
-_BEFORE_COVER = {"cover": ["faces"], "text_max_share": 0.0}
+#: Detection settings added later (``--cover``, issue 15; ``--scan``, issue 14), as runs
+#: before them had them: edits files written then still apply.
+_BEFORE_COVER = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full"}
 _SHA_CHARS = frozenset("0123456789abcdef")
 
 
@@ -368,7 +369,7 @@ class Edits:
             raise UsageError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
         r = _Reader(data, where, ("schema", "veil_version", "detection", "files"))
         detection = data.get("detection")
-        if isinstance(detection, dict):  # files written before --cover covered faces only
+        if isinstance(detection, dict):  # files written before --cover / --scan
             detection = {**_BEFORE_COVER, **detection}
         if not isinstance(detection, dict) or set(detection) != set(DETECTION_FIELDS):
             r.fail("detection", f"expected the detection settings {', '.join(DETECTION_FIELDS)}")

@@ -4,9 +4,11 @@ A video longer than ``Config.segment_seconds`` is cut at key frames
 (:func:`veil.media.video.segments.plan_segments`). Then:
 
 1. **Pass 1 per segment**, in parallel (:func:`scan_segment`): detections and
-   scene signatures of the segment's frames. Each frame's detections depend on
-   that frame only (``tile_every == 1``, the default), so they are those of a
-   whole scan; with sparse tiles (``tile_every > 1``) pass 1 runs as one task.
+   scene signatures of the segment's frames. With ``scan='full'`` each frame's
+   detections depend on that frame only, so they are those of a whole scan;
+   motion-aware plans (the default) scan each segment's first frame whole, so
+   a segment is never looked at less than in a whole scan. With sparse tiles
+   (``tile_every > 1``) pass 1 runs as one task.
 2. **Tracking once**, here on the driver, over the whole video's detections
    (:func:`veil.track.scan.link_scan`): tracks, interpolation and padding cross
    segment boundaries exactly as in a run of the whole video, so every frame's

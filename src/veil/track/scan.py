@@ -13,6 +13,15 @@ the tiles found a small face that only they see
 the chunk's frames that skipped the tiles get them after all. So the tiles run
 on every frame where such faces are about. A tiny face the tiles find on
 skipped frames only is still lost (bench/RESULTS.md).
+
+With ``config.scan == 'motion'`` (the default; a multi-scale detector without
+the flipped pass, ``tile_every`` 1) each frame is planned by
+:class:`veil.detect.scanplan.ScanPlanner`: the detector looks only where the
+picture is new, changed or due (every pixel at least every ``max_interval``
+frames) and around the faces found before, moved with the camera; the whole
+frame at the first frame, at shot changes and where the motion cannot be
+trusted. A frame's calls then run ``workers`` at once. ``scan='full'`` looks
+at every frame whole (the reference).
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from .kinds import OtherKindsStep, link_by_kind
 from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
-__all__ = ["VideoScan", "scan_video", "detect_frames", "link_scan", "SHOT_CHANGE_HINT"]
+__all__ = ["VideoScan", "scan_video", "detect_frames", "link_scan", "plans_motion", "SHOT_CHANGE_HINT"]
 
 #: A frame-to-frame signature change above this (a cut, a flash, a fast pan)
 #: runs the tiles on that frame too; lower than the cut detector's own bar.
@@ -210,9 +219,14 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     Notes
     -----
     With ``config.tile_every == 1`` (the default) each frame's detections depend
-    on that frame only, so a video's segments scanned apart give what the whole
-    scan gives (``veil.scale.segments``); the sparse tiles decide across frames.
+    on that frame only with ``config.scan == 'full'``, so a video's segments
+    scanned apart give what the whole scan gives (``veil.scale.segments``); the
+    sparse tiles decide across frames. Motion-aware plans (``'motion'``) start
+    each segment with a whole-frame scan: never less looked at than in the
+    whole scan there, possibly more.
     """
+    if plans_motion(config, detector):
+        return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
     scheduler = _Scheduler(config, detector if config.covers_faces else NoFaces(), workers, frame_bytes)
     scheduler.total = total
     others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on every frame
@@ -228,6 +242,44 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
         raw = others.join(scheduler.finish(progress))
     finally:
         scheduler.close()
+    return raw, signatures
+
+
+def plans_motion(config, detector) -> bool:
+    """Whether pass 1 plans its scans from motion for ``config`` and ``detector``.
+
+    ``config.scan == 'motion'``, ``tile_every`` 1, faces only (plates and text
+    are detected on every frame, beside the face scheduler) and a multi-scale
+    detector without the flipped pass (another detector scans every frame whole).
+    """
+    from ..detect import MultiScaleDetector
+
+    return (config.scan == "motion" and config.tile_every == 1 and config.cover == ("faces",)
+            and isinstance(detector, MultiScaleDetector) and not detector.flip)
+
+
+def _detect_planned(frames, config, detector, progress, *, workers: int, total: int | None
+                    ) -> tuple[list[Detections], list[np.ndarray]]:
+    """:func:`detect_frames` with motion-aware plans (one planner per frame size)."""
+    from ..detect.scanplan import ScanPlanner
+
+    pool = (concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-detect")
+            if workers > 1 else None)
+    planner, raw, signatures = None, [], []
+    try:
+        for frame in frames:
+            signature = frame_signature(frame.rgb)
+            shot = bool(signatures) and signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT
+            signatures.append(signature)
+            if planner is None or (planner.height, planner.width) != frame.rgb.shape[:2]:
+                planner = ScanPlanner(detector, frame.rgb.shape)
+            found, _ = planner.detect(frame.rgb, shot_change=shot, pool=pool)
+            raw.append(select_for(found, config))
+            if progress:
+                progress(len(raw), total * 2 if total else None)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return raw, signatures
 
 

@@ -1,0 +1,483 @@
+"""Motion-aware scan planning: which parts of a video frame the detector must look at.
+
+A :class:`~veil.detect.MultiScaleDetector` scans every frame as if it were a
+photo: a whole-frame pass, a coarse pass for large faces and magnified tiles
+for small ones (at 4K, 66 tiles). Between two frames of a video little is
+new. :class:`ScanPlanner` carries two kinds of knowledge from frame to
+frame, moved with the camera's motion (:mod:`veil.detect.motion`):
+
+* **faces and candidates**: every box any pass found at the probe
+  threshold on the previous frame is looked at again, by every pass that
+  scores faces of its size, in a window of its own size around it;
+* **"scanned, nothing there"**: per work pixel, the frame on which it was
+  last scanned by every pass and what it looked like then.
+
+A pixel is scanned again when it is *new* (entered the picture), *changed*
+(differs from its look when last scanned by more than ``change_levels``
+grey levels, a one-pixel misalignment tolerated), *stale* (scanned
+``max_interval`` frames ago or more) or *magnified* (the picture zoomed in by
+more than ``zoom_limit`` since: a face too small to find then may be found
+now). Needed pixels are gathered per block of the picture into rectangles
+(cores); each pass runs on each core grown by the largest face it must see
+whole there (its *margin*: tiles ``overlap``, the whole-frame pass up to
+where the coarse pass takes over, the coarse pass half the picture), so a
+face centred in a core lies whole inside a window of every pass.
+Windows start on the pass's alignment grid, so that inside them the network
+sees exactly the pixels it sees in a whole-picture pass.
+
+The whole frame is scanned -- exactly :meth:`MultiScaleDetector.passes`
+with every tile -- on the first frame, at a shot change the caller reports,
+where the motion cannot be trusted (a cut, a flash, a fast zoom, lost
+tracking) and where more than ``full_share`` of the picture is needed.
+
+:func:`run_plan` runs a plan's calls (in any order, on any threads: each
+call's result depends on its window only) and returns the passes in the
+detector's order, ready for :meth:`MultiScaleDetector.merge`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..detections import Detections
+from .motion import Motion, estimate_motion, to_picture, work_grey, work_scale, zoom_of
+from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
+from .nms import nms
+from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
+from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
+                          split_patch)
+
+__all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
+
+
+
+def _box_sums(mask: np.ndarray):
+    """``f(xyxy, scale)``: how many True pixels of ``mask`` (work pixels) lie in each picture-pixel box."""
+    integral = cv2.integral(mask.astype(np.uint8))
+    gh, gw = mask.shape
+
+    def count(xyxy: np.ndarray, scale: float) -> np.ndarray:
+        r = np.clip(np.round(np.asarray(xyxy, np.float64) * scale), 0, [gw, gh, gw, gh]).astype(int)
+        return integral[r[:, 3], r[:, 2]] - integral[r[:, 1], r[:, 2]] - integral[r[:, 3], r[:, 0]] \
+            + integral[r[:, 1], r[:, 0]]
+    return count
+
+
+class ScanPlanner:
+    """Plans each frame's detector calls from what the previous frames showed.
+
+    Parameters
+    ----------
+    detector : MultiScaleDetector
+        Its passes, scales, tiles, ``overlap`` and ``coarse_min_face`` shape
+        the plan (``flip`` must be off).
+    shape : tuple
+        Frame shape ``(H, W, ...)``; every frame must have it.
+    max_interval : int, keyword-only
+        A pixel is scanned by every pass at least once every this many frames.
+    change_levels : float, keyword-only
+        Grey levels (0..255, on the work copy) by which a pixel must differ
+        from its look when last scanned to be scanned again.
+    carry_levels : float, keyword-only
+        Grey levels by which a pixel near a box found before must differ for
+        that box to be looked at again rather than carried: a face that moves
+        on its own changes its surroundings by far more; blur and noise do
+        not. A carried box moves with the camera.
+    zoom_limit : float, keyword-only
+        Magnification since a pixel's last scan above which it is scanned
+        again (0.1: 10%).
+    full_share : float, keyword-only
+        Share of needed pixels above which the whole frame is scanned.
+    whole_share : float, keyword-only
+        A pass whose windows would cost this share of its whole-picture run
+        or more runs on the whole picture (every tile for the tiles).
+    max_carry : int or None, keyword-only
+        A box carried this many frames in a row is looked at again (a window
+        around it, by every pass that scores its size), whatever its
+        surroundings did: a carried box follows the camera, not the face's
+        own slow drift. None: no limit.
+
+    Notes
+    -----
+    Call :meth:`plan` for every frame in order, then :meth:`record` with
+    that frame's passes before planning the next. The plans depend only on
+    the frames and the detector's results, never on timing or threads.
+    """
+
+    def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
+                 change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
+                 carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto",
+                 max_carry: int | None = None) -> None:
+        if tiles not in ("auto", "all"):
+            raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
+        if getattr(detector, "flip", False):
+            raise ValueError("motion-aware planning needs a detector without the flipped pass")
+        if int(max_interval) != max_interval or max_interval < 1:
+            raise ValueError("max_interval must be an integer >= 1")
+        if not change_levels > 0 or not carry_levels > 0 or not zoom_limit > 0:
+            raise ValueError("change_levels, carry_levels and zoom_limit must be > 0")
+        if not 0 < full_share <= 1 or not 0 < whole_share <= 1:
+            raise ValueError("full_share and whole_share must be in (0, 1]")
+        if max_carry is not None and (int(max_carry) != max_carry or max_carry < 1):
+            raise ValueError("max_carry must be None or an integer >= 1")
+        self.max_carry = None if max_carry is None else int(max_carry)
+        self.detector = detector
+        self.height, self.width = int(shape[0]), int(shape[1])
+        self.max_interval = int(max_interval)
+        self.change_levels = float(change_levels)
+        self.carry_levels = float(carry_levels)
+        self.zoom_limit = float(zoom_limit)
+        self.full_share = float(full_share)
+        self.whole_share = float(whole_share)
+        # Tiles in needed areas chosen by small candidates, as the detector chooses them on a photo.
+        self.adaptive = tiles == "auto" and bool(detector.adaptive_for(shape))
+        self.scale = work_scale(shape)
+        self.scales = detector.pass_scales(shape)
+        self.layers = [name for name in ("full", "coarse", "tiles") if name in self.scales]
+        self.quanta = {name: align_quantum(s) for name, s in self.scales.items()}
+        self.tiles = detector.tiles(shape)
+        # Merged tile windows are cut to two tiles' side at most: the network's memory follows its input.
+        self._tile_cap = 2 * max(detector.overlap + 1, int(detector.tile_size / detector.upscale)) \
+            if detector.upscale else 0
+        short = min(self.height, self.width)
+        # The largest face each pass must see whole in a window; above it, a coarser pass finds it.
+        coarse_takes_over = SMALL_FACE_NETWORK_PX / self.scales["coarse"] if "coarse" in self.scales else short
+        self.margins = {"tiles": float(detector.overlap),
+                        "full": float(min(short, max(detector.overlap, detector.coarse_min_face, coarse_takes_over))),
+                        "coarse": short / 2.0}
+        self.whole_cost = {name: self._whole_calls_cost(name) for name in self.layers}
+        side = max(64, int(detector.tile_size / detector.upscale) if detector.upscale else short)
+        self.blocks = [(bx, by, min(bx + side, self.width), min(by + side, self.height))
+                       for by in range(0, self.height, side) for bx in range(0, self.width, side)]
+        # Splitting a patch smaller than a tile's margin saves nothing.
+        self._min_split = max(4, int(2 * self.margins["tiles"] * self.scale))
+        self._index = 0
+        self._prev: np.ndarray | None = None
+        self._pose = np.eye(3)  # shot origin -> current frame, work pixels
+        self._scans: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # frame -> (grey, pose)
+        gh, gw = round(self.height * self.scale), round(self.width * self.scale)
+        # The maps reach ``pad`` work pixels beyond the frame: what a shaking
+        # camera shows again is known, not new.
+        self._pad = pad = max(16, round(0.1 * max(gh, gw)))
+        self._frame = (slice(pad, pad + gh), slice(pad, pad + gw))
+        # Frame on which each work pixel was last scanned by every pass, -1 never.
+        self._scanned = np.full((gh + 2 * pad, gw + 2 * pad), -1, np.int32)
+        self._carried: list[Pass] = []  # the last frame's boxes, per pass (any score)
+        self._ages: list[np.ndarray] = []  # frames each of them has been carried without a look
+        self._plan_ages: list[np.ndarray] = []  # the ages of the planned frame's carried boxes
+        self._awaiting = False
+
+    # -- planning -----------------------------------------------------------
+    def plan(self, rgb: np.ndarray, *, shot_change: bool = False) -> FramePlan:
+        """The calls for the next frame.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+            The frame (the planner's ``shape``).
+        shot_change : bool, keyword-only
+            The caller saw a shot change (e.g. a scene-cut signature jump):
+            scan the whole frame.
+
+        Returns
+        -------
+        FramePlan
+        """
+        if self._awaiting:
+            raise RuntimeError("record() the previous frame's passes before planning the next")
+        if tuple(rgb.shape[:2]) != (self.height, self.width):
+            raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the planner's {self.width}x{self.height}")
+        t = self._index
+        grey = work_grey(rgb, self.scale)
+        if self._prev is None:
+            motion, reason = Motion.unknown("first"), "first"
+        else:
+            motion = estimate_motion(self._prev, grey)
+            reason = "cut" if shot_change else (None if motion.reliable else motion.reason)
+        if reason is None:
+            need, touched = self._needed(t, grey, motion)
+            share = float(need.mean())
+            if share > self.full_share:
+                reason = "needed"
+        if reason is not None:
+            plan = self._full_plan(t, grey, motion, reason)
+        else:
+            plan = self._partial_plan(t, grey, motion, need, touched, share)
+        self._prev = grey
+        self._index += 1
+        self._awaiting = True
+        return plan
+
+    def _needed(self, t: int, grey: np.ndarray, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
+        """(h, w) bool maps, work pixels: to scan (new, stale, magnified or changed since their last scan),
+        and touched (the same, with changes of any extent: where a carried box must be looked at again)."""
+        self._pose = motion.matrix @ self._pose
+        size = grey.shape[::-1]
+        pad = self._pad
+        shift = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]])
+        m = (shift @ motion.matrix @ np.linalg.inv(shift))[:2]
+        canvas = self._scanned.shape[::-1]
+        # Known where most of the bilinear footprint came from known pixels (the nearest one is known).
+        known = cv2.warpAffine((self._scanned >= 0).astype(np.uint8) * 255, m, canvas, flags=cv2.INTER_LINEAR,
+                               borderValue=0) >= 128
+        scanned = cv2.warpAffine(self._scanned, m, canvas, flags=cv2.INTER_NEAREST, borderValue=-1)
+        scanned[~known] = -1
+        self._scanned = scanned
+        scanned = scanned[self._frame]
+        need = (scanned < 0) | (scanned <= t - self.max_interval)  # never scanned, or due
+        ref = grey.copy()
+        for k in self._live(scanned, t):
+            old, pose = self._scans[k]
+            since = self._pose @ np.linalg.inv(pose)
+            where = scanned == k
+            if zoom_of(since) > 1.0 + self.zoom_limit:
+                need |= where
+                continue
+            # Warp only the rectangle of pixels last scanned on frame k.
+            x, y, w, h = cv2.boundingRect(where.astype(np.uint8))
+            at = since.copy()
+            at[:2, 2] -= (x, y)
+            warped = cv2.warpAffine(old, at[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            sub = where[y:y + h, x:x + w]
+            ref[y:y + h, x:x + w][sub] = warped[sub]
+        # A pixel changed when it lies outside the range of its old 3x3 neighbourhood by the margin.
+        kernel = np.ones((3, 3), np.uint8)
+        over = cv2.max(cv2.subtract(grey, cv2.dilate(ref, kernel)), cv2.subtract(cv2.erode(ref, kernel), grey))
+        changed = (over > self.change_levels).astype(np.uint8)
+        # Near a box found before, any change over carry_levels counts, without the misalignment
+        # tolerance: a face that moves a pixel on its own must not leave its box behind.
+        moved = cv2.absdiff(grey, ref) > self.carry_levels
+        touched = cv2.dilate((need | moved).astype(np.uint8), kernel).astype(bool)
+        # Specks under 3x3 work pixels (compression noise, flicker) are no new face: opening drops them.
+        need |= cv2.morphologyEx(changed, cv2.MORPH_OPEN, kernel).astype(bool)
+        self._look = (grey, ref)  # for _displaced
+        return cv2.dilate(need.astype(np.uint8), kernel).astype(bool), touched
+
+    def _live(self, scanned: np.ndarray, t: int) -> list[int]:
+        """The frames some pixel of ``scanned`` was last scanned on (all within ``max_interval`` of ``t``)."""
+        lo = max(t - self.max_interval, -1)  # -1: never scanned
+        counts = np.bincount(np.clip(scanned.ravel() - lo, 0, None), minlength=self.max_interval + 2)
+        return [lo + k for k in np.flatnonzero(counts[1:]) + 1]
+
+    def _full_plan(self, t: int, grey: np.ndarray, motion: Motion, reason: str) -> FramePlan:
+        calls = [ScanCall(name, w, self.scales[name]) for name in self.layers for w in self._whole_windows(name)]
+        self._pose = np.eye(3)
+        self._scans = {}
+        self._scanned.fill(-1)
+        self._scanned[self._frame] = t
+        self._scans[t] = (grey, self._pose.copy())
+        return FramePlan(t, True, reason, tuple(calls), motion, 1.0)
+
+    def _whole_windows(self, name: str) -> list[Window]:
+        return list(self.tiles) if name == "tiles" else [(0, 0, self.width, self.height)]
+
+    def _whole_calls_cost(self, name: str) -> int:
+        return sum(network_pixels(w, self.scales[name]) for w in self._whole_windows(name))
+
+    def _cores(self, need: np.ndarray) -> list[tuple[Window, Window]]:
+        """Rectangles around the needed pixels, one per connected patch within each block.
+
+        Returns (work-pixel core, picture-pixel core) pairs.
+        """
+        s = self.scale
+        gh, gw = need.shape
+        out = []
+        for bx0, by0, bx1, by1 in self.blocks:
+            wx0, wy0 = int(bx0 * s), int(by0 * s)
+            wx1, wy1 = min(gw, int(math.ceil(bx1 * s))), min(gh, int(math.ceil(by1 * s)))
+            sub = need[wy0:wy1, wx0:wx1]
+            if not sub.any():
+                continue
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(sub.astype(np.uint8), connectivity=8)
+            for label, (x, y, w, h, _) in enumerate(stats[1:], start=1):
+                patch = labels[y:y + h, x:x + w] == label
+                for rx0, ry0, rx1, ry1 in split_patch(patch, self._min_split):
+                    work = (wx0 + x + rx0, wy0 + y + ry0, wx0 + x + rx1, wy0 + y + ry1)
+                    pic = (max(0, int(math.floor(work[0] / s))), max(0, int(math.floor(work[1] / s))),
+                           min(self.width, int(math.ceil(work[2] / s))), min(self.height, int(math.ceil(work[3] / s))))
+                    out.append((work, pic))
+        return out
+
+    def _carry(self, motion: Motion, touched: np.ndarray, need: np.ndarray,
+               core_windows: dict[str, list[Window]]) -> tuple[list[Pass], np.ndarray]:
+        """The last frame's boxes moved into this one, per pass: those still valid; and the (N, 4) boxes
+        to look at again.
+
+        A box is looked at again when its surroundings (the box and half its size around it) are
+        ``touched``, or are to be scanned (``need``) without a window of its pass holding it whole:
+        else a face moving a little each frame in a changing area could leave its box behind; and
+        when it has been carried ``max_carry`` frames in a row.
+        """
+        m = to_picture(motion.matrix, self.scale)
+        hit_touched, hit_need = _box_sums(touched), _box_sums(need)
+        kept, changed = [], []
+        self._plan_ages = []
+        for j, p in enumerate(self._carried):
+            dets = moved_detections(p.detections, m)
+            if not len(dets):
+                kept.append(Pass(p.name, dets, p.small))
+                self._plan_ages.append(np.zeros(0, np.int32))
+                continue
+            b = dets.xyxy.astype(np.float64)
+            inside = (b[:, 2] > 0) & (b[:, 3] > 0) & (b[:, 0] < self.width) & (b[:, 1] < self.height)
+            grow = 0.5 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None] * np.array([-1, -1, 1, 1])
+            near = b + grow
+            still = inside & (hit_touched(near, self.scale) == 0)
+            still[still] = ~self._displaced(b[still])
+            held = held_by(b, core_windows.get(p.name, []))
+            still &= (hit_need(near, self.scale) == 0) | held
+            age = self._ages[j] if j < len(self._ages) and len(self._ages[j]) == len(dets) else np.zeros(len(dets))
+            if self.max_carry is not None:
+                still &= age < self.max_carry
+            kept.append(Pass(p.name, dets[still], p.small))
+            self._plan_ages.append(age[still].astype(np.int32) + 1)
+            changed.append(b[inside & ~still])
+        return kept, np.concatenate(changed) if changed else np.zeros((0, 4))
+
+    def _displaced(self, xyxy: np.ndarray) -> np.ndarray:
+        """(N,) bool: the picture inside each box moved or changed against its last scan.
+
+        Moved: block matching at the 8 one-work-pixel shifts fits better
+        than none, so a face drifting on its own (slower than the change
+        thresholds see) does not leave its box behind for long. Changed: the
+        difference holds over a quarter of the patch's own variance (it moved
+        further, turned, was covered). Noise under 2 grey levels is neither.
+        """
+        grey, ref = self._look
+        gh, gw = grey.shape
+        out = np.zeros(len(xyxy), bool)
+        g, r = grey.astype(np.float32), ref.astype(np.float32)
+        for i, box in enumerate(np.asarray(xyxy, np.float64)):
+            x0, y0, x1, y1 = np.round(box * self.scale).astype(int)
+            x0, y0, x1, y1 = max(x0, 1), max(y0, 1), min(x1, gw - 1), min(y1, gh - 1)
+            if x1 - x0 < 3 or y1 - y0 < 3:
+                continue
+            now = g[y0:y1, x0:x1]
+            ssd = {(dx, dy): float(((now - r[y0 + dy:y1 + dy, x0 + dx:x1 + dx]) ** 2).mean())
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+            best = min(ssd, key=lambda k: (ssd[k], k != (0, 0)))
+            moved = best != (0, 0) and ssd[best] < 0.8 * ssd[0, 0]
+            # Or changed by a quarter of its own contrast: moved further, turned, covered.
+            out[i] = ssd[0, 0] > 4.0 and (moved or ssd[0, 0] > 0.25 * float(r[y0:y1, x0:x1].var()))
+        return out
+
+    def _candidate_windows(self, boxes: np.ndarray) -> dict[str, list[Window]]:
+        """Windows around boxes to look at again (one per face), for each pass that scores their size."""
+        out: dict[str, list[Window]] = {name: [] for name in self.layers}
+        if not len(boxes):
+            return out
+        boxes = boxes[nms(boxes, np.ones(len(boxes)), iou=0.3)]
+        sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        for box, size in zip(boxes, sizes):
+            margin = max(float(size), 32.0)
+            for name in self.layers:
+                # Each pass that gives faces of this size a score (fused in merge).
+                if name == "tiles" and size > 2 * self.detector.overlap:
+                    continue
+                if name == "coarse" and size < self.detector.coarse_min_face / 2:
+                    continue
+                out[name].append(grow_window(box, margin, self.quanta[name], self.width, self.height))
+        return out
+
+    def _partial_plan(self, t: int, grey: np.ndarray, motion: Motion, need: np.ndarray, touched: np.ndarray,
+                      share: float) -> FramePlan:
+        cores = self._cores(need)
+        core_windows = {name: [] if name == "tiles" and self.adaptive else
+                        [grow_window(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
+                        for name in self.layers}
+        carried, changed = self._carry(motion, touched, need, core_windows)
+        around = self._candidate_windows(changed)
+        calls = []
+        for name in self.layers:
+            windows = self._capped(name, merge_windows(core_windows[name] + around[name]))
+            if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
+                windows = self._whole_windows(name)
+            calls.extend(ScanCall(name, w, self.scales[name]) for w in windows)
+        scanned = self._scanned[self._frame]
+        for (x0, y0, x1, y1), _ in cores:
+            scanned[y0:y1, x0:x1] = t
+        if cores:
+            self._scans[t] = (grey, self._pose.copy())
+        # Older scans are due, wherever their pixels are now (in the picture or beside it).
+        self._scans = {k: v for k, v in self._scans.items() if k > t - self.max_interval}
+        return FramePlan(t, False, "partial", tuple(calls), motion, share, tuple(carried))
+
+    def follow_up(self, plan: FramePlan, passes: list[Pass]) -> tuple[ScanCall, ...]:
+        """Tile calls a partial plan needs after its first calls (``tiles='auto'`` on frames up to 2048 px).
+
+        As :meth:`MultiScaleDetector.select_tiles` does on a photo: each small
+        candidate (no larger than ``overlap``) of the whole-frame and coarse
+        calls that no tile window of ``plan`` holds with ``overlap`` to spare
+        gets a tile window of its own. Empty for whole-frame scans.
+        """
+        if plan.full or not self.adaptive or "tiles" not in self.layers:
+            return ()
+        probes = Detections.concatenate([p.detections for p in passes if p.name != "tiles"])
+        if not len(probes):
+            return ()
+        small = probes.xyxy[np.maximum(probes.widths, probes.heights) <= self.detector.overlap]
+        held = [c.window for c in plan.calls if c.layer == "tiles"]
+        margin, q = self.margins["tiles"], self.quanta["tiles"]
+        new = []
+        for box in np.asarray(small, np.float64):
+            need = grow_window(box, margin, 1, self.width, self.height)
+            if not any(w[0] <= need[0] and w[1] <= need[1] and w[2] >= need[2] and w[3] >= need[3] for w in held):
+                new.append(grow_window(box, margin, q, self.width, self.height))
+        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in self._capped("tiles", merge_windows(new)))
+
+    def _capped(self, name: str, windows: list[Window]) -> list[Window]:
+        if name != "tiles":
+            return windows  # the whole-frame and coarse passes' windows are no larger than their whole run
+        return cap_windows(windows, self._tile_cap, self.detector.overlap, self.quanta["tiles"])
+
+    # -- results ------------------------------------------------------------
+    def record(self, plan: FramePlan, passes: list[Pass]) -> None:
+        """Remember the boxes ``plan``'s passes found (any score): the next frame looks at them again.
+
+        Parameters
+        ----------
+        plan : FramePlan
+            The plan last returned by :meth:`plan`.
+        passes : list of Pass
+            What :func:`run_plan` returned for it.
+        """
+        if not self._awaiting or plan.index != self._index - 1:
+            raise RuntimeError("record() takes the passes of the frame planned last")
+        self._carried = list(passes)
+        self._ages = []
+        self._awaiting = False
+
+    def run(self, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> Detections:
+        """Run ``plan`` (and its :meth:`follow_up`), :meth:`record` it; the frame's merged faces.
+
+        ``pool`` (an executor, optional) runs the calls side by side; the
+        result does not depend on it.
+        """
+        passes = run_plan(self.detector, rgb, plan, pool=pool)
+        extra = self.follow_up(plan, passes)
+        if extra:
+            passes = join_passes(passes, run_plan(self.detector, rgb, extra, pool=pool))
+        calls = plan.calls + extra
+        ages = self._ages_after(passes, plan, calls)
+        passes = join_passes(passes, still_valid(plan.carried, calls))
+        self.record(plan, passes)
+        self._ages = ages
+        return self.detector.merge(passes)
+
+    def _ages_after(self, fresh: list[Pass], plan: FramePlan, calls) -> list[np.ndarray]:
+        """Per pass of ``join_passes(fresh, still_valid(plan.carried, calls))``: frames each box has
+        been carried (0: found now)."""
+        kept = {}
+        for p, age in zip(plan.carried, self._plan_ages):
+            held = held_by(p.detections.xyxy, [c.window for c in calls if c.layer == p.name])
+            kept[p.name] = age[~held]  # the rows still_valid keeps
+        return [np.concatenate([np.zeros(len(p.detections), np.int32), kept.get(p.name, np.zeros(0, np.int32))])
+                for p in fresh]
+
+    def detect(self, rgb: np.ndarray, *, shot_change: bool = False, pool=None) -> tuple[Detections, FramePlan]:
+        """Plan, run, merge and record one frame: its faces and its plan."""
+        plan = self.plan(rgb, shot_change=shot_change)
+        return self.run(rgb, plan, pool=pool), plan

@@ -1,0 +1,114 @@
+"""Pass 1's scan modes: motion-aware plans (the default) and every frame whole (``scan='full'``).
+
+The detector's network is the marker stub of ``test_scanplan`` (boxes around
+magenta squares), so the two modes can be compared exactly; the planner's own
+guarantees (entering content, cuts, walk-in, flash and zoom fallbacks) are
+tested in ``test_scanplan``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from veil.cli import _config_from, build_parser
+from veil.config import SCAN_FIELDS, Config
+from veil.detect import MultiScaleDetector, default_detector
+from veil.errors import UsageError
+from veil.media.video.base import Frame
+from veil.track.scan import detect_frames, plans_motion
+
+from test_scanplan import MARK, MarkerNet, _mark, _scene
+
+W, H = 640, 360
+
+
+def _frames(pictures):
+    return [Frame(k, k, Fraction(1, 25), rgb) for k, rgb in enumerate(pictures)]
+
+
+def _pan_with_entering_face(n: int = 12, step: int = 8) -> list[np.ndarray]:
+    """A pan to the right over a wide scene; a face only in the part that enters last."""
+    wide = _scene(W + n * step, H, seed=3)
+    _mark(wide, W + (n - 3) * step, 150, 24)  # enters the view on frame n - 3 or so
+    _mark(wide, 120, 60, 12)  # a small one seen from the start
+    return [wide[:, k * step:k * step + W].copy() for k in range(n)]
+
+
+def _detector(counter: list | None = None) -> MultiScaleDetector:
+    net = MarkerNet()
+    if counter is not None:
+        counter.append(net)
+    return MultiScaleDetector(net, threshold=0.5, probe_threshold=0.05)
+
+
+def test_scan_is_a_validated_setting_that_binds_edits():
+    assert Config().scan == "full"  # motion loses faces on hand-held 4K: not a default
+    assert Config(scan="motion").scan == "motion"
+    assert "scan" in SCAN_FIELDS
+    with pytest.raises(UsageError, match="scan must be one of"):
+        Config(scan="sometimes")
+
+
+def test_cli_scan_option():
+    args = build_parser().parse_args(["anonymize", "x.mp4", "-o", "out", "--scan", "motion"])
+    assert _config_from(args).scan == "motion"
+    args = build_parser().parse_args(["anonymize", "x.mp4", "-o", "out"])
+    assert _config_from(args).scan == "full"
+
+
+def test_motion_plans_only_where_they_apply():
+    det = default_detector(Config(), threads=1)
+    motion = Config(scan="motion")
+    assert plans_motion(motion, det)
+    assert not plans_motion(Config(), det)
+    assert not plans_motion(Config(scan="motion", tile_every=2), det)  # sparse tiles keep their own rule
+    assert not plans_motion(Config(scan="motion", cover="faces,plates"), det)  # plates: every frame
+    assert not plans_motion(motion, MultiScaleDetector(MarkerNet(), flip=True))
+    assert not plans_motion(motion, MarkerNet())  # another detector scans every frame whole
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_motion_scan_finds_what_the_full_scan_finds_on_a_pan(workers):
+    frames = _pan_with_entering_face()
+    config = Config(threshold=0.5, scan="motion")
+    nets = []
+    planned, sig_a = detect_frames(_frames(frames), config, _detector(nets), workers=workers,
+                                   frame_bytes=W * H * 3)
+    full, sig_b = detect_frames(_frames(frames), config.replace(scan="full"), _detector(nets), workers=workers,
+                                frame_bytes=W * H * 3)
+    assert len(planned) == len(full) == len(frames)
+    for k, (a, b) in enumerate(zip(planned, full)):
+        assert len(a) == len(b), k
+        order = lambda d: np.lexsort(d.xyxy.T[::-1])  # noqa: E731
+        np.testing.assert_allclose(a.xyxy[order(a)], b.xyxy[order(b)], atol=0.5)
+    # The entering face is found on the first frame it is whole in the picture.
+    entering = [k for k, d in enumerate(full) if len(d) == 2]
+    assert entering and all(len(planned[k]) == 2 for k in entering)
+    for a, b in zip(sig_a, sig_b):
+        np.testing.assert_array_equal(a, b)
+    # ... for a fraction of the network's work.
+    planned_px = sum(h * w * s * s for (h, w), s in nets[0].calls)
+    full_px = sum(h * w * s * s for (h, w), s in nets[1].calls)
+    assert planned_px < 0.6 * full_px
+
+
+def test_motion_scan_results_do_not_depend_on_workers():
+    frames = _pan_with_entering_face(8)
+    config = Config(threshold=0.5, scan="motion")
+    one, _ = detect_frames(_frames(frames), config, _detector(), workers=1, frame_bytes=W * H * 3)
+    two, _ = detect_frames(_frames(frames), config, _detector(), workers=2, frame_bytes=W * H * 3)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_frames_are_not_mutated():
+    frames = _pan_with_entering_face(4)
+    copies = [f.copy() for f in frames]
+    detect_frames(_frames(frames), Config(threshold=0.5, scan="motion"), _detector(), frame_bytes=W * H * 3)
+    for a, b in zip(frames, copies):
+        np.testing.assert_array_equal(a, b)
+    assert (frames[0] == MARK).all(axis=2).any()
