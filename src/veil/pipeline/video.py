@@ -123,7 +123,7 @@ class _SecondPass:
                 raise MediaError(f"frame {i} appeared on the second decode only; refusing")
             out = render_frame(frame, regions[i], self.keys[i], config, overrides, rng,
                                mask_dir=self.mask_dir, checks=checks)
-            if self.other_checks is not None and i % config.residual_every == 0:
+            if self.other_checks is not None and self.other_checks.wants(i):
                 self.other_checks.observe(i, out, regions[i].mask(*out.shape[:2]), found=self.scan.tracked.frames[i])
             rendered += 1
             if self.progress:

@@ -254,7 +254,7 @@ def plans_motion(config, detector) -> bool:
     """
     from ..detect import MultiScaleDetector
 
-    return (config.scan == "motion" and config.tile_every == 1 and config.cover == ("faces",)
+    return (config.scan == "motion" and config.tile_every == 1 and not config.other_kinds
             and isinstance(detector, MultiScaleDetector) and not detector.flip)
 
 

@@ -101,9 +101,13 @@ class OtherKindsChecks:
         self.found: list = []
         self._pending: list = []
 
+    def wants(self, index: int) -> bool:
+        """Whether output frame ``index`` is checked (callers skip making its mask otherwise)."""
+        return bool(self.every) and index % self.every == 0
+
     def observe(self, index: int, anonymized_rgb: np.ndarray, mask: np.ndarray, *, found=None) -> None:
         """One output frame; ``found``: the run's boxes on that input frame (see :func:`other_residual`)."""
-        if not self.every or index % self.every:
+        if not self.wants(index):
             return
         if self.pool is None:
             self.found.extend(other_residual(anonymized_rgb, mask, self.config, frame=index, found=found))
