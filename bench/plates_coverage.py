@@ -235,7 +235,8 @@ def haar_run(pictures, min_side: int = 736, grow: float = 1.0) -> dict:
         mask = fill(rgb.shape, b)
         cover.append(B.box_coverage(mask, xywh))
         over.append(float((mask & ~B.allowance_mask(xywh, rgb.shape[:2], 1.5)).sum()) / mask.size)
-    return {"cover": np.concatenate(cover), "over": np.array(over), "boxes": np.array(list(map(len, boxes))), "cpu_ms": cpu}
+    return {"cover": np.concatenate(cover), "over": np.array(over), "boxes": np.array([len(b) for b in boxes]),
+            "cpu_ms": cpu}
 
 
 # -- sets ---------------------------------------------------------------------------------
@@ -277,8 +278,8 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
         every = np.ones(len(pictures), bool)
         if halves is None:
             return one_row(label, res, cpu_ms, every)
-        dev, held = one_row(f"{label} [dev]", res, cpu_ms, halves == 0), one_row(f"{label} [held-out]", res, cpu_ms, halves == 1)
-        split_rows.extend([dev, held])
+        split_rows.extend([one_row(f"{label} [dev]", res, cpu_ms, halves == 0),
+                           one_row(f"{label} [held-out]", res, cpu_ms, halves == 1)])
         return one_row(label, res, cpu_ms, every)
 
     for label, kwargs in plans:

@@ -79,15 +79,36 @@ def test_rim_leaking_into_the_body_is_dropped():
     assert plate_rim(rgb, quad, min_fill=0.6) is None
 
 
-def test_rim_never_reaches_past_its_window():
-    """A plate the colour of a large body: the region is bounded by the search window."""
+def test_rim_of_a_surface_of_the_plates_colour_is_none():
+    """A plate the colour of the whole body around it ends nowhere inside the search
+    window: no box (the line's own growth stands), never the window itself."""
     rgb, _, quad = wide_plate()
     rgb[:] = (235, 235, 230)
-    box = plate_rim(rgb, quad, reach=(2.0, 1.0))
-    height = quad[2, 1] - quad[0, 1]
-    assert box is not None
-    assert box[0] >= quad[0, 0] - 2 * height - 1 and box[2] <= quad[2, 0] + 2 * height + 1
-    assert box[1] >= quad[0, 1] - height - 1 and box[3] <= quad[2, 1] + height + 1
+    cv2.putText(rgb, "TAXI", (170, 160), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (20, 20, 20), 2, cv2.LINE_AA)
+    assert plate_rim(rgb, quad) is None
+
+
+def test_rim_of_a_plate_cut_by_the_pictures_edge():
+    """The picture's edge is not the window's: a plate cut by it is still found."""
+    rgb, plate, quad = wide_plate()
+    shift = int(plate[0]) + 20  # the plate's left 20 px lie outside the picture
+    cut = np.ascontiguousarray(rgb[:, shift:])
+    box = plate_rim(cut, quad - [shift, 0])
+    visible = np.array([0, plate[1], plate[2] - shift, plate[3]])
+    assert box is not None and box[0] == 0 and share_inside(box, visible) >= 0.85
+
+
+@pytest.mark.parametrize("reach", [(0, 1), (2, -1), (np.nan, 1), (1,)])
+def test_rim_rejects_bad_reach(reach):
+    rgb, _, quad = wide_plate()
+    with pytest.raises(ValueError):
+        plate_rim(rgb, quad, reach=reach)
+
+
+def test_rim_rejects_a_non_picture():
+    _, _, quad = wide_plate()
+    with pytest.raises(ValueError):
+        plate_rim(np.zeros((10, 10), np.uint8), quad)
 
 
 @pytest.mark.parametrize("quad", [np.zeros((4, 2)), np.array([[-50, -50], [-40, -50], [-40, -45], [-50, -45]])])

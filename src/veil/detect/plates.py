@@ -91,7 +91,7 @@ def merge_overlapping(xyxy: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray,
 
 
 #: How far :func:`plate_rim` looks past a line: line heights beyond each end, and above and below.
-RIM_REACH = (2.0, 1.0)
+RIM_REACH = (6.0, 2.0)
 #: Distance in OpenCV's 8-bit CIELAB within which a pixel has the plate's background colour.
 RIM_TOLERANCE = 20.0
 #: Share of its rectangle the plate's colour region must fill (less: it leaked into the car body).
@@ -108,9 +108,14 @@ def plate_rim(rgb: np.ndarray, quad: np.ndarray, *, reach: tuple[float, float] =
     majority class of the line's box (Otsu on its lightness); the connected
     region of pixels within ``tolerance`` of that colour that holds it,
     searched ``reach`` line heights beyond the line, is the plate -- if it
-    fills at least ``min_fill`` of its rectangle (a plate is a rectangle; a
-    region that leaked into a car body of the plate's colour is not, and is
-    dropped).
+    ends inside that window (or at one edge of the picture) and fills at
+    least ``min_fill`` of its rectangle. A region that runs into the window's
+    edge is a surface of the plate's colour (a white car, the road, the sky),
+    and one that fills little of its rectangle leaked along an edge of such a
+    surface: neither is a plate, and the line's own growth stands. On the
+    plate set's dev half the wide window with that bound covered the same
+    plates as a (2, 1) window without it, at a quarter of its added
+    over-redaction (bench/results-plates-recall.md).
 
     Parameters
     ----------
@@ -130,7 +135,15 @@ def plate_rim(rgb: np.ndarray, quad: np.ndarray, *, reach: tuple[float, float] =
     (4,) ndarray of float32 or None
         ``xyxy`` of the plate, holding the line's box; None where no plate
         rectangle was found (the line's own growth then stands alone).
+
+    Raises
+    ------
+    ValueError
+        ``rgb`` is not an ``(H, W, 3)`` uint8 array, or ``reach`` is not two numbers > 0.
     """
+    rgb = check_rgb(rgb)
+    if not (len(reach) == 2 and all(np.isfinite(r) and r > 0 for r in reach)):
+        raise ValueError(f"reach must be two line-height multiples > 0, not {reach!r}")
     q = np.asarray(quad, np.float64).reshape(4, 2)
     h_pic, w_pic = rgb.shape[:2]
     height = min(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[3] - q[0]))
@@ -148,7 +161,7 @@ def plate_rim(rgb: np.ndarray, quad: np.ndarray, *, reach: tuple[float, float] =
     colour = np.median(lab[line][ground], axis=0)
     near = (np.linalg.norm(lab - colour, axis=2) < tolerance).astype(np.uint8)
     near = cv2.morphologyEx(near, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))  # bridge thin glyph strokes
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=4)
+    _, labels = cv2.connectedComponents(near, connectivity=4)
     seeds = labels[line][ground]
     seeds = seeds[seeds > 0]
     if not len(seeds):
@@ -158,6 +171,13 @@ def plate_rim(rgb: np.ndarray, quad: np.ndarray, *, reach: tuple[float, float] =
     ys, xs = np.nonzero(region)
     bx0, by0, bx1, by1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     if region[by0:by1, bx0:bx1].mean() < min_fill:
+        return None
+    # a plate ends inside the window; a region that runs into the window's edge (where that is
+    # not the picture's), or into more than one of the picture's edges, is the car body, the
+    # road or the sky, not the plate
+    touches = np.array([bx0 == 0, by0 == 0, bx1 == wx1 - wx0, by1 == wy1 - wy0])
+    picture_edge = np.array([wx0 == 0, wy0 == 0, wx1 == w_pic, wy1 == h_pic])
+    if (touches & ~picture_edge).any() or touches.sum() > 1:
         return None
     return np.array([bx0 + wx0, by0 + wy0, bx1 + wx0, by1 + wy0], np.float32)
 
