@@ -141,3 +141,13 @@ def test_detector_covers_a_short_word_on_a_wide_plate(word):
     rgb, plate, _ = wide_plate(word)
     assert share_inside(PlateDetector().detect(rgb).xyxy, plate) >= 0.9
     assert share_inside(PlateDetector(rim=False).detect(rgb).xyxy, plate) < 0.8
+
+
+@needs_model
+def test_the_pipelines_plate_pass_uses_the_rim():
+    """``--cover plates`` runs plates through OtherKinds (one text pass for both kinds): it
+    hands the picture on, so the wide plate is covered there too."""
+    from veil.detect.kinds import OtherKinds
+
+    rgb, plate, _ = wide_plate("TAXI")
+    assert share_inside(OtherKinds(["plates"]).detect(rgb).xyxy, plate) >= 0.9
