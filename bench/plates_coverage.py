@@ -158,29 +158,33 @@ def fill(shape, xyxy) -> np.ndarray:
     return mask
 
 
-def replay(kind: str, run: dict, pictures, *, threshold: float, grow, rules: bool = True) -> dict:
-    """Coverage per GT box and over-redaction per picture of one setting."""
+def replay(kind: str, run: dict, pictures, *, threshold: float, grow, rules: bool = True, rim: bool = True) -> dict:
+    """Coverage per GT box, over-redaction per picture and CPU ms per picture of the post-processing
+    (plates: shape rules, growth and the rim search) of one setting."""
     from veil.detect.plates import PlateDetector, PlateRules
     from veil.detect.text import TextDetector
 
     if kind == "plate":
         det = PlateDetector(threshold=threshold, grow_height=grow[0], grow_length=grow[1],
-                            rules=PlateRules() if rules else PlateRules(0.01, 1e9, 90, 1))
+                            rules=PlateRules() if rules else PlateRules(0.01, 1e9, 90, 1), rim=rim)
     else:
         det = TextDetector(threshold=threshold, grow=grow)
-    cover, over, n = [], [], 0
+    cover, over, cpu, n = [], [], [], []
     for (rgb, xywh, _), q, s in zip(pictures, run["quads"], run["scores"]):
         keep = s >= threshold
+        c0 = time.process_time()
         if kind == "plate":
-            dets = det.plates_from_quads(q[keep], s[keep], rgb.shape)
+            dets = det.plates_from_quads(q[keep], s[keep], rgb.shape, rgb=rgb)
         else:
             dets = det.boxes_from_quads(q[keep], s[keep], rgb.shape)
+        cpu.append((time.process_time() - c0) * 1000)
         mask = fill(rgb.shape, dets.xyxy)
         cover.append(B.box_coverage(mask, xywh))
         allow = B.allowance_mask(xywh, rgb.shape[:2], 1.5)
         over.append(float((mask & ~allow).sum()) / mask.size)
-        n += len(dets)
-    return {"cover": np.concatenate(cover) if cover else np.zeros(0), "over": np.array(over), "boxes": n}
+        n.append(len(dets))
+    return {"cover": np.concatenate(cover) if cover else np.zeros(0), "over": np.array(over), "boxes": np.array(n),
+            "post_cpu_ms": np.array(cpu)}
 
 
 def _defaults(kind: str) -> tuple[float, object]:
@@ -231,7 +235,8 @@ def haar_run(pictures, min_side: int = 736, grow: float = 1.0) -> dict:
         mask = fill(rgb.shape, b)
         cover.append(B.box_coverage(mask, xywh))
         over.append(float((mask & ~B.allowance_mask(xywh, rgb.shape[:2], 1.5)).sum()) / mask.size)
-    return {"cover": np.concatenate(cover), "over": np.array(over), "boxes": sum(map(len, boxes)), "cpu_ms": cpu}
+    return {"cover": np.concatenate(cover), "over": np.array(over), "boxes": np.array([len(b) for b in boxes]),
+            "cpu_ms": cpu}
 
 
 # -- sets ---------------------------------------------------------------------------------
@@ -244,23 +249,38 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
     bins, totals = (TEXT_BINS, TEXT_TOTALS) if kind == "text" else (PLATE_BINS, PLATE_TOTALS)
     heights = np.concatenate([h for *_, h in pictures])
     n_boxes = len(heights)
+    # dev / held-out halves of the plate set: photos CarsN with N even / odd (one value per picture)
+    halves = (np.array([int("".join(filter(str.isdigit, p.stem))) % 2 for p, _ in load_plates(args.limit)])
+              if set_name == "plates" and args.split else None)
     plans = [] if args.no_plans else [parse_plan(p) for p in PLANS[set_name] + [
         p.partition(":")[2] for p in args.plan if p.partition(":")[0] == set_name]]
     if args.only:
         plans = [p for p in plans if p[0] in args.only.split(",")]
     grows = PLATE_GROWS if kind == "plate" else TEXT_GROWS
     default_t, default_grow = _defaults(kind)
-    rows, curve, raw = [], [], {}
+    rows, curve, raw, split_rows = [], [], {}, []
+
+    def one_row(label, res, cpu_ms, pics):
+        """One table row over the pictures ``pics`` (bool, one per picture)."""
+        boxes = np.repeat(pics, [len(p[1]) for p in pictures])
+        covered = np.nan_to_num(res["cover"][boxes], nan=0.0) >= args.min_cover
+        s = summarize(heights[boxes], covered, bins, totals)
+        over, cpu = res["over"][pics], np.asarray(cpu_ms)[pics] + res.get("post_cpu_ms", np.zeros(len(pics)))[pics]
+        raw[label] = {"summary": s, "over_mean": float(over.mean()), "over_p95": float(np.percentile(over, 95)),
+                      "boxes": int(np.sum(res["boxes"][pics])), "cpu_ms_mean": float(np.mean(cpu)),
+                      "cover": res["cover"][boxes].round(4).tolist()}
+        return [label] + [B.pct(*s[name]) for name, *_ in bins + totals] + [
+            f"{100 * raw[label]['over_mean']:.2f}% / {100 * raw[label]['over_p95']:.2f}%", raw[label]["boxes"],
+            f"{np.mean(cpu):.0f}"]
 
     def row(label, res, cpu_ms):
-        covered = np.nan_to_num(res["cover"], nan=0.0) >= args.min_cover
-        s = summarize(heights, covered, bins, totals)
-        raw[label] = {"summary": s, "over_mean": float(res["over"].mean()),
-                      "over_p95": float(np.percentile(res["over"], 95)), "boxes": res["boxes"],
-                      "cpu_ms_mean": float(np.mean(cpu_ms)), "cover": res["cover"].round(4).tolist()}
-        return [label] + [B.pct(*s[name]) for name, *_ in bins + totals] + [
-            f"{100 * raw[label]['over_mean']:.2f}% / {100 * raw[label]['over_p95']:.2f}%", res["boxes"],
-            f"{np.mean(cpu_ms):.0f}"]
+        """The row of every picture; with ``--split`` (plate set) also the dev and held-out halves'."""
+        every = np.ones(len(pictures), bool)
+        if halves is None:
+            return one_row(label, res, cpu_ms, every)
+        split_rows.extend([one_row(f"{label} [dev]", res, cpu_ms, halves == 0),
+                           one_row(f"{label} [held-out]", res, cpu_ms, halves == 1)])
+        return one_row(label, res, cpu_ms, every)
 
     for label, kwargs in plans:
         run = run_plan(kwargs, pictures, f"{set_name}/{label}")
@@ -273,6 +293,8 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
         if kind == "plate":
             curve.append(row(f"no shape rules (t={default_t})", replay(kind, run, pictures, threshold=default_t,
                                                                     grow=default_grow, rules=False), run["cpu_ms"]))
+            curve.append(row(f"no rim search (t={default_t})", replay(kind, run, pictures, threshold=default_t,
+                                                                   grow=default_grow, rim=False), run["cpu_ms"]))
     if args.haar and kind == "plate":
         for grow in (1.0, 1.4):
             res = haar_run(pictures, grow=grow)
@@ -287,6 +309,9 @@ def evaluate(set_name: str, args) -> tuple[dict, str]:
           B.md_table(header, rows)]
     if curve:
         md += ["", "Default plan, threshold and growth replayed:", "", B.md_table(header, curve)]
+    if split_rows:
+        md += ["", "Dev half (CarsN, N even) and held-out half (N odd) of each row above:", "",
+               B.md_table(header, split_rows)]
     return {"set": set_name, "boxes": n_boxes, "heights": heights.tolist(), "plans": dict(plans),
             "results": raw}, "\n".join(md)
 
@@ -344,6 +369,8 @@ def main(argv=None) -> int:
     ap.add_argument("--haar", action="store_true", help="also OpenCV 4's Haar plate cascades (needs OpenCV 4)")
     ap.add_argument("--only", default="", help="comma list of plan labels to run (e.g. default)")
     ap.add_argument("--no-plans", action="store_true", help="skip veil's plans (with --haar in an OpenCV 4 venv)")
+    ap.add_argument("--split", action="store_true",
+                    help="plate set: also report its dev (CarsN, N even) and held-out (N odd) halves")
     ap.add_argument("--out", type=Path, default=B.OUT)
     args = ap.parse_args(argv)
     info = B.machine_info()

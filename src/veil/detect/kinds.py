@@ -71,7 +71,7 @@ class OtherKinds:
         quads, scores = self.text.all_quads(rgb)
         parts = []
         if "plates" in self.kinds:
-            parts.append(self.plates.plates_from_quads(quads, scores, rgb.shape))
+            parts.append(self.plates.plates_from_quads(quads, scores, rgb.shape, rgb=rgb))
         if "text" in self.kinds:
             parts.append(self.text.boxes_from_quads(quads, scores, rgb.shape))
         return Detections.concatenate(parts)
