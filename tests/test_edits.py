@@ -52,6 +52,16 @@ def test_round_trip_through_a_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["veil-edits.json"]  # no temporary file left
 
 
+def test_files_from_before_later_settings_read_as_those_runs_had_them():
+    data = _edits_dict()
+    for name in ("cover", "text_max_share", "scan", "precision"):
+        del data["detection"][name]
+    detection = Edits.from_dict(data).detection
+    assert detection["precision"] == "fp32" and detection["scan"] == "full" and detection["cover"] == ["faces"]
+    assert detection == detection_settings(Config())
+    assert detection != detection_settings(Config(precision="int8"))  # another detector: such edits do not apply
+
+
 def test_review_marks_do_not_change_what_was_applied():
     a = FileEdits(SHA, "image", removed=(ItemRef((1, 1, 5, 5), detection=0),))
     b = FileEdits(SHA, "image", removed=a.removed, reviewed=(ItemRef((9, 9, 12, 12), detection=1),))

