@@ -220,7 +220,7 @@ def run_lfw(limit: int, systems: list[str]) -> dict:
     prog = bl.Progress(len(sample), "lfw", every=20)
     tmp = Path(tempfile.mkdtemp(prefix="veil-leak-"))
     try:
-        for n, (identity, path) in enumerate(sample):
+        for n, (_identity, path) in enumerate(sample):
             rgb = bl.read_rgb(path)
             t0 = time.perf_counter()
             dets = select_for(detector.detect(rgb), Config())
@@ -233,7 +233,9 @@ def run_lfw(limit: int, systems: list[str]) -> dict:
                 box, fallback = CENTRE_BOX, True
             fixed = FixedDetector(dets)
             seed = SEED0 + n  # noise and pixelate draw random numbers: same draw raw and escalated
-            rec = {"identity": identity, "path": str(path.relative_to(LFW)), "box": [round(v, 1) for v in box],
+            # No person is named in the output: the record holds the sample's index (the
+            # n-th identity of manifest.csv sorted by name), never the name or the file path.
+            rec = {"person": n, "box": [round(v, 1) for v in box],
                    "fallback_box": fallback, "veil_faces": len(dets), "veil_detect_ms": round(detect_ms, 1),
                    "systems": {}}
             raw_out = {}
