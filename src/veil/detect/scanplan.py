@@ -227,7 +227,6 @@ class ScanPlanner:
         """(h, w) bool maps, work pixels: to scan (new, stale, magnified or changed since their last scan),
         and touched (the same, with changes of any extent: where a carried box must be looked at again)."""
         self._pose = motion.matrix @ self._pose
-        size = grey.shape[::-1]
         pad = self._pad
         shift = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]])
         m = (shift @ motion.matrix @ np.linalg.inv(shift))[:2]
