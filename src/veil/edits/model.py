@@ -37,15 +37,18 @@ SCHEMA = "veil-edits/1"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
 _KINDS = ("image", "video")
-#: Detection settings added later (``--cover``, issue 15; ``--scan``, issue 14), as runs
+#: Detection settings added later (``--cover``, issue 15; ``--scan``, issue 14; ``--kinds-every``), as runs
 #: before them had them: edits files written then still apply.
-_BEFORE_COVER = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full"}
+_BEFORE_COVER = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full", "kinds_every": 1}
 _SHA_CHARS = frozenset("0123456789abcdef")
 
 
 def detection_settings(config: Config) -> dict:
     """The settings an edits file is bound to, from ``config`` (JSON-ready)."""
-    return {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in DETECTION_FIELDS}
+    out = {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in DETECTION_FIELDS}
+    if not config.other_kinds:
+        out["kinds_every"] = 1  # no plate/text schedule: faces-only edits hold for any
+    return out
 
 
 class _Reader:

@@ -1,11 +1,18 @@
 """Plates and text in pass 1: their detection beside the faces', and tracks per kind.
 
-:class:`OtherKindsStep` runs the plate/text detector (:mod:`veil.detect.kinds`)
-on every frame of a video, on the face scheduler's threads, and appends its
-boxes to each frame's faces. Every frame: the plate detector's tiles are what
-find small plates and its map gives no hint where to run them, so a sampled
-schedule would let a plate the detector finds go out uncovered on the frames
-it skipped (bench/RESULTS.md, Licence plates and text).
+:class:`OtherKindsStep` runs the plate/text detector (:mod:`veil.detect.kinds`,
+whole frame and magnified tiles) on the face scheduler's threads, on the
+frames :func:`is_look` names: every ``config.kinds_every``-th frame, a run's
+first frame, every shot change (:data:`veil.track.scan.SHOT_CHANGE_HINT`, lower
+than any cut) and the frame before it, and the run's last frame. So every
+stretch of a shot between two looks is at most ``kinds_every - 1`` frames
+long, and both of its ends are looked at. The other frames get no plate/text
+boxes of their own: the tracker carries them (:func:`link_options`:
+interpolated between looks, padded ``kinds_every`` frames before a track's
+first and after its last look, so a plate that appears or leaves between two
+looks is covered from the look before). A plate or word visible only
+between two looks is not seen (bench/results-kinds-video.md). With
+``kinds_every`` 1 every frame is looked at, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
@@ -23,7 +30,33 @@ from ..detect.kinds import other_kinds_for
 from ..detections import Detections, Kind
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "link_by_kind"]
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind"]
+
+#: The tracker bridges this many frames without a detection (its default); at least
+#: twice ``kinds_every`` for plates and text (a look that misses one).
+_MAX_GAP = 15
+
+
+def is_look(index: int, every: int, *, first: bool = False, shot_change: bool = False) -> bool:
+    """Whether the plate/text detector looks at frame ``index`` as it goes by.
+
+    Parameters
+    ----------
+    index : int
+        The frame's index in its video.
+    every : int
+        ``Config.kinds_every``.
+    first : bool, keyword-only
+        The frame is the first of the run (a video, or a segment of one).
+    shot_change : bool, keyword-only
+        The frame's signature changed by more than ``SHOT_CHANGE_HINT``.
+
+    Notes
+    -----
+    :class:`OtherKindsStep` also looks at the frame *before* a shot change and
+    at the run's last frame, which are known only one frame later.
+    """
+    return first or shot_change or index % every == 0
 
 
 class OtherKindsStep:
@@ -34,34 +67,76 @@ class OtherKindsStep:
     config : veil.config.Config
     submit : callable(fn, *args) -> Future
         Where a frame's detection runs (the face scheduler's pool).
+
+    Attributes
+    ----------
+    looked : list of int
+        The frame indices looked at, increasing (see :func:`is_look`).
     """
 
     def __init__(self, config, submit) -> None:
         self.detector = other_kinds_for(config, single=True)
+        self.every = config.kinds_every
         self.submit = submit
-        self.futures: list = []
+        self.futures: list = []  # per frame: a Future, or None where not looked at
+        self.looked: list[int] = []
+        self._previous = None  # (index, rgb) of the last frame, while it is not looked at
 
-    def add(self, rgb: np.ndarray) -> None:
-        if self.detector is not None:
-            self.futures.append(self.submit(self.detector.detect, rgb))
+    def add(self, rgb: np.ndarray, index: int | None = None, *, shot_change: bool = False) -> None:
+        """The next frame (``index``: its index in the video; default: its place in this run)."""
+        if self.detector is None:
+            return
+        index = len(self.futures) if index is None else int(index)
+        if shot_change and self._previous is not None:
+            self._look(-1, *self._previous)  # the last frame of the shot before
+        self.futures.append(None)
+        if is_look(index, self.every, first=len(self.futures) == 1, shot_change=shot_change):
+            self._look(-1, index, rgb)
+        else:
+            self._previous = (index, rgb)
+
+    def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
+        self.futures[slot] = self.submit(self.detector.detect, rgb)
+        self.looked.append(index)
+        self.looked.sort()
+        self._previous = None
 
     def join(self, faces: list[Detections]) -> list[Detections]:
-        """Each frame's ``faces`` followed by its plates and text."""
+        """Each frame's ``faces`` followed by its plates and text (none where not looked at)."""
         if self.detector is None:
             return faces
+        if self._previous is not None:
+            self._look(-1, *self._previous)  # the run's last frame
         if len(self.futures) != len(faces):
             raise RuntimeError("plate/text detection lost a frame")  # never seen; fail closed
-        return [Detections.concatenate([f, fut.result()]) if len(f) else fut.result()
-                for f, fut in zip(faces, self.futures)]
+        out = []
+        for f, fut in zip(faces, self.futures):
+            other = fut.result() if fut is not None else Detections.empty()
+            out.append(Detections.concatenate([f, other]) if len(f) else other)
+        return out
 
 
-def link_by_kind(per_frame: list[Detections], **options) -> TrackResult:
+def link_options(config) -> dict:
+    """The tracker's options for plates and text under ``config``'s schedule (see :func:`is_look`).
+
+    Padding of ``kinds_every`` frames before a track's first look and after its
+    last covers a plate that appeared or left since the look before (or until
+    the look after); gaps of up to twice ``kinds_every`` are bridged (a look
+    that misses the plate once).
+    """
+    every = config.kinds_every
+    return {"pad_frames": max(config.pad_frames, every), "max_gap": max(_MAX_GAP, 2 * every)}
+
+
+def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = None, **options) -> TrackResult:
     """:func:`~veil.track.linker.link_tracks` for each kind on its own, joined.
 
     Parameters
     ----------
     per_frame : list of Detections
         Raw detections of every frame, any kinds.
+    other_options : dict, optional, keyword-only
+        Options that replace ``options`` for kinds other than faces (:func:`link_options`).
     **options
         As :func:`~veil.track.linker.link_tracks`.
 
@@ -79,7 +154,7 @@ def link_by_kind(per_frame: list[Detections], **options) -> TrackResult:
     results, offset, summaries = {}, 0, []
     for kind in kinds:
         mine = [d[d.kind == kind] for d in per_frame]
-        result = link_tracks(mine, **options)
+        result = link_tracks(mine, **(options if kind == int(Kind.FACE) else {**options, **(other_options or {})}))
         results[kind] = (result, offset)
         summaries += [dataclasses.replace(t, id=t.id + offset, kind=Kind(kind)) for t in result.tracks]
         offset += len(result.tracks)

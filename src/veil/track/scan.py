@@ -38,7 +38,7 @@ from ..detect import select_for
 from ..detect.kinds import NoFaces
 from ..detections import Detections
 from ..errors import UnsupportedMediaError
-from .kinds import OtherKindsStep, link_by_kind
+from .kinds import OtherKindsStep, link_by_kind, link_options
 from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
@@ -229,15 +229,15 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
         return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
     scheduler = _Scheduler(config, detector if config.covers_faces else NoFaces(), workers, frame_bytes)
     scheduler.total = total
-    others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on every frame
+    others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on their schedule
     signatures = []
     try:
         for frame in frames:
             signature = frame_signature(frame.rgb)
-            key = (not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures
-                   or signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT)
+            shot = bool(signatures) and signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT
+            key = not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures or shot
             signatures.append(signature)
-            others.add(frame.rgb)
+            others.add(frame.rgb, frame.index, shot_change=shot)
             scheduler.add(frame.rgb, key, progress)
         raw = others.join(scheduler.finish(progress))
     finally:
@@ -249,7 +249,7 @@ def plans_motion(config, detector) -> bool:
     """Whether pass 1 plans its scans from motion for ``config`` and ``detector``.
 
     ``config.scan == 'motion'``, ``tile_every`` 1, faces only (plates and text
-    are detected on every frame, beside the face scheduler) and a multi-scale
+    are detected on their own schedule, beside the face scheduler) and a multi-scale
     detector without the flipped pass (another detector scans every frame whole).
     """
     from ..detect import MultiScaleDetector
@@ -291,5 +291,5 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
-                          frame_size=(info.width, info.height))
+                          frame_size=(info.width, info.height), other_options=link_options(config))
     return VideoScan(info, raw, tracked, list(map(int, cuts)))
