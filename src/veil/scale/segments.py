@@ -98,6 +98,7 @@ class SegmentRender:
     warnings: list[str] = field(default_factory=list)
     verdicts: dict | None = None  #: track id -> TrackVerdict of the track's part in the segment
     residual: list = field(default_factory=list)
+    other_residual: list = field(default_factory=list)  #: plate/text findings (``veil.verify.kinds``)
 
 
 def scan_segment(src: Path, config: Config, segment: Segment, frame_bytes: int) -> SegmentScan:
@@ -126,22 +127,28 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
     """
     from ..detect import detector_for
     from ..pipeline.video import render_frame
+    from ..verify.kinds import OtherKindsChecks
     from ..verify.video import VideoChecks
 
     rng = _segment_rng(config, segment)
     keys = [d.track_id.tolist() for d in tracked]
     side = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual") if config.verify else None
     try:
-        checks = None
+        checks = other = None
         if config.verify:
             empty = Detections.empty()
             frames_list = [empty] * segment.start + list(tracked) + [empty] * (frames - segment.stop)
             checks = VideoChecks(frames_list, config, detector_for(config, single=True), pool=side)
+            if config.other_kinds:  # the same frames as a whole run checks (by index in the video)
+                other = OtherKindsChecks(config, every=config.residual_every, pool=side)
 
         def render(frame):
             j = frame.index - segment.start
-            return render_frame(frame, regions[j], keys[j], config, overrides, rng, mask_dir=mask_dir,
-                                checks=checks)
+            out = render_frame(frame, regions[j], keys[j], config, overrides, rng, mask_dir=mask_dir,
+                               checks=checks)
+            if other is not None and other.wants(frame.index):
+                other.observe(frame.index, out, regions[j].mask(*out.shape[:2]), found=tracked[j])
+            return out
 
         result = encode_segment(src, part, segment, render, crf=config.crf, preset=config.preset,
                                 max_pixels=config.max_pixels)
@@ -149,7 +156,7 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
             return SegmentRender(result.pix_fmt, result.warnings)
         checks.finish()
         return SegmentRender(result.pix_fmt, result.warnings, checks.verdicts(overrides=overrides),
-                             list(checks.residual))
+                             list(checks.residual), other.finish() if other is not None else [])
     finally:
         if side is not None:
             side.shutdown(wait=True, cancel_futures=True)
@@ -218,9 +225,14 @@ class _Segmented:
         result = escalate(self.config, merged(), rerender)
         order = sorted(result.verdicts)
         residual = tuple(r for k in sorted(renders) for r in renders[k].residual)
-        return VerificationRecord(tuple(result.verdicts[t] for t in order), residual,
-                                  escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
-                                               if t in result.steps})
+        record = VerificationRecord(tuple(result.verdicts[t] for t in order), residual,
+                                    escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
+                                                 if t in result.steps})
+        if not self.config.other_kinds:
+            return record
+        from ..verify.kinds import with_findings
+
+        return with_findings(record, [r for k in sorted(renders) for r in renders[k].other_residual], self.config)
 
     def cleanup(self) -> None:
         for part in self.parts:
