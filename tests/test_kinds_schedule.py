@@ -221,3 +221,34 @@ def test_segmented_runs_check_plates_and_text_too(tmp_path):
     assert vs["checked_kinds"] == vw["checked_kinds"] == ["plate"]  # checked in segments too
     assert vs["residual"] == vw["residual"] == [] and vs["verdict"] == vw["verdict"] == "pass"
     assert seg["covered"]["plate"] >= 1
+
+
+def _covers(d: Detections, box) -> bool:
+    x0, y0, x1, y1 = box
+    return bool(((d.xyxy[:, 0] <= x0 + 1e-6) & (d.xyxy[:, 1] <= y0 + 1e-6) & (d.xyxy[:, 2] >= x1 - 1e-6)
+                 & (d.xyxy[:, 3] >= y1 - 1e-6)).any())
+
+
+def test_boxes_between_looks_follow_a_shaking_camera():
+    from veil.track.kinds import follow_camera
+
+    config = Config(cover="plates", kinds_every=12)
+    n = 37
+    # The camera pans 6 px a frame and shakes up and down by 6 px; the plate stands in the scene.
+    offset = np.array([[-6.0 * i, 6 * np.sin(1.3 * i)] for i in range(n)])
+    truth = [np.array(_plate(300)) + np.tile(o, 2) for o in offset]
+    camera = [None] + [np.array([[1, 0, *(offset[i] - offset[i - 1])[:1]], [0, 1, (offset[i] - offset[i - 1])[1]],
+                                 [0, 0, 1]], float) for i in range(1, n)]
+    per_frame = [Detections([truth[i]], kind=[Kind.PLATE]) if i % 12 == 0 else Detections.empty() for i in range(n)]
+    linked = link_by_kind(per_frame, pad_frames=config.pad_frames, min_hits=1, frame_size=(600, 200),
+                          other_options=link_options(config))
+    missed = [i for i in range(n) if not _covers(linked.frames[i], truth[i])]
+    assert missed  # the linear guess alone loses the shaking plate between looks
+    followed = follow_camera(linked, camera)
+    assert all(_covers(followed.frames[i], truth[i]) for i in range(n))
+    assert all(len(followed.frames[i]) >= len(linked.frames[i]) for i in range(n))  # only ever adds
+    assert follow_camera(linked, None) is linked
+    # A frame whose motion is unknown (a cut, a flash) cuts the path: nothing moved across it.
+    broken = follow_camera(linked, camera[:18] + [None] + camera[19:])
+    assert [len(d) for d in broken.frames[13:24]] == [len(d) for d in linked.frames[13:24]]
+    assert [len(d) for d in broken.frames[1:12]] == [len(d) for d in followed.frames[1:12]]

@@ -88,6 +88,7 @@ class SegmentScan:
 
     raw: list  #: Detections per frame
     signatures: list  #: scene signature per frame
+    camera: list = field(default_factory=list)  #: camera motion per frame (sparse plate/text looks)
 
 
 @dataclass
@@ -106,10 +107,11 @@ def scan_segment(src: Path, config: Config, segment: Segment, frame_bytes: int) 
     from ..detect import detector_for
     from ..track.scan import detect_frames
 
+    camera: list = []
     raw, signatures = detect_frames(segment_frames(src, segment, max_pixels=config.max_pixels), config,
                                     detector_for(config, single=True), workers=config.cpu_threads,
-                                    frame_bytes=frame_bytes, total=segment.frames)
-    return SegmentScan(raw, signatures)
+                                    frame_bytes=frame_bytes, total=segment.frames, camera=camera)
+    return SegmentScan(raw, signatures, camera)
 
 
 def _segment_rng(config: Config, segment: Segment) -> np.random.Generator:
@@ -184,12 +186,13 @@ class _Segmented:
                   [Segment(0, 0, len(plan.pts), plan.pts)])
         futures = [self.submit(scan_segment, self.job.src, config, s, frame_bytes, key=self.key("scan", s.index))
                    for s in pieces]
-        raw, signatures = [], []
+        raw, signatures, camera = [], [], []
         for future in futures:
             part = future.result()
             raw.extend(part.raw)
             signatures.extend(part.signatures)
-        return link_scan(self.info, raw, signatures, config)
+            camera.extend(part.camera or [None] * len(part.raw))  # each segment starts a new camera path
+        return link_scan(self.info, raw, signatures, config, camera=camera)
 
     def render(self, scan, regions, overrides: dict, segments, mask_dir, renders: dict) -> None:
         n = len(self.plan.pts)

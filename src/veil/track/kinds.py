@@ -27,10 +27,10 @@ import dataclasses
 import numpy as np
 
 from ..detect.kinds import other_kinds_for
-from ..detections import Detections, Kind
+from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind"]
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera"]
 
 #: The tracker bridges this many frames without a detection (its default); at least
 #: twice ``kinds_every`` for plates and text (a look that misses one).
@@ -81,12 +81,17 @@ class OtherKindsStep:
         self.futures: list = []  # per frame: a Future, or None where not looked at
         self.looked: list[int] = []
         self._previous = None  # (index, rgb) of the last frame, while it is not looked at
+        # The camera's motion from each frame to the next (for follow_camera), where looks are sparse.
+        self.camera: list = []
+        self._grey = None
 
     def add(self, rgb: np.ndarray, index: int | None = None, *, shot_change: bool = False) -> None:
         """The next frame (``index``: its index in the video; default: its place in this run)."""
         if self.detector is None:
             return
         index = len(self.futures) if index is None else int(index)
+        if self.every > 1:
+            self.camera.append(self._camera_step(rgb, shot_change))
         if shot_change and self._previous is not None:
             self._look(-1, *self._previous)  # the last frame of the shot before
         self.futures.append(None)
@@ -94,6 +99,18 @@ class OtherKindsStep:
             self._look(-1, index, rgb)
         else:
             self._previous = (index, rgb)
+
+    def _camera_step(self, rgb: np.ndarray, shot_change: bool):
+        """(3, 3) picture-pixel motion from the previous frame to this one (None: not followed)."""
+        from ..detect.motion import estimate_motion, to_picture, work_grey, work_scale
+
+        scale = work_scale(rgb.shape)
+        grey = work_grey(rgb, scale)
+        previous, self._grey = self._grey, grey
+        if previous is None or shot_change or previous.shape != grey.shape:
+            return None
+        motion = estimate_motion(previous, grey)
+        return to_picture(motion.matrix, scale) if motion.reliable else None
 
     def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
         self.futures[slot] = self.submit(self.detector.detect, rgb)
@@ -175,3 +192,88 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
     return TrackResult(frames=frames, tracks=sorted(summaries, key=lambda t: t.id),
                        cuts=next(iter(results.values()))[0].cuts)
 
+
+
+def follow_camera(tracked: TrackResult, camera: list | None) -> TrackResult:
+    """``tracked`` with the plate and text boxes between looks also moved with the camera.
+
+    The tracker interpolates a box linearly in the picture between two looks
+    (and extrapolates it before the first and after the last). Where the
+    camera shakes or turns, a plate standing in the scene does not move
+    linearly in the picture. So on every INTERPOLATED or PADDED frame of a
+    plate or text track, a copy of its box is added, moved by the difference
+    between the linear guess and the box interpolated in the scene's
+    coordinates (the looks' boxes taken back through the camera's motion) and
+    brought to that frame by it. The linear box stays (union: the camera's
+    estimate may be wrong). Faces, and frames whose camera motion is not
+    followed back to the looks (a cut, a flash, lost features), are left as they are.
+
+    Parameters
+    ----------
+    tracked : TrackResult
+    camera : list of (3, 3) ndarray or None, or None
+        Per frame: the motion taking the previous frame onto it, picture pixels
+        (:class:`OtherKindsStep`'s ``camera``); None where unknown. None or empty: nothing to do.
+
+    Returns
+    -------
+    TrackResult
+    """
+    n = len(tracked.frames)
+    if not camera:
+        return tracked
+    if len(camera) != n:
+        raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
+    cum, chain, m, cid = [], [], np.eye(3), 0
+    for step in camera:
+        m, cid = (np.eye(3), cid + 1) if step is None else (step @ m, cid)
+        cum.append(m)
+        chain.append(cid)
+    added: list[list[Detections]] = [[] for _ in range(n)]
+    for track in tracked.tracks:
+        if track.kind == Kind.FACE or not track.detected:
+            continue
+        centre = {}
+        for f in track.detected:
+            d = tracked.frames[f]
+            rows = (d.track_id == track.id) & (d.source == Source.DETECTED)
+            b = d.xyxy[rows]
+            centre[f] = (b[:, :2].min(axis=0) + b[:, 2:].max(axis=0)) / 2
+        for f in track.interpolated + track.padded:
+            delta = _camera_delta(f, track.detected, centre, cum, chain)
+            if delta is None or np.abs(delta).max() <= 0.5:
+                continue
+            d = tracked.frames[f]
+            rows = np.flatnonzero((d.track_id == track.id) & np.isin(d.source, (Source.INTERPOLATED, Source.PADDED)))
+            if len(rows):
+                moved = d[rows]
+                added[f].append(moved.replace(xyxy=moved.xyxy + np.tile(delta, 2).astype(moved.xyxy.dtype)))
+    frames = [Detections.concatenate([d, *extra]) if extra else d for d, extra in zip(tracked.frames, added)]
+    return dataclasses.replace(tracked, frames=frames)
+
+
+def _camera_delta(f: int, looks: list[int], centre: dict, cum: list, chain: list) -> np.ndarray | None:
+    """Scene-interpolated minus picture-interpolated centre of a track's box on frame ``f``."""
+    import bisect
+
+    i = bisect.bisect_left(looks, f)
+    a = looks[i - 1] if i > 0 else None
+    b = looks[i] if i < len(looks) else None
+    if a is None:  # before the first look: extrapolate from it and the next
+        a, b = b, (looks[1] if len(looks) > 1 else None)
+    elif b is None:  # after the last look: from it and the one before
+        b = looks[-2] if len(looks) > 1 else None
+    if chain[a] != chain[f] or (b is not None and chain[b] != chain[f]):
+        return None
+
+    def to_scene(g):
+        return np.linalg.solve(cum[g], np.append(centre[g], 1.0))[:2]
+
+    sa, ca = to_scene(a), centre[a]
+    if b is None:
+        scene, linear = sa, ca
+    else:
+        t = (f - a) / (b - a)
+        scene = sa + t * (to_scene(b) - sa)
+        linear = ca + t * (centre[b] - ca)
+    return (cum[f] @ np.append(scene, 1.0))[:2] - linear
