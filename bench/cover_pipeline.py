@@ -24,6 +24,14 @@ Sets (``--sets``):
   process (the reference a sampled schedule would be compared with): each must
   be >= 80% (and, reported, 100%) inside that frame's mask.
 
+* ``schedule``: plates and text in video on a schedule (``--kinds-every``): the
+  ``street`` and ``pan`` clips of ``kinds_schedule.py`` (moving, entering,
+  appearing, standing plates and words; a shaking pan), every (frame, region)
+  against the every-frame-every-tile detector and the ``--kinds-every 1`` run,
+  flash frames, CPU per frame against ``--cover faces`` (``--clips``, ``--every``).
+* ``costs``: CPU ms of the pieces a look is made of on a 1080p frame (whole
+  frame, one tile, edge strips, the camera's motion), in this process.
+
 CPU time: the child's user + system time (all threads), per picture or frame;
 the faces-only run of the same clip gives the ratio. Wall times are not given
 (a shared machine). Writes ``bench/out/cover-<set>.json``; prints markdown.
@@ -32,6 +40,7 @@ Usage::
 
     nice -n 10 .venv/bin/python bench/cover_pipeline.py                   # every set
     nice -n 10 .venv/bin/python bench/cover_pipeline.py --sets plates --limit 20
+    nice -n 10 .venv/bin/python bench/cover_pipeline.py --sets schedule,costs --frames 48
 """
 
 from __future__ import annotations
@@ -198,7 +207,8 @@ def photo_table(name: str, r: dict, bins, totals) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sets", default="plates,synth-text,video")
+    ap.add_argument("--sets", default="plates,synth-text,video",
+                    help="plates, synth-text, video, schedule (--kinds-every), costs (of a look's pieces)")
     ap.add_argument("--limit", type=int, default=0, help="pictures per photo set (0: all)")
     ap.add_argument("--frames", type=int, default=20, help="frames of the synthetic clip")
     ap.add_argument("--clips", default="street,pan", help="schedule set: clips (street, pan)")
@@ -219,6 +229,10 @@ def main(argv=None) -> int:
                 r = text_set(args, tmp)
                 print(f"### synthetic text in the pipeline ({r['n_pictures']} pictures, `--cover text`)\n")
                 print(photo_table("synth-text", r, P.TEXT_BINS, P.TEXT_TOTALS))
+            elif name == "costs":
+                r = {"cpu_ms": K.pass_costs()}
+                print("### what a 1080p frame's plate/text look is made of (CPU ms, one thread)\n")
+                print(B.md_table(["piece", "CPU ms"], [[k, f"{v:.0f}"] for k, v in r["cpu_ms"].items()]))
             elif name == "schedule":
                 r = {"clips": {}}
                 for clip in args.clips.split(","):

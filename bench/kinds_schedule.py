@@ -262,3 +262,40 @@ def table(r: dict) -> str:
                      f"{x['tracks']['plate']} / {x['tracks']['text']}", len(x["residual"])])
     faces = ", ".join(f"{v:.0f}" for v in r["faces_cpu_ms_per_frame"])
     return B.md_table(head, rows) + f"\n\nfaces only (first, last run): {faces} CPU ms / frame\n"
+
+
+def pass_costs(repeats: int = 3) -> dict:
+    """CPU ms (one onnxruntime thread) of each piece a schedule can spend per 1080p frame: the
+    whole-frame pass, one 2x tile, a full look, strips at the edges magnified as the tiles are
+    (what a per-frame look at entering content would cost), and the camera's motion."""
+    import time
+
+    import av
+
+    from veil.detect.motion import estimate_motion, work_grey, work_scale
+    from veil.detect.text import TextDetector
+
+    with av.open(str(B.WHITE_HOUSE)) as c:
+        base = next(f for i, f in enumerate(c.decode(video=0)) if i == 40).to_ndarray(format="rgb24")
+    rgb = cv2.resize(base, (W, H), interpolation=cv2.INTER_CUBIC)
+    moved = np.ascontiguousarray(np.roll(rgb, (3, 14), axis=(0, 1)))
+    t = TextDetector(threads=1)
+    x0, y0, x1, y1 = t.tiles(rgb.shape)[0]
+    s = work_scale(rgb.shape)
+    pieces = {
+        "whole frame at 1x (1920x1088 network px)": lambda: t.quads(rgb, scale=t.full_scale(rgb.shape)),
+        f"one tile at {t.upscale:g}x ({len(t.tiles(rgb.shape))} per frame)": lambda: t.quads(rgb[y0:y1, x0:x1],
+                                                                                              scale=t.upscale),
+        "a full look (whole frame + every tile)": lambda: t.all_quads(rgb),
+        "left or right strip, 64 px, at 2x": lambda: t.quads(rgb[:, :64], scale=2.0),
+        "top or bottom strip, 64 px, at 2x": lambda: t.quads(rgb[:64], scale=2.0),
+        "camera motion (grey copy + estimate)": lambda: estimate_motion(work_grey(rgb, s), work_grey(moved, s)),
+    }
+    pieces["whole frame at 1x (1920x1088 network px)"]()  # load the network
+    out = {}
+    for name, fn in pieces.items():
+        a = time.process_time()
+        for _ in range(repeats):
+            fn()
+        out[name] = 1000 * (time.process_time() - a) / repeats
+    return out
