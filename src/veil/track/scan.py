@@ -299,6 +299,7 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config,
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
-                          frame_size=(info.width, info.height), other_options=link_options(config))
+                          frame_size=(info.width, info.height), other_options=link_options(config),
+                          hold_looks=config.kinds_every > 1)
     tracked = follow_camera(tracked, camera)
     return VideoScan(info, raw, tracked, list(map(int, cuts)))
