@@ -90,7 +90,7 @@ def test_faces_only_runs_look_at_nothing():
 
 
 def test_kinds_every_is_validated_and_parsed():
-    assert Config().kinds_every == 12 and Config(kinds_every=1).kinds_every == 1
+    assert Config().kinds_every == 1 and Config(kinds_every=12).kinds_every == 12
     with pytest.raises(UsageError, match="kinds-every"):
         Config(kinds_every=0)
     with pytest.raises(UsageError, match="kinds-every"):

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "visible (signage; e.g. 0.05); default 0 covers all text")
     an.add_argument("--kinds-every", type=int, default=None, metavar="N",
                     help="video with plates or text: their detector looks at every N-th frame, at shot changes "
-                         "and the last frame; tracks cover them between looks (default: %d; 1: every frame)"
+                         "and the last frame; tracks cover them between looks (default: %d, every frame; 12 costs "
+                         "about 2x faces alone at 1080p and may miss boxes, see bench/RESULTS.md)"
                          % KINDS_EVERY)
     an.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
     an.add_argument("--min-face", type=float, default=None, metavar="PX",

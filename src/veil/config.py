@@ -31,8 +31,9 @@ COVER_KINDS = ("faces", "plates", "text")
 RESIDUAL_EVERY = 10
 #: Video: the plate/text detector looks at every KINDS_EVERY-th frame (and at shot changes,
 #: the frame before them, a run's first and last frame); tracks carry plates and text
-#: between looks (bench/results-kinds-video.md).
-KINDS_EVERY = 12
+#: between looks. 1 (every frame): every larger value measured lost some boxes the detector
+#: finds on every frame; 12 meets issue 15's 2x target (bench/results-kinds-video.md).
+KINDS_EVERY = 1
 
 
 def parse_cover(value) -> tuple[str, ...]:
@@ -154,9 +155,9 @@ class Config:
         tiles) looks at every n-th frame, at shot changes and the frame before
         each, and a run's first and last frame; the tracker carries plates and
         text between looks (interpolated between looks, padded ``n`` frames
-        before the first and after the last). Default :data:`KINDS_EVERY`; 1:
-        every frame. A plate or word visible only between two looks is missed
-        (bench/results-kinds-video.md).
+        before the first and after the last). Default :data:`KINDS_EVERY` (1:
+        every frame). A plate or word visible only between two looks is missed;
+        12 costs about 2x faces alone at 1080p (bench/results-kinds-video.md).
     residual_every : int
         Video: the residual-face check runs the detector on every n-th output
         frame (default :data:`RESIDUAL_EVERY`; 1: every frame).
