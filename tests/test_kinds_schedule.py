@@ -213,7 +213,7 @@ def test_segmented_runs_check_plates_and_text_too(tmp_path):
     reports = {}
     for name, extra in (("whole", []), ("seg", ["--segment-seconds", "1"])):
         assert main(["anonymize", str(marked), "-o", str(tmp_path / name), "--cover", "plates", "--threads", "1",
-                     "--seed", "1", *extra]) == 0
+                     "--seed", "1", "--kinds-every", "6", *extra]) == 0
         reports[name] = json.loads((tmp_path / name / "veil-report.json").read_text())["files"][0]
     seg, whole = reports["seg"], reports["whole"]
     assert seg["media"]["segments"] == 4
