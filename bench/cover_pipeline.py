@@ -24,6 +24,14 @@ Sets (``--sets``):
   process (the reference a sampled schedule would be compared with): each must
   be >= 80% (and, reported, 100%) inside that frame's mask.
 
+* ``schedule``: plates and text in video on a schedule (``--kinds-every``): the
+  ``street`` and ``pan`` clips of ``kinds_schedule.py`` (moving, entering,
+  appearing, standing plates and words; a shaking pan), every (frame, region)
+  against the every-frame-every-tile detector and the ``--kinds-every 1`` run,
+  flash frames, CPU per frame against ``--cover faces`` (``--clips``, ``--every``).
+* ``costs``: CPU ms of the pieces a look is made of on a 1080p frame (whole
+  frame, one tile, edge strips, the camera's motion), in this process.
+
 CPU time: the child's user + system time (all threads), per picture or frame;
 the faces-only run of the same clip gives the ratio. Wall times are not given
 (a shared machine). Writes ``bench/out/cover-<set>.json``; prints markdown.
@@ -32,6 +40,7 @@ Usage::
 
     nice -n 10 .venv/bin/python bench/cover_pipeline.py                   # every set
     nice -n 10 .venv/bin/python bench/cover_pipeline.py --sets plates --limit 20
+    nice -n 10 .venv/bin/python bench/cover_pipeline.py --sets schedule,costs --frames 48
 """
 
 from __future__ import annotations
@@ -43,7 +52,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -51,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
+import kinds_schedule as K  # noqa: E402
 import plates_coverage as P  # noqa: E402
 
 MIN_COVER = 0.8
@@ -126,7 +135,7 @@ def text_set(args, tmp: Path) -> dict:
 
 
 # -- video ------------------------------------------------------------------------------
-def make_clip(path: Path, frames: int) -> list[np.ndarray]:
+def make_clip(path: Path, n: int) -> list[np.ndarray]:
     """1080p clip: a 14 px plate driving right 24 px a frame, a 40 px plate and a sign standing.
     Returns the moving plate's true xyxy box per frame."""
     import av
@@ -140,33 +149,16 @@ def make_clip(path: Path, frames: int) -> list[np.ndarray]:
     base, _ = S.render(base, "Dr. K. Osei", height=18, angle=0, center=(300, 980), panel=(25, 60, 140),
                        color=(245, 245, 245))
     truth = []
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 1920, 1080, "yuv420p"
-        s.options = {"preset": "veryfast", "crf": "16"}
-        for i in range(frames):
+
+    def frames():
+        for i in range(n):
             pic, item = S.render(base, "MH12 DE 4471", height=14, angle=-4, center=(200 + 24 * i, 760),
                                  panel=(250, 200, 30), plate=True, color=(20, 20, 20))
             truth.append(item.plate)
-            frame = av.VideoFrame.from_ndarray(pic, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            for p in s.encode(frame):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+            yield pic
+
+    K.write_clip(path, frames())
     return truth
-
-
-def every_frame_reference(path: Path) -> list[np.ndarray]:
-    """The plate/text detector on every decoded input frame (xyxy per frame)."""
-    import av
-
-    from veil.config import Config
-    from veil.detect.kinds import OtherKinds
-
-    detector = OtherKinds(Config(cover="plates,text").other_kinds)
-    with av.open(str(path)) as c:
-        return [detector.detect(f.to_ndarray(format="rgb24")).xyxy for f in c.decode(video=0)]
 
 
 def video_set(args, tmp: Path) -> dict:
@@ -176,7 +168,7 @@ def video_set(args, tmp: Path) -> dict:
     truth = make_clip(clip, args.frames)
     faces = run_veil(src, tmp / "video" / "faces", "faces")
     cover = run_veil(src, tmp / "video" / "all", "faces,plates,text")
-    reference = every_frame_reference(clip)
+    reference = K.every_frame_reference(clip)
     masks = [mask_of(tmp / "video" / "all", f"car.mp4/{i}") for i in range(args.frames)]
     truth_share = [float(B.box_coverage(m, np.array([[b[0], b[1], b[2] - b[0], b[3] - b[1]]]))[0])
                    for m, b in zip(masks, truth)]
@@ -215,9 +207,12 @@ def photo_table(name: str, r: dict, bins, totals) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sets", default="plates,synth-text,video")
+    ap.add_argument("--sets", default="plates,synth-text,video",
+                    help="plates, synth-text, video, schedule (--kinds-every), costs (of a look's pieces)")
     ap.add_argument("--limit", type=int, default=0, help="pictures per photo set (0: all)")
     ap.add_argument("--frames", type=int, default=20, help="frames of the synthetic clip")
+    ap.add_argument("--clips", default="street,pan", help="schedule set: clips (street, pan)")
+    ap.add_argument("--every", default="1,6,12,18,24", help="schedule set: --kinds-every values (1 first)")
     ap.add_argument("--out", default=str(B.OUT))
     ap.add_argument("--keep", default=None, help="keep the inputs and outputs in this folder")
     args = ap.parse_args(argv)
@@ -234,6 +229,21 @@ def main(argv=None) -> int:
                 r = text_set(args, tmp)
                 print(f"### synthetic text in the pipeline ({r['n_pictures']} pictures, `--cover text`)\n")
                 print(photo_table("synth-text", r, P.TEXT_BINS, P.TEXT_TOTALS))
+            elif name == "costs":
+                r = {"cpu_ms": K.pass_costs()}
+                print("### what a 1080p frame's plate/text look is made of (CPU ms, one thread)\n")
+                print(B.md_table(["piece", "CPU ms"], [[k, f"{v:.0f}"] for k, v in r["cpu_ms"].items()]))
+            elif name == "schedule":
+                r = {"clips": {}}
+                for clip in args.clips.split(","):
+                    c = K.run_clip(clip, args.frames, [int(k) for k in args.every.split(",")], tmp, run_veil, mask_of)
+                    r["clips"][clip] = c
+                    print(f"### `--kinds-every` on the {clip} clip ({c['frames']} frames 1920x1080)\n")
+                    print(K.table(c))
+                    for key, x in c["runs"].items():
+                        if x["truth_uncovered_by_item"]:
+                            print(f"{key}: uncovered (frames) {x['truth_uncovered_by_item']}")
+                    B.write_json(out_dir / f"cover-schedule-{clip}.json", {**c, "machine": machine})
             elif name == "video":
                 r = video_set(args, tmp)
                 c = r["cpu_ms_per_frame"]

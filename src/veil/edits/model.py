@@ -42,7 +42,10 @@ _SHA_CHARS = frozenset("0123456789abcdef")
 
 def detection_settings(config: Config) -> dict:
     """The settings an edits file is bound to, from ``config`` (JSON-ready)."""
-    return {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in DETECTION_FIELDS}
+    out = {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in DETECTION_FIELDS}
+    if not config.other_kinds:
+        out["kinds_every"] = 1  # no plate/text schedule: faces-only edits hold for any
+    return out
 
 
 class _Reader:

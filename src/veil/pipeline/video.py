@@ -110,8 +110,6 @@ class _SecondPass:
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
         checks = (VideoChecks(self.scan.tracked.frames, config, detector_for(config, single=True),
                               pool=self.side_pool) if config.verify else None)
-        if checks is not None and not config.covers_faces:
-            checks.residual_every = 0  # faces are not covered: looking for them would flag every one
         self.other_checks = (OtherKindsChecks(config, every=config.residual_every, pool=self.side_pool)
                              if config.verify and config.other_kinds else None)
         rendered = 0

@@ -88,6 +88,7 @@ class SegmentScan:
 
     raw: list  #: Detections per frame
     signatures: list  #: scene signature per frame
+    camera: list = field(default_factory=list)  #: camera motion per frame (sparse plate/text looks)
 
 
 @dataclass
@@ -98,6 +99,7 @@ class SegmentRender:
     warnings: list[str] = field(default_factory=list)
     verdicts: dict | None = None  #: track id -> TrackVerdict of the track's part in the segment
     residual: list = field(default_factory=list)
+    other_residual: list = field(default_factory=list)  #: plate/text findings (``veil.verify.kinds``)
 
 
 def scan_segment(src: Path, config: Config, segment: Segment, frame_bytes: int) -> SegmentScan:
@@ -105,10 +107,11 @@ def scan_segment(src: Path, config: Config, segment: Segment, frame_bytes: int) 
     from ..detect import detector_for
     from ..track.scan import detect_frames
 
+    camera: list = []
     raw, signatures = detect_frames(segment_frames(src, segment, max_pixels=config.max_pixels), config,
                                     detector_for(config, single=True), workers=config.cpu_threads,
-                                    frame_bytes=frame_bytes, total=segment.frames)
-    return SegmentScan(raw, signatures)
+                                    frame_bytes=frame_bytes, total=segment.frames, camera=camera)
+    return SegmentScan(raw, signatures, camera)
 
 
 def _segment_rng(config: Config, segment: Segment) -> np.random.Generator:
@@ -126,22 +129,28 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
     """
     from ..detect import detector_for
     from ..pipeline.video import render_frame
+    from ..verify.kinds import OtherKindsChecks
     from ..verify.video import VideoChecks
 
     rng = _segment_rng(config, segment)
     keys = [d.track_id.tolist() for d in tracked]
     side = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual") if config.verify else None
     try:
-        checks = None
+        checks = other = None
         if config.verify:
             empty = Detections.empty()
             frames_list = [empty] * segment.start + list(tracked) + [empty] * (frames - segment.stop)
             checks = VideoChecks(frames_list, config, detector_for(config, single=True), pool=side)
+            if config.other_kinds:  # the same frames as a whole run checks (by index in the video)
+                other = OtherKindsChecks(config, every=config.residual_every, pool=side)
 
         def render(frame):
             j = frame.index - segment.start
-            return render_frame(frame, regions[j], keys[j], config, overrides, rng, mask_dir=mask_dir,
-                                checks=checks)
+            out = render_frame(frame, regions[j], keys[j], config, overrides, rng, mask_dir=mask_dir,
+                               checks=checks)
+            if other is not None and other.wants(frame.index):
+                other.observe(frame.index, out, regions[j].mask(*out.shape[:2]), found=tracked[j])
+            return out
 
         result = encode_segment(src, part, segment, render, crf=config.crf, preset=config.preset,
                                 max_pixels=config.max_pixels)
@@ -149,7 +158,7 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
             return SegmentRender(result.pix_fmt, result.warnings)
         checks.finish()
         return SegmentRender(result.pix_fmt, result.warnings, checks.verdicts(overrides=overrides),
-                             list(checks.residual))
+                             list(checks.residual), other.finish() if other is not None else [])
     finally:
         if side is not None:
             side.shutdown(wait=True, cancel_futures=True)
@@ -177,12 +186,13 @@ class _Segmented:
                   [Segment(0, 0, len(plan.pts), plan.pts)])
         futures = [self.submit(scan_segment, self.job.src, config, s, frame_bytes, key=self.key("scan", s.index))
                    for s in pieces]
-        raw, signatures = [], []
+        raw, signatures, camera = [], [], []
         for future in futures:
             part = future.result()
             raw.extend(part.raw)
             signatures.extend(part.signatures)
-        return link_scan(self.info, raw, signatures, config)
+            camera.extend(part.camera or [None] * len(part.raw))  # each segment starts a new camera path
+        return link_scan(self.info, raw, signatures, config, camera=camera)
 
     def render(self, scan, regions, overrides: dict, segments, mask_dir, renders: dict) -> None:
         n = len(self.plan.pts)
@@ -218,9 +228,14 @@ class _Segmented:
         result = escalate(self.config, merged(), rerender)
         order = sorted(result.verdicts)
         residual = tuple(r for k in sorted(renders) for r in renders[k].residual)
-        return VerificationRecord(tuple(result.verdicts[t] for t in order), residual,
-                                  escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
-                                               if t in result.steps})
+        record = VerificationRecord(tuple(result.verdicts[t] for t in order), residual,
+                                    escalations={i: tuple(result.steps[t]) for i, t in enumerate(order)
+                                                 if t in result.steps})
+        if not self.config.other_kinds:
+            return record
+        from ..verify.kinds import with_findings
+
+        return with_findings(record, [r for k in sorted(renders) for r in renders[k].other_residual], self.config)
 
     def cleanup(self) -> None:
         for part in self.parts:

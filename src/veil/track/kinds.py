@@ -1,11 +1,18 @@
 """Plates and text in pass 1: their detection beside the faces', and tracks per kind.
 
-:class:`OtherKindsStep` runs the plate/text detector (:mod:`veil.detect.kinds`)
-on every frame of a video, on the face scheduler's threads, and appends its
-boxes to each frame's faces. Every frame: the plate detector's tiles are what
-find small plates and its map gives no hint where to run them, so a sampled
-schedule would let a plate the detector finds go out uncovered on the frames
-it skipped (bench/RESULTS.md, Licence plates and text).
+:class:`OtherKindsStep` runs the plate/text detector (:mod:`veil.detect.kinds`,
+whole frame and magnified tiles) on the face scheduler's threads, on the
+frames :func:`is_look` names: every ``config.kinds_every``-th frame, a run's
+first frame, every shot change (:data:`veil.track.scan.SHOT_CHANGE_HINT`, lower
+than any cut) and the frame before it, and the run's last frame. So every
+stretch of a shot between two looks is at most ``kinds_every - 1`` frames
+long, and both of its ends are looked at. The other frames get no plate/text
+boxes of their own: the tracker carries them (:func:`link_options`:
+interpolated between looks, padded ``kinds_every`` frames before a track's
+first and after its last look, so a plate that appears or leaves between two
+looks is covered from the look before). A plate or word visible only
+between two looks is not seen (bench/results-kinds-video.md). With
+``kinds_every`` 1 every frame is looked at, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
@@ -20,10 +27,36 @@ import dataclasses
 import numpy as np
 
 from ..detect.kinds import other_kinds_for
-from ..detections import Detections, Kind
+from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "link_by_kind"]
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera"]
+
+#: The tracker bridges this many frames without a detection (its default); at least
+#: twice ``kinds_every`` for plates and text (a look that misses one).
+_MAX_GAP = 15
+
+
+def is_look(index: int, every: int, *, first: bool = False, shot_change: bool = False) -> bool:
+    """Whether the plate/text detector looks at frame ``index`` as it goes by.
+
+    Parameters
+    ----------
+    index : int
+        The frame's index in its video.
+    every : int
+        ``Config.kinds_every``.
+    first : bool, keyword-only
+        The frame is the first of the run (a video, or a segment of one).
+    shot_change : bool, keyword-only
+        The frame's signature changed by more than ``SHOT_CHANGE_HINT``.
+
+    Notes
+    -----
+    :class:`OtherKindsStep` also looks at the frame *before* a shot change and
+    at the run's last frame, which are known only one frame later.
+    """
+    return first or shot_change or index % every == 0
 
 
 class OtherKindsStep:
@@ -34,34 +67,99 @@ class OtherKindsStep:
     config : veil.config.Config
     submit : callable(fn, *args) -> Future
         Where a frame's detection runs (the face scheduler's pool).
+
+    Attributes
+    ----------
+    looked : list of int
+        The frame indices looked at, increasing (see :func:`is_look`).
     """
 
     def __init__(self, config, submit) -> None:
         self.detector = other_kinds_for(config, single=True)
+        self.every = config.kinds_every
         self.submit = submit
-        self.futures: list = []
+        self.futures: list = []  # per frame: a Future, or None where not looked at
+        self.looked: list[int] = []
+        self._previous = None  # (index, rgb) of the last frame, while it is not looked at
+        # The camera's motion from each frame to the next (for follow_camera), where looks are sparse.
+        self.camera: list = []
+        self._grey = None
 
-    def add(self, rgb: np.ndarray) -> None:
-        if self.detector is not None:
-            self.futures.append(self.submit(self.detector.detect, rgb))
+    def add(self, rgb: np.ndarray, index: int | None = None, *, shot_change: bool = False) -> None:
+        """The next frame (``index``: its index in the video; default: its place in this run)."""
+        if self.detector is None:
+            return
+        index = len(self.futures) if index is None else int(index)
+        if self.every > 1:
+            self.camera.append(self._camera_step(rgb, shot_change))
+        if shot_change and self._previous is not None:
+            self._look(-1, *self._previous)  # the last frame of the shot before
+        self.futures.append(None)
+        if is_look(index, self.every, first=len(self.futures) == 1, shot_change=shot_change):
+            self._look(-1, index, rgb)
+        else:
+            self._previous = (index, rgb)
+
+    def _camera_step(self, rgb: np.ndarray, shot_change: bool):
+        """(3, 3) picture-pixel motion from the previous frame to this one (None: not followed)."""
+        from ..detect.motion import estimate_motion, to_picture, work_grey, work_scale
+
+        scale = work_scale(rgb.shape)
+        grey = work_grey(rgb, scale)
+        previous, self._grey = self._grey, grey
+        if previous is None or shot_change or previous.shape != grey.shape:
+            return None
+        motion = estimate_motion(previous, grey)
+        return to_picture(motion.matrix, scale) if motion.reliable else None
+
+    def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
+        self.futures[slot] = self.submit(self.detector.detect, rgb)
+        self.looked.append(index)
+        self.looked.sort()
+        self._previous = None
 
     def join(self, faces: list[Detections]) -> list[Detections]:
-        """Each frame's ``faces`` followed by its plates and text."""
+        """Each frame's ``faces`` followed by its plates and text (none where not looked at)."""
         if self.detector is None:
             return faces
+        if self._previous is not None:
+            self._look(-1, *self._previous)  # the run's last frame
         if len(self.futures) != len(faces):
             raise RuntimeError("plate/text detection lost a frame")  # never seen; fail closed
-        return [Detections.concatenate([f, fut.result()]) if len(f) else fut.result()
-                for f, fut in zip(faces, self.futures)]
+        out = []
+        for f, fut in zip(faces, self.futures):
+            other = fut.result() if fut is not None else Detections.empty()
+            out.append(Detections.concatenate([f, other]) if len(f) else other)
+        return out
 
 
-def link_by_kind(per_frame: list[Detections], **options) -> TrackResult:
+def link_options(config) -> dict:
+    """The tracker's options for plates and text under ``config``'s schedule (see :func:`is_look`).
+
+    Padding of ``kinds_every`` frames before a track's first look and after its
+    last covers a plate that appeared or left since the look before (or until
+    the look after); gaps of up to twice ``kinds_every`` are bridged (a look
+    that misses the plate once).
+    """
+    every = config.kinds_every
+    return {"pad_frames": max(config.pad_frames, every), "max_gap": max(_MAX_GAP, 2 * every)}
+
+
+def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = None, hold_looks: bool = False,
+                 **options) -> TrackResult:
     """:func:`~veil.track.linker.link_tracks` for each kind on its own, joined.
 
     Parameters
     ----------
     per_frame : list of Detections
         Raw detections of every frame, any kinds.
+    other_options : dict, optional, keyword-only
+        Options that replace ``options`` for kinds other than faces (:func:`link_options`).
+    hold_looks : bool, keyword-only
+        Plates and text are looked at sparsely: each of their detections is also
+        held (padded as a track of its own, ``other_options``' ``pad_frames``
+        either side) under its track's id, so a wrong link between two looks
+        (the tracker bridges long gaps) cannot move the box off what a look saw.
     **options
         As :func:`~veil.track.linker.link_tracks`.
 
@@ -79,7 +177,10 @@ def link_by_kind(per_frame: list[Detections], **options) -> TrackResult:
     results, offset, summaries = {}, 0, []
     for kind in kinds:
         mine = [d[d.kind == kind] for d in per_frame]
-        result = link_tracks(mine, **options)
+        mine_options = options if kind == int(Kind.FACE) else {**options, **(other_options or {})}
+        result = link_tracks(mine, **mine_options)
+        if hold_looks and kind != int(Kind.FACE):
+            result = _hold_looks(mine, result, mine_options)
         results[kind] = (result, offset)
         summaries += [dataclasses.replace(t, id=t.id + offset, kind=Kind(kind)) for t in result.tracks]
         offset += len(result.tracks)
@@ -100,3 +201,104 @@ def link_by_kind(per_frame: list[Detections], **options) -> TrackResult:
     return TrackResult(frames=frames, tracks=sorted(summaries, key=lambda t: t.id),
                        cuts=next(iter(results.values()))[0].cuts)
 
+
+
+def _hold_looks(mine: list[Detections], result: TrackResult, options: dict) -> TrackResult:
+    """``result`` plus each detection padded on its own (a track that bridges no gap), under its track's id."""
+    held = link_tracks(mine, **{**options, "max_gap": 0})
+    ids: dict[int, int] = {}
+    for d, main, own in zip(mine, result.frames, held.frames):
+        ids.update(zip(own.track_id[:len(d)].tolist(), main.track_id[:len(d)].tolist()))
+    frames = []
+    for d, main, own in zip(mine, result.frames, held.frames):
+        extra = own[len(d):]
+        if len(extra):
+            extra = extra.replace(track_id=np.array([ids.get(t, -1) for t in extra.track_id.tolist()], np.int64))
+            main = Detections.concatenate([main, extra])
+        frames.append(main)
+    return dataclasses.replace(result, frames=frames)
+
+
+def follow_camera(tracked: TrackResult, camera: list | None) -> TrackResult:
+    """``tracked`` with the plate and text boxes between looks also moved with the camera.
+
+    The tracker interpolates a box linearly in the picture between two looks
+    (and extrapolates it before the first and after the last). Where the
+    camera shakes or turns, a plate standing in the scene does not move
+    linearly in the picture. So on every INTERPOLATED or PADDED frame of a
+    plate or text track, a copy of its box is added, moved by the difference
+    between the linear guess and the box interpolated in the scene's
+    coordinates (the looks' boxes taken back through the camera's motion) and
+    brought to that frame by it. The linear box stays (union: the camera's
+    estimate may be wrong). Faces, and frames whose camera motion is not
+    followed back to the looks (a cut, a flash, lost features), are left as they are.
+
+    Parameters
+    ----------
+    tracked : TrackResult
+    camera : list of (3, 3) ndarray or None, or None
+        Per frame: the motion taking the previous frame onto it, picture pixels
+        (:class:`OtherKindsStep`'s ``camera``); None where unknown. None or empty: nothing to do.
+
+    Returns
+    -------
+    TrackResult
+    """
+    n = len(tracked.frames)
+    if not camera:
+        return tracked
+    if len(camera) != n:
+        raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
+    cum, chain, m, cid = [], [], np.eye(3), 0
+    for step in camera:
+        m, cid = (np.eye(3), cid + 1) if step is None else (step @ m, cid)
+        cum.append(m)
+        chain.append(cid)
+    added: list[list[Detections]] = [[] for _ in range(n)]
+    for track in tracked.tracks:
+        if track.kind == Kind.FACE or not track.detected:
+            continue
+        centre = {}
+        for f in track.detected:
+            d = tracked.frames[f]
+            rows = (d.track_id == track.id) & (d.source == Source.DETECTED)
+            b = d.xyxy[rows]
+            centre[f] = (b[:, :2].min(axis=0) + b[:, 2:].max(axis=0)) / 2
+        for f in track.interpolated + track.padded:
+            delta = _camera_delta(f, track.detected, centre, cum, chain)
+            if delta is None or np.abs(delta).max() <= 0.5:
+                continue
+            d = tracked.frames[f]
+            rows = np.flatnonzero((d.track_id == track.id) & np.isin(d.source, (Source.INTERPOLATED, Source.PADDED)))
+            if len(rows):
+                moved = d[rows]
+                added[f].append(moved.replace(xyxy=moved.xyxy + np.tile(delta, 2).astype(moved.xyxy.dtype)))
+    frames = [Detections.concatenate([d, *extra]) if extra else d for d, extra in zip(tracked.frames, added)]
+    return dataclasses.replace(tracked, frames=frames)
+
+
+def _camera_delta(f: int, looks: list[int], centre: dict, cum: list, chain: list) -> np.ndarray | None:
+    """Scene-interpolated minus picture-interpolated centre of a track's box on frame ``f``."""
+    import bisect
+
+    i = bisect.bisect_left(looks, f)
+    a = looks[i - 1] if i > 0 else None
+    b = looks[i] if i < len(looks) else None
+    if a is None:  # before the first look: extrapolate from it and the next
+        a, b = b, (looks[1] if len(looks) > 1 else None)
+    elif b is None:  # after the last look: from it and the one before
+        b = looks[-2] if len(looks) > 1 else None
+    if chain[a] != chain[f] or (b is not None and chain[b] != chain[f]):
+        return None
+
+    def to_scene(g):
+        return np.linalg.solve(cum[g], np.append(centre[g], 1.0))[:2]
+
+    sa, ca = to_scene(a), centre[a]
+    if b is None:
+        scene, linear = sa, ca
+    else:
+        t = (f - a) / (b - a)
+        scene = sa + t * (to_scene(b) - sa)
+        linear = ca + t * (centre[b] - ca)
+    return (cum[f] @ np.append(scene, 1.0))[:2] - linear

@@ -38,7 +38,7 @@ from ..detect import select_for
 from ..detect.kinds import NoFaces
 from ..detections import Detections
 from ..errors import UnsupportedMediaError
-from .kinds import OtherKindsStep, link_by_kind
+from .kinds import OtherKindsStep, follow_camera, link_by_kind, link_options
 from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
@@ -189,14 +189,15 @@ def scan_video(src: Path, config, detector, progress: Callable[[int, int | None]
     from ..media.video import iter_frames, probe_video
 
     info = probe_video(src, max_pixels=config.max_pixels)
+    camera: list = []
     raw, signatures = detect_frames(iter_frames(src, max_pixels=config.max_pixels), config, detector, progress,
                                     workers=workers, frame_bytes=info.width * info.height * 3,
-                                    total=getattr(info, "frame_count_hint", None) or None)
-    return link_scan(info, raw, signatures, config)
+                                    total=getattr(info, "frame_count_hint", None) or None, camera=camera)
+    return link_scan(info, raw, signatures, config, camera=camera)
 
 
 def detect_frames(frames, config, detector, progress: Callable[[int, int | None], None] | None = None, *,
-                  workers: int = 1, frame_bytes: int, total: int | None = None
+                  workers: int = 1, frame_bytes: int, total: int | None = None, camera: list | None = None
                   ) -> tuple[list[Detections], list[np.ndarray]]:
     """Pass 1's detection over consecutive frames (a whole video, or a segment of one).
 
@@ -208,6 +209,9 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
         Bytes of one decoded frame (the sparse-tile chunk length depends on it).
     total : int, optional, keyword-only
         Frames expected, for progress.
+    camera : list, optional, keyword-only
+        Filled with the camera's motion per frame where plates and text are
+        looked at sparsely (``OtherKindsStep.camera``; for :func:`link_scan`), else left empty.
 
     Returns
     -------
@@ -229,17 +233,19 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
         return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
     scheduler = _Scheduler(config, detector if config.covers_faces else NoFaces(), workers, frame_bytes)
     scheduler.total = total
-    others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on every frame
+    others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on their schedule
     signatures = []
     try:
         for frame in frames:
             signature = frame_signature(frame.rgb)
-            key = (not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures
-                   or signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT)
+            shot = bool(signatures) and signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT
+            key = not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures or shot
             signatures.append(signature)
-            others.add(frame.rgb)
+            others.add(frame.rgb, frame.index, shot_change=shot)
             scheduler.add(frame.rgb, key, progress)
         raw = others.join(scheduler.finish(progress))
+        if camera is not None:
+            camera.extend(others.camera)
     finally:
         scheduler.close()
     return raw, signatures
@@ -249,7 +255,7 @@ def plans_motion(config, detector) -> bool:
     """Whether pass 1 plans its scans from motion for ``config`` and ``detector``.
 
     ``config.scan == 'motion'``, ``tile_every`` 1, faces only (plates and text
-    are detected on every frame, beside the face scheduler) and a multi-scale
+    are detected on their own schedule, beside the face scheduler) and a multi-scale
     detector without the flipped pass (another detector scans every frame whole).
     """
     from ..detect import MultiScaleDetector
@@ -283,13 +289,17 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
     return raw, signatures
 
 
-def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config) -> VideoScan:
-    """The rest of pass 1 over a whole video's detections: cuts and tracks."""
+def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config, *,
+              camera: list | None = None) -> VideoScan:
+    """The rest of pass 1 over a whole video's detections: cuts and tracks (``camera``: see
+    :func:`detect_frames`; plate and text boxes between looks also follow it)."""
     if not raw:
         raise UnsupportedMediaError("video has no decodable frames")
     cuts = detect_cuts(signatures)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
-                          frame_size=(info.width, info.height))
+                          frame_size=(info.width, info.height), other_options=link_options(config),
+                          hold_looks=config.kinds_every > 1)
+    tracked = follow_camera(tracked, camera)
     return VideoScan(info, raw, tracked, list(map(int, cuts)))

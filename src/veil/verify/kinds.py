@@ -34,12 +34,14 @@ from ..detections import Kind, box_intersections
 from .residual import residual_faces
 from .verdicts import VerificationRecord
 
-__all__ = ["RESIDUAL_MIN_SCORE", "KIND_LABELS", "other_residual", "check_other_kinds", "with_findings",
+__all__ = ["RESIDUAL_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS", "other_residual", "check_other_kinds", "with_findings",
            "OtherKindsChecks"]
 
 #: A plate or text box on the output is a finding from this confidence on.
 RESIDUAL_MIN_SCORE = 0.5
 _SEEN_OVERLAP = 1 / 3  # share of a finding's box an input detection must overlap
+#: Under a plate/text schedule (``kinds_every`` > 1) the video check runs once every this many looks.
+CHECK_EVERY_LOOKS = 2
 #: ``--cover`` names -> the labels findings and counts carry.
 KIND_LABELS = {"plates": "plate", "text": "text"}
 
@@ -94,16 +96,26 @@ def with_findings(record: VerificationRecord, found: list, config) -> Verificati
 
 
 class OtherKindsChecks:
-    """A video's plate/text residual check on every ``every``-th output frame (as the faces')."""
+    """A video's plate/text residual check on every ``every``-th output frame (as the faces'), or
+    sparser under a plate/text schedule (:attr:`every`, :meth:`wants`).
+
+    With ``config.kinds_every`` k > 1 the check runs on every
+    ``max(every, CHECK_EVERY_LOOKS * k)``-th frame, half-way between two
+    looks (``k // 2`` past a multiple of it): it costs a look, and a frame
+    the tracker carried the boxes to is where a lost box would show.
+    """
 
     def __init__(self, config, *, every: int, pool=None) -> None:
-        self.config, self.every, self.pool = config, int(every), pool
+        k = config.kinds_every
+        self.config, self.pool = config, pool
+        self.every = max(int(every), CHECK_EVERY_LOOKS * k) if every and k > 1 else int(every)
+        self.offset = k // 2 if self.every and k > 1 else 0
         self.found: list = []
         self._pending: list = []
 
     def wants(self, index: int) -> bool:
         """Whether output frame ``index`` is checked (callers skip making its mask otherwise)."""
-        return bool(self.every) and index % self.every == 0
+        return bool(self.every) and index % self.every == self.offset
 
     def observe(self, index: int, anonymized_rgb: np.ndarray, mask: np.ndarray, *, found=None) -> None:
         """One output frame; ``found``: the run's boxes on that input frame (see :func:`other_residual`)."""

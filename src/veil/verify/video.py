@@ -90,7 +90,8 @@ class VideoChecks:
 
     def __post_init__(self) -> None:
         if self.residual_every is None:
-            self.residual_every = self.config.residual_every
+            # Faces not covered (--cover plates): looking for them would flag every one.
+            self.residual_every = self.config.residual_every if self.config.covers_faces else 0
         multi = self.foreign or self.config.mode in MULTI_FRAME_MODES
         by_track: dict[int, list[tuple[int, np.ndarray]]] = {}
         scores: dict[int, list[float]] = {}
