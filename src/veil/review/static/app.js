@@ -429,7 +429,15 @@ async function drawRegion(box, {reviewed = null, at = null} = {}) {
 }
 
 // -- edits ---------------------------------------------------------------------------------
-async function commit(edits, {record = true} = {}) {
+// Saves run one after another, and undo/redo wait for the saves in flight: an undo pressed
+// while a save is on its way would otherwise step back from the state before that save.
+let saving = Promise.resolve();
+function commit(edits, opts) {
+  const run = saving.then(() => save(edits, opts));
+  saving = run.catch(() => false);
+  return run;
+}
+async function save(edits, {record = true} = {}) {
   const before = clone(S.file.edits);
   let state;
   try {
@@ -445,11 +453,13 @@ async function commit(edits, {record = true} = {}) {
   return true;
 }
 async function undo() {
+  await saving;
   if (!S.undo.length) return;
   const prev = S.undo.pop(), now = clone(S.file.edits);
   if (await commit(prev, {record: false})) { S.redo.push(now); toast("Undone."); } else S.undo.push(prev);
 }
 async function redo() {
+  await saving;
   if (!S.redo.length) return;
   const next = S.redo.pop(), now = clone(S.file.edits);
   if (await commit(next, {record: false})) { S.undo.push(now); toast("Redone."); } else S.redo.push(next);
