@@ -91,5 +91,6 @@ def test_cli_precision_reaches_the_report(tmp_path):
                  "--no-verify"]) == 0
     report = json.loads((tmp_path / "out" / "veil-report.json").read_text())
     assert report["settings"]["precision"] == "int8"
+    assert any("precision int8 finds fewer faces" in w for w in report["summary"]["warnings"])
     assert report["files"][0]["faces"] >= 4
     assert main(["anonymize", str(src / "crowd.jpg"), "-o", str(tmp_path / "out2"), "--precision", "int4"]) == 2

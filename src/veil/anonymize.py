@@ -13,7 +13,7 @@ import numpy as np
 from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
-__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "reversible_warning"]
+__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "reversible_warning"]
 
 REVERSIBLE_WARNING = (
     "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
@@ -21,6 +21,9 @@ REVERSIBLE_WARNING = (
 )
 #: Added for plates and text: no OCR-free measure tells legible from illegible (bench/text_attack.py).
 UNCHECKED_TEXT_WARNING = "; blurred or pixelated plates and text are not checked for legibility"
+#: What ``--precision int8`` carries (bench/RESULTS.md, "int8 detector").
+INT8_WARNING = ("precision int8 finds fewer faces on some footage (on the White House clip it left 11% of "
+                "(frame, face) pairs uncovered, with flash frames): review the output before publishing")
 
 
 def reversible_warning(config) -> str:

