@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -215,26 +213,18 @@ def test_residual_check_finds_an_uncovered_plate():
 def _plate_video(path: Path, frames: int = 16) -> list[np.ndarray]:
     """A plate moving right across a 400x240 clip, a CC0 head standing beside its path."""
     from PIL import Image
+    from synthetic_video import write_frames
 
     with Image.open(PHOTO) as im:
         face = cv2.resize(np.asarray(im.convert("RGB"))[60:300, 55:265], (80, 92), interpolation=cv2.INTER_AREA)
-    boxes = []
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=15)
-        s.width, s.height, s.pix_fmt = 400, 240, "yuv420p"
-        s.options = {"preset": "ultrafast", "crf": "12"}
+
+    def pictures():
         for i in range(frames):
             picture = background(240, 400, seed=3)
             picture[20:112, 300:380] = face
-            picture, box = draw(picture, "KA 02 N 6852", height=22, angle=4, center=(70 + 14 * i, 170), plate=True)
-            boxes.append(box)
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 15)
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return boxes
+            yield draw(picture, "KA 02 N 6852", height=22, angle=4, center=(70 + 14 * i, 170), plate=True)
+
+    return write_frames(path, pictures(), fps=15, crf=12)
 
 
 @needs_model
