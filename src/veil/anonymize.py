@@ -13,7 +13,7 @@ import numpy as np
 from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
-__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "reversible_warning"]
+__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "reversible_warning", "run_warnings"]
 
 REVERSIBLE_WARNING = (
     "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
@@ -30,6 +30,14 @@ def reversible_warning(config) -> str:
     """The warning a run in a reversible mode carries (``config.reversible``)."""
     text = REVERSIBLE_WARNING.format(mode=config.mode.value)
     return text + UNCHECKED_TEXT_WARNING if config.other_kinds else text
+
+
+def run_warnings(config) -> list[str]:
+    """The warnings a whole run with ``config`` carries: printed when it starts, kept in its report."""
+    out = [reversible_warning(config)] if config.reversible else []
+    if config.precision == "int8":
+        out.append(INT8_WARNING)
+    return out
 
 # Share of the value range that pixelate adds as noise, so block means cannot
 # be matched exactly against candidate faces.

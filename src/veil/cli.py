@@ -158,8 +158,8 @@ def _config_from(args):
 
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
                "write_masks": args.masks, "tiles": not args.no_tiles}
-    for name in ("threshold", "min_face", "detect_scale", "tile_every", "scan", "precision", "pad_frames", "region_scale",
-                 "region_shape", "crf", "seed", "threads", "residual_every", "segment_seconds", "cover",
+    for name in ("threshold", "min_face", "detect_scale", "tile_every", "scan", "precision", "pad_frames",
+                 "region_scale", "region_shape", "crf", "seed", "threads", "residual_every", "segment_seconds", "cover",
                  "text_max_share", "kinds_every"):
         value = getattr(args, name)
         if value is not None:
@@ -206,20 +206,15 @@ class _Progress:
 
 
 def _run_anonymize(args) -> int:
+    from .anonymize import run_warnings
     from .commands.anonymize import AnonymizeOptions, run_anonymize
 
     config = _config_from(args)
     options = AnonymizeOptions(inputs=tuple(args.inputs), outdir=Path(args.output), jobs=args.jobs,
                                masks=args.masks, input_hash=not args.no_input_hash, edits=args.edits,
                                restart=args.restart, cluster=args.cluster)
-    if config.reversible:
-        from .anonymize import reversible_warning
-
-        _say(f"warning: {reversible_warning(config)}")
-    if config.precision == "int8":
-        from .anonymize import INT8_WARNING
-
-        _say(f"warning: {INT8_WARNING}")
+    for warning in run_warnings(config):
+        _say(f"warning: {warning}")
     progress = _Progress()
     outcome = run_anonymize(options, config, notify=_say, progress_for=progress.file,
                             file_done=progress.finish_file, files_planned=progress.planned)

@@ -104,14 +104,9 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         outcome = RunOutcome(run=run, exit_code=ExitCode.OK)
         if stale:
             notify(f"removed {stale} temporary file{'s' * (stale != 1)} left by an interrupted run")
-        if config.reversible:
-            from ..anonymize import reversible_warning
+        from ..anonymize import run_warnings
 
-            run.warnings.append(reversible_warning(config))
-        if config.precision == "int8":
-            from ..anonymize import INT8_WARNING
-
-            run.warnings.append(INT8_WARNING)
+        run.warnings.extend(run_warnings(config))
         run.earlier = _earlier_entries(outdir, {j.dst for j in jobs})
         resume = Resume(outdir, config, masks=options.masks, input_hash=options.input_hash,
                         restart=options.restart, notify=notify)
