@@ -41,7 +41,8 @@ RESIDUAL_EVERY = 10
 #: Video: the plate/text detector looks at every KINDS_EVERY-th frame (and at shot changes,
 #: the frame before them, a run's first and last frame); tracks carry plates and text
 #: between looks. 1 (every frame): every larger value measured lost some boxes the detector
-#: finds on every frame; 12 meets issue 15's 2x target (bench/results-kinds-video.md).
+#: finds on every frame; 12 meets issue 15's 2x target (bench/RESULTS.md, "Plates and text
+#: in video on a schedule").
 KINDS_EVERY = 1
 
 
@@ -174,7 +175,8 @@ class Config:
         text between looks (interpolated between looks, padded ``n`` frames
         before the first and after the last). Default :data:`KINDS_EVERY` (1:
         every frame). A plate or word visible only between two looks is missed;
-        12 costs about 2x faces alone at 1080p (bench/results-kinds-video.md).
+        12 costs about 2x faces alone at 1080p (bench/RESULTS.md, "Plates and
+        text in video on a schedule").
     residual_every : int
         Video: the residual-face check runs the detector on every n-th output
         frame (default :data:`RESIDUAL_EVERY`; 1: every frame).

@@ -22,6 +22,7 @@ object holds no per-call state and may be shared between threads.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -301,9 +302,11 @@ class CenterFace:
     def __repr__(self) -> str:
         return f"CenterFace(threshold={self.threshold}, backend={self.backend!r}, precision={self.precision!r})"
 
-    @property
+    @functools.cached_property
     def runs_precision(self) -> str:
-        """The weights that run: ``int8`` only with onnxruntime on the CPU and veil's own weights."""
+        """The weights that run: ``int8`` only with onnxruntime on the CPU and veil's own weights.
+
+        Decided once per object (``model`` asks on every call)."""
         if self.precision == "fp32" or self._model_path is not None or self.backend != "onnxruntime":
             return "fp32"
         from .providers import CUDA, execution_providers

@@ -16,7 +16,8 @@ by the line's height. On the plate set's dev half this covered 2 more of 101
 plates >= 12 px high for +0.26 points of over-redaction, where a larger growth
 for every line ((0.7, 1.5)) covered 1 more for +2.8 points; on the held-out
 half it covered none more (its partial misses are loose annotation boxes)
-for +0.02 points (bench/results-plates-recall.md).
+for +0.02 points (bench/RESULTS.md, "Licence plates (issue 15): recall on the real
+plate set").
 
 Which lines are plates (the plate-shape rules, ``PlateRules``): a plate's
 line is not a long sentence (aspect at most ``max_aspect``; no lower bound by
@@ -116,7 +117,8 @@ def plate_rim(rgb: np.ndarray, quad: np.ndarray, *, reach: tuple[float, float] =
     surface: neither is a plate, and the line's own growth stands. On the
     plate set's dev half the wide window with that bound covered the same
     plates as a (2, 1) window without it, at a quarter of its added
-    over-redaction (bench/results-plates-recall.md).
+    over-redaction (bench/RESULTS.md, "Licence plates (issue 15): recall on the real
+    plate set").
 
     Parameters
     ----------

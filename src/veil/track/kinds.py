@@ -11,8 +11,8 @@ boxes of their own: the tracker carries them (:func:`link_options`:
 interpolated between looks, padded ``kinds_every`` frames before a track's
 first and after its last look, so a plate that appears or leaves between two
 looks is covered from the look before). A plate or word visible only
-between two looks is not seen (bench/results-kinds-video.md). With
-``kinds_every`` 1 every frame is looked at, as before.
+between two looks is not seen (bench/RESULTS.md, "Plates and text in video on a
+schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
