@@ -277,3 +277,57 @@ def test_cover_settings_make_the_plate_and_text_detector():
     assert other_kinds_for(Config(cover="plates")).text.upscale == 2.0  # tiles for small plates
     with pytest.raises(ValueError):
         OtherKinds(("faces",))
+
+
+# ------------------------------------------------------------------ veil verify --cover
+def _verify_json(capsys, *args) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["verify", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@needs_model
+def test_verify_cover_plates_checks_another_files_plates(tmp_path, capsys):
+    from veil.errors import ExitCode
+
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, plate = draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    (tmp_path / "in").mkdir()
+    original = tmp_path / "in" / "p.png"
+    cv2.imwrite(str(original), rgb[:, :, ::-1])
+    for cover in ("faces", "faces,plates"):
+        assert main(["anonymize", str(original), "-o", str(tmp_path / cover), "--cover", cover]) == 0
+    faces_only, both = tmp_path / "faces" / "p.png", tmp_path / "faces,plates" / "p.png"
+
+    code, out = _verify_json(capsys, str(original), str(both), "--cover", "faces,plates")
+    assert code == ExitCode.OK and out["verification"]["verdict"] == "pass"
+    assert out["faces"] == 1 and out["others"]["plate"] >= 1
+    assert out["verification"]["counts"]["residual_plate"] == 0
+
+    code, out = _verify_json(capsys, str(original), str(faces_only), "--cover", "faces,plates")
+    assert code == ExitCode.LEAK and out["verification"]["counts"]["residual_plate"] >= 1
+    assert main(["verify", str(original), str(faces_only), "--cover", "faces,plates"]) == ExitCode.LEAK
+    assert "possible missed plate" in capsys.readouterr().err
+
+    code, out = _verify_json(capsys, str(original), str(faces_only))  # faces only, as before
+    assert code == ExitCode.OK and "others" not in out
+    assert main(["verify", str(original), str(both), "--cover", "faces,boats"]) == ExitCode.USAGE
+
+
+@needs_model
+@pytest.mark.slow
+def test_verify_cover_plates_on_video_finds_a_plate_left_visible(tmp_path, capsys):
+    from veil.errors import ExitCode
+
+    (tmp_path / "in").mkdir()
+    original = tmp_path / "in" / "car.mp4"
+    _plate_video(original)
+    for cover in ("faces", "faces,plates"):
+        assert main(["anonymize", str(original), "-o", str(tmp_path / cover), "--cover", cover, "--no-verify"]) == 0
+    code, out = _verify_json(capsys, str(original), str(tmp_path / "faces,plates" / "car.mp4"), "--cover", "plates")
+    assert code == ExitCode.OK and out["others"]["plate"] >= 1 and out["faces"] == 0
+    assert out["verification"]["counts"]["residual_plate"] == 0 and out["verification"]["counts"]["faces"] == 0
+    code, out = _verify_json(capsys, str(original), str(tmp_path / "faces" / "car.mp4"), "--cover", "faces,plates")
+    assert code == ExitCode.LEAK and out["verification"]["counts"]["residual_plate"] >= 1
+    assert out["faces"] == 1

