@@ -331,3 +331,36 @@ def test_verify_cover_plates_on_video_finds_a_plate_left_visible(tmp_path, capsy
     code, out = _verify_json(capsys, str(original), str(tmp_path / "faces" / "car.mp4"), "--cover", "faces,plates")
     assert code == ExitCode.LEAK and out["verification"]["counts"]["residual_plate"] >= 1
     assert out["faces"] == 1
+
+
+# ------------------------------------------------------------------ veil audit --cover
+@needs_model
+def test_audit_cover_lists_plates_and_text_without_reading_them(tmp_path, capsys):
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, plate = draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    cv2.imwrite(str(tmp_path / "p.png"), rgb[:, :, ::-1])
+    capsys.readouterr()
+    assert main(["audit", str(tmp_path / "p.png"), "--cover", "plates", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["files"][0]
+    assert entry["looked_for"] == ["plates"] and entry["faces"] == [] and entry["counts"]["plates"] == 1
+    found = entry["others"][0]
+    assert found["kind"] == "plate" and found["level"] == "high" and entry["risk"] == "high"
+    assert found["box"][0] <= plate[0] + 2 and found["box"][2] >= plate[2] - 2
+    assert "AB12" not in json.dumps(entry)  # located, never read
+    assert main(["audit", str(tmp_path / "p.png")]) == 0  # faces only by default, as before
+    out = capsys.readouterr()
+    assert "licence plates" not in out.out and "faces: 1" in out.out
+    assert main(["audit", str(tmp_path / "p.png"), "--cover", "faces,plates,text"]) == 0
+    assert "licence plates: 1 found" in capsys.readouterr().out
+
+
+@needs_model
+def test_audit_cover_plates_in_video_names_the_frames(tmp_path, capsys):
+    _plate_video(tmp_path / "car.mp4", frames=20)
+    capsys.readouterr()
+    assert main(["audit", str(tmp_path / "car.mp4"), "--cover", "faces,plates", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["files"][0]
+    plates = [o for o in entry["others"] if o["kind"] == "plate"]
+    assert entry["sampled_frames"] == 2 and {o["frame"] for o in plates} == {0, 15}
+    assert entry["counts"]["plates"] == 2 and entry["counts"]["faces"] == 2

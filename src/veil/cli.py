@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "faces and how recognizable they are, metadata (GPS, device, serials, "
                                     "times, names, thumbnails), audio streams.")
     au.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
+    au.add_argument("--cover", default=None, metavar="KINDS",
+                    help="what to look for, comma-separated, as 'anonymize --cover' names it: faces, plates, text "
+                         "(default: faces)")
     au.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
     from .review.serve import add_parser as add_review_parser
@@ -310,8 +313,12 @@ def _print_verification(result) -> None:
 
 def _run_audit(args) -> int:
     from .commands.audit import audit_paths
+    from .config import Config
+    from .detect.kinds import require_other_kinds
 
-    result = audit_paths(args.inputs, notify=_say)
+    config = Config(**({"cover": args.cover} if args.cover is not None else {}))
+    require_other_kinds(config)
+    result = audit_paths(args.inputs, config, notify=_say)
     if args.json:
         print(result.to_json())
     else:
@@ -322,6 +329,8 @@ def _run_audit(args) -> int:
 
 
 def _print_audit(f) -> None:
+    from .verify.kinds import KIND_LABELS
+
     out = [f"{shown(f.input)}: {f.risk.upper()} risk ({f.kind})"]
     if f.faces:
         levels = {lv: sum(1 for face in f.faces if face.level == lv) for lv in ("high", "medium", "low")}
@@ -329,8 +338,14 @@ def _print_audit(f) -> None:
         where = f" in {f.sampled_frames} sampled frames" if f.sampled_frames is not None else ""
         out.append(f"  faces: {len(f.faces)}{where}; recognizable: {levels['high']} likely, {levels['medium']} "
                    f"possibly, {levels['low']} unlikely; largest {widest:.0f} px")
-    else:
+    elif "faces" in f.looked_for:
         out.append("  faces: none found")
+    for cover, what in (("plates", "licence plates"), ("text", "lines of text")):
+        if cover not in f.looked_for:
+            continue
+        found = [o for o in f.others if o.kind == KIND_LABELS[cover]]
+        tallest = f"; tallest {max(o.box[3] - o.box[1] for o in found):.0f} px" if found else ""
+        out.append(f"  {what}: {len(found) or 'none'} found{tallest}")
     for finding in f.findings:
         # Values come from the file: shown escaped, like names, so they cannot drive the terminal.
         out.append(f"  {finding['risk']:<6} {finding['kind']}: {shown(str(finding['field']))} = "

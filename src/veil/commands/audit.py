@@ -1,9 +1,10 @@
 """``veil audit``: what in a file identifies people, before anything is published.
 
 An audit writes no media. For each file it lists the faces found (size,
-confidence, and whether a recognizer could use them), the metadata that
-locates, names or dates the people or the device, and the audio streams
-(voices identify people). It never names anyone: the recognizer is only asked
+confidence, and whether a recognizer could use them), with ``config.cover``
+naming them the licence plates and text found (veil's plate/text detector;
+nothing is read), the metadata that locates, names or dates the people or the
+device, and the audio streams (voices identify people). It never names anyone: the recognizer is only asked
 whether a face is usable, never whom it resembles. Its output goes to the
 person who runs it, so it shows metadata values (escaped on the terminal).
 """
@@ -20,8 +21,9 @@ import numpy as np
 
 from ..config import Config
 from ..errors import ExitCode, VeilError
+from ..verify.kinds import KIND_LABELS
 
-__all__ = ["FaceAudit", "FileAudit", "AuditResult", "audit_file", "audit_paths", "recognizability",
+__all__ = ["FaceAudit", "OtherAudit", "FileAudit", "AuditResult", "audit_file", "audit_paths", "recognizability",
            "AUDIT_EVERY_SECONDS", "RISK_LEVELS"]
 
 #: Sampling of video frames for the face inventory: one frame per this many seconds.
@@ -52,6 +54,30 @@ class FaceAudit:
         return out
 
 
+@dataclass(frozen=True)
+class OtherAudit:
+    """A licence plate or a line of text an audit found (never read: veil has no OCR)."""
+
+    kind: str  #: "plate" or "text"
+    box: tuple[float, float, float, float]
+    score: float
+    frame: int | None = None
+
+    #: A plate names a car's owner; a line of text may carry a name, a badge number or an address.
+    LEVELS = {"plate": "high", "text": "medium"}
+
+    @property
+    def level(self) -> str:
+        return self.LEVELS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"kind": self.kind, "box": [round(v, 1) for v in self.box], "score": round(self.score, 3),
+               "height": round(self.box[3] - self.box[1], 1), "level": self.level}
+        if self.frame is not None:
+            out["frame"] = self.frame
+        return out
+
+
 @dataclass
 class FileAudit:
     """What one file reveals; ``error`` is set (and nothing else) when it could not be read."""
@@ -60,25 +86,31 @@ class FileAudit:
     kind: str | None = None
     media: dict = field(default_factory=dict)
     faces: list[FaceAudit] = field(default_factory=list)
+    others: list[OtherAudit] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)  #: metadata findings (veil.media.metadata)
     sampled_frames: int | None = None
     error: str | None = None
+    looked_for: tuple[str, ...] = ("faces",)  #: ``config.cover``: what the audit looked for
 
     @property
     def risk(self) -> str:
-        levels = {f.get("risk") for f in self.findings} | {f.level for f in self.faces}
+        levels = {f.get("risk") for f in self.findings} | {f.level for f in (*self.faces, *self.others)}
         return next((r for r in RISK_LEVELS if r in levels), "none")
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
             return {"input": self.input, "error": self.error}
-        out = {"input": self.input, "kind": self.kind, "media": self.media,
+        out = {"input": self.input, "kind": self.kind, "media": self.media, "looked_for": list(self.looked_for),
                "faces": [f.to_dict() for f in self.faces], "metadata": {"findings": self.findings},
                "risk": self.risk,
                "counts": {"faces": len(self.faces),
                           "recognizable_faces": sum(1 for f in self.faces if f.level == "high"),
                           "metadata_findings": len(self.findings),
                           "high_risk_metadata": sum(1 for f in self.findings if f.get("risk") == "high")}}
+        looked_for = [k for k in self.looked_for if k in KIND_LABELS]
+        if looked_for:
+            out["others"] = [o.to_dict() for o in self.others]
+            out["counts"].update({k: sum(1 for o in self.others if o.kind == KIND_LABELS[k]) for k in looked_for})
         if self.sampled_frames is not None:
             out.update(sampled_frames=self.sampled_frames,
                        sampling=f"one frame every {AUDIT_EVERY_SECONDS:g} s")
@@ -124,16 +156,28 @@ def _faces(dets, rgb: np.ndarray, frame: int | None = None) -> list[FaceAudit]:
     return out
 
 
+def _others(detector, rgb: np.ndarray, frame: int | None = None) -> list[OtherAudit]:
+    if detector is None:
+        return []
+    from ..detections import Kind
+
+    dets = detector.detect(rgb)
+    return [OtherAudit(Kind(int(k)).label, tuple(float(v) for v in box), float(score), frame)
+            for box, score, k in zip(dets.xyxy, dets.scores, dets.kind)]
+
+
 def audit_file(path: str | os.PathLike, config: Config | None = None, *, detector=None) -> FileAudit:
     """Audit one file; raises :class:`~veil.errors.VeilError` for unreadable files."""
     from ..detect import detector_for, find
+    from ..detect.kinds import NoFaces, other_kinds_for
     from ..media.sniff import require_media
 
     config = config or Config()
     path = Path(path)
     kind = require_media(path)
-    detector = detector or detector_for(config)
-    result = FileAudit(input=str(path), kind=kind)
+    detector = detector or (detector_for(config) if config.covers_faces else NoFaces())
+    other = other_kinds_for(config)
+    result = FileAudit(input=str(path), kind=kind, looked_for=config.cover)
     if kind == "image":
         from ..media.image import read_image, to_rgb8
         from ..media.metadata import image_metadata
@@ -142,6 +186,7 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
         rgb = to_rgb8(picture.pixels)
         result.media = dict(picture.facts, format=picture.format)
         result.faces = _faces(find(rgb, config, detector=detector), rgb)
+        result.others = _others(other, rgb)
         result.findings = image_metadata(path)["findings"]
         return result
     from ..media.video import iter_frames, probe_video
@@ -158,6 +203,7 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
         last = t
         sampled += 1
         result.faces.extend(_faces(find(frame.rgb, config, detector=detector), frame.rgb, frame.index))
+        result.others.extend(_others(other, frame.rgb, frame.index))
     result.sampled_frames = sampled
     return result
 
