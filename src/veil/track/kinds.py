@@ -30,11 +30,15 @@ from ..detect.kinds import other_kinds_for
 from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera"]
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera", "hold_with_camera"]
 
 #: The tracker bridges this many frames without a detection (its default); at least
 #: twice ``kinds_every`` for plates and text (a look that misses one).
 _MAX_GAP = 15
+#: A look's box held with the camera grows by this share of its size per frame away from the
+#: look, on each side, up to _HOLD_GROWTH_MAX (the tracker's own uncertainty margin).
+_HOLD_GROWTH = 0.03
+_HOLD_GROWTH_MAX = 0.25
 
 
 def is_look(index: int, every: int, *, first: bool = False, shot_change: bool = False) -> bool:
@@ -249,11 +253,7 @@ def follow_camera(tracked: TrackResult, camera: list | None) -> TrackResult:
         return tracked
     if len(camera) != n:
         raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
-    cum, chain, m, cid = [], [], np.eye(3), 0
-    for step in camera:
-        m, cid = (np.eye(3), cid + 1) if step is None else (step @ m, cid)
-        cum.append(m)
-        chain.append(cid)
+    cum, chain = _camera_path(camera)
     added: list[list[Detections]] = [[] for _ in range(n)]
     for track in tracked.tracks:
         if track.kind == Kind.FACE or not track.detected:
@@ -302,3 +302,83 @@ def _camera_delta(f: int, looks: list[int], centre: dict, cum: list, chain: list
         scene = sa + t * (to_scene(b) - sa)
         linear = ca + t * (centre[b] - ca)
     return (cum[f] @ np.append(scene, 1.0))[:2] - linear
+
+
+def _camera_path(camera: list) -> tuple[list[np.ndarray], list[int]]:
+    """Per frame: the motion from its chain's first frame onto it, and the chain's number
+    (a chain ends where a step is None: a cut, a flash, lost features)."""
+    cum, chain, m, cid = [], [], np.eye(3), 0
+    for step in camera:
+        m, cid = (np.eye(3), cid + 1) if step is None else (step @ m, cid)
+        cum.append(m)
+        chain.append(cid)
+    return cum, chain
+
+
+def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *,
+                     frame_size: tuple[int, int] | None = None) -> TrackResult:
+    """``tracked`` with each look's plate and text boxes also held, moved with the camera,
+    ``every`` frames either side of the look.
+
+    :func:`link_by_kind`'s ``hold_looks`` holds a look's box where the look saw
+    it, in the picture; under a panning camera that box slides off what it held
+    (14 px a frame on the bench's pan). Here the same box is carried to each
+    frame within ``every`` frames of its look by the camera's motion (its four
+    corners, then their bounding box), grown by the tracker's uncertainty margin
+    (3% of its size per frame away, at most 25%), under its track's id, as
+    PADDED. A plate or word standing in the scene stays covered between two
+    looks even where the tracker's links or its linear interpolation miss it
+    (bench/RESULTS.md, "Plates and text in video on a schedule"). Nothing is
+    carried across a frame whose motion is not followed (a cut, a flash, lost
+    features) nor across a cut; faces are left as they are.
+
+    Parameters
+    ----------
+    tracked : TrackResult
+        From :func:`link_by_kind` (its DETECTED plate/text boxes are the looks').
+    camera : list of (3, 3) ndarray or None, or None
+        Per frame, as :func:`follow_camera` takes it. None or empty: nothing to do.
+    every : int
+        ``Config.kinds_every``; 1: nothing to do (every frame is looked at).
+    frame_size : (int, int), optional, keyword-only
+        ``(width, height)``: held boxes are clipped to the picture, those left empty dropped.
+
+    Returns
+    -------
+    TrackResult
+        The same tracks; each frame's boxes followed by the held ones.
+    """
+    n = len(tracked.frames)
+    if not camera or every <= 1:
+        return tracked
+    if len(camera) != n:
+        raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
+    cum, chain = _camera_path(camera)
+    shot = np.searchsorted(np.asarray(tracked.cuts, np.int64), np.arange(n), side="right")
+    added: list[list[Detections]] = [[] for _ in range(n)]
+    for a, d in enumerate(tracked.frames):
+        seen = d[(d.source == Source.DETECTED) & (d.kind != Kind.FACE)]
+        if not len(seen):
+            continue
+        b = seen.xyxy.astype(np.float64)
+        corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1)  # (K, 4, 2)
+        size = np.concatenate([-(b[:, 2:] - b[:, :2]), b[:, 2:] - b[:, :2]], axis=1)
+        back = np.linalg.inv(cum[a])
+        for f in range(max(0, a - every), min(n, a + every + 1)):
+            if f == a or chain[f] != chain[a] or shot[f] != shot[a]:
+                continue
+            m = cum[f] @ back
+            p = corners @ m[:2, :2].T + m[:2, 2]
+            box = np.concatenate([p.min(axis=1), p.max(axis=1)], axis=1)
+            box += min(_HOLD_GROWTH_MAX, _HOLD_GROWTH * abs(f - a)) * size
+            keep = slice(None)
+            if frame_size is not None:
+                box[:, [0, 2]] = np.clip(box[:, [0, 2]], 0, frame_size[0])
+                box[:, [1, 3]] = np.clip(box[:, [1, 3]], 0, frame_size[1])
+                keep = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
+            held = seen[keep]
+            if len(held):
+                added[f].append(held.replace(xyxy=box[keep].astype(np.float32),
+                                             source=np.full(len(held), int(Source.PADDED), np.int8)))
+    frames = [Detections.concatenate([d, *extra]) if extra else d for d, extra in zip(tracked.frames, added)]
+    return dataclasses.replace(tracked, frames=frames)
