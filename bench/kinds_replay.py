@@ -21,7 +21,7 @@ exactly run P's and run S2's figures at k = 12 (bench/results-kinds-hold.md).
 Usage::
 
     nice -n 10 .venv/bin/python bench/kinds_replay.py --clips street,pan --every 1,12
-    nice -n 10 .venv/bin/python bench/kinds_replay.py --clips pan --every 12 --variants main,no-camera-hold --list
+    nice -n 10 .venv/bin/python bench/kinds_replay.py --clips pan --every 12 --variants main,before --list
 """
 
 from __future__ import annotations
@@ -92,13 +92,18 @@ def faces_masks(clip: Path, n: int) -> list[np.ndarray]:
 
 
 def _variants() -> dict:
-    """Ways to carry plate/text boxes between looks: each replaces ``hold_with_camera`` in
+    """Ways to hold plate/text boxes between looks: ``(hold_looks, hold_with_camera)`` for
     ``link_scan`` (``main``: the code as it is)."""
     from veil.track import kinds as T
 
+    def none(t, cam, k, **kw):
+        return t
+
     return {
-        "main": T.hold_with_camera,
-        "no-camera-hold": lambda t, cam, k, **kw: t,  # before hold_with_camera (commit 9b52523)
+        "main": (False, T.hold_with_camera),
+        "before": (True, none),  # commit 9b52523: each look held in place (link_by_kind's hold_looks)
+        "both": (True, T.hold_with_camera),  # commit d433b9b: in place and moved with the camera
+        "no-hold": (False, none),
     }
 
 
@@ -132,12 +137,14 @@ def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "mai
     h, w = frames[0].shape[:2]
     import veil.track.scan as scan_module
 
-    kept = scan_module.hold_with_camera
-    scan_module.hold_with_camera = _variants()[variant]
+    hold_looks, hold = _variants()[variant]
+    kept = scan_module.hold_with_camera, scan_module.link_by_kind
+    scan_module.hold_with_camera = hold
+    scan_module.link_by_kind = lambda *a, **kw: kept[1](*a, **kw, hold_looks=hold_looks)
     try:
         scan = link_scan(SimpleNamespace(width=w, height=h), raw, signatures, cfg, camera=list(step.camera))
     finally:
-        scan_module.hold_with_camera = kept
+        scan_module.hold_with_camera, scan_module.link_by_kind = kept
     masks = [regions_for(d, cfg).mask(h, w) for d in scan.tracked.frames]
     if faces is not None:
         masks = [m | fm for m, fm in zip(masks, faces)]

@@ -315,31 +315,33 @@ def _camera_path(camera: list) -> tuple[list[np.ndarray], list[int]]:
     return cum, chain
 
 
-def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *,
+def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, reach: int | None = None,
                      frame_size: tuple[int, int] | None = None) -> TrackResult:
-    """``tracked`` with each look's plate and text boxes also held, moved with the camera,
-    ``every`` frames either side of the look.
+    """``tracked`` with each look's plate and text boxes also held ``reach`` frames either
+    side of the look, moved with the camera.
 
-    :func:`link_by_kind`'s ``hold_looks`` holds a look's box where the look saw
-    it, in the picture; under a panning camera that box slides off what it held
-    (14 px a frame on the bench's pan). Here the same box is carried to each
-    frame within ``every`` frames of its look by the camera's motion (its four
-    corners, then their bounding box), grown by the tracker's uncertainty margin
-    (3% of its size per frame away, at most 25%), under its track's id, as
-    PADDED. A plate or word standing in the scene stays covered between two
-    looks even where the tracker's links or its linear interpolation miss it
-    (bench/RESULTS.md, "Plates and text in video on a schedule"). Nothing is
-    carried across a frame whose motion is not followed (a cut, a flash, lost
-    features) nor across a cut; faces are left as they are.
+    A look's box is carried to each frame within ``reach`` of its look by the
+    camera's motion (its four corners, then their bounding box) and grown by the
+    tracker's uncertainty margin (3% of its size per frame away, at most 25%),
+    under its track's id, as PADDED. Where the camera's motion between the look
+    and the frame is not followed (a flash, lost features; ``camera`` None) the
+    box is held in place, as the tracker pads a box. So a plate or word standing
+    in the scene stays covered between two looks even where the tracker links a
+    look to another box (it bridges long gaps) or its linear interpolation misses
+    a shaking camera; held in place only, the box slid off what it held under a
+    pan (14 px a frame on the bench's pan; bench/RESULTS.md, "Plates and text in
+    video on a schedule"). Nothing is held across a cut; faces are left as they are.
 
     Parameters
     ----------
     tracked : TrackResult
         From :func:`link_by_kind` (its DETECTED plate/text boxes are the looks').
     camera : list of (3, 3) ndarray or None, or None
-        Per frame, as :func:`follow_camera` takes it. None or empty: nothing to do.
+        Per frame, as :func:`follow_camera` takes it; None or empty: no motion is followed.
     every : int
         ``Config.kinds_every``; 1: nothing to do (every frame is looked at).
+    reach : int, optional, keyword-only
+        Frames held either side of a look (default ``every``; :func:`link_options`' ``pad_frames``).
     frame_size : (int, int), optional, keyword-only
         ``(width, height)``: held boxes are clipped to the picture, those left empty dropped.
 
@@ -349,10 +351,12 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *,
         The same tracks; each frame's boxes followed by the held ones.
     """
     n = len(tracked.frames)
-    if not camera or every <= 1:
+    if every <= 1:
         return tracked
+    camera = list(camera) if camera else [None] * n
     if len(camera) != n:
         raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
+    reach = every if reach is None else int(reach)
     cum, chain = _camera_path(camera)
     shot = np.searchsorted(np.asarray(tracked.cuts, np.int64), np.arange(n), side="right")
     added: list[list[Detections]] = [[] for _ in range(n)]
@@ -364,20 +368,20 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *,
         corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1)  # (K, 4, 2)
         size = np.concatenate([-(b[:, 2:] - b[:, :2]), b[:, 2:] - b[:, :2]], axis=1)
         back = np.linalg.inv(cum[a])
-        for f in range(max(0, a - every), min(n, a + every + 1)):
-            if f == a or chain[f] != chain[a] or shot[f] != shot[a]:
+        for f in range(max(0, a - reach), min(n, a + reach + 1)):
+            if f == a or shot[f] != shot[a]:
                 continue
-            m = cum[f] @ back
+            m = cum[f] @ back if chain[f] == chain[a] else np.eye(3)
             p = corners @ m[:2, :2].T + m[:2, 2]
             box = np.concatenate([p.min(axis=1), p.max(axis=1)], axis=1)
             box += min(_HOLD_GROWTH_MAX, _HOLD_GROWTH * abs(f - a)) * size
-            keep = slice(None)
+            keep = np.ones(len(box), bool)
             if frame_size is not None:
                 box[:, [0, 2]] = np.clip(box[:, [0, 2]], 0, frame_size[0])
                 box[:, [1, 3]] = np.clip(box[:, [1, 3]], 0, frame_size[1])
                 keep = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
-            held = seen[keep]
-            if len(held):
+            if keep.any():
+                held = seen[keep]
                 added[f].append(held.replace(xyxy=box[keep].astype(np.float32),
                                              source=np.full(len(held), int(Source.PADDED), np.int8)))
     frames = [Detections.concatenate([d, *extra]) if extra else d for d, extra in zip(tracked.frames, added)]

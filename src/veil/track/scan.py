@@ -298,9 +298,10 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config,
     cuts = detect_cuts(signatures)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
+    # Under a plate/text schedule each look's box is also held, moved with the camera (hold_with_camera).
+    other = link_options(config)
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
-                          frame_size=(info.width, info.height), other_options=link_options(config),
-                          hold_looks=config.kinds_every > 1)
+                          frame_size=(info.width, info.height), other_options=other)
     tracked = hold_with_camera(follow_camera(tracked, camera), camera, config.kinds_every,
-                               frame_size=(info.width, info.height))
+                               reach=other["pad_frames"], frame_size=(info.width, info.height))
     return VideoScan(info, raw, tracked, list(map(int, cuts)))
