@@ -21,7 +21,7 @@ exactly run P's and run S2's figures at k = 12 (bench/results-kinds-hold.md).
 Usage::
 
     nice -n 10 .venv/bin/python bench/kinds_replay.py --clips street,pan --every 1,12
-    nice -n 10 .venv/bin/python bench/kinds_replay.py --clips pan --every 12 --variants main,before --list
+    nice -n 10 .venv/bin/python bench/kinds_replay.py --clips pan --every 12 --variants main,in-place --list
 """
 
 from __future__ import annotations
@@ -92,18 +92,14 @@ def faces_masks(clip: Path, n: int) -> list[np.ndarray]:
 
 
 def _variants() -> dict:
-    """Ways to hold plate/text boxes between looks: ``(hold_looks, hold_with_camera)`` for
-    ``link_scan`` (``main``: the code as it is)."""
+    """Ways to hold a look's plate/text boxes between looks, in place of ``link_scan``'s
+    ``hold_with_camera`` (``main``: the code as it is)."""
     from veil.track import kinds as T
 
-    def none(t, cam, k, **kw):
-        return t
-
     return {
-        "main": (False, T.hold_with_camera),
-        "before": (True, none),  # commit 9b52523: each look held in place (link_by_kind's hold_looks)
-        "both": (True, T.hold_with_camera),  # commit d433b9b: in place and moved with the camera
-        "no-hold": (False, none),
+        "main": T.hold_with_camera,
+        "in-place": lambda t, cam, k, **kw: T.hold_with_camera(t, None, k, **kw),  # the camera not followed
+        "no-hold": lambda t, cam, k, **kw: t,  # as commit 0694394 (run S1)
     }
 
 
@@ -137,14 +133,11 @@ def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "mai
     h, w = frames[0].shape[:2]
     import veil.track.scan as scan_module
 
-    hold_looks, hold = _variants()[variant]
-    kept = scan_module.hold_with_camera, scan_module.link_by_kind
-    scan_module.hold_with_camera = hold
-    scan_module.link_by_kind = lambda *a, **kw: kept[1](*a, **kw, hold_looks=hold_looks)
+    kept, scan_module.hold_with_camera = scan_module.hold_with_camera, _variants()[variant]
     try:
         scan = link_scan(SimpleNamespace(width=w, height=h), raw, signatures, cfg, camera=list(step.camera))
     finally:
-        scan_module.hold_with_camera, scan_module.link_by_kind = kept
+        scan_module.hold_with_camera = kept
     masks = [regions_for(d, cfg).mask(h, w) for d in scan.tracked.frames]
     if faces is not None:
         masks = [m | fm for m, fm in zip(masks, faces)]

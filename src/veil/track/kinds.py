@@ -10,8 +10,10 @@ long, and both of its ends are looked at. The other frames get no plate/text
 boxes of their own: the tracker carries them (:func:`link_options`:
 interpolated between looks, padded ``kinds_every`` frames before a track's
 first and after its last look, so a plate that appears or leaves between two
-looks is covered from the look before). A plate or word visible only
-between two looks is not seen (bench/RESULTS.md, "Plates and text in video on a
+looks is covered from the look before; moved with the camera,
+:func:`follow_camera`), and each look's own box is held ``kinds_every``
+frames either side, moved with the camera (:func:`hold_with_camera`). A plate
+or word visible only between two looks is not seen (bench/RESULTS.md, "Plates and text in video on a
 schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
 
 :func:`link_by_kind` links each kind on its own with
@@ -149,8 +151,7 @@ def link_options(config) -> dict:
     return {"pad_frames": max(config.pad_frames, every), "max_gap": max(_MAX_GAP, 2 * every)}
 
 
-def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = None, hold_looks: bool = False,
-                 **options) -> TrackResult:
+def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = None, **options) -> TrackResult:
     """:func:`~veil.track.linker.link_tracks` for each kind on its own, joined.
 
     Parameters
@@ -159,11 +160,6 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
         Raw detections of every frame, any kinds.
     other_options : dict, optional, keyword-only
         Options that replace ``options`` for kinds other than faces (:func:`link_options`).
-    hold_looks : bool, keyword-only
-        Plates and text are looked at sparsely: each of their detections is also
-        held (padded as a track of its own, ``other_options``' ``pad_frames``
-        either side) under its track's id, so a wrong link between two looks
-        (the tracker bridges long gaps) cannot move the box off what a look saw.
     **options
         As :func:`~veil.track.linker.link_tracks`.
 
@@ -183,8 +179,6 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
         mine = [d[d.kind == kind] for d in per_frame]
         mine_options = options if kind == int(Kind.FACE) else {**options, **(other_options or {})}
         result = link_tracks(mine, **mine_options)
-        if hold_looks and kind != int(Kind.FACE):
-            result = _hold_looks(mine, result, mine_options)
         results[kind] = (result, offset)
         summaries += [dataclasses.replace(t, id=t.id + offset, kind=Kind(kind)) for t in result.tracks]
         offset += len(result.tracks)
@@ -204,23 +198,6 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
         frames.append(Detections.concatenate([d.replace(track_id=raw_ids), *added]))
     return TrackResult(frames=frames, tracks=sorted(summaries, key=lambda t: t.id),
                        cuts=next(iter(results.values()))[0].cuts)
-
-
-
-def _hold_looks(mine: list[Detections], result: TrackResult, options: dict) -> TrackResult:
-    """``result`` plus each detection padded on its own (a track that bridges no gap), under its track's id."""
-    held = link_tracks(mine, **{**options, "max_gap": 0})
-    ids: dict[int, int] = {}
-    for d, main, own in zip(mine, result.frames, held.frames):
-        ids.update(zip(own.track_id[:len(d)].tolist(), main.track_id[:len(d)].tolist()))
-    frames = []
-    for d, main, own in zip(mine, result.frames, held.frames):
-        extra = own[len(d):]
-        if len(extra):
-            extra = extra.replace(track_id=np.array([ids.get(t, -1) for t in extra.track_id.tolist()], np.int64))
-            main = Detections.concatenate([main, extra])
-        frames.append(main)
-    return dataclasses.replace(result, frames=frames)
 
 
 def follow_camera(tracked: TrackResult, camera: list | None) -> TrackResult:
