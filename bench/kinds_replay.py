@@ -176,6 +176,21 @@ def under_covered(masks, dets, looked, every_masks, camera) -> list[dict]:
     return out
 
 
+def flicker(dets, camera) -> dict:
+    """How often the every-frame detector finds a box on one frame and nothing there (IoU >= 0.3,
+    moved by the camera) on the frame before nor the frame after: boxes no schedule that skips
+    frames can count on seeing."""
+    cum, chain = _path(camera, len(dets))
+    alone, total = 0, 0
+    for f in range(1, len(dets) - 1):
+        for box in np.asarray(dets[f]["xyxy"], float):
+            total += 1
+            near = [np.max(_ious(box, _moved(np.asarray(dets[g]["xyxy"], float), cum[f] @ np.linalg.inv(cum[g]))))
+                    for g in (f - 1, f + 1) if chain[g] == chain[f] and len(dets[g]["xyxy"])]
+            alone += int(not near or max(near) < 0.3)
+    return {"boxes": total, "on_neither_neighbour": alone}
+
+
 def _path(camera, n):
     cum, chain, m, cid = [], [], np.eye(3), 0
     for step in (camera or [None] * n):
@@ -232,6 +247,7 @@ def main(argv=None) -> int:
                          s["flash"], f"{100 * s['mask_share']:.2f}%"])
             if args.list and k != 1:
                 print(f"\n{name} k={k} {variant}: looked at {looked}")
+                print(f"every-frame detector, frames 1..n-2: {flicker(data['dets'], camera)}")
                 found = under_covered(masks, data["dets"], looked, every_masks, camera)
                 for u in found:
                     print(u)
