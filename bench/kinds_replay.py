@@ -191,6 +191,25 @@ def flicker(dets, camera) -> dict:
     return {"boxes": total, "on_neither_neighbour": alone}
 
 
+def window_share(tracked, looked, shape, grow: float) -> float:
+    """Mean share of a non-looked-at frame inside the windows a per-frame look limited to the
+    held tracks would scan: every plate/text box the run carries there, grown by ``grow`` of
+    its size on each side (what such a look would cost, as a share of a full look)."""
+    from veil.detections import Kind
+
+    shares = []
+    for f, d in enumerate(tracked.frames):
+        if f in looked:
+            continue
+        win = np.zeros(shape, bool)
+        b = d.xyxy[d.kind != Kind.FACE].astype(float)
+        s = b[:, 2:] - b[:, :2]
+        for x0, y0, x1, y1 in np.concatenate([b[:, :2] - grow * s, b[:, 2:] + grow * s], axis=1):
+            win[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = True
+        shares.append(win.mean())
+    return float(np.mean(shares))
+
+
 def _path(camera, n):
     cum, chain, m, cid = [], [], np.eye(3), 0
     for step in (camera or [None] * n):
@@ -248,6 +267,9 @@ def main(argv=None) -> int:
             if args.list and k != 1:
                 print(f"\n{name} k={k} {variant}: looked at {looked}")
                 print(f"every-frame detector, frames 1..n-2: {flicker(data['dets'], camera)}")
+                print("windows around the held tracks, share of a non-looked-at frame: " + ", ".join(
+                    f"grown {g:g}x: {100 * window_share(tracked, looked, frames[0].shape[:2], g):.1f}%"
+                    for g in (0.5, 1.0)))
                 found = under_covered(masks, data["dets"], looked, every_masks, camera)
                 for u in found:
                     print(u)
