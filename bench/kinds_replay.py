@@ -275,9 +275,7 @@ def main(argv=None) -> int:
                     print(u)
                 seen = [u for u in found if max([v[0] for v in u["at_looks (iou, area ratio)"].values()] or [0]) >= 0.3]
                 print(f"{len(found)} under-covered: {len(found) - len(seen)} seen by neither look either side "
-                      f"(IoU < 0.3 with every box of both, moved by the camera), {len(seen)} seen by one "
-                      f"(of which {sum(1 for u in seen if min(v[1] for v in u['at_looks (iou, area ratio)'].values()) < 1)} "
-                      f"larger than a look's box)")
+                      f"(IoU < 0.3 with every box of both, moved by the camera), {len(seen)} seen by one")
     print()
     print(B.md_table(["clip", "k", "variant", "truth covered", "lost vs k=1 (truth / reference)", "reference covered",
                       "flash", "plate/text mask share"], rows))
