@@ -2,15 +2,19 @@
 """Replay a ``--kinds-every`` schedule on cached every-frame detections: what it loses, and why.
 
 ``cover_pipeline.py --sets schedule`` runs the whole command line (minutes per
-run). This script runs the plate/text detector once on every frame of a clip of
-``kinds_schedule.py`` (cached under ``bench/out/kinds-replay``), then replays pass
+run). This script makes a clip of ``kinds_schedule.py`` once (``bench/out/kinds-replay``),
+runs the plate/text detector on every frame once (``kinds_schedule.every_frame_detections``,
+cached, the same reference ``cover_pipeline.py`` uses), then replays pass
 1's schedule in process: :class:`veil.track.kinds.OtherKindsStep` picks the
 looked-at frames and measures the camera exactly as a run does, the looks get the
 cached detections of their frames, :func:`veil.track.scan.link_scan` tracks them,
 and :func:`veil.region.regions_for` makes the plate/text regions. So a change to
-the tracking of plates and text is measured in seconds, and every every-frame box
-left under-covered is listed: frame, distance to the nearest look, kind, size,
-share covered, and whether a look saw a box there.
+the tracking of plates and text is measured in seconds. With ``--list``, every
+every-frame box left under-covered is listed (frame, the looks either side, kind,
+score, box, share covered, and the best IoU of what each of those looks found,
+moved to that frame by the camera), with how often the every-frame detector finds a
+box on neither neighbouring frame, and what share of a frame a per-frame look
+limited to windows around the held tracks would scan.
 
 The face regions are the masks of one ``veil anonymize --cover faces --masks`` run
 of the clip (cached): faces are tracked on their own, so a ``faces,plates,text``
@@ -103,7 +107,8 @@ def _variants() -> dict:
     }
 
 
-def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "main", faces=None, **config) -> tuple[list[np.ndarray], list[int], object, list]:
+def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "main", faces=None,
+           **config) -> tuple[list[np.ndarray], list[int], object, list]:
     """Pass 1 and the regions of ``--cover plates,text --kinds-every every``: (masks, looked, tracked)."""
     from veil.config import Config
     from veil.detections import Detections
@@ -185,7 +190,8 @@ def flicker(dets, camera) -> dict:
     for f in range(1, len(dets) - 1):
         for box in np.asarray(dets[f]["xyxy"], float):
             total += 1
-            near = [np.max(_ious(box, _moved(np.asarray(dets[g]["xyxy"], float), cum[f] @ np.linalg.inv(cum[g]))))
+            near = [np.max(_ious(box, _moved(np.asarray(dets[g]["xyxy"], float),
+                                             cum[f] @ np.linalg.inv(cum[g]))))
                     for g in (f - 1, f + 1) if chain[g] == chain[f] and len(dets[g]["xyxy"])]
             alone += int(not near or max(near) < 0.3)
     return {"boxes": total, "on_neither_neighbour": alone}

@@ -13,8 +13,8 @@ first and after its last look, so a plate that appears or leaves between two
 looks is covered from the look before; moved with the camera,
 :func:`follow_camera`), and each look's own box is held ``kinds_every``
 frames either side, moved with the camera (:func:`hold_with_camera`). A plate
-or word visible only between two looks is not seen (bench/RESULTS.md, "Plates and text in video on a
-schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
+or word visible only between two looks is not seen (bench/RESULTS.md, "Plates
+and text in video on a schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
