@@ -10,9 +10,11 @@ long, and both of its ends are looked at. The other frames get no plate/text
 boxes of their own: the tracker carries them (:func:`link_options`:
 interpolated between looks, padded ``kinds_every`` frames before a track's
 first and after its last look, so a plate that appears or leaves between two
-looks is covered from the look before). A plate or word visible only
-between two looks is not seen (bench/RESULTS.md, "Plates and text in video on a
-schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
+looks is covered from the look before; moved with the camera,
+:func:`follow_camera`), and each look's own box is held ``kinds_every``
+frames either side, moved with the camera (:func:`hold_with_camera`). A plate
+or word visible only between two looks is not seen (bench/RESULTS.md, "Plates
+and text in video on a schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
@@ -30,11 +32,15 @@ from ..detect.kinds import other_kinds_for
 from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera"]
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera", "hold_with_camera"]
 
 #: The tracker bridges this many frames without a detection (its default); at least
 #: twice ``kinds_every`` for plates and text (a look that misses one).
 _MAX_GAP = 15
+#: A look's box held with the camera grows by this share of its size per frame away from the
+#: look, on each side, up to _HOLD_GROWTH_MAX (the tracker's own uncertainty margin).
+_HOLD_GROWTH = 0.03
+_HOLD_GROWTH_MAX = 0.25
 
 
 def is_look(index: int, every: int, *, first: bool = False, shot_change: bool = False) -> bool:
@@ -145,8 +151,7 @@ def link_options(config) -> dict:
     return {"pad_frames": max(config.pad_frames, every), "max_gap": max(_MAX_GAP, 2 * every)}
 
 
-def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = None, hold_looks: bool = False,
-                 **options) -> TrackResult:
+def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = None, **options) -> TrackResult:
     """:func:`~veil.track.linker.link_tracks` for each kind on its own, joined.
 
     Parameters
@@ -155,11 +160,6 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
         Raw detections of every frame, any kinds.
     other_options : dict, optional, keyword-only
         Options that replace ``options`` for kinds other than faces (:func:`link_options`).
-    hold_looks : bool, keyword-only
-        Plates and text are looked at sparsely: each of their detections is also
-        held (padded as a track of its own, ``other_options``' ``pad_frames``
-        either side) under its track's id, so a wrong link between two looks
-        (the tracker bridges long gaps) cannot move the box off what a look saw.
     **options
         As :func:`~veil.track.linker.link_tracks`.
 
@@ -179,8 +179,6 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
         mine = [d[d.kind == kind] for d in per_frame]
         mine_options = options if kind == int(Kind.FACE) else {**options, **(other_options or {})}
         result = link_tracks(mine, **mine_options)
-        if hold_looks and kind != int(Kind.FACE):
-            result = _hold_looks(mine, result, mine_options)
         results[kind] = (result, offset)
         summaries += [dataclasses.replace(t, id=t.id + offset, kind=Kind(kind)) for t in result.tracks]
         offset += len(result.tracks)
@@ -200,23 +198,6 @@ def link_by_kind(per_frame: list[Detections], *, other_options: dict | None = No
         frames.append(Detections.concatenate([d.replace(track_id=raw_ids), *added]))
     return TrackResult(frames=frames, tracks=sorted(summaries, key=lambda t: t.id),
                        cuts=next(iter(results.values()))[0].cuts)
-
-
-
-def _hold_looks(mine: list[Detections], result: TrackResult, options: dict) -> TrackResult:
-    """``result`` plus each detection padded on its own (a track that bridges no gap), under its track's id."""
-    held = link_tracks(mine, **{**options, "max_gap": 0})
-    ids: dict[int, int] = {}
-    for d, main, own in zip(mine, result.frames, held.frames):
-        ids.update(zip(own.track_id[:len(d)].tolist(), main.track_id[:len(d)].tolist()))
-    frames = []
-    for d, main, own in zip(mine, result.frames, held.frames):
-        extra = own[len(d):]
-        if len(extra):
-            extra = extra.replace(track_id=np.array([ids.get(t, -1) for t in extra.track_id.tolist()], np.int64))
-            main = Detections.concatenate([main, extra])
-        frames.append(main)
-    return dataclasses.replace(result, frames=frames)
 
 
 def follow_camera(tracked: TrackResult, camera: list | None) -> TrackResult:
@@ -249,11 +230,7 @@ def follow_camera(tracked: TrackResult, camera: list | None) -> TrackResult:
         return tracked
     if len(camera) != n:
         raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
-    cum, chain, m, cid = [], [], np.eye(3), 0
-    for step in camera:
-        m, cid = (np.eye(3), cid + 1) if step is None else (step @ m, cid)
-        cum.append(m)
-        chain.append(cid)
+    cum, chain = _camera_path(camera)
     added: list[list[Detections]] = [[] for _ in range(n)]
     for track in tracked.tracks:
         if track.kind == Kind.FACE or not track.detected:
@@ -302,3 +279,87 @@ def _camera_delta(f: int, looks: list[int], centre: dict, cum: list, chain: list
         scene = sa + t * (to_scene(b) - sa)
         linear = ca + t * (centre[b] - ca)
     return (cum[f] @ np.append(scene, 1.0))[:2] - linear
+
+
+def _camera_path(camera: list) -> tuple[list[np.ndarray], list[int]]:
+    """Per frame: the motion from its chain's first frame onto it, and the chain's number
+    (a chain ends where a step is None: a cut, a flash, lost features)."""
+    cum, chain, m, cid = [], [], np.eye(3), 0
+    for step in camera:
+        m, cid = (np.eye(3), cid + 1) if step is None else (step @ m, cid)
+        cum.append(m)
+        chain.append(cid)
+    return cum, chain
+
+
+def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, reach: int | None = None,
+                     frame_size: tuple[int, int] | None = None) -> TrackResult:
+    """``tracked`` with each look's plate and text boxes also held ``reach`` frames either
+    side of the look, moved with the camera.
+
+    A look's box is carried to each frame within ``reach`` of its look by the
+    camera's motion (its four corners, then their bounding box) and grown by the
+    tracker's uncertainty margin (3% of its size per frame away, at most 25%),
+    under its track's id, as PADDED. Where the camera's motion between the look
+    and the frame is not followed (a flash, lost features; ``camera`` None) the
+    box is held in place, as the tracker pads a box. So a plate or word standing
+    in the scene stays covered between two looks even where the tracker links a
+    look to another box (it bridges long gaps) or its linear interpolation misses
+    a shaking camera; held in place only, the box slid off what it held under a
+    pan (14 px a frame on the bench's pan; bench/RESULTS.md, "Plates and text in
+    video on a schedule"). Nothing is held across a cut; faces are left as they are.
+
+    Parameters
+    ----------
+    tracked : TrackResult
+        From :func:`link_by_kind` (its DETECTED plate/text boxes are the looks').
+    camera : list of (3, 3) ndarray or None, or None
+        Per frame, as :func:`follow_camera` takes it; None or empty: no motion is followed.
+    every : int
+        ``Config.kinds_every``; 1: nothing to do (every frame is looked at).
+    reach : int, optional, keyword-only
+        Frames held either side of a look (default ``every``; :func:`link_options`' ``pad_frames``).
+    frame_size : (int, int), optional, keyword-only
+        ``(width, height)``: held boxes are clipped to the picture, those left empty dropped.
+
+    Returns
+    -------
+    TrackResult
+        The same tracks; each frame's boxes followed by the held ones.
+    """
+    n = len(tracked.frames)
+    if every <= 1:
+        return tracked
+    camera = list(camera) if camera else [None] * n
+    if len(camera) != n:
+        raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
+    reach = every if reach is None else int(reach)
+    cum, chain = _camera_path(camera)
+    shot = np.searchsorted(np.asarray(tracked.cuts, np.int64), np.arange(n), side="right")
+    added: list[list[Detections]] = [[] for _ in range(n)]
+    for a, d in enumerate(tracked.frames):
+        seen = d[(d.source == Source.DETECTED) & (d.kind != Kind.FACE)]
+        if not len(seen):
+            continue
+        b = seen.xyxy.astype(np.float64)
+        corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1)  # (K, 4, 2)
+        size = np.concatenate([-(b[:, 2:] - b[:, :2]), b[:, 2:] - b[:, :2]], axis=1)
+        back = np.linalg.inv(cum[a])
+        for f in range(max(0, a - reach), min(n, a + reach + 1)):
+            if f == a or shot[f] != shot[a]:
+                continue
+            m = cum[f] @ back if chain[f] == chain[a] else np.eye(3)
+            p = corners @ m[:2, :2].T + m[:2, 2]
+            box = np.concatenate([p.min(axis=1), p.max(axis=1)], axis=1)
+            box += min(_HOLD_GROWTH_MAX, _HOLD_GROWTH * abs(f - a)) * size
+            keep = np.ones(len(box), bool)
+            if frame_size is not None:
+                box[:, [0, 2]] = np.clip(box[:, [0, 2]], 0, frame_size[0])
+                box[:, [1, 3]] = np.clip(box[:, [1, 3]], 0, frame_size[1])
+                keep = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
+            if keep.any():
+                held = seen[keep]
+                added[f].append(held.replace(xyxy=box[keep].astype(np.float32),
+                                             source=np.full(len(held), int(Source.PADDED), np.int8)))
+    frames = [Detections.concatenate([d, *extra]) if extra else d for d, extra in zip(tracked.frames, added)]
+    return dataclasses.replace(tracked, frames=frames)

@@ -38,7 +38,7 @@ from ..detect import select_for
 from ..detect.kinds import NoFaces
 from ..detections import Detections
 from ..errors import UnsupportedMediaError
-from .kinds import OtherKindsStep, follow_camera, link_by_kind, link_options
+from .kinds import OtherKindsStep, follow_camera, hold_with_camera, link_by_kind, link_options
 from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
@@ -298,8 +298,10 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config,
     cuts = detect_cuts(signatures)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
+    # Under a plate/text schedule each look's box is also held, moved with the camera (hold_with_camera).
+    other = link_options(config)
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
-                          frame_size=(info.width, info.height), other_options=link_options(config),
-                          hold_looks=config.kinds_every > 1)
-    tracked = follow_camera(tracked, camera)
+                          frame_size=(info.width, info.height), other_options=other)
+    tracked = hold_with_camera(follow_camera(tracked, camera), camera, config.kinds_every,
+                               reach=other["pad_frames"], frame_size=(info.width, info.height))
     return VideoScan(info, raw, tracked, list(map(int, cuts)))
