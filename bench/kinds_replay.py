@@ -20,7 +20,7 @@ The face regions are the masks of one ``veil anonymize --cover faces --masks`` r
 of the clip (cached): faces are tracked on their own, so a ``faces,plates,text``
 run covers the same face regions. Scores as ``kinds_schedule.score`` (>= 80% of a
 box inside the mask); on the commit before ``hold_with_camera`` this replay gave
-exactly run P's and run S2's figures at k = 12 (bench/results-kinds-hold.md).
+exactly run P's and run S2's figures at k = 12 (bench/RESULTS.md, "Plates and text between looks").
 
 Usage::
 
