@@ -20,6 +20,7 @@ Usage::
 
     .venv/bin/python bench/motion_misses.py bench/out/ms_crowd4k_base.json --clip crowd4k
     .venv/bin/python bench/motion_misses.py OUT.json --clip handheld4k --system r10 --motion "relook_below=0.1"
+    .venv/bin/python bench/motion_misses.py --bins A.json B.json   # the bar, per size bin, per clip and system
 
 The replay costs what the system's pass 1 cost (one detector run per call).
 """
@@ -134,7 +135,26 @@ def lost_pairs(name: str, res: dict, ref: dict, sysname: str, min_width: float) 
     return out
 
 
+def bins_table(paths: list[Path]) -> str:
+    """(frame, face) pairs covered per size bin, flash frames, every's confident boxes covered and cost, per
+    clip and system of ``motion_scan.py`` runs (a system in several files: the last one's)."""
+    rows = []
+    for path in paths:
+        for name, res in json.loads(Path(path).read_text())["clips"].items():
+            for s, r in res["systems"].items():
+                ref, conf = r["coverage"]["reference"], r["coverage"]["every_confident"]
+                rows.append([name, s] + [B.pct(*ref["pairs"][k]) if ref["pairs"][k][1] else "–"
+                                         for k in ("<16", "16-32", "32-64", ">=64", ">=16")]
+                            + [ref["flash_frames"], ref["gap_frames"], B.pct(*conf["pairs"]["all"]),
+                               r.get("mpx") or "", r.get("cpu_ms") or "", Path(path).name])
+    return B.md_table(["clip", "system", "< 16 px", "16-32", "32-64", ">= 64", ">= 16", "flash", "gap",
+                       "every's confident covered", "network Mpx/frame", "CPU ms/frame", "run"], rows)
+
+
 def main(argv=None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--bins":
+        print(bins_table([Path(p) for p in sys.argv[2:]]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("json", type=Path)
     ap.add_argument("--clip", required=True)

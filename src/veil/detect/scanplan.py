@@ -48,7 +48,7 @@ from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .nms import nms
 from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
 from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
-                          split_patch, windows_holding)
+                          lattice_window, split_patch, windows_holding)
 
 __all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
 
@@ -115,13 +115,17 @@ class ScanPlanner:
         finds it on the frames it scores higher. Measured on the hand-held 4K
         clip (``bench/motion_scan.py``): 95.4% -> 98.3% of (frame, face) pairs
         (every tile: 97.9%), for 1.33x the plans' detector time.
-    grid_relook : {'all', 'one'} or None, keyword-only
+    grid_relook : {'all', 'one', 'local'} or None, keyword-only
         An unsure candidate -- a carried box looked at again for scoring
         under ``relook_below``, or one this frame's calls scored under the
         detector's threshold (see :meth:`follow_up`) -- is also looked at in
         the detector's own tiles that hold it whole, exactly as every tile on
         every frame sees it: in every such tile (``'all'``, default), in the
-        one holding it nearest its centre (``'one'``), or not (None). A face
+        one holding it nearest its centre (``'one'``), in a window around it
+        on each such tile's alignment grid (``'local'``: the same pixels, less
+        context, a fraction of the cost), or not (None). Only
+        candidates the whole-frame pass sees under ``SMALL_FACE_NETWORK_PX``
+        (the faces the tiles find). A face
         near the threshold scores differently in a window cut and resampled
         elsewhere (+-0.05 at 0.1);
         every tile gets a new score each frame in each tile holding it and its
@@ -158,8 +162,8 @@ class ScanPlanner:
         if relook_below == "threshold":
             relook_below = detector.threshold
         self.relook_below = None if relook_below is None else float(relook_below)
-        if grid_relook not in ("all", "one", None):
-            raise ValueError(f"grid_relook must be 'all', 'one' or None, not {grid_relook!r}")
+        if grid_relook not in ("all", "one", "local", None):
+            raise ValueError(f"grid_relook must be 'all', 'one', 'local' or None, not {grid_relook!r}")
         self.grid_relook = grid_relook
         self.detector = detector
         self.height, self.width = int(shape[0]), int(shape[1])
@@ -186,6 +190,9 @@ class ScanPlanner:
                         "full": float(min(short, max(detector.overlap, detector.coarse_min_face, coarse_takes_over))),
                         "coarse": short / 2.0}
         self.whole_cost = {name: self._whole_calls_cost(name) for name in self.layers}
+        # Grid relooks only for faces the whole-frame pass cannot find on its own (the tiles' faces):
+        # above that its windows, which see what its whole-picture run sees, score them as every tile would.
+        self._grid_max = min(2.0 * detector.overlap, SMALL_FACE_NETWORK_PX / self.scales["full"])
         side = max(64, int(detector.tile_size / detector.upscale) if detector.upscale else short)
         self.blocks = [(bx, by, min(bx + side, self.width), min(by + side, self.height))
                        for by in range(0, self.height, side) for bx in range(0, self.width, side)]
@@ -481,22 +488,35 @@ class ScanPlanner:
                      for w in self._capped("tiles", merge_windows(new))) + grid_calls
 
     def _unsure_grid(self, plan: FramePlan, passes: list[Pass]) -> list[Window]:
-        """Grid tiles not yet run that hold whole a candidate of ``passes`` scoring under the threshold,
-        no candidate over it overlapping (IoU >= 0.3), and small enough for the tiles to score."""
+        """Grid tiles not yet run that hold whole a small candidate of ``passes`` scoring under the
+        threshold, no candidate over it overlapping (IoU >= 0.3)."""
         found = Detections.concatenate([p.detections for p in passes])
         if not len(found):
             return []
-        small = np.maximum(found.widths, found.heights) <= 2 * self.detector.overlap
         sure = found.scores >= self.detector.threshold
-        low = _apart(found.xyxy[small & ~sure], found.xyxy[sure])
+        low = _apart(found.xyxy[~sure], found.xyxy[sure])
         return self._grid_tiles(low, [c.window for c in plan.calls if c.layer == "tiles"])
 
     def _grid_tiles(self, boxes: np.ndarray, done: list[Window]) -> list[Window]:
-        """The detector's tiles holding one of ``boxes`` whole, except those in ``done``."""
+        """The detector's tiles holding whole one of ``boxes`` (N, 4) smaller than ``_grid_max``,
+        except those in ``done``."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        boxes = boxes[np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) < self._grid_max]
         if not self.grid_relook or not len(boxes):
             return []
         done = set(done)
-        return [t for t in windows_holding(boxes, self.tiles, nearest=self.grid_relook == "one") if t not in done]
+        if self.grid_relook != "local":
+            return [t for t in windows_holding(boxes, self.tiles, nearest=self.grid_relook == "one") if t not in done]
+        # A window around each box inside each tile holding it, on that tile's alignment grid: there the
+        # network sees the face's pixels as in the tile (its context only as far as the window reaches).
+        out = []
+        for box in boxes:
+            margin = max(float(box[2] - box[0]), float(box[3] - box[1]), 32.0)
+            for t in windows_holding(box[None], self.tiles):
+                w = lattice_window(box, margin, t, self.quanta["tiles"])
+                if w not in done and w not in out:
+                    out.append(w)
+        return out
 
     def _capped(self, name: str, windows: list[Window]) -> list[Window]:
         if name != "tiles":

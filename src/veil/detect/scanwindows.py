@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 __all__ = ["Window", "network_pixels", "align_quantum", "grow_window", "merge_windows", "split_patch", "held_by",
-           "cap_windows", "windows_holding"]
+           "cap_windows", "windows_holding", "lattice_window"]
 
 Window = tuple[int, int, int, int]
 _ALIGN = 32  # CenterFace's input is a multiple of 32; its deepest stride
@@ -179,6 +179,18 @@ def windows_holding(xyxy: np.ndarray, windows: list[Window], *, nearest: bool = 
         holds = np.zeros_like(holds)
         holds[np.flatnonzero(held), np.argmin(far[held], axis=1)] = True
     return [t for t, hit in zip(windows, holds.any(axis=0)) if hit]
+
+
+def lattice_window(box, margin: float, tile: Window, quantum: int) -> Window:
+    """``box`` grown by ``margin``, snapped outward onto ``tile``'s ``quantum`` grid, inside ``tile``.
+
+    Inside the result the network sees the pixels it sees at the same place in
+    ``tile`` (same offset modulo its alignment, same resampling phase).
+    """
+    tx0, ty0, tx1, ty1 = tile
+    x0, y0, x1, y1 = grow_window((box[0] - tx0, box[1] - ty0, box[2] - tx0, box[3] - ty0), margin, quantum,
+                                 tx1 - tx0, ty1 - ty0)
+    return x0 + tx0, y0 + ty0, x1 + tx0, y1 + ty0
 
 
 def split_patch(patch: np.ndarray, min_side: int) -> list[Window]:
