@@ -20,8 +20,8 @@ from veil.config import Config
 from veil.detections import Detections, box_iou
 from veil.detect import MultiScaleDetector, default_detector
 from veil.detect.scanplan import FramePlan, ScanPlanner, network_pixels, run_plan
-from veil.detect.scanwindows import (align_quantum, cap_windows, grow_window, held_by, merge_windows, split_patch,
-                                    windows_holding)
+from veil.detect.scanwindows import (align_quantum, cap_windows, grow_window, held_by, lattice_window, merge_windows,
+                                    split_patch, windows_holding)
 
 MARK = np.array([255, 0, 255], np.uint8)
 W, H = 640, 360
@@ -194,7 +194,7 @@ def test_unsure_candidates_are_looked_at_in_the_detectors_own_tiles():
     frames = [_mark(scene.copy(), 150 + 4 * k, 120, 14) for k in range(5)]  # a small face moving on its own
     grid = set(det.tiles(scene.shape))
     assert all(len(_everything(det, rgb)) == 1 for rgb in frames)
-    plans, found = _run(det, frames, max_interval=30)
+    plans, found = _run(det, frames, max_interval=30, grid_relook="all")
     # The moved face is looked at in a window of the plan's (unsure there), then in the grid's tile holding it.
     assert all(len(d) == 1 and d.scores[0] > 0.5 for d in found)
     assert all(not p.full and not any(c.window in grid for c in p.calls) for p in plans[1:])
@@ -205,7 +205,7 @@ def test_unsure_candidates_are_looked_at_in_the_detectors_own_tiles():
 def test_carried_unsure_candidates_are_looked_at_again_in_the_grids_tiles():
     det = _detector()
     scene = _scene(W, H, seed=10)
-    planner = ScanPlanner(det, scene.shape, max_interval=30)
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook="all")
     plan = planner.plan(scene)
     unsure = Detections(np.array([[100, 100, 114, 114]], np.float32), scores=np.array([0.2], np.float32))
     planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
@@ -223,7 +223,7 @@ def test_carried_unsure_candidates_are_looked_at_again_in_the_grids_tiles():
     assert not any(c.window in holding for c in planner.plan(scene).calls)
 
 
-@pytest.mark.parametrize("grid", ["all", "one"])
+@pytest.mark.parametrize("grid", ["all", "one", "local"])
 def test_grid_relook_takes_every_tile_holding_the_candidate_or_the_nearest(grid):
     det = _detector()
     scene = _scene(W, H, seed=11)
@@ -234,7 +234,23 @@ def test_grid_relook_takes_every_tile_holding_the_candidate_or_the_nearest(grid)
     planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
                           for p in run_plan(det, scene, plan)])
     tiles = [c.window for c in planner.plan(scene).calls if c.layer == "tiles"]
-    assert left in tiles and (right in tiles) == (grid == "all")
+    if grid == "local":  # a window on each holding tile's grid, not the tile
+        q = align_quantum(det.upscale)
+        for t in (left, right):
+            assert t not in tiles
+            assert any(held_by(unsure.xyxy, [w])[0] and (w[0] - t[0]) % q == 0 and (w[1] - t[1]) % q == 0
+                       and t[0] <= w[0] and w[2] <= t[2] for w in tiles)
+    else:
+        assert left in tiles and (right in tiles) == (grid == "all")
+
+
+def test_grid_relook_by_default_only_where_the_plans_stand_in_for_every_tile():
+    det = _detector()
+    # 640x360 frames: --scan full runs adaptive tiles; the plans too (tiles='auto'), without grid relooks
+    assert ScanPlanner(det, (H, W)).grid_relook is None
+    assert ScanPlanner(det, (H, W), tiles="all").grid_relook == "all"
+    assert ScanPlanner(det, (2160, 3840)).grid_relook == "all"  # over 2048 px: every tile on every frame
+    assert ScanPlanner(det, (H, W), grid_relook="local").grid_relook == "local"
 
 
 def test_flash_and_fast_zoom_scan_everything():
@@ -479,6 +495,15 @@ def test_windows_holding_boxes_whole_all_or_the_nearest():
     assert windows_holding(boxes, windows, nearest=True) == [windows[0], windows[2]]
     assert windows_holding(np.array([[90, 10, 200, 20]]), windows) == []
     assert windows_holding(np.zeros((0, 4)), windows) == []
+
+
+def test_lattice_window_lies_on_the_tiles_grid_inside_it():
+    tile = (345, 10, 738, 410)
+    w = lattice_window((500, 200, 520, 222), 32, tile, 64)
+    assert (w[0] - 345) % 64 == 0 and (w[1] - 10) % 64 == 0
+    assert w[0] <= 500 - 32 and w[1] <= 200 - 32 and w[2] >= 520 + 32 and w[3] >= 222 + 32
+    assert tile[0] <= w[0] and tile[1] <= w[1] and w[2] <= tile[2] and w[3] <= tile[3]
+    assert lattice_window((350, 15, 370, 35), 32, tile, 64)[:2] == (345, 10)  # clipped to the tile
 
 
 def test_windows_grow_onto_the_alignment_grid():

@@ -115,24 +115,24 @@ class ScanPlanner:
         finds it on the frames it scores higher. Measured on the hand-held 4K
         clip (``bench/motion_scan.py``): 95.4% -> 98.3% of (frame, face) pairs
         (every tile: 97.9%), for 1.33x the plans' detector time.
-    grid_relook : {'all', 'one', 'local'} or None, keyword-only
+    grid_relook : {'auto', 'all', 'one', 'local'} or None, keyword-only
         An unsure candidate -- a carried box looked at again for scoring
         under ``relook_below``, or one this frame's calls scored under the
-        detector's threshold (see :meth:`follow_up`) -- is also looked at in
-        the detector's own tiles that hold it whole, exactly as every tile on
-        every frame sees it: in every such tile (``'all'``, default), in the
-        one holding it nearest its centre (``'one'``), in a window around it
-        on each such tile's alignment grid (``'local'``: the same pixels, less
-        context, a fraction of the cost), or not (None). Only
-        candidates the whole-frame pass sees under ``SMALL_FACE_NETWORK_PX``
-        (the faces the tiles find). A face
-        near the threshold scores differently in a window cut and resampled
-        elsewhere (+-0.05 at 0.1);
-        every tile gets a new score each frame in each tile holding it and its
-        tracker bridges the frames where one reaches the threshold. Without
-        this, on the crowd 4K clip such faces were found on fewer frames:
-        94.8% of (frame, face) pairs >= 16 px against every tile's 96.6%
-        (``bench/results-motion-crowd.md``).
+        detector's threshold (see :meth:`follow_up`) -- with no box over the
+        threshold on it, is also looked at as every tile on every frame looks
+        at it: in every detector tile holding it whole (``'all'``), in the one
+        holding it nearest its centre (``'one'``), in a window around it on
+        each such tile's alignment grid (``'local'``: the same pixels, less
+        context), or not (None). ``'auto'`` (default): ``'all'`` where the
+        plans stand in for every tile on every frame (frames over 2048 px, or
+        ``tiles='all'``), None elsewhere. A face near the threshold scores
+        differently in a window cut and resampled elsewhere; every tile gets
+        a new score each frame in each tile holding it, and its tracker
+        bridges the frames where one reaches the threshold. Measured
+        (``bench/results-motion-crowd.md``): crowd 4K, pairs >= 16 px 94.8%
+        -> 96.9% (every tile 96.6%); hand-held 4K 98.3% -> 99.0% (97.9%),
+        for about twice the plans' network pixels (still under half of
+        every tile's).
 
     Notes
     -----
@@ -145,7 +145,7 @@ class ScanPlanner:
                  change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
                  carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto",
                  max_carry: int | None = None, relook_below: float | str | None = "threshold",
-                 grid_relook: str | None = "all") -> None:
+                 grid_relook: str | None = "auto") -> None:
         if tiles not in ("auto", "all"):
             raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
         if getattr(detector, "flip", False):
@@ -162,9 +162,8 @@ class ScanPlanner:
         if relook_below == "threshold":
             relook_below = detector.threshold
         self.relook_below = None if relook_below is None else float(relook_below)
-        if grid_relook not in ("all", "one", "local", None):
-            raise ValueError(f"grid_relook must be 'all', 'one', 'local' or None, not {grid_relook!r}")
-        self.grid_relook = grid_relook
+        if grid_relook not in ("auto", "all", "one", "local", None):
+            raise ValueError(f"grid_relook must be 'auto', 'all', 'one', 'local' or None, not {grid_relook!r}")
         self.detector = detector
         self.height, self.width = int(shape[0]), int(shape[1])
         self.max_interval = int(max_interval)
@@ -190,9 +189,11 @@ class ScanPlanner:
                         "full": float(min(short, max(detector.overlap, detector.coarse_min_face, coarse_takes_over))),
                         "coarse": short / 2.0}
         self.whole_cost = {name: self._whole_calls_cost(name) for name in self.layers}
-        # Grid relooks only for faces the whole-frame pass cannot find on its own (the tiles' faces):
-        # above that its windows, which see what its whole-picture run sees, score them as every tile would.
-        self._grid_max = min(2.0 * detector.overlap, SMALL_FACE_NETWORK_PX / self.scales["full"])
+        if grid_relook == "auto":
+            # Where the plans stand in for every tile on every frame (over 2048 px, or tiles='all'); on
+            # smaller frames --scan full runs adaptive tiles and the plans already cover as much without.
+            grid_relook = None if self.adaptive else "all"
+        self.grid_relook = grid_relook
         side = max(64, int(detector.tile_size / detector.upscale) if detector.upscale else short)
         self.blocks = [(bx, by, min(bx + side, self.width), min(by + side, self.height))
                        for by in range(0, self.height, side) for bx in range(0, self.width, side)]
@@ -488,20 +489,19 @@ class ScanPlanner:
                      for w in self._capped("tiles", merge_windows(new))) + grid_calls
 
     def _unsure_grid(self, plan: FramePlan, passes: list[Pass]) -> list[Window]:
-        """Grid tiles not yet run that hold whole a small candidate of ``passes`` scoring under the
-        threshold, no candidate over it overlapping (IoU >= 0.3)."""
+        """Grid tiles not yet run that hold whole a candidate of ``passes`` scoring under the threshold,
+        no candidate over it overlapping (IoU >= 0.3), and small enough for the tiles to score."""
         found = Detections.concatenate([p.detections for p in passes])
         if not len(found):
             return []
+        small = np.maximum(found.widths, found.heights) <= 2 * self.detector.overlap
         sure = found.scores >= self.detector.threshold
-        low = _apart(found.xyxy[~sure], found.xyxy[sure])
+        low = _apart(found.xyxy[small & ~sure], found.xyxy[sure])
         return self._grid_tiles(low, [c.window for c in plan.calls if c.layer == "tiles"])
 
     def _grid_tiles(self, boxes: np.ndarray, done: list[Window]) -> list[Window]:
-        """The detector's tiles holding whole one of ``boxes`` (N, 4) smaller than ``_grid_max``,
-        except those in ``done``."""
+        """The detector's tiles holding one of ``boxes`` whole, except those in ``done``."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        boxes = boxes[np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) < self._grid_max]
         if not self.grid_relook or not len(boxes):
             return []
         done = set(done)
