@@ -20,7 +20,8 @@ from veil.config import Config
 from veil.detections import Detections, box_iou
 from veil.detect import MultiScaleDetector, default_detector
 from veil.detect.scanplan import FramePlan, ScanPlanner, network_pixels, run_plan
-from veil.detect.scanwindows import align_quantum, cap_windows, grow_window, held_by, merge_windows, split_patch
+from veil.detect.scanwindows import (align_quantum, cap_windows, grow_window, held_by, lattice_window, merge_windows,
+                                    split_patch, windows_holding)
 
 MARK = np.array([255, 0, 255], np.uint8)
 W, H = 640, 360
@@ -173,6 +174,85 @@ def test_candidates_under_the_threshold_are_looked_at_again_every_frame():
     assert not any(p.calls for p in plans[1:])
 
 
+class _GridNet(MarkerNet):
+    """MarkerNet sure of its boxes only in crops the shape of the detector's own tiles (344x360 here).
+
+    A stand-in for a face near the threshold, whose score depends on where the
+    window was cut and how it was resampled: every tile on every frame sees it
+    in the grid's tiles, a plan's window elsewhere.
+    """
+
+    def detect(self, rgb, *, scale=1.0, threshold=None):
+        dets = super().detect(rgb, scale=scale, threshold=threshold)
+        score = 0.9 if rgb.shape[:2] == (360, 344) else 0.07
+        return dets.replace(scores=np.full(len(dets), score, np.float32)) if len(dets) else dets
+
+
+def test_unsure_candidates_are_looked_at_in_the_detectors_own_tiles():
+    det = MultiScaleDetector(_GridNet(), threshold=0.5, probe_threshold=0.05)
+    scene = _scene(W, H, seed=9)
+    frames = [_mark(scene.copy(), 150 + 4 * k, 120, 14) for k in range(5)]  # a small face moving on its own
+    grid = set(det.tiles(scene.shape))
+    assert all(len(_everything(det, rgb)) == 1 for rgb in frames)
+    plans, found = _run(det, frames, max_interval=30, grid_relook="all")
+    # The moved face is looked at in a window of the plan's (unsure there), then in the grid's tile holding it.
+    assert all(len(d) == 1 and d.scores[0] > 0.5 for d in found)
+    assert all(not p.full and not any(c.window in grid for c in p.calls) for p in plans[1:])
+    plans, found = _run(det, frames, max_interval=30, grid_relook=None)
+    assert all(len(d) == 0 for d in found[1:])
+
+
+def test_carried_unsure_candidates_are_looked_at_again_in_the_grids_tiles():
+    det = _detector()
+    scene = _scene(W, H, seed=10)
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook="all")
+    plan = planner.plan(scene)
+    unsure = Detections(np.array([[100, 100, 114, 114]], np.float32), scores=np.array([0.2], np.float32))
+    planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
+                          for p in run_plan(det, scene, plan)])
+    plan = planner.plan(scene)
+    tiles = [c.window for c in plan.calls if c.layer == "tiles"]
+    holding = [t for t in det.tiles(scene.shape) if held_by(unsure.xyxy, [t])[0]]
+    assert holding and all(t in tiles for t in holding)
+    # and in a window of its own, as before
+    assert any(w not in holding and held_by(unsure.xyxy, [w])[0] for w in tiles)
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook=None)
+    plan = planner.plan(scene)
+    planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
+                          for p in run_plan(det, scene, plan)])
+    assert not any(c.window in holding for c in planner.plan(scene).calls)
+
+
+@pytest.mark.parametrize("grid", ["all", "one", "local"])
+def test_grid_relook_takes_every_tile_holding_the_candidate_or_the_nearest(grid):
+    det = _detector()
+    scene = _scene(W, H, seed=11)
+    unsure = Detections(np.array([[300, 100, 314, 114]], np.float32), scores=np.array([0.2], np.float32))
+    left, right = det.tiles(scene.shape)  # (0, 0, 344, 360) and (296, 0, 640, 360): both hold it
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook=grid)
+    plan = planner.plan(scene)
+    planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
+                          for p in run_plan(det, scene, plan)])
+    tiles = [c.window for c in planner.plan(scene).calls if c.layer == "tiles"]
+    if grid == "local":  # a window on each holding tile's grid, not the tile
+        q = align_quantum(det.upscale)
+        for t in (left, right):
+            assert t not in tiles
+            assert any(held_by(unsure.xyxy, [w])[0] and (w[0] - t[0]) % q == 0 and (w[1] - t[1]) % q == 0
+                       and t[0] <= w[0] and w[2] <= t[2] for w in tiles)
+    else:
+        assert left in tiles and (right in tiles) == (grid == "all")
+
+
+def test_grid_relook_by_default_only_where_the_plans_stand_in_for_every_tile():
+    det = _detector()
+    # 640x360 frames: --scan full runs adaptive tiles; the plans too (tiles='auto'), without grid relooks
+    assert ScanPlanner(det, (H, W)).grid_relook is None
+    assert ScanPlanner(det, (H, W), tiles="all").grid_relook == "all"
+    assert ScanPlanner(det, (2160, 3840)).grid_relook == "all"  # over 2048 px: every tile on every frame
+    assert ScanPlanner(det, (H, W), grid_relook="local").grid_relook == "local"
+
+
 def test_flash_and_fast_zoom_scan_everything():
     det = _detector()
     scene = _scene(W, H, seed=3)
@@ -278,6 +358,8 @@ def test_misuse_is_refused():
         ScanPlanner(det, scene.shape, max_interval=0)
     with pytest.raises(ValueError):
         ScanPlanner(det, scene.shape, max_carry=0)
+    with pytest.raises(ValueError):
+        ScanPlanner(det, scene.shape, grid_relook=True)
     planner = ScanPlanner(det, scene.shape)
     with pytest.raises(ValueError):
         planner.plan(scene[:100])
@@ -404,6 +486,24 @@ def test_capped_windows_hold_every_small_face_of_the_window_whole():
     assert cap_windows([(0, 0, 500, 400)], side, overlap, q) == [(0, 0, 500, 400)]
     with pytest.raises(ValueError):
         cap_windows([window], 100, overlap, q)
+
+
+def test_windows_holding_boxes_whole_all_or_the_nearest():
+    windows = [(0, 0, 100, 100), (80, 0, 180, 100), (160, 0, 260, 100)]
+    boxes = np.array([[82, 10, 92, 20], [168, 10, 178, 20]])  # each in two windows, nearer the outer one
+    assert windows_holding(boxes, windows) == windows
+    assert windows_holding(boxes, windows, nearest=True) == [windows[0], windows[2]]
+    assert windows_holding(np.array([[90, 10, 200, 20]]), windows) == []
+    assert windows_holding(np.zeros((0, 4)), windows) == []
+
+
+def test_lattice_window_lies_on_the_tiles_grid_inside_it():
+    tile = (345, 10, 738, 410)
+    w = lattice_window((500, 200, 520, 222), 32, tile, 64)
+    assert (w[0] - 345) % 64 == 0 and (w[1] - 10) % 64 == 0
+    assert w[0] <= 500 - 32 and w[1] <= 200 - 32 and w[2] >= 520 + 32 and w[3] >= 222 + 32
+    assert tile[0] <= w[0] and tile[1] <= w[1] and w[2] <= tile[2] and w[3] <= tile[3]
+    assert lattice_window((350, 15, 370, 35), 32, tile, 64)[:2] == (345, 10)  # clipped to the tile
 
 
 def test_windows_grow_onto_the_alignment_grid():

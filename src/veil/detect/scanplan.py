@@ -42,16 +42,23 @@ import math
 import cv2
 import numpy as np
 
-from ..detections import Detections
+from ..detections import Detections, box_iou
 from .motion import Motion, estimate_motion, to_picture, work_grey, work_scale, zoom_of
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .nms import nms
 from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
 from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
-                          split_patch)
+                          lattice_window, split_patch, windows_holding)
 
 __all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
 
+
+
+def _apart(boxes: np.ndarray, others: np.ndarray, iou: float = 0.3) -> np.ndarray:
+    """The rows of ``boxes`` (N, 4) overlapping no row of ``others`` at ``iou`` or more."""
+    if not len(boxes) or not len(others):
+        return boxes
+    return boxes[box_iou(boxes, others).max(axis=1) < iou]
 
 
 def _box_sums(mask: np.ndarray):
@@ -108,6 +115,24 @@ class ScanPlanner:
         finds it on the frames it scores higher. Measured on the hand-held 4K
         clip (``bench/motion_scan.py``): 95.4% -> 98.3% of (frame, face) pairs
         (every tile: 97.9%), for 1.33x the plans' detector time.
+    grid_relook : {'auto', 'all', 'one', 'local'} or None, keyword-only
+        An unsure candidate -- a carried box looked at again for scoring
+        under ``relook_below``, or one this frame's calls scored under the
+        detector's threshold (see :meth:`follow_up`) -- with no box over the
+        threshold on it, is also looked at as every tile on every frame looks
+        at it: in every detector tile holding it whole (``'all'``), in the one
+        holding it nearest its centre (``'one'``), in a window around it on
+        each such tile's alignment grid (``'local'``: the same pixels, less
+        context), or not (None). ``'auto'`` (default): ``'all'`` where the
+        plans stand in for every tile on every frame (frames over 2048 px, or
+        ``tiles='all'``), None elsewhere. A face near the threshold scores
+        differently in a window cut and resampled elsewhere; every tile gets
+        a new score each frame in each tile holding it, and its tracker
+        bridges the frames where one reaches the threshold. Measured
+        (``bench/results-motion-crowd.md``): crowd 4K, pairs >= 16 px 94.8%
+        -> 96.9% (every tile 96.6%); hand-held 4K 98.3% -> 99.0% (97.9%),
+        for about twice the plans' network pixels (still under half of
+        every tile's).
 
     Notes
     -----
@@ -119,7 +144,8 @@ class ScanPlanner:
     def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
                  change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
                  carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto",
-                 max_carry: int | None = None, relook_below: float | str | None = "threshold") -> None:
+                 max_carry: int | None = None, relook_below: float | str | None = "threshold",
+                 grid_relook: str | None = "auto") -> None:
         if tiles not in ("auto", "all"):
             raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
         if getattr(detector, "flip", False):
@@ -136,6 +162,8 @@ class ScanPlanner:
         if relook_below == "threshold":
             relook_below = detector.threshold
         self.relook_below = None if relook_below is None else float(relook_below)
+        if grid_relook not in ("auto", "all", "one", "local", None):
+            raise ValueError(f"grid_relook must be 'auto', 'all', 'one', 'local' or None, not {grid_relook!r}")
         self.detector = detector
         self.height, self.width = int(shape[0]), int(shape[1])
         self.max_interval = int(max_interval)
@@ -161,6 +189,11 @@ class ScanPlanner:
                         "full": float(min(short, max(detector.overlap, detector.coarse_min_face, coarse_takes_over))),
                         "coarse": short / 2.0}
         self.whole_cost = {name: self._whole_calls_cost(name) for name in self.layers}
+        if grid_relook == "auto":
+            # Where the plans stand in for every tile on every frame (over 2048 px, or tiles='all'); on
+            # smaller frames --scan full runs adaptive tiles and the plans already cover as much without.
+            grid_relook = None if self.adaptive else "all"
+        self.grid_relook = grid_relook
         side = max(64, int(detector.tile_size / detector.upscale) if detector.upscale else short)
         self.blocks = [(bx, by, min(bx + side, self.width), min(by + side, self.height))
                        for by in range(0, self.height, side) for bx in range(0, self.width, side)]
@@ -313,9 +346,11 @@ class ScanPlanner:
         return out
 
     def _carry(self, motion: Motion, touched: np.ndarray, need: np.ndarray,
-               core_windows: dict[str, list[Window]]) -> tuple[list[Pass], np.ndarray]:
-        """The last frame's boxes moved into this one, per pass: those still valid; and the (N, 4) boxes
-        to look at again.
+               core_windows: dict[str, list[Window]]) -> tuple[list[Pass], np.ndarray, np.ndarray]:
+        """The last frame's boxes moved into this one, per pass: those still valid; the (N, 4) boxes
+        to look at again; and the (M, 4) of them looked at again for scoring under ``relook_below``
+        where no box of any pass scoring over the threshold overlaps them (IoU >= 0.3): faces no pass
+        is sure of.
 
         A box is looked at again when its surroundings (the box and half its size around it) are
         ``touched``, or are to be scanned (``need``) without a window of its pass holding it whole:
@@ -324,7 +359,7 @@ class ScanPlanner:
         """
         m = to_picture(motion.matrix, self.scale)
         hit_touched, hit_need = _box_sums(touched), _box_sums(need)
-        kept, changed = [], []
+        kept, changed, unsure, sure = [], [], [], []
         self._plan_ages = []
         for j, p in enumerate(self._carried):
             dets = moved_detections(p.detections, m)
@@ -343,12 +378,16 @@ class ScanPlanner:
             age = self._ages[j] if j < len(self._ages) and len(self._ages[j]) == len(dets) else np.zeros(len(dets))
             if self.max_carry is not None:
                 still &= age < self.max_carry
+            sure.append(b[dets.scores >= self.detector.threshold])
             if self.relook_below is not None:
-                still &= dets.scores >= self.relook_below
+                low = dets.scores < self.relook_below
+                still &= ~low
+                unsure.append(b[inside & low])
             kept.append(Pass(p.name, dets[still], p.small))
             self._plan_ages.append(age[still].astype(np.int32) + 1)
             changed.append(b[inside & ~still])
-        return kept, np.concatenate(changed) if changed else np.zeros((0, 4))
+        stack = lambda boxes: np.concatenate(boxes) if boxes else np.zeros((0, 4))  # noqa: E731
+        return kept, stack(changed), _apart(stack(unsure), stack(sure))
 
     def _displaced(self, xyxy: np.ndarray) -> np.ndarray:
         """(N,) bool: the picture inside each box moved or changed against its last scan.
@@ -401,13 +440,15 @@ class ScanPlanner:
         core_windows = {name: [] if name == "tiles" and self.adaptive else
                         [grow_window(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
                         for name in self.layers}
-        carried, changed = self._carry(motion, touched, need, core_windows)
+        carried, changed, unsure = self._carry(motion, touched, need, core_windows)
         around = self._candidate_windows(changed)
         calls = []
         for name in self.layers:
             windows = self._capped(name, merge_windows(core_windows[name] + around[name]))
             if sum(network_pixels(w, self.scales[name]) for w in windows) >= self.whole_share * self.whole_cost[name]:
                 windows = self._whole_windows(name)
+            elif name == "tiles":
+                windows = windows + self._grid_tiles(unsure, windows)
             calls.extend(ScanCall(name, w, self.scales[name]) for w in windows)
         scanned = self._scanned[self._frame]
         for (x0, y0, x1, y1), _ in cores:
@@ -419,18 +460,23 @@ class ScanPlanner:
         return FramePlan(t, False, "partial", tuple(calls), motion, share, tuple(carried))
 
     def follow_up(self, plan: FramePlan, passes: list[Pass]) -> tuple[ScanCall, ...]:
-        """Tile calls a partial plan needs after its first calls (``tiles='auto'`` on frames up to 2048 px).
+        """Tile calls a partial plan needs after its first calls.
 
-        As :meth:`MultiScaleDetector.select_tiles` does on a photo: each small
+        With ``tiles='auto'`` on frames up to 2048 px, as
+        :meth:`MultiScaleDetector.select_tiles` does on a photo: each small
         candidate (no larger than ``overlap``) of the whole-frame and coarse
         calls that no tile window of ``plan`` holds with ``overlap`` to spare
-        gets a tile window of its own. Empty for whole-frame scans.
+        gets a tile window of its own. With ``grid_relook``: the detector's
+        own tiles holding whole a candidate the calls scored under the
+        threshold (and none over it). Empty for whole-frame scans.
         """
-        if plan.full or not self.adaptive or "tiles" not in self.layers:
+        if plan.full or "tiles" not in self.layers:
             return ()
+        grid = self._unsure_grid(plan, passes) if self.grid_relook else []
+        grid_calls = tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in grid)
         probes = Detections.concatenate([p.detections for p in passes if p.name != "tiles"])
-        if not len(probes):
-            return ()
+        if not self.adaptive or not len(probes):
+            return grid_calls
         small = probes.xyxy[np.maximum(probes.widths, probes.heights) <= self.detector.overlap]
         held = [c.window for c in plan.calls if c.layer == "tiles"]
         margin, q = self.margins["tiles"], self.quanta["tiles"]
@@ -439,7 +485,38 @@ class ScanPlanner:
             need = grow_window(box, margin, 1, self.width, self.height)
             if not any(w[0] <= need[0] and w[1] <= need[1] and w[2] >= need[2] and w[3] >= need[3] for w in held):
                 new.append(grow_window(box, margin, q, self.width, self.height))
-        return tuple(ScanCall("tiles", w, self.scales["tiles"]) for w in self._capped("tiles", merge_windows(new)))
+        return tuple(ScanCall("tiles", w, self.scales["tiles"])
+                     for w in self._capped("tiles", merge_windows(new))) + grid_calls
+
+    def _unsure_grid(self, plan: FramePlan, passes: list[Pass]) -> list[Window]:
+        """Grid tiles not yet run that hold whole a candidate of ``passes`` scoring under the threshold,
+        no candidate over it overlapping (IoU >= 0.3), and small enough for the tiles to score."""
+        found = Detections.concatenate([p.detections for p in passes])
+        if not len(found):
+            return []
+        small = np.maximum(found.widths, found.heights) <= 2 * self.detector.overlap
+        sure = found.scores >= self.detector.threshold
+        low = _apart(found.xyxy[small & ~sure], found.xyxy[sure])
+        return self._grid_tiles(low, [c.window for c in plan.calls if c.layer == "tiles"])
+
+    def _grid_tiles(self, boxes: np.ndarray, done: list[Window]) -> list[Window]:
+        """The detector's tiles holding one of ``boxes`` whole, except those in ``done``."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if not self.grid_relook or not len(boxes):
+            return []
+        done = set(done)
+        if self.grid_relook != "local":
+            return [t for t in windows_holding(boxes, self.tiles, nearest=self.grid_relook == "one") if t not in done]
+        # A window around each box inside each tile holding it, on that tile's alignment grid: there the
+        # network sees the face's pixels as in the tile (its context only as far as the window reaches).
+        out = []
+        for box in boxes:
+            margin = max(float(box[2] - box[0]), float(box[3] - box[1]), 32.0)
+            for t in windows_holding(box[None], self.tiles):
+                w = lattice_window(box, margin, t, self.quanta["tiles"])
+                if w not in done and w not in out:
+                    out.append(w)
+        return out
 
     def _capped(self, name: str, windows: list[Window]) -> list[Window]:
         if name != "tiles":

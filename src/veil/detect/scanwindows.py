@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 __all__ = ["Window", "network_pixels", "align_quantum", "grow_window", "merge_windows", "split_patch", "held_by",
-           "cap_windows"]
+           "cap_windows", "windows_holding", "lattice_window"]
 
 Window = tuple[int, int, int, int]
 _ALIGN = 32  # CenterFace's input is a multiple of 32; its deepest stride
@@ -153,6 +153,44 @@ def held_by(xyxy: np.ndarray, windows) -> np.ndarray:
         return np.zeros(len(b), bool)
     return ((b[:, None, 0] >= w[None, :, 0]) & (b[:, None, 1] >= w[None, :, 1])
             & (b[:, None, 2] <= w[None, :, 2]) & (b[:, None, 3] <= w[None, :, 3])).any(axis=1)
+
+
+def windows_holding(xyxy: np.ndarray, windows: list[Window], *, nearest: bool = False) -> list[Window]:
+    """The ``windows`` holding one of the boxes whole, in their order.
+
+    Parameters
+    ----------
+    xyxy : (N, 4) array_like of float
+    windows : list of (x0, y0, x1, y1)
+    nearest : bool, keyword-only
+        Per box, only the window holding it whose centre is nearest the box's
+        (Chebyshev distance; the first on a tie).
+    """
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    if not len(b) or not len(windows):
+        return []
+    w = np.array(windows, np.float64).reshape(-1, 4)
+    holds = np.stack([held_by(b, [t]) for t in w], axis=1)  # (N, T)
+    if nearest:
+        centre = lambda r: (r[..., :2] + r[..., 2:]) / 2  # noqa: E731
+        far = np.abs(centre(b)[:, None] - centre(w)[None]).max(axis=2)
+        far[~holds] = np.inf
+        held = np.isfinite(far.min(axis=1))
+        holds = np.zeros_like(holds)
+        holds[np.flatnonzero(held), np.argmin(far[held], axis=1)] = True
+    return [t for t, hit in zip(windows, holds.any(axis=0)) if hit]
+
+
+def lattice_window(box, margin: float, tile: Window, quantum: int) -> Window:
+    """``box`` grown by ``margin``, snapped outward onto ``tile``'s ``quantum`` grid, inside ``tile``.
+
+    Inside the result the network sees the pixels it sees at the same place in
+    ``tile`` (same offset modulo its alignment, same resampling phase).
+    """
+    tx0, ty0, tx1, ty1 = tile
+    x0, y0, x1, y1 = grow_window((box[0] - tx0, box[1] - ty0, box[2] - tx0, box[3] - ty0), margin, quantum,
+                                 tx1 - tx0, ty1 - ty0)
+    return x0 + tx0, y0 + ty0, x1 + tx0, y1 + ty0
 
 
 def split_patch(patch: np.ndarray, min_side: int) -> list[Window]:
