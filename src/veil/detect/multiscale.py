@@ -251,6 +251,14 @@ class MultiScaleDetector:
         smallest = SMALL_FACE_NETWORK_PX / self.upscale
         return smallest * self._full_scale_for(shape) >= CANDIDATE_MIN_NETWORK_PX
 
+    def runs_every_tile(self, shape: tuple[int, ...]) -> bool:
+        """Whether a picture of ``shape`` gets every tile (tiles on, not :meth:`adaptive_for` it).
+
+        Where a video's frames do, motion-aware scan plans cost about half of
+        the full scan (``veil.config.Config.scan``, ``'auto'``).
+        """
+        return bool(self.upscale) and not self.adaptive_for(shape)
+
     def select_tiles(self, shape: tuple[int, ...], probes: Detections) -> list[tuple[int, int, int, int]]:
         """The tiles worth running: all of them, or (``adaptive``) those holding a small candidate.
 

@@ -129,8 +129,8 @@ class ScanPlanner:
         differently in a window cut and resampled elsewhere; every tile gets
         a new score each frame in each tile holding it, and its tracker
         bridges the frames where one reaches the threshold. Measured
-        (``bench/results-motion-crowd.md``): crowd 4K, pairs >= 16 px 94.8%
-        -> 96.9% (every tile 96.6%); hand-held 4K 98.3% -> 99.0% (97.9%),
+        (bench/RESULTS.md, "Motion-aware plans: the crowd loss found and
+        closed"): crowd 4K, pairs >= 16 px 94.8% -> 96.9% (every tile 96.6%); hand-held 4K 98.3% -> 99.0% (97.9%),
         for about twice the plans' network pixels (still under half of
         every tile's).
 

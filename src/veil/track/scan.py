@@ -14,8 +14,9 @@ the chunk's frames that skipped the tiles get them after all. So the tiles run
 on every frame where such faces are about. A tiny face the tiles find on
 skipped frames only is still lost (bench/RESULTS.md).
 
-With ``config.scan == 'motion'`` (the default; a multi-scale detector without
-the flipped pass, ``tile_every`` 1) each frame is planned by
+With ``config.scan == 'motion'``, or ``'auto'`` (the default) on frames that get
+every tile (over 2048 px; a multi-scale detector without the flipped pass,
+``tile_every`` 1), each frame is planned by
 :class:`veil.detect.scanplan.ScanPlanner`: the detector looks only where the
 picture is new, changed or due (every pixel at least every ``max_interval``
 frames) and around the faces found before, moved with the camera; the whole
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -229,7 +231,10 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     each segment with a whole-frame scan: never less looked at than in the
     whole scan there, possibly more.
     """
-    if plans_motion(config, detector):
+    frames = iter(frames)
+    first = next(frames, None)
+    frames = itertools.chain([first], frames) if first is not None else iter(())
+    if first is not None and plans_motion(config, detector, shape=first.rgb.shape):
         return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
     scheduler = _Scheduler(config, detector if config.covers_faces else NoFaces(), workers, frame_bytes)
     scheduler.total = total
@@ -251,17 +256,24 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     return raw, signatures
 
 
-def plans_motion(config, detector) -> bool:
-    """Whether pass 1 plans its scans from motion for ``config`` and ``detector``.
+def plans_motion(config, detector, *, shape: tuple[int, ...] | None = None) -> bool:
+    """Whether pass 1 plans its scans from motion for ``config``, ``detector`` and frames of ``shape``.
 
-    ``config.scan == 'motion'``, ``tile_every`` 1, faces only (plates and text
-    are detected on their own schedule, beside the face scheduler) and a multi-scale
-    detector without the flipped pass (another detector scans every frame whole).
+    ``config.scan`` ``'motion'``, or ``'auto'`` on frames the detector gives
+    every tile (:meth:`~veil.detect.MultiScaleDetector.runs_every_tile`; ``shape``
+    needed); ``tile_every`` 1, faces only (plates and text are detected on their
+    own schedule, beside the face scheduler) and a multi-scale detector without
+    the flipped pass (another detector scans every frame whole).
     """
     from ..detect import MultiScaleDetector
 
-    return (config.scan == "motion" and config.tile_every == 1 and not config.other_kinds
-            and isinstance(detector, MultiScaleDetector) and not detector.flip)
+    if config.tile_every != 1 or config.other_kinds:
+        return False
+    if not isinstance(detector, MultiScaleDetector) or detector.flip:
+        return False
+    if config.scan == "auto":
+        return shape is not None and detector.runs_every_tile(shape)
+    return config.scan == "motion"
 
 
 def _detect_planned(frames, config, detector, progress, *, workers: int, total: int | None
