@@ -58,7 +58,11 @@ def test_files_from_before_later_settings_read_as_those_runs_had_them():
         del data["detection"][name]
     detection = Edits.from_dict(data).detection
     assert detection["precision"] == "fp32" and detection["scan"] == "full" and detection["cover"] == ["faces"]
-    assert detection == detection_settings(Config())
+    assert detection == detection_settings(Config(scan="full"))
+    # The default scan is now 'auto' (motion plans over 2048 px): such edits need --scan full.
+    assert detection != detection_settings(Config())
+    with pytest.raises(UsageError, match="scan 'full', this run uses 'auto'"):
+        Edits.from_dict(data).check_settings(Config())
     assert detection != detection_settings(Config(precision="int8"))  # another detector: such edits do not apply
 
 
