@@ -90,7 +90,6 @@ def replay(name: str, args, system: dict, clip: Path, ref: dict) -> list[dict]:
     det = default_detector(Config(), threads=1)
     det.base = CachedBase(det.base)
     planner = ScanPlanner(det, _shape(clip), **args.motion)
-    every = system["every"]
     stored = system["motion"]
     plan_rows, last_full, signatures = [], -1, []
     for i, rgb in VC.iter_rgb(clip, len(ref["frames"])):

@@ -229,7 +229,7 @@ def run_clip(name: str, args) -> dict:
         reuse = json.loads(args.reuse_every.read_text())["clips"][name]["systems"]["every"]
     systems = parse_systems(args.systems, args.motion, reuse)
     print(f"\n## {name}: {clip.name}", file=sys.stderr, flush=True)
-    signatures, shape, decode = [], None, 0.0
+    signatures, shape = [], None
     n_ref = len(ref["frames"])
     prog = B.Progress(n_ref, name)
     for i, rgb in VC.iter_rgb(clip, n_ref):
