@@ -59,10 +59,12 @@ def test_files_from_before_later_settings_read_as_those_runs_had_them():
     detection = Edits.from_dict(data).detection
     assert detection["precision"] == "fp32" and detection["scan"] == "full" and detection["cover"] == ["faces"]
     assert detection == detection_settings(Config(scan="full"))
-    # The default scan is now 'auto' (motion plans over 2048 px): such edits need --scan full.
+    # The default scan is now 'auto' ('full' up to 2048 px, motion plans above): such edits still
+    # apply, each edit checked against this run's boxes; 'motion' is another scan.
     assert detection != detection_settings(Config())
-    with pytest.raises(UsageError, match="scan 'full', this run uses 'auto'"):
-        Edits.from_dict(data).check_settings(Config())
+    Edits.from_dict(data).check_settings(Config())
+    with pytest.raises(UsageError, match="scan 'full', this run uses 'motion'"):
+        Edits.from_dict(data).check_settings(Config(scan="motion"))
     assert detection != detection_settings(Config(precision="int8"))  # another detector: such edits do not apply
 
 

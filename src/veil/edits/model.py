@@ -36,6 +36,8 @@ __all__ = ["SCHEMA", "DETECTION_FIELDS", "ItemRef", "KeyFrame", "AddedRegion", "
 SCHEMA = "veil-edits/1"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
+#: Scans that look at a frame alike unless it gets every tile (``veil.config.Config.scan``).
+SAME_SCAN_BELOW_EVERY_TILE = frozenset({"auto", "full"})
 _KINDS = ("image", "video")
 _SHA_CHARS = frozenset("0123456789abcdef")
 
@@ -352,6 +354,10 @@ class Edits:
         """Refuse (``UsageError``) a run whose detection settings differ from the edits'."""
         now = detection_settings(config)
         for name in DETECTION_FIELDS:
+            if name == "scan" and {self.detection.get(name), now[name]} <= SAME_SCAN_BELOW_EVERY_TILE:
+                # 'auto' is 'full' on frames up to 2048 px; on larger ones each edit's box is still
+                # matched to this run's detections (apply._match), so a changed detection fails its file.
+                continue
             if name in self.detection and self.detection[name] != now[name]:
                 raise UsageError(f"the edits were made for {name.replace('_', '-')} {self.detection[name]!r}, "
                                  f"this run uses {now[name]!r}; run with the same detection settings")
