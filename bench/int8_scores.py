@@ -34,13 +34,6 @@ from veil.detections import box_iou  # noqa: E402
 BINS = ((16, 32), (32, 64), (64, 10_000))
 
 
-def reference() -> dict:
-    args = argparse.Namespace(ref_scales="0.5,1,2,3", ref_thresh=0.2, ref_keep=0.5, ref_support=2,
-                              ref_dlib=False, ref_min_w=6.0, rebuild_ref=False, review=False)
-    ref = VC.build_reference(B.WHITE_HOUSE, args)
-    return VC.apply_review(ref, B.WHITE_HOUSE.name, VC.REVIEW_FILE)
-
-
 def best_scores(dets, boxes: np.ndarray) -> np.ndarray:
     if not len(dets) or not len(boxes):
         return np.zeros(len(boxes))
@@ -61,7 +54,7 @@ def main(argv=None) -> int:
     else:
         models["int8 (shipped)"] = CenterFace(threshold=0.02, precision="int8")
     scales = [float(s) for s in args.scales.split(",")]
-    ref = reference()
+    ref = VC.reviewed_reference(B.WHITE_HOUSE)
     widths, scores = [], {(m, s): [] for m in models for s in scales}
     for i, rgb in VC.iter_rgb(B.WHITE_HOUSE):
         boxes = np.asarray(ref["frames"][i]["boxes"], float).reshape(-1, 4)

@@ -156,9 +156,7 @@ def clip_and_reference(name: str, args) -> tuple[Path, dict]:
     """The clip file and its reference (``video_coverage`` format: per frame ``boxes`` and ``track``)."""
     if name in ("whitehouse", "wh1080", "wh4k"):
         size = {"whitehouse": None, "wh1080": (1920, 1080), "wh4k": (3840, 2160)}[name]
-        ref_args = argparse.Namespace(ref_scales="0.5,1,2,3", ref_thresh=0.2, ref_keep=0.5, ref_support=2,
-                                      ref_dlib=False, ref_min_w=6.0, rebuild_ref=False, review=False)
-        ref = VC.apply_review(VC.build_reference(B.WHITE_HOUSE, ref_args), B.WHITE_HOUSE.name, VC.REVIEW_FILE)
+        ref = VC.reviewed_reference(B.WHITE_HOUSE)
         if size is None:
             return B.WHITE_HOUSE, ref
         clip = TP.make_clip("whitehouse", B.WHITE_HOUSE, size=size, frames=args.limit or None)

@@ -249,6 +249,15 @@ def build_reference(clip: Path, args) -> dict:
 
 
 REVIEW_FILE = Path(__file__).resolve().parent / "video_reference_review.json"
+#: The reference settings this script's options default to (other benchmarks reuse its cache).
+REF_DEFAULTS = {"ref_scales": "0.5,1,2,3", "ref_thresh": 0.2, "ref_keep": 0.5, "ref_support": 2,
+                "ref_min_w": 6.0, "ref_dlib": False}
+
+
+def reviewed_reference(clip: Path) -> dict:
+    """``clip``'s reference with the default settings (cached), less the boxes a person rejected."""
+    args = argparse.Namespace(**REF_DEFAULTS, rebuild_ref=False, review=False)
+    return apply_review(build_reference(clip, args), clip.name, REVIEW_FILE)
 
 
 def apply_review(ref: dict, clip_name: str, path: Path | None) -> dict:
@@ -669,11 +678,12 @@ def main(argv=None) -> int:
     ap.add_argument("--veil-args", default="", help="extra args for every veil run")
     ap.add_argument("--limit", type=int, default=0, help="only the first N frames (quick check)")
     ap.add_argument("--min-cover", type=float, default=0.8)
-    ap.add_argument("--ref-scales", default="0.5,1,2,3")
-    ap.add_argument("--ref-thresh", type=float, default=0.2)
-    ap.add_argument("--ref-keep", type=float, default=0.5)
-    ap.add_argument("--ref-support", type=int, default=2)
-    ap.add_argument("--ref-min-w", type=float, default=6.0, help="reference boxes narrower than this are dropped")
+    ap.add_argument("--ref-scales", default=REF_DEFAULTS["ref_scales"])
+    ap.add_argument("--ref-thresh", type=float, default=REF_DEFAULTS["ref_thresh"])
+    ap.add_argument("--ref-keep", type=float, default=REF_DEFAULTS["ref_keep"])
+    ap.add_argument("--ref-support", type=int, default=REF_DEFAULTS["ref_support"])
+    ap.add_argument("--ref-min-w", type=float, default=REF_DEFAULTS["ref_min_w"],
+                    help="reference boxes narrower than this are dropped")
     ap.add_argument("--ref-dlib", action="store_true", help="add dlib's CNN face detector to the reference (slow)")
     ap.add_argument("--rebuild-ref", action="store_true")
     ap.add_argument("--review-file", type=Path, default=REVIEW_FILE,
