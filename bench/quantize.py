@@ -145,6 +145,7 @@ def _text() -> Target:
 
 TARGETS = {"centerface": _centerface, "text": _text}
 CALIBRATIONS = ("minmax", "moving-average")
+CALIBRATION = "moving-average"  # the shipped model's
 
 
 def calibration_options(calibration: str, n_inputs: int) -> dict:
@@ -163,7 +164,7 @@ def calibration_options(calibration: str, n_inputs: int) -> dict:
     return {"CalibMovingAverage": True, "CalibMaxIntermediateOutputs": 3}
 
 
-def build(target: Target, out: Path, *, calibration: str = "moving-average") -> None:
+def build(target: Target, out: Path, *, calibration: str = CALIBRATION) -> None:
     import onnx
     import onnxruntime
     from onnx import version_converter
@@ -215,7 +216,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="centerface", help="comma list of: " + ", ".join(TARGETS))
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
-    ap.add_argument("--calibration", choices=CALIBRATIONS, default="moving-average")
+    ap.add_argument("--calibration", choices=CALIBRATIONS, default=CALIBRATION)
     ap.add_argument("--first-float", type=int, default=FIRST_FLOAT,
                     help="CenterFace: how many of its backbone's first nodes stay float (2: the first convolution)")
     args = ap.parse_args(argv)

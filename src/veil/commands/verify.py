@@ -258,7 +258,7 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
     with _about(anonymized):
         n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, result.warnings)
     faces = select_for(detector.detect(o), config)
-    found = with_other_kinds(faces, o, config) if config.other_kinds else faces
+    found = with_other_kinds(faces, o, config)  # faces alone unless config covers plates or text
     covered = changed_mask(o, n)
     _check_same_scene([_change_away_from_faces(covered, found)], anonymized)
     verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in faces.xyxy]
