@@ -42,23 +42,17 @@ import math
 import cv2
 import numpy as np
 
-from ..detections import Detections, box_iou
+from ..detections import Detections
 from .motion import Motion, estimate_motion, to_picture, work_grey, work_scale, zoom_of
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .nms import nms
 from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
+from .scanrelook import apart, grid_windows, unsure_candidates
 from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
-                          lattice_window, split_patch, windows_holding)
+                          split_patch)
 
 __all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
 
-
-
-def _apart(boxes: np.ndarray, others: np.ndarray, iou: float = 0.3) -> np.ndarray:
-    """The rows of ``boxes`` (N, 4) overlapping no row of ``others`` at ``iou`` or more."""
-    if not len(boxes) or not len(others):
-        return boxes
-    return boxes[box_iou(boxes, others).max(axis=1) < iou]
 
 
 def _box_sums(mask: np.ndarray):
@@ -387,7 +381,7 @@ class ScanPlanner:
             self._plan_ages.append(age[still].astype(np.int32) + 1)
             changed.append(b[inside & ~still])
         stack = lambda boxes: np.concatenate(boxes) if boxes else np.zeros((0, 4))  # noqa: E731
-        return kept, stack(changed), _apart(stack(unsure), stack(sure))
+        return kept, stack(changed), apart(stack(unsure), stack(sure))
 
     def _displaced(self, xyxy: np.ndarray) -> np.ndarray:
         """(N,) bool: the picture inside each box moved or changed against its last scan.
@@ -494,29 +488,12 @@ class ScanPlanner:
         found = Detections.concatenate([p.detections for p in passes])
         if not len(found):
             return []
-        small = np.maximum(found.widths, found.heights) <= 2 * self.detector.overlap
-        sure = found.scores >= self.detector.threshold
-        low = _apart(found.xyxy[small & ~sure], found.xyxy[sure])
+        low = unsure_candidates(found, self.detector.threshold, 2 * self.detector.overlap)
         return self._grid_tiles(low, [c.window for c in plan.calls if c.layer == "tiles"])
 
     def _grid_tiles(self, boxes: np.ndarray, done: list[Window]) -> list[Window]:
-        """The detector's tiles holding one of ``boxes`` whole, except those in ``done``."""
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        if not self.grid_relook or not len(boxes):
-            return []
-        done = set(done)
-        if self.grid_relook != "local":
-            return [t for t in windows_holding(boxes, self.tiles, nearest=self.grid_relook == "one") if t not in done]
-        # A window around each box inside each tile holding it, on that tile's alignment grid: there the
-        # network sees the face's pixels as in the tile (its context only as far as the window reaches).
-        out = []
-        for box in boxes:
-            margin = max(float(box[2] - box[0]), float(box[3] - box[1]), 32.0)
-            for t in windows_holding(box[None], self.tiles):
-                w = lattice_window(box, margin, t, self.quanta["tiles"])
-                if w not in done and w not in out:
-                    out.append(w)
-        return out
+        """The detector's tiles holding one of ``boxes`` whole (per ``grid_relook``), except those in ``done``."""
+        return grid_windows(boxes, done, self.tiles, mode=self.grid_relook, quantum=self.quanta["tiles"])
 
     def _capped(self, name: str, windows: list[Window]) -> list[Window]:
         if name != "tiles":
