@@ -33,6 +33,13 @@ tracking) and where more than ``full_share`` of the picture is needed.
 :func:`run_plan` runs a plan's calls (in any order, on any threads: each
 call's result depends on its window only) and returns the passes in the
 detector's order, ready for :meth:`MultiScaleDetector.merge`.
+
+Here: the planner, which keeps the "scanned" map, finds the needed pixels
+and their cores, and puts each frame's plan together. Its pieces live
+beside it: the carried boxes in :mod:`veil.detect.scancarry`, the grid
+relook of unsure candidates in :mod:`veil.detect.scanrelook`, the calls and
+running them in :mod:`veil.detect.scancalls`, window geometry in
+:mod:`veil.detect.scanwindows`.
 """
 
 from __future__ import annotations
@@ -43,28 +50,14 @@ import cv2
 import numpy as np
 
 from ..detections import Detections
-from .motion import Motion, estimate_motion, to_picture, work_grey, work_scale, zoom_of
+from .motion import Motion, estimate_motion, work_grey, work_scale, zoom_of
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
-from .nms import nms
-from .scancalls import FramePlan, ScanCall, join_passes, moved_detections, run_plan, still_valid
-from .scanrelook import apart, grid_windows, unsure_candidates
-from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
-                          split_patch)
+from .scancalls import FramePlan, ScanCall, join_passes, run_plan, still_valid
+from .scancarry import Carry
+from .scanrelook import grid_windows, unsure_candidates
+from .scanwindows import Window, align_quantum, cap_windows, grow_window, merge_windows, network_pixels, split_patch
 
 __all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
-
-
-
-def _box_sums(mask: np.ndarray):
-    """``f(xyxy, scale)``: how many True pixels of ``mask`` (work pixels) lie in each picture-pixel box."""
-    integral = cv2.integral(mask.astype(np.uint8))
-    gh, gw = mask.shape
-
-    def count(xyxy: np.ndarray, scale: float) -> np.ndarray:
-        r = np.clip(np.round(np.asarray(xyxy, np.float64) * scale), 0, [gw, gh, gw, gh]).astype(int)
-        return integral[r[:, 3], r[:, 2]] - integral[r[:, 1], r[:, 2]] - integral[r[:, 3], r[:, 0]] \
-            + integral[r[:, 1], r[:, 0]]
-    return count
 
 
 class ScanPlanner:
@@ -204,9 +197,8 @@ class ScanPlanner:
         self._frame = (slice(pad, pad + gh), slice(pad, pad + gw))
         # Frame on which each work pixel was last scanned by every pass, -1 never.
         self._scanned = np.full((gh + 2 * pad, gw + 2 * pad), -1, np.int32)
-        self._carried: list[Pass] = []  # the last frame's boxes, per pass (any score)
-        self._ages: list[np.ndarray] = []  # frames each of them has been carried without a look
-        self._plan_ages: list[np.ndarray] = []  # the ages of the planned frame's carried boxes
+        self._carry = Carry(detector, shape, self.scale, self.layers, self.quanta, max_carry=self.max_carry,
+                            relook_below=self.relook_below)
         self._awaiting = False
 
     # -- planning -----------------------------------------------------------
@@ -291,7 +283,7 @@ class ScanPlanner:
         touched = cv2.dilate((need | moved).astype(np.uint8), kernel).astype(bool)
         # Specks under 3x3 work pixels (compression noise, flicker) are no new face: opening drops them.
         need |= cv2.morphologyEx(changed, cv2.MORPH_OPEN, kernel).astype(bool)
-        self._look = (grey, ref)  # for _displaced
+        self._look = (grey, ref)  # for the carry: what moved inside a box
         return cv2.dilate(need.astype(np.uint8), kernel).astype(bool), touched
 
     def _live(self, scanned: np.ndarray, t: int) -> list[int]:
@@ -339,103 +331,14 @@ class ScanPlanner:
                     out.append((work, pic))
         return out
 
-    def _carry(self, motion: Motion, touched: np.ndarray, need: np.ndarray,
-               core_windows: dict[str, list[Window]]) -> tuple[list[Pass], np.ndarray, np.ndarray]:
-        """The last frame's boxes moved into this one, per pass: those still valid; the (N, 4) boxes
-        to look at again; and the (M, 4) of them looked at again for scoring under ``relook_below``
-        where no box of any pass scoring over the threshold overlaps them (IoU >= 0.3): faces no pass
-        is sure of.
-
-        A box is looked at again when its surroundings (the box and half its size around it) are
-        ``touched``, or are to be scanned (``need``) without a window of its pass holding it whole:
-        else a face moving a little each frame in a changing area could leave its box behind; and
-        when it has been carried ``max_carry`` frames in a row.
-        """
-        m = to_picture(motion.matrix, self.scale)
-        hit_touched, hit_need = _box_sums(touched), _box_sums(need)
-        kept, changed, unsure, sure = [], [], [], []
-        self._plan_ages = []
-        for j, p in enumerate(self._carried):
-            dets = moved_detections(p.detections, m)
-            if not len(dets):
-                kept.append(Pass(p.name, dets, p.small))
-                self._plan_ages.append(np.zeros(0, np.int32))
-                continue
-            b = dets.xyxy.astype(np.float64)
-            inside = (b[:, 2] > 0) & (b[:, 3] > 0) & (b[:, 0] < self.width) & (b[:, 1] < self.height)
-            grow = 0.5 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None] * np.array([-1, -1, 1, 1])
-            near = b + grow
-            still = inside & (hit_touched(near, self.scale) == 0)
-            still[still] = ~self._displaced(b[still])
-            held = held_by(b, core_windows.get(p.name, []))
-            still &= (hit_need(near, self.scale) == 0) | held
-            age = self._ages[j] if j < len(self._ages) and len(self._ages[j]) == len(dets) else np.zeros(len(dets))
-            if self.max_carry is not None:
-                still &= age < self.max_carry
-            sure.append(b[dets.scores >= self.detector.threshold])
-            if self.relook_below is not None:
-                low = dets.scores < self.relook_below
-                still &= ~low
-                unsure.append(b[inside & low])
-            kept.append(Pass(p.name, dets[still], p.small))
-            self._plan_ages.append(age[still].astype(np.int32) + 1)
-            changed.append(b[inside & ~still])
-        stack = lambda boxes: np.concatenate(boxes) if boxes else np.zeros((0, 4))  # noqa: E731
-        return kept, stack(changed), apart(stack(unsure), stack(sure))
-
-    def _displaced(self, xyxy: np.ndarray) -> np.ndarray:
-        """(N,) bool: the picture inside each box moved or changed against its last scan.
-
-        Moved: block matching at the 8 one-work-pixel shifts fits better
-        than none, so a face drifting on its own (slower than the change
-        thresholds see) does not leave its box behind for long. Changed: the
-        difference holds over a quarter of the patch's own variance (it moved
-        further, turned, was covered). Noise under 2 grey levels is neither.
-        """
-        grey, ref = self._look
-        gh, gw = grey.shape
-        out = np.zeros(len(xyxy), bool)
-        g, r = grey.astype(np.float32), ref.astype(np.float32)
-        for i, box in enumerate(np.asarray(xyxy, np.float64)):
-            x0, y0, x1, y1 = np.round(box * self.scale).astype(int)
-            x0, y0, x1, y1 = max(x0, 1), max(y0, 1), min(x1, gw - 1), min(y1, gh - 1)
-            if x1 - x0 < 3 or y1 - y0 < 3:
-                continue
-            now = g[y0:y1, x0:x1]
-            ssd = {(dx, dy): float(((now - r[y0 + dy:y1 + dy, x0 + dx:x1 + dx]) ** 2).mean())
-                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
-            best = min(ssd, key=lambda k: (ssd[k], k != (0, 0)))
-            moved = best != (0, 0) and ssd[best] < 0.8 * ssd[0, 0]
-            # Or changed by a quarter of its own contrast: moved further, turned, covered.
-            out[i] = ssd[0, 0] > 4.0 and (moved or ssd[0, 0] > 0.25 * float(r[y0:y1, x0:x1].var()))
-        return out
-
-    def _candidate_windows(self, boxes: np.ndarray) -> dict[str, list[Window]]:
-        """Windows around boxes to look at again (one per face), for each pass that scores their size."""
-        out: dict[str, list[Window]] = {name: [] for name in self.layers}
-        if not len(boxes):
-            return out
-        boxes = boxes[nms(boxes, np.ones(len(boxes)), iou=0.3)]
-        sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        for box, size in zip(boxes, sizes):
-            margin = max(float(size), 32.0)
-            for name in self.layers:
-                # Each pass that gives faces of this size a score (fused in merge).
-                if name == "tiles" and size > 2 * self.detector.overlap:
-                    continue
-                if name == "coarse" and size < self.detector.coarse_min_face / 2:
-                    continue
-                out[name].append(grow_window(box, margin, self.quanta[name], self.width, self.height))
-        return out
-
     def _partial_plan(self, t: int, grey: np.ndarray, motion: Motion, need: np.ndarray, touched: np.ndarray,
                       share: float) -> FramePlan:
         cores = self._cores(need)
         core_windows = {name: [] if name == "tiles" and self.adaptive else
                         [grow_window(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
                         for name in self.layers}
-        carried, changed, unsure = self._carry(motion, touched, need, core_windows)
-        around = self._candidate_windows(changed)
+        carried, changed, unsure = self._carry.move(motion, self._look, touched, need, core_windows)
+        around = self._carry.windows_around(changed)
         calls = []
         for name in self.layers:
             windows = self._capped(name, merge_windows(core_windows[name] + around[name]))
@@ -513,8 +416,8 @@ class ScanPlanner:
         """
         if not self._awaiting or plan.index != self._index - 1:
             raise RuntimeError("record() takes the passes of the frame planned last")
-        self._carried = list(passes)
-        self._ages = []
+        self._carry.passes = list(passes)
+        self._carry.ages = []
         self._awaiting = False
 
     def run(self, rgb: np.ndarray, plan: FramePlan, *, pool=None) -> Detections:
@@ -528,21 +431,11 @@ class ScanPlanner:
         if extra:
             passes = join_passes(passes, run_plan(self.detector, rgb, extra, pool=pool))
         calls = plan.calls + extra
-        ages = self._ages_after(passes, plan, calls)
+        ages = self._carry.ages_after(passes, plan, calls)
         passes = join_passes(passes, still_valid(plan.carried, calls))
         self.record(plan, passes)
-        self._ages = ages
+        self._carry.ages = ages
         return self.detector.merge(passes)
-
-    def _ages_after(self, fresh: list[Pass], plan: FramePlan, calls) -> list[np.ndarray]:
-        """Per pass of ``join_passes(fresh, still_valid(plan.carried, calls))``: frames each box has
-        been carried (0: found now)."""
-        kept = {}
-        for p, age in zip(plan.carried, self._plan_ages):
-            held = held_by(p.detections.xyxy, [c.window for c in calls if c.layer == p.name])
-            kept[p.name] = age[~held]  # the rows still_valid keeps
-        return [np.concatenate([np.zeros(len(p.detections), np.int32), kept.get(p.name, np.zeros(0, np.int32))])
-                for p in fresh]
 
     def detect(self, rgb: np.ndarray, *, shot_change: bool = False, pool=None) -> tuple[Detections, FramePlan]:
         """Plan, run, merge and record one frame: its faces and its plan."""
