@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from ..detections import Detections
+from .lookmap import changed_pixels, follow_map, paste_look
 from .motion import Motion, estimate_motion, work_grey, work_scale, zoom_of
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .scancalls import FramePlan, ScanCall, join_passes, run_plan, still_valid
@@ -246,16 +247,7 @@ class ScanPlanner:
         """(h, w) bool maps, work pixels: to scan (new, stale, magnified or changed since their last scan),
         and touched (the same, with changes of any extent: where a carried box must be looked at again)."""
         self._pose = motion.matrix @ self._pose
-        pad = self._pad
-        shift = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]])
-        m = (shift @ motion.matrix @ np.linalg.inv(shift))[:2]
-        canvas = self._scanned.shape[::-1]
-        # Known where most of the bilinear footprint came from known pixels (the nearest one is known).
-        known = cv2.warpAffine((self._scanned >= 0).astype(np.uint8) * 255, m, canvas, flags=cv2.INTER_LINEAR,
-                               borderValue=0) >= 128
-        scanned = cv2.warpAffine(self._scanned, m, canvas, flags=cv2.INTER_NEAREST, borderValue=-1)
-        scanned[~known] = -1
-        self._scanned = scanned
+        self._scanned = scanned = follow_map(self._scanned, motion.matrix, self._pad)
         scanned = scanned[self._frame]
         need = (scanned < 0) | (scanned <= t - self.max_interval)  # never scanned, or due
         ref = grey.copy()
@@ -266,17 +258,9 @@ class ScanPlanner:
             if zoom_of(since) > 1.0 + self.zoom_limit:
                 need |= where
                 continue
-            # Warp only the rectangle of pixels last scanned on frame k.
-            x, y, w, h = cv2.boundingRect(where.astype(np.uint8))
-            at = since.copy()
-            at[:2, 2] -= (x, y)
-            warped = cv2.warpAffine(old, at[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            sub = where[y:y + h, x:x + w]
-            ref[y:y + h, x:x + w][sub] = warped[sub]
-        # A pixel changed when it lies outside the range of its old 3x3 neighbourhood by the margin.
+            paste_look(ref, where, old, since)
+        changed = changed_pixels(grey, ref, self.change_levels)
         kernel = np.ones((3, 3), np.uint8)
-        over = cv2.max(cv2.subtract(grey, cv2.dilate(ref, kernel)), cv2.subtract(cv2.erode(ref, kernel), grey))
-        changed = (over > self.change_levels).astype(np.uint8)
         # Near a box found before, any change over carry_levels counts, without the misalignment
         # tolerance: a face that moves a pixel on its own must not leave its box behind.
         moved = cv2.absdiff(grey, ref) > self.carry_levels
