@@ -25,12 +25,7 @@ from veil.track.kinds import link_by_kind
 from veil.verify import VerificationRecord
 from veil.verify.verdicts import ResidualFinding
 
-_spec = importlib.util.spec_from_file_location("plates_text_helpers", Path(__file__).parent / "test_plates_text.py")
-_helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_helpers)
-draw, background, PHOTO = _helpers.draw, _helpers.background, _helpers.PHOTO
-needs_model = pytest.mark.skipif(importlib.util.find_spec("rapidocr_onnxruntime") is None,
-                                 reason="rapidocr-onnxruntime (the text detector's weights) is not installed")
+from synthetic_text import PHOTO, background, draw, needs_model
 
 
 def inside(mask: np.ndarray, box) -> float:

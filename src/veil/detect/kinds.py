@@ -51,6 +51,8 @@ class OtherKinds:
         upscale = {} if tiles else {"upscale": None}
         self.text = TextDetector(max_height_share=text_max_share, threads=threads, **upscale)
         self.plates = PlateDetector(threads=threads, **upscale)
+        #: Picture pixels a change look's window reaches around a change (a line up to this long lies whole in it).
+        self.window_margin = self.text.overlap
 
     def __repr__(self) -> str:
         return f"OtherKinds({','.join(self.kinds)}, tiles={self.text.upscale is not None})"
@@ -68,7 +70,26 @@ class OtherKinds:
             ``kind`` PLATE or TEXT, boxes grown by their detector, clipped to the picture.
         """
         rgb = check_rgb(rgb)
-        quads, scores = self.text.all_quads(rgb)
+        return self._boxes(rgb, *self.text.all_quads(rgb))
+
+    def detect_windows(self, rgb: np.ndarray, windows) -> Detections:
+        """Plates, then text, lying whole in some windows of a picture (a video's change look).
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+        windows : sequence of (x0, y0, x1, y1) int
+            Picture pixels (:meth:`veil.detect.changewatch.ChangeWatch.windows`).
+
+        Returns
+        -------
+        Detections
+            As :meth:`detect`, for the lines :meth:`veil.detect.text.TextDetector.window_quads` finds.
+        """
+        rgb = check_rgb(rgb)
+        return self._boxes(rgb, *self.text.window_quads(rgb, windows))
+
+    def _boxes(self, rgb: np.ndarray, quads: np.ndarray, scores: np.ndarray) -> Detections:
         parts = []
         if "plates" in self.kinds:
             parts.append(self.plates.plates_from_quads(quads, scores, rgb.shape, rgb=rgb))

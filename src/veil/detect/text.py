@@ -51,6 +51,7 @@ from .base import check_rgb, resize_to
 from .multiscale import tile_grid
 from .nms import nms_clusters
 from .onnx import shared_session
+from .scanwindows import cap_windows
 
 __all__ = ["TextDetector", "grow_quads", "quad_boxes", "merge_boxes", "SMALL_TEXT_NETWORK_PX"]
 
@@ -344,10 +345,47 @@ class TextDetector:
         scores : (N,) ndarray of float32
         """
         rgb = check_rgb(rgb)
-        parts = [self.quads(rgb, scale=self.full_scale(rgb.shape))]
-        for x0, y0, x1, y1 in self.tiles(rgb.shape):
-            q, s = self.quads(rgb[y0:y1, x0:x1], scale=self.upscale)
-            parts.append((q + np.array([x0, y0], np.float32), s))
+        h, w = rgb.shape[:2]
+        return self._in_windows(rgb, [(self.full_scale(rgb.shape), [(0, 0, w, h)]),
+                                      (self.upscale, self.tiles(rgb.shape))])
+
+    def window_quads(self, rgb: np.ndarray, windows) -> tuple[np.ndarray, np.ndarray]:
+        """Text lines inside some windows of a picture, each seen by the passes of a full look.
+
+        What a full look (:meth:`all_quads`) finds there, for the text that
+        lies whole in a window: the whole-frame pass's scale and, where the
+        picture has tiles, the tiles' (a plate's line is the union of what both
+        find, as in a full look); a video's change looks
+        (:class:`veil.detect.changewatch.ChangeWatch`). Windows longer than a
+        tile are cut into tile-sized pieces that overlap by ``overlap`` (the
+        network's memory follows its input).
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+        windows : sequence of (x0, y0, x1, y1) int
+            Picture pixels, inside the picture.
+
+        Returns
+        -------
+        quads : (N, 4, 2) ndarray of float32
+            In ``rgb``'s pixels.
+        scores : (N,) ndarray of float32
+        """
+        rgb = check_rgb(rgb)
+        windows = list(windows)
+        scales = [self.full_scale(rgb.shape)] + ([self.upscale] if self.tiles(rgb.shape) else [])
+        return self._in_windows(rgb, [(scale, cap_windows(windows, max(self.overlap + 2 * _ALIGN,
+                                                                       int(self.tile_size / scale)),
+                                                          self.overlap, _ALIGN)) for scale in scales])
+
+    def _in_windows(self, rgb: np.ndarray, passes) -> tuple[np.ndarray, np.ndarray]:
+        """Lines of ``passes`` ((scale, windows) pairs), in ``rgb``'s pixels, not merged."""
+        parts = [(np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))]
+        for scale, windows in passes:
+            for x0, y0, x1, y1 in windows:
+                q, s = self.quads(rgb[y0:y1, x0:x1], scale=scale)
+                parts.append((q + np.array([x0, y0], np.float32), s))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def detect(self, rgb: np.ndarray) -> Detections:

@@ -1,20 +1,24 @@
 """Plates and text in pass 1: their detection beside the faces', and tracks per kind.
 
 :class:`OtherKindsStep` runs the plate/text detector (:mod:`veil.detect.kinds`,
-whole frame and magnified tiles) on the face scheduler's threads, on the
-frames :func:`is_look` names: every ``config.kinds_every``-th frame, a run's
-first frame, every shot change (:data:`veil.track.scan.SHOT_CHANGE_HINT`, lower
-than any cut) and the frame before it, and the run's last frame. So every
-stretch of a shot between two looks is at most ``kinds_every - 1`` frames
-long, and both of its ends are looked at. The other frames get no plate/text
-boxes of their own: the tracker carries them (:func:`link_options`:
-interpolated between looks, padded ``kinds_every`` frames before a track's
-first and after its last look, so a plate that appears or leaves between two
-looks is covered from the look before; moved with the camera,
-:func:`follow_camera`), and each look's own box is held ``kinds_every``
-frames either side, moved with the camera (:func:`hold_with_camera`). A plate
-or word visible only between two looks is not seen (bench/RESULTS.md, "Plates
-and text in video on a schedule"). With ``kinds_every`` 1 every frame is looked at, as before.
+whole frame and magnified tiles) on the face scheduler's threads. It looks in
+full at the frames :func:`is_look` names: every ``config.kinds_every``-th
+frame, a run's first frame, every shot change
+(:data:`veil.track.scan.SHOT_CHANGE_HINT`, lower than any cut) and the frame
+before it, and the run's last frame. So every stretch of a shot between two
+full looks is at most ``kinds_every - 1`` frames long, and both of its ends
+are looked at. On the frames between, a *change look*
+(:class:`veil.detect.changewatch.ChangeWatch`) runs the detector on the
+windows that are new or changed since it last looked there, with the camera's
+motion followed: a plate that drives in, or appears and vanishes between two
+full looks, is found on its own frames; a frame whose motion is not followed
+(a flash, a fast zoom, lost features) gets a full look. What stood still keeps
+what the last look found: the tracker carries it (:func:`link_options`:
+interpolated between detections, padded ``kinds_every`` frames before a
+track's first and after its last, moved with the camera,
+:func:`follow_camera`), and each detection is held ``kinds_every`` frames
+either side, moved with the camera (:func:`hold_with_camera`). With ``kinds_every`` 1 every frame is looked at in
+full, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
@@ -28,7 +32,9 @@ import dataclasses
 
 import numpy as np
 
+from ..detect.changewatch import ChangeWatch
 from ..detect.kinds import other_kinds_for
+from ..detect.motion import estimate_motion, to_picture
 from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
@@ -77,7 +83,9 @@ class OtherKindsStep:
     Attributes
     ----------
     looked : list of int
-        The frame indices looked at, increasing (see :func:`is_look`).
+        The frame indices looked at in full, increasing (see :func:`is_look`).
+    changes : list of int
+        The frame indices given a change look (windows only), increasing.
     """
 
     def __init__(self, config, submit) -> None:
@@ -86,42 +94,58 @@ class OtherKindsStep:
         self.submit = submit
         self.futures: list = []  # per frame: a Future, or None where not looked at
         self.looked: list[int] = []
-        self._previous = None  # (index, rgb) of the last frame, while it is not looked at
+        self.changes: list[int] = []  # frames given a change look (windows only)
+        self._previous = None  # (index, rgb) of the last frame, while it is not looked at in full
         # The camera's motion from each frame to the next (for follow_camera), where looks are sparse.
         self.camera: list = []
         self._grey = None
+        self._watch: ChangeWatch | None = None
 
     def add(self, rgb: np.ndarray, index: int | None = None, *, shot_change: bool = False) -> None:
         """The next frame (``index``: its index in the video; default: its place in this run)."""
         if self.detector is None:
             return
         index = len(self.futures) if index is None else int(index)
+        first = not self.futures
+        motion = None
         if self.every > 1:
-            self.camera.append(self._camera_step(rgb, shot_change))
+            motion = self._camera_step(rgb, shot_change)
         if shot_change and self._previous is not None:
             self._look(-1, *self._previous)  # the last frame of the shot before
         self.futures.append(None)
-        if is_look(index, self.every, first=len(self.futures) == 1, shot_change=shot_change):
+        if is_look(index, self.every, first=first, shot_change=shot_change):
             self._look(-1, index, rgb)
-        else:
-            self._previous = (index, rgb)
+            return
+        windows = self._watch.windows(index, self._grey, motion) if motion is not None else None
+        if windows is None:  # the watch cannot vouch for this frame (motion not followed): a full look
+            self._look(-1, index, rgb)
+            return
+        if windows:
+            self.futures[-1] = self.submit(self.detector.detect_windows, rgb, windows)
+            self._watch.looked(index, windows)
+            self.changes.append(index)
+        self._previous = (index, rgb)
 
     def _camera_step(self, rgb: np.ndarray, shot_change: bool):
-        """(3, 3) picture-pixel motion from the previous frame to this one (None: not followed)."""
-        from ..detect.motion import estimate_motion, to_picture, work_grey, work_scale
-
-        scale = work_scale(rgb.shape)
-        grey = work_grey(rgb, scale)
+        """The motion from the previous frame to this one (work pixels; None: not followed), and
+        its picture-pixel matrix appended to ``camera``."""
+        shape = rgb.shape[:2]
+        if self._watch is None or (self._watch.height, self._watch.width) != shape:
+            self._watch = ChangeWatch(shape, margin=self.detector.window_margin)
+            self._grey = None
+        grey = self._watch.grey(rgb)
         previous, self._grey = self._grey, grey
-        if previous is None or shot_change or previous.shape != grey.shape:
-            return None
-        motion = estimate_motion(previous, grey)
-        return to_picture(motion.matrix, scale) if motion.reliable else None
+        motion = None if previous is None or shot_change else estimate_motion(previous, grey)
+        followed = motion is not None and motion.reliable
+        self.camera.append(to_picture(motion.matrix, self._watch.scale) if followed else None)
+        return motion
 
     def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
         self.futures[slot] = self.submit(self.detector.detect, rgb)
         self.looked.append(index)
         self.looked.sort()
+        if self._watch is not None and slot == -1 and index == max(self.looked):
+            self._watch.full(index, self._grey)
         self._previous = None
 
     def join(self, faces: list[Detections]) -> list[Detections]:
@@ -294,8 +318,8 @@ def _camera_path(camera: list) -> tuple[list[np.ndarray], list[int]]:
 
 def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, reach: int | None = None,
                      frame_size: tuple[int, int] | None = None) -> TrackResult:
-    """``tracked`` with each look's plate and text boxes also held ``reach`` frames either
-    side of the look, moved with the camera.
+    """``tracked`` with each detected plate and text box also held up to ``reach`` frames
+    either side of its frame, moved with the camera.
 
     A look's box is carried to each frame within ``reach`` of its look by the
     camera's motion (its four corners, then their bounding box) and grown by the
@@ -307,7 +331,12 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, r
     look to another box (it bridges long gaps) or its linear interpolation misses
     a shaking camera; held in place only, the box slid off what it held under a
     pan (14 px a frame on the bench's pan; bench/RESULTS.md, "Plates and text in
-    video on a schedule"). Nothing is held across a cut; faces are left as they are.
+    video on a schedule"). Change looks' boxes are held too: a moving plate
+    leaves a trail of held boxes where it was (over-cover, never less cover:
+    holding each box only until its track's next detection lost 40 of the
+    every-frame detector's 835 boxes on the bench's street clip, where change
+    looks re-found standing lines in part). Nothing is held across a cut;
+    faces are left as they are.
 
     Parameters
     ----------
@@ -363,3 +392,4 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, r
                                              source=np.full(len(held), int(Source.PADDED), np.int8)))
     frames = [Detections.concatenate([d, *extra]) if extra else d for d, extra in zip(tracked.frames, added)]
     return dataclasses.replace(tracked, frames=frames)
+
