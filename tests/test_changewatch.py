@@ -81,6 +81,18 @@ def test_a_pan_brings_in_a_strip_and_the_known_scene_moves_with_the_camera():
     assert total  # the entering strip was looked at
 
 
+def test_a_shaking_pan_brings_in_two_edges_as_two_thin_windows_not_the_whole_frame():
+    wide = _scene(400, 700)
+    watch = ChangeWatch((360, 640), margin=48)
+    watch.full(0, watch.grey(wide[20:380, 0:640].copy()))
+    # The view moves 12 px right and 9 px up: new content along the right and the top edge.
+    moved = Motion(np.array([[1.0, 0, -12 * watch.scale], [0, 1.0, 9 * watch.scale], [0, 0, 1.0]]), True, "ok")
+    windows = watch.windows(1, watch.grey(wide[11:371, 12:652].copy()), moved)
+    assert windows is not None and len(windows) >= 2
+    assert sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows) < 0.5 * 640 * 360
+    assert any(x0 >= 640 - 128 for x0, y0, x1, y1 in windows) and any(y1 <= 128 for x0, y0, x1, y1 in windows)
+
+
 def test_motion_not_followed_or_too_much_change_asks_for_a_full_look():
     frame = _scene()
     watch = ChangeWatch(frame.shape, margin=48)

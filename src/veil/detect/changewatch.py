@@ -35,7 +35,7 @@ import numpy as np
 
 from .lookmap import changed_pixels, follow_map, paste_look
 from .motion import Motion, work_grey, work_scale
-from .scanwindows import Window, grow_window, merge_windows
+from .scanwindows import Window, grow_window, merge_windows, split_patch
 
 __all__ = ["ChangeWatch", "CHANGE_LEVELS", "FULL_SHARE"]
 
@@ -81,6 +81,8 @@ class ChangeWatch:
         self.scale = work_scale(shape)
         gh, gw = round(self.height * self.scale), round(self.width * self.scale)
         self._pad = pad = max(16, round(0.1 * max(gh, gw)))
+        # Splitting a patch no longer than twice the margin saves nothing.
+        self._min_split = max(4, int(2 * self.margin * self.scale))
         self._frame = (slice(pad, pad + gh), slice(pad, pad + gw))
         self._seen = np.full((gh + 2 * pad, gw + 2 * pad), -1, np.int32)  # frame last looked at, -1 never
         self._looks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # frame -> (grey, pose)
@@ -126,9 +128,13 @@ class ChangeWatch:
             return None
         if not need.any():
             return []
-        n, _, stats, _ = cv2.connectedComponentsWithStats(need.astype(np.uint8), connectivity=8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(need.astype(np.uint8), connectivity=8)
         s = self.scale
-        boxes = [(x / s, y / s, (x + w) / s, (y + h) / s) for x, y, w, h, _ in stats[1:]]
+        boxes = []
+        for label, (x, y, w, h, _) in enumerate(stats[1:], start=1):
+            # An L of new pixels (a pan that shakes) is two arms, not the rectangle around both.
+            for rx0, ry0, rx1, ry1 in split_patch(labels[y:y + h, x:x + w] == label, self._min_split):
+                boxes.append(((x + rx0) / s, (y + ry0) / s, (x + rx1) / s, (y + ry1) / s))
         windows = merge_windows([grow_window(b, self.margin, self.quantum, self.width, self.height) for b in boxes])
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
         return None if area > self.full_share * self.width * self.height else windows
