@@ -72,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --cover text: leave text lines taller than SHARE of the picture's height "
                          "visible (signage; e.g. 0.05); default 0 covers all text")
     an.add_argument("--kinds-every", type=int, default=None, metavar="N",
-                    help="video with plates or text: their detector looks at every N-th frame, at shot changes "
-                         "and the last frame; tracks cover them between looks (default: %d, every frame; 12 costs "
-                         "about 2x faces alone at 1080p and may miss boxes, see bench/RESULTS.md)"
+                    help="video with plates or text: their detector looks at the whole of every N-th frame, at "
+                         "shot changes and the last frame, and between them only where the picture is new or "
+                         "changed; tracks cover the rest (default: %d, every frame; 24 costs 1.3-1.8x faces alone "
+                         "at 1080p and may miss boxes the detector finds on a few frames only, see bench/RESULTS.md)"
                          % KINDS_EVERY)
     an.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
     an.add_argument("--min-face", type=float, default=None, metavar="PX",

@@ -174,13 +174,17 @@ class Config:
         all text. Plates are not affected.
     kinds_every : int
         Video with plates or text: their detector (whole frame and magnified
-        tiles) looks at every n-th frame, at shot changes and the frame before
-        each, and a run's first and last frame; the tracker carries plates and
-        text between looks (interpolated between looks, padded ``n`` frames
-        before the first and after the last). Default :data:`KINDS_EVERY` (1:
-        every frame). A plate or word visible only between two looks is missed;
-        12 costs about 2x faces alone at 1080p (bench/RESULTS.md, "Plates and
-        text in video on a schedule").
+        tiles) looks at the whole of every n-th frame, at shot changes and the
+        frame before each, and a run's first and last frame; on the frames
+        between it looks only at windows new or changed since it last looked
+        there, the camera's motion followed (``veil.detect.changewatch``; a
+        full look where the motion is not followed), and the tracker carries
+        what stood still (interpolated, held and padded up to ``n`` frames,
+        moved with the camera). Default :data:`KINDS_EVERY` (1: every frame in
+        full). 24 costs 1.3-1.8x faces alone at 1080p and covered every drawn
+        plate and word of the bench's clips, but a few boxes the detector finds
+        on 1-3 frames only of standing content are missed (bench/RESULTS.md,
+        "change looks").
     residual_every : int
         Video: the residual-face check runs the detector on every n-th output
         frame (default :data:`RESIDUAL_EVERY`; 1: every frame).
