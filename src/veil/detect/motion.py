@@ -155,9 +155,10 @@ def _follow(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def estimate_motion(prev: np.ndarray, cur: np.ndarray, *, max_zoom: float = MAX_ZOOM) -> Motion:
     """The similarity that takes ``prev`` onto ``cur``, and whether to trust it.
 
-    Sparse optical flow (pyramidal Lucas-Kanade on up to 400 corners,
-    forward-backward checked) and a RANSAC similarity fit. Trusted when at
-    least 24 features and half of those followed agree with it, the zoom
+    Sparse optical flow (pyramidal Lucas-Kanade on up to 200 corners of a
+    copy at most 640 px wide, forward-backward checked) and a RANSAC
+    similarity fit (a corner agrees within one work pixel). Trusted
+    when at least 24 features and a quarter of those followed agree with it, the zoom
     stays within ``max_zoom`` and the mean brightness moved by less than 12
     grey levels (a flash or an exposure jump changes what the detector sees
     everywhere). A frame with too little texture to follow counts as still
@@ -185,6 +186,8 @@ def estimate_motion(prev: np.ndarray, cur: np.ndarray, *, max_zoom: float = MAX_
     while small_prev.shape[1] > 640:
         small_prev, small_cur, down = cv2.pyrDown(small_prev), cv2.pyrDown(small_cur), down + 1
     src, dst = _follow(small_prev, small_cur)
+    # The fit's tolerance stays one work pixel at 4K too (corners followed at 480 px): two
+    # pixels there lost the hand-held 4K clip's faces of 32-64 px (bench/RESULTS.md, issue 14).
     matrix, inliers = _similarity(src * 2 ** down, dst * 2 ** down)
     share = inliers / max(len(src), 1)
     if matrix is None or inliers < _MIN_INLIERS or share < _MIN_INLIER_SHARE:
