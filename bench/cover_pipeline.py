@@ -211,7 +211,7 @@ def main(argv=None) -> int:
                     help="plates, synth-text, video, schedule (--kinds-every), costs (of a look's pieces)")
     ap.add_argument("--limit", type=int, default=0, help="pictures per photo set (0: all)")
     ap.add_argument("--frames", type=int, default=20, help="frames of the synthetic clip")
-    ap.add_argument("--clips", default="street,pan", help="schedule set: clips (street, pan)")
+    ap.add_argument("--clips", default="street,pan", help="schedule set: clips (street, pan, whitehouse)")
     ap.add_argument("--every", default="1,6,12,18,24", help="schedule set: --kinds-every values (1 first)")
     ap.add_argument("--out", default=str(B.OUT))
     ap.add_argument("--keep", default=None, help="keep the inputs and outputs in this folder")

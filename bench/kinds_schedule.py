@@ -14,6 +14,9 @@ Two synthetic 1920x1080 clips at 25 fps, H.264 CRF 16, with known plates and wor
   upscaled to 2600 px): the window moves 14 px a frame right with a +-4 px
   vertical shake; plates (12, 16, 22 px) and words (10, 14, 20 px) stand in the
   scene and enter the frame from the right edge as the camera pans.
+* ``whitehouse``: real footage, the White House clip's first frames upscaled to
+  1920x1080 (cuts, a moving camera, its own signs); nothing drawn, so only the
+  every-frame detector's boxes are scored.
 
 For each clip: the plate/text detector on **every decoded frame, every tile** in
 this process (the reference: what ``--kinds-every 1`` looks at), then ``veil
@@ -160,6 +163,22 @@ def pan_clip(path: Path, n: int):
     return [s[0] for s in specs], truth
 
 
+def whitehouse_clip(path: Path, n: int):
+    """``whitehouse``: the White House clip's first ``n`` frames upscaled to 1920x1080 -- real
+    footage (cuts, a moving camera, its own signs and lights), nothing drawn: no truth items, the
+    every-frame detector's boxes are the bar. ``(names, truth)`` as :func:`street_clip`."""
+    import av
+
+    frames = []
+    with av.open(str(B.WHITE_HOUSE)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i >= n:
+                break
+            frames.append(cv2.resize(f.to_ndarray(format="rgb24"), (W, H), interpolation=cv2.INTER_CUBIC))
+    write_clip(path, frames)
+    return [], [[] for _ in frames]
+
+
 def every_frame_reference(path: Path) -> list[np.ndarray]:
     """The plate/text detector (whole frame and every tile) on every decoded frame (xyxy per frame)."""
     return [d["xyxy"] for d in every_frame_detections(path)]
@@ -229,7 +248,7 @@ def lost_against(run: dict, every: dict) -> dict:
 
 
 # -- the whole measurement ------------------------------------------------------------------
-CLIPS = {"street": street_clip, "pan": pan_clip}
+CLIPS = {"street": street_clip, "pan": pan_clip, "whitehouse": whitehouse_clip}
 
 
 def run_clip(name: str, n: int, everies: list[int], tmp: Path, run_veil, mask_of) -> dict:
