@@ -194,7 +194,7 @@ def test_unsure_candidates_are_looked_at_in_the_detectors_own_tiles():
     frames = [_mark(scene.copy(), 150 + 4 * k, 120, 14) for k in range(5)]  # a small face moving on its own
     grid = set(det.tiles(scene.shape))
     assert all(len(_everything(det, rgb)) == 1 for rgb in frames)
-    plans, found = _run(det, frames, max_interval=30, grid_relook="all")
+    plans, found = _run(det, frames, max_interval=30, grid_relook="all", relook_every=1)
     # The moved face is looked at in a window of the plan's (unsure there), then in the grid's tile holding it.
     assert all(len(d) == 1 and d.scores[0] > 0.5 for d in found)
     assert all(not p.full and not any(c.window in grid for c in p.calls) for p in plans[1:])
@@ -205,7 +205,7 @@ def test_unsure_candidates_are_looked_at_in_the_detectors_own_tiles():
 def test_carried_unsure_candidates_are_looked_at_again_in_the_grids_tiles():
     det = _detector()
     scene = _scene(W, H, seed=10)
-    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook="all")
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook="all", relook_every=1)
     plan = planner.plan(scene)
     unsure = Detections(np.array([[100, 100, 114, 114]], np.float32), scores=np.array([0.2], np.float32))
     planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
@@ -229,7 +229,7 @@ def test_grid_relook_takes_every_tile_holding_the_candidate_or_the_nearest(grid)
     scene = _scene(W, H, seed=11)
     unsure = Detections(np.array([[300, 100, 314, 114]], np.float32), scores=np.array([0.2], np.float32))
     left, right = det.tiles(scene.shape)  # (0, 0, 344, 360) and (296, 0, 640, 360): both hold it
-    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook=grid)
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook=grid, relook_every=1)
     plan = planner.plan(scene)
     planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True)
                           for p in run_plan(det, scene, plan)])
@@ -251,6 +251,29 @@ def test_grid_relook_by_default_only_where_the_plans_stand_in_for_every_tile():
     assert ScanPlanner(det, (H, W), tiles="all").grid_relook == "all"
     assert ScanPlanner(det, (2160, 3840)).grid_relook == "all"  # over 2048 px: every tile on every frame
     assert ScanPlanner(det, (H, W), grid_relook="local").grid_relook == "local"
+    # and unsure candidates looked at again every other frame there, every frame elsewhere
+    assert ScanPlanner(det, (H, W)).relook_every == 1
+    assert ScanPlanner(det, (H, W), tiles="all").relook_every == 2
+    assert ScanPlanner(det, (2160, 3840)).relook_every == 2
+    assert ScanPlanner(det, (2160, 3840), relook_every=3).relook_every == 3
+
+
+def test_carried_unsure_candidates_every_other_frame_with_relook_every_2():
+    det = _detector()
+    scene = _scene(W, H, seed=12)
+    unsure = Detections(np.array([[100, 100, 114, 114]], np.float32), scores=np.array([0.2], np.float32))
+    holding = [t for t in det.tiles(scene.shape) if held_by(unsure.xyxy, [t])[0]]
+    planner = ScanPlanner(det, scene.shape, max_interval=30, grid_relook="all", relook_every=2)
+    looked = []
+    for t in range(5):
+        plan = planner.plan(scene)
+        looked.append(any(held_by(unsure.xyxy, [c.window])[0] for c in plan.calls if c.layer == "tiles"))
+        passes = run_plan(det, scene, plan)
+        # The network finds the candidate wherever a call holds it; carried otherwise.
+        planner.record(plan, [p if p.name != "tiles" else p.__class__("tiles", unsure, True) for p in passes])
+    assert holding and looked == [True, False, True, False, True]  # frame 0: the whole frame
+    found = planner.run(scene, planner.plan(scene))  # carried on frame 5 with its score: still not a face
+    assert not len(found)
 
 
 def test_flash_and_fast_zoom_scan_everything():
@@ -360,6 +383,8 @@ def test_misuse_is_refused():
         ScanPlanner(det, scene.shape, max_carry=0)
     with pytest.raises(ValueError):
         ScanPlanner(det, scene.shape, grid_relook=True)
+    with pytest.raises(ValueError):
+        ScanPlanner(det, scene.shape, relook_every=0)
     planner = ScanPlanner(det, scene.shape)
     with pytest.raises(ValueError):
         planner.plan(scene[:100])

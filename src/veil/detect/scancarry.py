@@ -112,7 +112,7 @@ class Carry:
         self.plan_ages: list[np.ndarray] = []
 
     def move(self, motion: Motion, look: tuple[np.ndarray, np.ndarray], touched: np.ndarray, need: np.ndarray,
-             core_windows: dict[str, list[Window]]) -> tuple[list[Pass], np.ndarray, np.ndarray]:
+             core_windows: dict[str, list[Window]], *, relook: bool = True) -> tuple[list[Pass], np.ndarray, np.ndarray]:
         """The last frame's boxes moved into this one, per pass: those still valid; the (N, 4) boxes
         to look at again; and the (M, 4) of them looked at again for scoring under ``relook_below``
         where no box of any pass scoring over the threshold overlaps them (IoU >= 0.3): faces no pass
@@ -122,7 +122,9 @@ class Carry:
         ``touched``, or are to be scanned (``need``) without a window of its pass holding it whole:
         else a face moving a little each frame in a changing area could leave its box behind; when
         the picture inside it is displaced against ``look`` (the frame's work copy and its look when
-        last scanned); and when it has been carried ``max_carry`` frames in a row.
+        last scanned); and when it has been carried ``max_carry`` frames in a row. With ``relook``
+        False, boxes scoring under ``relook_below`` are carried like the others (the planner's
+        ``relook_every``).
         """
         m = to_picture(motion.matrix, self.scale)
         hit_touched, hit_need = _box_sums(touched), _box_sums(need)
@@ -146,7 +148,7 @@ class Carry:
             if self.max_carry is not None:
                 still &= age < self.max_carry
             sure.append(b[dets.scores >= self.detector.threshold])
-            if self.relook_below is not None:
+            if self.relook_below is not None and relook:
                 low = dets.scores < self.relook_below
                 still &= ~low
                 unsure.append(b[inside & low])
