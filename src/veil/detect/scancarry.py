@@ -112,7 +112,8 @@ class Carry:
         self.plan_ages: list[np.ndarray] = []
 
     def move(self, motion: Motion, look: tuple[np.ndarray, np.ndarray], touched: np.ndarray, need: np.ndarray,
-             core_windows: dict[str, list[Window]], *, relook: bool = True) -> tuple[list[Pass], np.ndarray, np.ndarray]:
+             core_windows: dict[str, list[Window]], *, relook: bool = True
+             ) -> tuple[list[Pass], np.ndarray, np.ndarray]:
         """The last frame's boxes moved into this one, per pass: those still valid; the (N, 4) boxes
         to look at again; and the (M, 4) of them looked at again for scoring under ``relook_below``
         where no box of any pass scoring over the threshold overlaps them (IoU >= 0.3): faces no pass

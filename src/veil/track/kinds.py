@@ -17,8 +17,8 @@ what the last look found: the tracker carries it (:func:`link_options`:
 interpolated between detections, padded ``kinds_every`` frames before a
 track's first and after its last, moved with the camera,
 :func:`follow_camera`), and each detection is held ``kinds_every`` frames
-either side, moved with the camera (:func:`hold_with_camera`). With ``kinds_every`` 1 every frame is looked at in
-full, as before.
+either side, moved with the camera (:func:`hold_with_camera`). With
+``kinds_every`` 1 every frame is looked at in full, as before.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
