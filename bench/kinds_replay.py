@@ -111,6 +111,7 @@ def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "mai
            live: bool = False, **config) -> tuple[list[np.ndarray], list[int], object, list]:
     """Pass 1 and the regions of ``--cover plates,text --kinds-every every``: (masks, looked, tracked)."""
     from veil.config import Config
+    from veil.detect.scanwindows import held_by
     from veil.detections import Detections
     from veil.region import regions_for
     from veil.track.kinds import OtherKindsStep
@@ -127,7 +128,7 @@ def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "mai
         if windows is not None and live:  # a change look, run for real
             found = fn(rgb, windows)
         elif windows is not None:  # a change look: the frame's every-frame boxes lying whole in its windows
-            found = found[_inside_any(found.xyxy, windows)]
+            found = found[held_by(found.xyxy, windows)]
         fut.set_result(found)
         return fut
 
@@ -152,13 +153,6 @@ def replay(frames: list[np.ndarray], dets: list, every: int, variant: str = "mai
     if faces is not None:
         masks = [m | fm for m, fm in zip(masks, faces)]
     return masks, step.looked, scan.tracked, step.camera
-
-
-def _inside_any(xyxy: np.ndarray, windows) -> np.ndarray:
-    b = np.asarray(xyxy, float).reshape(-1, 4)
-    w = np.asarray(windows, float).reshape(-1, 4)
-    return ((b[:, None, 0] >= w[None, :, 0]) & (b[:, None, 1] >= w[None, :, 1])
-            & (b[:, None, 2] <= w[None, :, 2]) & (b[:, None, 3] <= w[None, :, 3])).any(axis=1)
 
 
 def under_covered(masks, dets, looked, every_masks, camera) -> list[dict]:

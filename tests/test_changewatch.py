@@ -13,6 +13,7 @@ import pytest
 from veil.cli import main
 from veil.detect.changewatch import ChangeWatch
 from veil.detect.motion import Motion
+from veil.detect.scanwindows import held_by
 from veil.detections import Detections, Kind, Source
 from veil.track.kinds import hold_with_camera
 from veil.track.linker import TrackResult, TrackSummary
@@ -31,8 +32,7 @@ def _scene(h: int = 360, w: int = 640, seed: int = 1) -> np.ndarray:
 
 
 def _holds(windows, box) -> bool:
-    x0, y0, x1, y1 = box
-    return any(a <= x0 and b <= y0 and x1 <= c and y1 <= d for a, b, c, d in windows)
+    return bool(windows) and bool(held_by(np.asarray([box], float), windows)[0])
 
 
 def test_nothing_new_nothing_to_look_at_and_the_input_is_not_changed():

@@ -113,12 +113,13 @@ class OtherKindsStep:
         if shot_change and self._previous is not None:
             self._look(-1, *self._previous)  # the last frame of the shot before
         self.futures.append(None)
-        if is_look(index, self.every, first=first, shot_change=shot_change):
+        windows = None
+        if motion is not None and not is_look(index, self.every, first=first, shot_change=shot_change):
+            windows = self._watch.windows(index, self._grey, motion)
+        if windows is None:  # a scheduled look, or the watch cannot vouch for this frame: a full look
             self._look(-1, index, rgb)
-            return
-        windows = self._watch.windows(index, self._grey, motion) if motion is not None else None
-        if windows is None:  # the watch cannot vouch for this frame (motion not followed): a full look
-            self._look(-1, index, rgb)
+            if self._watch is not None:
+                self._watch.full(index, self._grey)
             return
         if windows:
             self.futures[-1] = self.submit(self.detector.detect_windows, rgb, windows)
@@ -144,8 +145,6 @@ class OtherKindsStep:
         self.futures[slot] = self.submit(self.detector.detect, rgb)
         self.looked.append(index)
         self.looked.sort()
-        if self._watch is not None and slot == -1 and index == max(self.looked):
-            self._watch.full(index, self._grey)
         self._previous = None
 
     def join(self, faces: list[Detections]) -> list[Detections]:
