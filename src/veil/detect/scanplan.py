@@ -56,7 +56,8 @@ from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .scancalls import FramePlan, ScanCall, join_passes, run_plan, still_valid
 from .scancarry import Carry
 from .scanrelook import grid_windows, unsure_candidates
-from .scanwindows import Window, align_quantum, cap_windows, grow_window, merge_windows, network_pixels, split_patch
+from .scanwindows import (Window, align_quantum, cap_windows, grow_window, held_by, merge_windows, network_pixels,
+                          split_patch)
 
 __all__ = ["ScanPlanner", "ScanCall", "FramePlan", "run_plan", "join_passes", "network_pixels"]
 
@@ -381,7 +382,7 @@ class ScanPlanner:
         new = []
         for box in np.asarray(small, np.float64):
             need = grow_window(box, margin, 1, self.width, self.height)
-            if not any(w[0] <= need[0] and w[1] <= need[1] and w[2] >= need[2] and w[3] >= need[3] for w in held):
+            if not held_by(np.asarray([need], np.float64), held)[0]:
                 new.append(grow_window(box, margin, q, self.width, self.height))
         return tuple(ScanCall("tiles", w, self.scales["tiles"])
                      for w in self._capped("tiles", merge_windows(new))) + grid_calls
