@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,review,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[test,review,cluster,bf16]'
 	touch $(STAMP)
 
 demo: $(STAMP)

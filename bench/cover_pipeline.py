@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,11 +66,15 @@ import plates_coverage as P  # noqa: E402
 MIN_COVER = 0.8
 
 
+#: Arguments added to every ``veil anonymize`` run (``--veil-args``, e.g. ``--precision bf16``).
+VEIL_ARGS: list[str] = []
+
+
 def run_veil(inputs: Path, out: Path, cover: str, *extra: str) -> dict:
     """Run ``veil anonymize`` in a child; its report and CPU seconds (user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-m", "veil.cli", "anonymize", str(inputs), "-o", str(out), "--cover", cover,
-           "--masks", *extra]
+           "--masks", *extra, *VEIL_ARGS]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 3):  # 3: a leak was reported (counted, not an error here)
@@ -213,9 +218,11 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=20, help="frames of the synthetic clip")
     ap.add_argument("--clips", default="street,pan", help="schedule set: clips (street, pan, whitehouse)")
     ap.add_argument("--every", default="1,6,12,18,24", help="schedule set: --kinds-every values (1 first)")
+    ap.add_argument("--veil-args", default="", help="extra args for every veil run, e.g. '--precision bf16'")
     ap.add_argument("--out", default=str(B.OUT))
     ap.add_argument("--keep", default=None, help="keep the inputs and outputs in this folder")
     args = ap.parse_args(argv)
+    VEIL_ARGS[:] = shlex.split(args.veil_args)
     out_dir = Path(args.out)
     machine = B.machine_info()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="veil-cover-"))

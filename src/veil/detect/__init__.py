@@ -113,9 +113,16 @@ def default_plate_detector(config, *, threads: int | None = None) -> PlateDetect
     Its other settings are the measured defaults of :class:`PlateDetector`
     (bench/RESULTS.md, Licence plates and text). ``threads`` as in :func:`default_detector`.
     """
-    return PlateDetector(threads=threads) if config.tiles else PlateDetector(upscale=None, threads=threads)
+    return PlateDetector(**_kinds_options(config, threads))
 
 
 def default_text_detector(config, *, threads: int | None = None) -> TextDetector:
     """The text detector for a :class:`veil.config.Config` (``tiles`` as in :func:`default_plate_detector`)."""
-    return TextDetector(threads=threads) if config.tiles else TextDetector(upscale=None, threads=threads)
+    return TextDetector(**_kinds_options(config, threads))
+
+
+def _kinds_options(config, threads: int | None) -> dict:
+    from .bf16 import float_precision
+
+    return dict(threads=threads, precision=float_precision(config.precision),
+                **({} if config.tiles else {"upscale": None}))

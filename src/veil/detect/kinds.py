@@ -17,6 +17,7 @@ import numpy as np
 from ..detections import Detections
 from ..models import text_detector_onnx_path
 from .base import check_rgb
+from .bf16 import float_precision
 from .plates import PlateDetector
 from .text import TextDetector
 
@@ -36,6 +37,8 @@ class OtherKinds:
         Text lines taller than this share of the picture are left visible (None: all covered).
     threads : int or None, keyword-only
         onnxruntime threads.
+    precision : {'fp32', 'int8', 'bf16'}, keyword-only
+        The run's ``Config.precision`` (:func:`veil.detect.bf16.float_precision`).
 
     Notes
     -----
@@ -44,13 +47,13 @@ class OtherKinds:
     """
 
     def __init__(self, kinds, *, tiles: bool = True, text_max_share: float | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, precision: str = "fp32") -> None:
         self.kinds = tuple(kinds)
         if not self.kinds or not set(self.kinds) <= {"plates", "text"}:
             raise ValueError(f"kinds must be plates and/or text, not {kinds!r}")
-        upscale = {} if tiles else {"upscale": None}
-        self.text = TextDetector(max_height_share=text_max_share, threads=threads, **upscale)
-        self.plates = PlateDetector(threads=threads, **upscale)
+        options = dict(threads=threads, precision=float_precision(precision), **({} if tiles else {"upscale": None}))
+        self.text = TextDetector(max_height_share=text_max_share, **options)
+        self.plates = PlateDetector(**options)
         #: Picture pixels a change look's window reaches around a change (a line up to this long lies whole in it).
         self.window_margin = self.text.overlap
 
@@ -120,12 +123,12 @@ def other_kinds_for(config, *, single: bool = False) -> OtherKinds | None:
     if not config.other_kinds:
         return None
     threads = 1 if single else config.cpu_threads
-    return _cached(config.other_kinds, config.tiles, config.text_max_share or None, threads)
+    return _cached(config.other_kinds, config.tiles, config.text_max_share or None, threads, config.precision)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(kinds: tuple, tiles: bool, text_max_share: float | None, threads: int) -> OtherKinds:
-    return OtherKinds(kinds, tiles=tiles, text_max_share=text_max_share, threads=threads)
+def _cached(kinds: tuple, tiles: bool, text_max_share: float | None, threads: int, precision: str) -> OtherKinds:
+    return OtherKinds(kinds, tiles=tiles, text_max_share=text_max_share, threads=threads, precision=precision)
 
 
 def with_other_kinds(faces: Detections, rgb: np.ndarray, config) -> Detections:

@@ -72,7 +72,7 @@ def new_session(model: bytes | str | os.PathLike, *, threads: int | None, what: 
 
 
 def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
-                   prepare: Callable[[Path], bytes] | None = None):
+                   prepare: Callable[[Path], bytes] | None = None, precision: str = "fp32"):
     """The process-wide :func:`new_session` of a model file, loaded on first use.
 
     Parameters
@@ -84,13 +84,23 @@ def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
     prepare : callable, optional, keyword-only
         ``prepare(path) -> bytes``: a rewrite of the model before loading
         (part of the cache key).
+    precision : {'fp32', 'bf16'}, keyword-only
+        ``bf16``: a :class:`veil.detect.bf16.Bf16Session` of the model where
+        :func:`veil.detect.bf16.runs_bf16` says so (the same ``run``).
     """
-    key = (str(path), threads, prepare)
+    from .bf16 import Bf16Session, runs_bf16
+
+    bf16 = runs_bf16(precision)
+    key = (str(path), threads, prepare, bf16)
     session = _CACHE.get(key)
     if session is None:
         with _CACHE_LOCK:
             session = _CACHE.get(key)
             if session is None:
                 model = prepare(Path(path)) if prepare is not None else Path(path)
-                session = _CACHE[key] = new_session(model, threads=threads, what=what)
+                if bf16:
+                    model = model if isinstance(model, bytes) else model.read_bytes()
+                    session = _CACHE[key] = Bf16Session(model, threads=threads, what=what)
+                else:
+                    session = _CACHE[key] = new_session(model, threads=threads, what=what)
     return session

@@ -250,6 +250,8 @@ class PlateDetector:
         size and the magnified tiles for small plates).
     threads : int or None, keyword-only
     model_path : path-like or None, keyword-only
+    precision : {'fp32', 'bf16'}, keyword-only
+        As for :class:`~veil.detect.text.TextDetector`.
 
     Notes
     -----
@@ -262,7 +264,8 @@ class PlateDetector:
     def __init__(self, *, threshold: float = 0.3, grow_height: float = 0.5, grow_length: float = 1.0,
                  rules: PlateRules | None = None, rim: bool = True, min_side: int = 736, max_side: int = 2048,
                  upscale: float | None = 2.0, tile_size: int = 1536, overlap: int = 48,
-                 threads: int | None = None, model_path: str | os.PathLike | None = None) -> None:
+                 threads: int | None = None, model_path: str | os.PathLike | None = None,
+                 precision: str = "fp32") -> None:
         for name, value in (("grow_height", grow_height), ("grow_length", grow_length)):
             if not 0.0 <= float(value) <= 5.0:
                 raise ValueError(f"{name} must be between 0 and 5, not {value!r}")
@@ -270,7 +273,7 @@ class PlateDetector:
             raise ValueError(f"rules must be a PlateRules, not {type(rules).__name__}")
         self.text = TextDetector(threshold=threshold, grow=0.0, min_side=min_side, max_side=max_side,
                                  upscale=upscale, tile_size=tile_size, overlap=overlap, threads=threads,
-                                 model_path=model_path)
+                                 model_path=model_path, precision=precision)
         self.grow_height, self.grow_length = float(grow_height), float(grow_length)
         self.rules = rules if rules is not None else PlateRules()
         self.rim = bool(rim)

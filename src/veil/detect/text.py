@@ -196,6 +196,10 @@ class TextDetector:
         onnxruntime intra-op threads (None: one per core).
     model_path : path-like or None, keyword-only
         ONNX weights; default :func:`veil.models.text_detector_onnx_path`.
+    precision : {'fp32', 'bf16'}, keyword-only
+        ``bf16``: the float weights computed in bfloat16 by OpenVINO
+        (:mod:`veil.detect.bf16`): 0.5x the CPU time per call on this
+        project's machine, the same plates covered (bench/RESULTS.md).
 
     Notes
     -----
@@ -207,7 +211,9 @@ class TextDetector:
     def __init__(self, *, threshold: float = 0.3, pixel_threshold: float = 0.3, unclip: float = 1.6,
                  grow: float = 0.15, max_height_share: float | None = None, min_side: int = 736, max_side: int = 2048, upscale: float | None = 2.0,
                  tile_size: int = 1536, overlap: int = 48, threads: int | None = None,
-                 model_path: str | os.PathLike | None = None) -> None:
+                 model_path: str | os.PathLike | None = None, precision: str = "fp32") -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
         for name, value in (("threshold", threshold), ("pixel_threshold", pixel_threshold)):
             if not 0.0 < float(value) < 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
@@ -232,16 +238,17 @@ class TextDetector:
         self.upscale = None if upscale is None else float(upscale)
         self.tile_size, self.overlap = int(tile_size), int(overlap)
         self.threads = threads
+        self.precision = precision
         self._model_path = Path(model_path) if model_path is not None else None
 
     def __repr__(self) -> str:
-        return f"TextDetector(threshold={self.threshold}, upscale={self.upscale})"
+        return f"TextDetector(threshold={self.threshold}, upscale={self.upscale}, precision={self.precision!r})"
 
     @property
     def session(self):
         """The process-wide onnxruntime session, loaded on first access."""
         path = self._model_path if self._model_path is not None else text_detector_onnx_path()
-        return shared_session(path, threads=self.threads, what="the DBNet text detector")
+        return shared_session(path, threads=self.threads, what="the DBNet text detector", precision=self.precision)
 
     # -- one pass -----------------------------------------------------------
     def full_scale(self, shape: tuple[int, ...]) -> float:
