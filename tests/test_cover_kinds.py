@@ -87,6 +87,17 @@ def test_faces_only_needs_no_text_detector(monkeypatch):
     assert other_kinds_for(Config()) is None
 
 
+def test_face_detector_of_a_run_that_does_not_cover_faces_finds_none():
+    from veil.detect import detector_for
+    from veil.detect.kinds import NoFaces, face_detector_for
+
+    given = NoFaces()  # any detector a caller passes
+    assert isinstance(face_detector_for(Config(cover="plates"), given), NoFaces)
+    assert isinstance(face_detector_for(Config(cover="text"), detector_for(Config())), NoFaces)
+    assert face_detector_for(Config(), given) is given
+    assert face_detector_for(Config(cover="faces,plates")) is detector_for(Config(cover="faces,plates"))
+
+
 # ------------------------------------------------------------------ regions and records
 def test_plate_and_text_regions_are_their_boxes_whatever_the_face_shape():
     dets = Detections([[10, 10, 50, 60], [100, 100, 160, 120], [200, 20, 260, 40]],

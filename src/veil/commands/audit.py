@@ -168,14 +168,14 @@ def _others(detector, rgb: np.ndarray, frame: int | None = None) -> list[OtherAu
 
 def audit_file(path: str | os.PathLike, config: Config | None = None, *, detector=None) -> FileAudit:
     """Audit one file; raises :class:`~veil.errors.VeilError` for unreadable files."""
-    from ..detect import detector_for, find
-    from ..detect.kinds import NoFaces, other_kinds_for
+    from ..detect import find
+    from ..detect.kinds import face_detector_for, other_kinds_for
     from ..media.sniff import require_media
 
     config = config or Config()
     path = Path(path)
     kind = require_media(path)
-    detector = detector or (detector_for(config) if config.covers_faces else NoFaces())
+    detector = face_detector_for(config, detector)
     other = other_kinds_for(config)
     result = FileAudit(input=str(path), kind=kind, looked_for=config.cover)
     if kind == "image":

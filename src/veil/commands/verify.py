@@ -223,7 +223,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
         A file cannot be read (``exc.path`` names which), the two are of
         different kinds, or they do not show the same scene.
     """
-    from ..detect import detector_for
+    from ..detect.kinds import face_detector_for
     from ..media.sniff import require_media
 
     config = config or Config()
@@ -232,11 +232,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     if kinds[0] != kinds[1]:
         raise UnsupportedMediaError(f"cannot compare a {kinds[0]} with a {kinds[1]}")
     result = PairVerification(str(original), str(anonymized), kinds[0])
-    if not config.covers_faces:  # plates or text only: faces are neither looked for nor measured
-        from ..detect.kinds import NoFaces
-
-        detector = NoFaces()
-    detector = detector or detector_for(config)
+    detector = face_detector_for(config, detector)  # plates or text only: faces neither looked for nor measured
     if kinds[0] == "image":
         _verify_pictures(result, original, anonymized, config, detector)
     else:

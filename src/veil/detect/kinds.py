@@ -21,7 +21,7 @@ from .bf16 import float_precision
 from .plates import PlateDetector
 from .text import TextDetector
 
-__all__ = ["OtherKinds", "NoFaces", "other_kinds_for", "require_other_kinds", "with_other_kinds"]
+__all__ = ["OtherKinds", "NoFaces", "face_detector_for", "other_kinds_for", "require_other_kinds", "with_other_kinds"]
 
 
 class OtherKinds:
@@ -106,6 +106,19 @@ class NoFaces:
 
     def detect(self, rgb: np.ndarray) -> Detections:
         return Detections.empty()
+
+
+def face_detector_for(config, detector=None):
+    """The face detector of a run with ``config``: :class:`NoFaces` when it does not cover
+    faces (``--cover plates,text``; even over a ``detector`` given), else ``detector`` or
+    veil's own (:func:`veil.detect.detector_for`)."""
+    if not config.covers_faces:
+        return NoFaces()
+    if detector is not None:
+        return detector
+    from . import detector_for
+
+    return detector_for(config)
 
 
 def require_other_kinds(config) -> None:

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from ..detect import select_for
-from ..detect.kinds import NoFaces
+from ..detect.kinds import face_detector_for
 from ..detections import Detections
 from ..errors import UnsupportedMediaError
 from .kinds import OtherKindsStep, follow_camera, hold_with_camera, link_by_kind, link_options
@@ -236,7 +236,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     frames = itertools.chain([first], frames) if first is not None else iter(())
     if first is not None and plans_motion(config, detector, shape=first.rgb.shape):
         return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
-    scheduler = _Scheduler(config, detector if config.covers_faces else NoFaces(), workers, frame_bytes)
+    scheduler = _Scheduler(config, face_detector_for(config, detector), workers, frame_bytes)
     scheduler.total = total
     others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on their schedule
     signatures = []
