@@ -33,6 +33,8 @@ __all__ = ["Bf16Session", "float_precision", "runs_bf16", "unavailable", "requir
 
 #: How to install what bf16 needs.
 EXTRA = "pip install 'veil[bf16]'"
+#: Prepared kernels OpenVINO keeps for the input shapes it has seen (its own default; see Bf16Session).
+SHAPE_CACHE = 5000
 
 
 @functools.lru_cache(maxsize=1)
@@ -131,7 +133,12 @@ class Bf16Session:
         _, core = _openvino()
         from ..config import usable_cpus
 
-        config = {"INFERENCE_PRECISION_HINT": "bf16"}
+        # OpenVINO keeps what it prepared for each input shape it has seen: the motion plans'
+        # windows of every size cost a slower first call each, and memory (2.6 GB after 2,000
+        # window sizes up to 1300 px, against 0.3 GB for onnxruntime). A smaller cache bounds
+        # the memory but cost 4K plans 18-27% more CPU (bench/RESULTS.md, bf16); padding the
+        # windows to fewer sizes changed what the plans found. bf16 is opt-in: kept as is.
+        config = {"INFERENCE_PRECISION_HINT": "bf16", "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE}
         if threads == 1:
             # One stream per concurrent caller; a stream with requests from
             # two threads would run them one after the other.
