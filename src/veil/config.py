@@ -141,10 +141,10 @@ class Config:
         detector"); runs with it carry a warning. ``bf16``: every network's
         float weights computed in bfloat16 by OpenVINO (the ``bf16`` extra and
         a CPU with native bf16; ``veil.detect.bf16``): about 0.6x the face
-        detector's and 0.5x the text detector's CPU time, the same plates and
-        video faces as ``fp32`` in veil's benchmarks, a few photo faces fewer
-        (bench/RESULTS.md, "bf16"); runs with it carry a warning too. A GPU
-        runs ``fp32`` either way.
+        detector's and 0.5x the text detector's CPU time, about as many faces,
+        plates and text as ``fp32`` in veil's benchmarks, not always the same
+        ones (bench/RESULTS.md, "bf16"); runs with it carry a warning too. A
+        GPU runs ``fp32`` either way.
     region_scale : float
         Head region size relative to the detected face box (covers hair, ears, chin).
     region_shape : RegionShape

