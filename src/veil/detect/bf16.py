@@ -134,9 +134,9 @@ class Bf16Session:
         from ..config import usable_cpus
 
         # OpenVINO keeps what it prepared for each input shape it has seen: the motion plans'
-        # windows of every size cost a slower first call each, and memory (2.6 GB after 2,000
-        # window sizes up to 1300 px, against 0.3 GB for onnxruntime). A smaller cache bounds
-        # the memory but cost 4K plans 18-27% more CPU (bench/RESULTS.md, bf16); padding the
+        # windows of every size cost a slower first call each, and memory (2.5 GB after 2,000
+        # window sizes up to 1300 px, against 0.8 GB for onnxruntime; bench/bf16_shapes.py).
+        # A smaller cache bounds the memory but cost 4K plans 18-27% more CPU; padding the
         # windows to fewer sizes changed what the plans found. bf16 is opt-in: kept as is.
         config = {"INFERENCE_PRECISION_HINT": "bf16", "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE}
         if threads == 1:
