@@ -156,6 +156,32 @@ def _all_gone(pids: list[int], *, within: float = 10.0) -> bool:
     return True
 
 
+def test_a_stop_that_strikes_where_python_cannot_raise_arrives_again():
+    """A handler's Interrupted raised in a weakref callback (as in the import machinery's lock
+    cleanup) is swallowed by Python; veil sends the signal again so the run still stops."""
+    import weakref
+
+    from veil.commands.signals import interruptible
+    from veil.errors import Interrupted
+
+    class Thing:
+        pass
+
+    def struck(_ref):  # what the handler does when the signal lands in this callback
+        raise Interrupted(signal.SIGTERM)
+
+    before = sys.unraisablehook
+    with pytest.raises(Interrupted) as stopped:
+        with interruptible():
+            thing = Thing()
+            ref = weakref.ref(thing, struck)
+            del thing  # the callback runs; its exception cannot propagate
+            for _ in range(1000):  # the signal sent again is raised at the next bytecode
+                time.sleep(0.001)
+    assert stopped.value.signum == signal.SIGTERM and ref() is None
+    assert sys.unraisablehook is before
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_during_a_video_leaves_no_partial_output_nor_process(tmp_path, short_clip, face_photo,

@@ -26,7 +26,7 @@ from ..errors import ExitCode, Interrupted, OutputInUseError, UsageError, VeilEr
 from ..media.atomic import OutputLock, remove_stale_temporaries
 from ..report import FileReport, RunReport, write_json
 from ..scale.resume import Resume
-from .signals import deferred_signals, die_with_parent, interruptible
+from .signals import deferred_signals, die_with_parent, interruptible, redeliver_swallowed_stops
 
 __all__ = ["AnonymizeOptions", "RunOutcome", "run_anonymize", "REPORT_JSON", "REPORT_HTML"]
 
@@ -305,6 +305,7 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)  # one process per core; no oversubscription
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _worker_stop)
+    redeliver_swallowed_stops()
     die_with_parent(signal.SIGTERM)
 
 

@@ -10,13 +10,15 @@ processes of ``--jobs`` get the same, and also SIGTERM when their parent dies
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from typing import Iterator
 
 from ..errors import Interrupted
 
-__all__ = ["STOP_SIGNALS", "interruptible", "deferred_signals", "die_with_parent"]
+__all__ = ["STOP_SIGNALS", "interruptible", "deferred_signals", "die_with_parent", "redeliver_swallowed_stops"]
 
 #: The signals a run stops on; SIGKILL cannot be caught (the next run into the
 #: same folder removes what it left, see veil.media.atomic).
@@ -26,6 +28,29 @@ STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signa
 
 def _raise(signum, _frame):
     raise Interrupted(signum)
+
+
+def _redeliver(unraisable) -> None:
+    # A handler's Interrupted raised inside a weakref callback, a __del__ or the
+    # import machinery's lock cleanup cannot propagate: Python prints "Exception
+    # ignored" and carries on as if no signal had come. Sent again a moment later
+    # (not from here: a signal raised now would be handled inside this hook), it
+    # is raised at a point that can unwind, and clean up, instead.
+    if isinstance(unraisable.exc_value, Interrupted):
+        again = threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def redeliver_swallowed_stops() -> None:
+    """Make a stop signal that struck where Python cannot raise arrive again (``sys.unraisablehook``).
+
+    For processes whose handlers raise :class:`Interrupted` for good (``--jobs`` workers);
+    :func:`interruptible` does it for its block.
+    """
+    sys.unraisablehook = _redeliver
 
 
 @contextlib.contextmanager
@@ -39,9 +64,11 @@ def interruptible() -> Iterator[None]:
         yield
         return
     previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
+    hook, sys.unraisablehook = sys.unraisablehook, _redeliver
     try:
         yield
     finally:
+        sys.unraisablehook = hook
         for s, handler in previous.items():
             signal.signal(s, handler)
 
