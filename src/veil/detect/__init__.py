@@ -122,7 +122,6 @@ def default_text_detector(config, *, threads: int | None = None) -> TextDetector
 
 
 def _kinds_options(config, threads: int | None) -> dict:
-    from .bf16 import float_precision
+    from .kinds import kinds_options
 
-    return dict(threads=threads, precision=float_precision(config.precision),
-                **({} if config.tiles else {"upscale": None}))
+    return kinds_options(tiles=config.tiles, threads=threads, precision=config.precision)

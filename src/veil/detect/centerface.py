@@ -37,7 +37,7 @@ from ..errors import ModelError
 from ..models import centerface_int8_onnx_path, centerface_onnx_path
 from .base import check_rgb, resize_to
 from .nms import nms
-from .bf16 import Bf16Session, runs_bf16
+from .bf16 import runs_bf16
 from .onnx import new_session
 
 __all__ = ["CenterFace", "BACKENDS", "preferred_backend", "has_onnxruntime"]
@@ -90,10 +90,8 @@ class _Model:
         else:
             # veil.detect.onnx writes the options and the provider choice once.
             model = path.read_bytes() if prepared else ort_model_bytes(path)
-            if backend == "openvino":
-                self._sess = Bf16Session(model, threads=threads, what=f"CenterFace from {path}")
-            else:
-                self._sess = new_session(model, threads=threads, what=f"CenterFace from {path}")
+            self._sess = new_session(model, threads=threads, what=f"CenterFace from {path}",
+                                     bf16=backend == "openvino")
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         if self.backend == "opencv":

@@ -21,7 +21,14 @@ from .bf16 import float_precision
 from .plates import PlateDetector
 from .text import TextDetector
 
-__all__ = ["OtherKinds", "NoFaces", "face_detector_for", "other_kinds_for", "require_other_kinds", "with_other_kinds"]
+__all__ = ["OtherKinds", "NoFaces", "face_detector_for", "kinds_options", "other_kinds_for", "require_other_kinds",
+           "with_other_kinds"]
+
+
+def kinds_options(*, tiles: bool, threads: int | None, precision: str) -> dict:
+    """Keywords of :class:`PlateDetector` and :class:`TextDetector` for a run's ``tiles``,
+    ``threads`` and ``precision`` (``Config.precision``: :func:`veil.detect.bf16.float_precision`)."""
+    return dict(threads=threads, precision=float_precision(precision), **({} if tiles else {"upscale": None}))
 
 
 class OtherKinds:
@@ -51,7 +58,7 @@ class OtherKinds:
         self.kinds = tuple(kinds)
         if not self.kinds or not set(self.kinds) <= {"plates", "text"}:
             raise ValueError(f"kinds must be plates and/or text, not {kinds!r}")
-        options = dict(threads=threads, precision=float_precision(precision), **({} if tiles else {"upscale": None}))
+        options = kinds_options(tiles=tiles, threads=threads, precision=precision)
         self.text = TextDetector(max_height_share=text_max_share, **options)
         self.plates = PlateDetector(**options)
         #: Picture pixels a change look's window reaches around a change (a line up to this long lies whole in it).

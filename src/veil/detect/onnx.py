@@ -12,7 +12,8 @@ gets the same options, written once here:
   spinning vs 0.49 s not, load 5 on 2 cores).
 
 ``InferenceSession.run`` is thread-safe, so one cached session serves every
-thread of the process.
+thread of the process. ``--precision bf16`` gets an OpenVINO session here
+instead (:class:`veil.detect.bf16.Bf16Session`, the same ``run``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _CACHE: dict[tuple, object] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def new_session(model: bytes | str | os.PathLike, *, threads: int | None, what: str):
+def new_session(model: bytes | str | os.PathLike, *, threads: int | None, what: str, bf16: bool = False):
     """A new onnxruntime ``InferenceSession`` with veil's options and providers.
 
     Parameters
@@ -41,12 +42,21 @@ def new_session(model: bytes | str | os.PathLike, *, threads: int | None, what: 
         Intra-op threads (None or 0: onnxruntime's default, one per core).
     what : str, keyword-only
         The network's name, for error messages.
+    bf16 : bool, keyword-only
+        Instead, a :class:`veil.detect.bf16.Bf16Session` of the model (the
+        same ``run``); the caller has decided it runs here
+        (:func:`veil.detect.bf16.runs_bf16`).
 
     Raises
     ------
     veil.errors.ModelError
-        onnxruntime is missing or cannot load the model.
+        onnxruntime is missing or cannot load the model (with ``bf16``: OpenVINO).
     """
+    if bf16:
+        from .bf16 import Bf16Session
+
+        return Bf16Session(model if isinstance(model, bytes) else Path(model).read_bytes(), threads=threads,
+                           what=what)
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime as ort
@@ -88,7 +98,7 @@ def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
         ``bf16``: a :class:`veil.detect.bf16.Bf16Session` of the model where
         :func:`veil.detect.bf16.runs_bf16` says so (the same ``run``).
     """
-    from .bf16 import Bf16Session, runs_bf16
+    from .bf16 import runs_bf16
 
     bf16 = runs_bf16(precision)
     key = (str(path), threads, prepare, bf16)
@@ -98,9 +108,5 @@ def shared_session(path: str | os.PathLike, *, threads: int | None, what: str,
             session = _CACHE.get(key)
             if session is None:
                 model = prepare(Path(path)) if prepare is not None else Path(path)
-                if bf16:
-                    model = model if isinstance(model, bytes) else model.read_bytes()
-                    session = _CACHE[key] = Bf16Session(model, threads=threads, what=what)
-                else:
-                    session = _CACHE[key] = new_session(model, threads=threads, what=what)
+                session = _CACHE[key] = new_session(model, threads=threads, what=what, bf16=bf16)
     return session
