@@ -367,6 +367,19 @@ def test_calls_side_by_side_give_the_same_passes():
     assert all(_same(a.detections, b.detections) and a.name == b.name for a, b in zip(parallel, serial))
 
 
+def test_tiles_side_by_side_find_the_same_faces():
+    det = _detector()
+    scene = _scene(W, H, seed=9)
+    for x, y, size in ((30, 40, 12), (300, 100, 20), (500, 300, 14), (610, 20, 30)):
+        _mark(scene, x, y, size)
+    serial = det.detect(scene, tiles="all")
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        parallel = det.detect(scene, tiles="all", pool=pool)
+        assert len(det.tiles(scene.shape)) > 1
+        assert _same(parallel, serial) and len(serial) == 4
+        assert _same(det.tile_pass(scene, pool=pool), det.tile_pass(scene))
+
+
 def test_network_pixels_pads_to_32():
     assert network_pixels((0, 0, 640, 360), 1.0) == 640 * 384
     assert network_pixels((10, 10, 42, 42), 1.5) == 64 * 64

@@ -278,7 +278,7 @@ class MultiScaleDetector:
         return holding(windows, small.centers)
 
     def tile_pass(self, rgb: np.ndarray, *, windows: list[tuple[int, int, int, int]] | None = None,
-                  threshold: float | None = None) -> Detections:
+                  threshold: float | None = None, pool=None) -> Detections:
         """Boxes found whole in magnified tiles, in ``rgb``'s pixels.
 
         Parameters
@@ -288,14 +288,16 @@ class MultiScaleDetector:
             Tiles to run (default: all of :meth:`tiles`).
         threshold : float, optional, keyword-only
             Default: the final ``threshold``.
+        pool : concurrent.futures.Executor, optional, keyword-only
+            Runs the tiles side by side (see :meth:`window_pass`).
         """
         rgb = check_rgb(rgb)
         if windows is None:
             windows = self.tiles(rgb.shape)
-        return self.window_pass(rgb, windows=windows, scale=self.upscale, threshold=threshold)
+        return self.window_pass(rgb, windows=windows, scale=self.upscale, threshold=threshold, pool=pool)
 
     def window_pass(self, rgb: np.ndarray, *, windows: list[tuple[int, int, int, int]], scale: float,
-                    threshold: float | None = None) -> Detections:
+                    threshold: float | None = None, pool=None) -> Detections:
         """Boxes found whole in windows of the picture seen at ``scale``, in ``rgb``'s pixels.
 
         A box touching a window's edge inside the picture may be a cut face
@@ -311,21 +313,25 @@ class MultiScaleDetector:
             Network pixels per picture pixel.
         threshold : float, optional, keyword-only
             Default: the final ``threshold``.
+        pool : concurrent.futures.Executor, optional, keyword-only
+            Runs the windows' network calls on its threads (results in
+            ``windows``' order, so the outcome is the same): with a base
+            detector on one thread per call, a caller that has the cores to
+            itself (the residual check after encoding) uses all of them.
         """
         rgb = check_rgb(rgb)
         thr = self.threshold if threshold is None else threshold
         h, w = rgb.shape[:2]
-        parts = []
-        for window in windows:
+
+        def one(window):
             x0, y0, x1, y1 = window
             dets = self.base.detect(rgb[y0:y1, x0:x1], scale=scale, threshold=thr)
-            if len(dets):
-                dets = whole_in_tile(dets, window, (h, w))
-                if len(dets):
-                    parts.append(dets)
-        return Detections.concatenate(parts)
+            return whole_in_tile(dets, window, (h, w)) if len(dets) else dets
 
-    def passes(self, rgb: np.ndarray, *, tiles: str | None = None) -> list[Pass]:
+        found = pool.map(one, windows) if pool is not None and len(windows) > 1 else map(one, windows)
+        return Detections.concatenate([d for d in found if len(d)])
+
+    def passes(self, rgb: np.ndarray, *, tiles: str | None = None, pool=None) -> list[Pass]:
         """Every pass of the plan at ``probe_threshold``, not yet merged.
 
         Parameters
@@ -334,6 +340,8 @@ class MultiScaleDetector:
         tiles : {'adaptive', 'all', 'none'} or None, keyword-only
             Which tiles run; None follows ``adaptive``. A video pipeline may run
             ``'all'`` every few frames and ``'adaptive'`` or ``'none'`` between.
+        pool : concurrent.futures.Executor, optional, keyword-only
+            Runs the tiles side by side (see :meth:`window_pass`).
         """
         rgb = check_rgb(rgb)
         mode = tiles if tiles is not None else ("adaptive" if self.adaptive else "all")
@@ -346,17 +354,19 @@ class MultiScaleDetector:
         if self.flip:
             out.append(Pass("flip", self.full_pass(rgb, flip=True, threshold=probe)))
         if mode != "none":
-            out = self.with_tiles(rgb, out, all_tiles=mode == "all")
+            out = self.with_tiles(rgb, out, all_tiles=mode == "all", pool=pool)
         return out
 
-    def with_tiles(self, rgb: np.ndarray, passes: list[Pass], *, all_tiles: bool | None = None) -> list[Pass]:
+    def with_tiles(self, rgb: np.ndarray, passes: list[Pass], *, all_tiles: bool | None = None,
+                   pool=None) -> list[Pass]:
         """``passes`` (whole-frame passes of ``rgb``) plus the tile pass.
 
         The tiles run where :meth:`select_tiles` picks them from ``passes``'
         candidates (all of them unless ``adaptive`` applies, see
         :meth:`adaptive_for`), or all of them with ``all_tiles``. A video
         pipeline calls this later for a frame whose tiles it skipped at first
-        (``tile_every``). ``passes`` is not modified.
+        (``tile_every``). ``passes`` is not modified. ``pool`` runs the tiles
+        side by side (see :meth:`window_pass`).
         """
         rgb = check_rgb(rgb)
         if not self.upscale:
@@ -365,7 +375,8 @@ class MultiScaleDetector:
             windows = self.tiles(rgb.shape)
         else:
             windows = self.select_tiles(rgb.shape, Detections.concatenate([p.detections for p in passes]))
-        return [*passes, Pass("tiles", self.tile_pass(rgb, windows=windows, threshold=self.probe_threshold), small=True)]
+        tiles = self.tile_pass(rgb, windows=windows, threshold=self.probe_threshold, pool=pool)
+        return [*passes, Pass("tiles", tiles, small=True)]
 
     def tiles_only_small(self, shape: tuple[int, ...], passes: list[Pass], merged: Detections) -> int:
         """How many of ``merged``'s faces only the tiles found, and small.
@@ -402,7 +413,7 @@ class MultiScaleDetector:
         return merge_passes(passes, threshold=self.threshold, overlap=self.overlap, nms_iou=self.nms_iou,
                             fuse=self.fuse, min_face=self.min_face)
 
-    def detect(self, rgb: np.ndarray, *, tiles: str | None = None) -> Detections:
+    def detect(self, rgb: np.ndarray, *, tiles: str | None = None, pool=None) -> Detections:
         """Find faces of every size in one picture.
 
         Parameters
@@ -410,6 +421,8 @@ class MultiScaleDetector:
         rgb : (H, W, 3) ndarray of uint8
         tiles : {'adaptive', 'all', 'none'} or None, keyword-only
             Which tiles run (see :meth:`passes`); None follows ``adaptive``.
+        pool : concurrent.futures.Executor, optional, keyword-only
+            Runs the tiles side by side (see :meth:`window_pass`).
 
         Returns
         -------
@@ -422,7 +435,7 @@ class MultiScaleDetector:
         ValueError
             ``rgb`` is not an ``(H, W, 3)`` uint8 array.
         """
-        return self.merge(self.passes(rgb, tiles=tiles))
+        return self.merge(self.passes(rgb, tiles=tiles, pool=pool))
 
 
 def _checked(base: CenterFace, *, threshold: float | None, full_scale: float, full_max_side: int | None,

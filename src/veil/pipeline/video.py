@@ -91,13 +91,18 @@ class _SecondPass:
         self.result = None
         self.other_checks = None  # plates/text residual check (verify.kinds), per render
         # The residual check (veil's detector on sampled output frames) runs on a
-        # thread of its own beside decoding and encoding.
+        # thread of its own beside decoding and encoding, its tiles side by side on
+        # one thread per core: once encoding ends the last checked frames had one
+        # core for themselves (a tenth of a 4K run's time on one core).
         self.side_pool = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual")
                           if config.verify else None)
+        self.tile_pool = (concurrent.futures.ThreadPoolExecutor(config.cpu_threads, thread_name_prefix="veil-tiles")
+                          if config.verify and config.cpu_threads > 1 else None)
 
     def close(self) -> None:
-        if self.side_pool is not None:
-            self.side_pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.side_pool, self.tile_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def render(self, tmp: Path, overrides: dict):
         """Encode the whole video into ``tmp`` with per-track ``overrides``; returns the checks (or None)."""
@@ -108,7 +113,8 @@ class _SecondPass:
         config, regions, n = self.config, self.regions, self.scan.frames
         rng = config.rng()
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
-        checks = (VideoChecks(self.scan.tracked.frames, config, detector_for(config, single=True),
+        checks = (VideoChecks(self.scan.tracked.frames, config,
+                              _TilesOnPool(detector_for(config, single=True), self.tile_pool),
                               pool=self.side_pool) if config.verify else None)
         self.other_checks = (OtherKindsChecks(config, every=config.residual_every, pool=self.side_pool)
                              if config.verify and config.other_kinds else None)
@@ -219,3 +225,13 @@ def covered_in(tracked, config: Config) -> tuple[int, dict]:
 
     kinds = [int(t.kind) for t in tracked.tracks] + [int(k) for d in tracked.frames for k in d.kind[d.track_id < 0]]
     return kinds.count(int(Kind.FACE)), covered_counts(kinds, config)
+
+
+class _TilesOnPool:
+    """A detector whose tiles run side by side on ``pool`` (None: one after the other)."""
+
+    def __init__(self, detector, pool) -> None:
+        self.detector, self.pool = detector, pool
+
+    def detect(self, rgb):
+        return self.detector.detect(rgb, pool=self.pool)
