@@ -112,8 +112,8 @@ def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, calls, *, pool=None)
     calls : FramePlan or sequence of ScanCall
         A plan, or calls such as :meth:`ScanPlanner.follow_up`'s.
     pool : concurrent.futures.Executor, optional, keyword-only
-        Runs the calls side by side; results are gathered in plan order, so
-        they do not depend on it.
+        Runs the calls side by side, the largest first; results are gathered
+        in plan order, so they do not depend on it.
 
     Returns
     -------
@@ -129,7 +129,14 @@ def run_plan(detector: MultiScaleDetector, rgb: np.ndarray, calls, *, pool=None)
     def call(c: ScanCall) -> Detections:
         return run[c.layer](rgb, windows=[c.window], threshold=probe)
 
-    found = list(pool.map(call, calls)) if pool is not None else [call(c) for c in calls]
+    if pool is None:
+        found = [call(c) for c in calls]
+    else:
+        # Largest first: the frame's last call then is a small one, and no core
+        # waits long for another to finish the frame.
+        order = sorted(range(len(calls)), key=lambda k: -calls[k].network_pixels)
+        futures = {k: pool.submit(call, calls[k]) for k in order}
+        found = [futures[k].result() for k in range(len(calls))]
     by_layer: dict[str, list[Detections]] = {}
     for c, dets in zip(calls, found):
         by_layer.setdefault(c.layer, []).append(dets)
