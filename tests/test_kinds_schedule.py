@@ -42,11 +42,11 @@ class _Stub:
         self.calls = 0
         self.windows: list = []  # change looks: (frame's first pixel, windows)
 
-    def detect(self, rgb):
+    def detect(self, rgb, *, pool=None):
         self.calls += 1
         return Detections([[1, 1, 20, 8]], kind=[Kind.PLATE])
 
-    def detect_windows(self, rgb, windows):
+    def detect_windows(self, rgb, windows, *, pool=None):
         self.windows.append(list(windows))
         return Detections.empty()
 

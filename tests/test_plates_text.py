@@ -327,3 +327,25 @@ def test_threads_share_one_detector(plate_det):
         t.join()
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+@needs_model
+def test_calls_side_by_side_find_the_same_plates_and_text():
+    import concurrent.futures
+
+    from veil.detect.kinds import OtherKinds
+
+    frame = cv2.resize(np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1]), (1024, 768))
+    for text, x, y in (("MH12 DE", 200, 600), ("LX09 MZJ", 800, 200), ("B 4471", 520, 700)):
+        frame, _ = draw(frame, text, height=14, angle=0, center=(x, y), plate=True)
+    other = OtherKinds(("plates", "text"), threads=1)
+    assert len(other.text.tiles(frame.shape)) > 1
+    serial = other.detect(frame)
+    windows = [(0, 0, 512, 400), (400, 300, 1024, 768)]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        parallel = other.detect(frame, pool=pool)
+        np.testing.assert_array_equal(parallel.xyxy, serial.xyxy)
+        np.testing.assert_array_equal(parallel.kind, serial.kind)
+        np.testing.assert_array_equal(other.detect_windows(frame, windows, pool=pool).xyxy,
+                                      other.detect_windows(frame, windows).xyxy)
+    assert np.sum(serial.kind == Kind.PLATE) >= 3

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "check_rgb", "resize_to", "select"]
+__all__ = ["FaceDetector", "OnPool", "check_rgb", "resize_to", "select"]
 
 
 @runtime_checkable
@@ -24,6 +24,23 @@ class FaceDetector(Protocol):
 
     def detect(self, rgb: np.ndarray) -> Detections:  # pragma: no cover - protocol
         ...
+
+
+class OnPool:
+    """A detector whose network calls run side by side on ``pool`` (None: one after the other).
+
+    For a caller that takes any ``detect(rgb)`` and runs on one thread while
+    the other cores are idle (a video's residual checks once encoding ends).
+    ``detector`` is veil's (:class:`~veil.detect.MultiScaleDetector`,
+    :class:`~veil.detect.kinds.OtherKinds`: their ``detect`` takes ``pool=``),
+    best with one onnxruntime thread per call; the boxes are the same.
+    """
+
+    def __init__(self, detector, pool) -> None:
+        self.detector, self.pool = detector, pool
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        return self.detector.detect(rgb, pool=self.pool)
 
 
 def check_rgb(rgb: object) -> np.ndarray:

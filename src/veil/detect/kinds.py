@@ -67,12 +67,15 @@ class OtherKinds:
     def __repr__(self) -> str:
         return f"OtherKinds({','.join(self.kinds)}, tiles={self.text.upscale is not None})"
 
-    def detect(self, rgb: np.ndarray) -> Detections:
+    def detect(self, rgb: np.ndarray, *, pool=None) -> Detections:
         """Plates, then text, of one picture.
 
         Parameters
         ----------
         rgb : (H, W, 3) ndarray of uint8
+        pool : concurrent.futures.Executor, optional, keyword-only
+            Runs the network calls side by side
+            (:meth:`veil.detect.text.TextDetector.all_quads`; the same boxes).
 
         Returns
         -------
@@ -80,9 +83,9 @@ class OtherKinds:
             ``kind`` PLATE or TEXT, boxes grown by their detector, clipped to the picture.
         """
         rgb = check_rgb(rgb)
-        return self._boxes(rgb, *self.text.all_quads(rgb))
+        return self._boxes(rgb, *self.text.all_quads(rgb, pool=pool))
 
-    def detect_windows(self, rgb: np.ndarray, windows) -> Detections:
+    def detect_windows(self, rgb: np.ndarray, windows, *, pool=None) -> Detections:
         """Plates, then text, lying whole in some windows of a picture (a video's change look).
 
         Parameters
@@ -90,6 +93,8 @@ class OtherKinds:
         rgb : (H, W, 3) ndarray of uint8
         windows : sequence of (x0, y0, x1, y1) int
             Picture pixels (:meth:`veil.detect.changewatch.ChangeWatch.windows`).
+        pool : concurrent.futures.Executor, optional, keyword-only
+            As in :meth:`detect`.
 
         Returns
         -------
@@ -97,7 +102,7 @@ class OtherKinds:
             As :meth:`detect`, for the lines :meth:`veil.detect.text.TextDetector.window_quads` finds.
         """
         rgb = check_rgb(rgb)
-        return self._boxes(rgb, *self.text.window_quads(rgb, windows))
+        return self._boxes(rgb, *self.text.window_quads(rgb, windows, pool=pool))
 
     def _boxes(self, rgb: np.ndarray, quads: np.ndarray, scores: np.ndarray) -> Detections:
         parts = []

@@ -342,8 +342,15 @@ class TextDetector:
         return [(x0, y0, x1, y1) for y0, y1 in tile_grid(h, side, self.overlap)
                 for x0, x1 in tile_grid(w, side, self.overlap)]
 
-    def all_quads(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def all_quads(self, rgb: np.ndarray, *, pool=None) -> tuple[np.ndarray, np.ndarray]:
         """Text lines of the whole-frame pass and the tiles, not merged.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) ndarray of uint8
+        pool : concurrent.futures.Executor, optional, keyword-only
+            Runs the network calls side by side (results in call order, the
+            same lines): a caller on one thread whose cores are otherwise idle.
 
         Returns
         -------
@@ -354,9 +361,9 @@ class TextDetector:
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
         return self._in_windows(rgb, [(self.full_scale(rgb.shape), [(0, 0, w, h)]),
-                                      (self.upscale, self.tiles(rgb.shape))])
+                                      (self.upscale, self.tiles(rgb.shape))], pool=pool)
 
-    def window_quads(self, rgb: np.ndarray, windows) -> tuple[np.ndarray, np.ndarray]:
+    def window_quads(self, rgb: np.ndarray, windows, *, pool=None) -> tuple[np.ndarray, np.ndarray]:
         """Text lines inside some windows of a picture, each seen by the passes of a full look.
 
         What a full look (:meth:`all_quads`) finds there, for the text that
@@ -372,6 +379,8 @@ class TextDetector:
         rgb : (H, W, 3) ndarray of uint8
         windows : sequence of (x0, y0, x1, y1) int
             Picture pixels, inside the picture.
+        pool : concurrent.futures.Executor, optional, keyword-only
+            As in :meth:`all_quads`.
 
         Returns
         -------
@@ -384,15 +393,20 @@ class TextDetector:
         scales = [self.full_scale(rgb.shape)] + ([self.upscale] if self.tiles(rgb.shape) else [])
         return self._in_windows(rgb, [(scale, cap_windows(windows, max(self.overlap + 2 * _ALIGN,
                                                                        int(self.tile_size / scale)),
-                                                          self.overlap, _ALIGN)) for scale in scales])
+                                                          self.overlap, _ALIGN)) for scale in scales],
+                                pool=pool)
 
-    def _in_windows(self, rgb: np.ndarray, passes) -> tuple[np.ndarray, np.ndarray]:
+    def _in_windows(self, rgb: np.ndarray, passes, *, pool=None) -> tuple[np.ndarray, np.ndarray]:
         """Lines of ``passes`` ((scale, windows) pairs), in ``rgb``'s pixels, not merged."""
-        parts = [(np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))]
-        for scale, windows in passes:
-            for x0, y0, x1, y1 in windows:
-                q, s = self.quads(rgb[y0:y1, x0:x1], scale=scale)
-                parts.append((q + np.array([x0, y0], np.float32), s))
+        calls = [(scale, window) for scale, windows in passes for window in windows]
+
+        def one(call):
+            scale, (x0, y0, x1, y1) = call
+            q, s = self.quads(rgb[y0:y1, x0:x1], scale=scale)
+            return q + np.array([x0, y0], np.float32), s
+
+        found = pool.map(one, calls) if pool is not None and len(calls) > 1 else map(one, calls)
+        parts = [(np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)), *found]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def detect(self, rgb: np.ndarray) -> Detections:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..anonymize import cover
 from ..config import Config
-from ..detect import detector_for
+from ..detect import OnPool, detector_for
 from ..errors import MediaError
 from ..media.atomic import atomic_folder, atomic_output
 from ..region import regions_for
@@ -114,9 +114,10 @@ class _SecondPass:
         rng = config.rng()
         # The residual check is a second opinion: veil's own detector, whatever found the faces.
         checks = (VideoChecks(self.scan.tracked.frames, config,
-                              _TilesOnPool(detector_for(config, single=True), self.tile_pool),
+                              OnPool(detector_for(config, single=True), self.tile_pool),
                               pool=self.side_pool) if config.verify else None)
-        self.other_checks = (OtherKindsChecks(config, every=config.residual_every, pool=self.side_pool)
+        self.other_checks = (OtherKindsChecks(config, every=config.residual_every, pool=self.side_pool,
+                                              tile_pool=self.tile_pool)
                              if config.verify and config.other_kinds else None)
         rendered = 0
 
@@ -225,13 +226,3 @@ def covered_in(tracked, config: Config) -> tuple[int, dict]:
 
     kinds = [int(t.kind) for t in tracked.tracks] + [int(k) for d in tracked.frames for k in d.kind[d.track_id < 0]]
     return kinds.count(int(Kind.FACE)), covered_counts(kinds, config)
-
-
-class _TilesOnPool:
-    """A detector whose tiles run side by side on ``pool`` (None: one after the other)."""
-
-    def __init__(self, detector, pool) -> None:
-        self.detector, self.pool = detector, pool
-
-    def detect(self, rgb):
-        return self.detector.detect(rgb, pool=self.pool)

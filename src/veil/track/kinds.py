@@ -28,7 +28,9 @@ run gives them, plate and text tracks follow.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -79,6 +81,10 @@ class OtherKindsStep:
     config : veil.config.Config
     submit : callable(fn, *args) -> Future
         Where a frame's detection runs (the face scheduler's pool).
+    workers : int, keyword-only
+        Threads for a frame's network calls side by side (1: one after the
+        other), so the last frames of a run keep every core busy; call
+        :meth:`close` when done.
 
     Attributes
     ----------
@@ -88,8 +94,10 @@ class OtherKindsStep:
         The frame indices given a change look (windows only), increasing.
     """
 
-    def __init__(self, config, submit) -> None:
+    def __init__(self, config, submit, *, workers: int = 1) -> None:
         self.detector = other_kinds_for(config, single=True)
+        self.pool = (concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-kinds")
+                     if self.detector is not None and workers > 1 else None)
         self.every = config.kinds_every
         self.submit = submit
         self.futures: list = []  # per frame: a Future, or None where not looked at
@@ -122,7 +130,8 @@ class OtherKindsStep:
                 self._watch.full(index, self._grey)
             return
         if windows:
-            self.futures[-1] = self.submit(self.detector.detect_windows, rgb, windows)
+            self.futures[-1] = self.submit(functools.partial(self.detector.detect_windows, pool=self.pool), rgb,
+                                           windows)
             self._watch.looked(index, windows)
             self.changes.append(index)
         self._previous = (index, rgb)
@@ -142,10 +151,15 @@ class OtherKindsStep:
         return motion
 
     def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
-        self.futures[slot] = self.submit(self.detector.detect, rgb)
+        self.futures[slot] = self.submit(functools.partial(self.detector.detect, pool=self.pool), rgb)
         self.looked.append(index)
         self.looked.sort()
         self._previous = None
+
+    def close(self) -> None:
+        """Stop the threads of the network calls (waits for those running)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def join(self, faces: list[Detections]) -> list[Detections]:
         """Each frame's ``faces`` followed by its plates and text (none where not looked at)."""

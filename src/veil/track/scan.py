@@ -238,7 +238,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
         return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
     scheduler = _Scheduler(config, face_detector_for(config, detector), workers, frame_bytes)
     scheduler.total = total
-    others = OtherKindsStep(config, scheduler.submit)  # plates and text (--cover), on their schedule
+    others = OtherKindsStep(config, scheduler.submit, workers=workers)  # plates and text (--cover), on their schedule
     signatures = []
     try:
         for frame in frames:
@@ -253,6 +253,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
             camera.extend(others.camera)
     finally:
         scheduler.close()
+        others.close()
     return raw, signatures
 
 

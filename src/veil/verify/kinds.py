@@ -47,7 +47,7 @@ KIND_LABELS = {"plates": "plate", "text": "text"}
 
 
 def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, config, *,
-                   frame: int | None = None, found=None) -> list:
+                   frame: int | None = None, found=None, pool=None) -> list:
     """The plates and text ``config`` covers that its detector still finds outside ``covered_mask``.
 
     Parameters
@@ -60,18 +60,23 @@ def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
     frame : int, optional, keyword-only
     found : Detections, optional, keyword-only
         What the run covers on the input picture (any kinds, after edits); None: every finding counts.
+    pool : concurrent.futures.Executor, optional, keyword-only
+        The detector's calls run side by side on it, one onnxruntime thread
+        each (a video's check on a thread beside encoding); without it each
+        call uses every core (a photo, ``veil verify``).
 
     Returns
     -------
     list of ResidualFinding
         With ``kind`` ``plate`` or ``text``.
     """
-    detector = other_kinds_for(config, single=True)
+    detector = other_kinds_for(config, single=pool is not None)
     if detector is None:
         return []
+    from ..detect import OnPool
     from .verdicts import ResidualFinding
 
-    residual = residual_faces(anonymized_rgb, covered_mask, detector, min_score=RESIDUAL_MIN_SCORE)
+    residual = residual_faces(anonymized_rgb, covered_mask, OnPool(detector, pool), min_score=RESIDUAL_MIN_SCORE)
     if found is not None and len(residual):
         seen = found.xyxy[found.kind != Kind.FACE]
         inter, area, _ = box_intersections(residual.xyxy.astype(np.float64), seen.astype(np.float64))
@@ -103,11 +108,14 @@ class OtherKindsChecks:
     ``max(every, CHECK_EVERY_LOOKS * k)``-th frame, half-way between two
     looks (``k // 2`` past a multiple of it): it costs a look, and a frame
     the tracker carried the boxes to is where a lost box would show.
+
+    ``pool`` runs each check on a thread beside the caller; ``tile_pool``
+    runs a check's network calls side by side (see :func:`other_residual`).
     """
 
-    def __init__(self, config, *, every: int, pool=None) -> None:
+    def __init__(self, config, *, every: int, pool=None, tile_pool=None) -> None:
         k = config.kinds_every
-        self.config, self.pool = config, pool
+        self.config, self.pool, self.tile_pool = config, pool, tile_pool
         self.every = max(int(every), CHECK_EVERY_LOOKS * k) if every and k > 1 else int(every)
         self.offset = k // 2 if self.every and k > 1 else 0
         self.found: list = []
@@ -122,12 +130,13 @@ class OtherKindsChecks:
         if not self.wants(index):
             return
         if self.pool is None:
-            self.found.extend(other_residual(anonymized_rgb, mask, self.config, frame=index, found=found))
+            self.found.extend(other_residual(anonymized_rgb, mask, self.config, frame=index, found=found,
+                                             pool=self.tile_pool))
             return
         while sum(not f.done() for f in self._pending) >= 2:  # bounded memory if the check lags
             next(f for f in self._pending if not f.done()).result()
         self._pending.append(self.pool.submit(other_residual, anonymized_rgb, mask, self.config, frame=index,
-                                              found=found))
+                                              found=found, pool=self.tile_pool))
 
     def finish(self) -> list:
         """Every finding, in frame order (waits for checks still running)."""
