@@ -9,7 +9,7 @@ import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "OnPool", "check_rgb", "resize_to", "select"]
+__all__ = ["FaceDetector", "OnPool", "map_on", "check_rgb", "resize_to", "select"]
 
 
 @runtime_checkable
@@ -41,6 +41,14 @@ class OnPool:
 
     def detect(self, rgb: np.ndarray) -> Detections:
         return self.detector.detect(rgb, pool=self.pool)
+
+
+def map_on(pool, fn, items: list) -> list:
+    """``[fn(x) for x in items]``, the calls side by side on ``pool`` where there is one and
+    more than one call; results in ``items``' order either way, so they do not depend on it."""
+    if pool is None or len(items) < 2:
+        return [fn(x) for x in items]
+    return list(pool.map(fn, items))
 
 
 def check_rgb(rgb: object) -> np.ndarray:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..detections import Detections
-from .base import check_rgb
+from .base import check_rgb, map_on
 from .centerface import CenterFace
 from .merge import Pass, merge_passes, only_in_tiles
 from .tiles import holding, tile_grid, whole_in_tile
@@ -328,8 +328,7 @@ class MultiScaleDetector:
             dets = self.base.detect(rgb[y0:y1, x0:x1], scale=scale, threshold=thr)
             return whole_in_tile(dets, window, (h, w)) if len(dets) else dets
 
-        found = pool.map(one, windows) if pool is not None and len(windows) > 1 else map(one, windows)
-        return Detections.concatenate([d for d in found if len(d)])
+        return Detections.concatenate([d for d in map_on(pool, one, list(windows)) if len(d)])
 
     def passes(self, rgb: np.ndarray, *, tiles: str | None = None, pool=None) -> list[Pass]:
         """Every pass of the plan at ``probe_threshold``, not yet merged.

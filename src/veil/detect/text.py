@@ -47,7 +47,7 @@ import numpy as np
 
 from ..detections import Detections, Kind, box_intersections
 from ..models import text_detector_onnx_path
-from .base import check_rgb, resize_to
+from .base import check_rgb, map_on, resize_to
 from .multiscale import tile_grid
 from .nms import nms_clusters
 from .onnx import shared_session
@@ -405,8 +405,7 @@ class TextDetector:
             q, s = self.quads(rgb[y0:y1, x0:x1], scale=scale)
             return q + np.array([x0, y0], np.float32), s
 
-        found = pool.map(one, calls) if pool is not None and len(calls) > 1 else map(one, calls)
-        parts = [(np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)), *found]
+        parts = [(np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)), *map_on(pool, one, calls)]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def detect(self, rgb: np.ndarray) -> Detections:
