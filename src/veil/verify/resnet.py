@@ -88,7 +88,7 @@ class _Reader:
 
 @dataclass(frozen=True)
 class _Conv:
-    weights: np.ndarray  # (kh * kw * C, O), rows in the order _conv's im2col produces
+    weights: np.ndarray  # (C * kh * kw, O), rows in the order im2col produces
     bias: np.ndarray     # (O,)
     kernel: int
     stride: int
@@ -129,8 +129,8 @@ def _read_layers(data: bytes) -> tuple[np.ndarray, list]:
             n_in = (params.size - n_out) // (n_out * kh * kw)
             if kh != kw or sy != sx or py != px or n_in * n_out * kh * kw + n_out != params.size:
                 raise ValueError(f"convolution {len(layers)}: unexpected geometry")
-            w = params[:-n_out].reshape(n_out, n_in, kh, kw).transpose(2, 3, 1, 0).reshape(kh * kw * n_in, n_out)
-            layers.append(_Conv(np.ascontiguousarray(w), params[-n_out:].copy(), kh, sy, py))
+            w = params[:-n_out].reshape(n_out, n_in * kh * kw)
+            layers.append(_Conv(np.ascontiguousarray(w.T), params[-n_out:].copy(), kh, sy, py))
         elif name == "affine_":
             params = r.tensor().ravel()
             half = params.size // 2
@@ -190,20 +190,12 @@ def _check_architecture(layers: list) -> None:
 
 
 def _conv(x: np.ndarray, c: _Conv) -> np.ndarray:
-    """(N, H, W, C) -> (N, H', W', O): zero padding, im2col, one matrix product.
-
-    The im2col matrix is the kernel's shifted views side by side along the
-    channels (each a copy of whole channel rows): 3x faster than copying a
-    sliding-window view, whose innermost axis is the kernel's.
-    """
+    """(N, H, W, C) -> (N, H', W', O): zero padding, im2col, one matrix product."""
     if c.pad:
         x = np.pad(x, ((0, 0), (c.pad, c.pad), (c.pad, c.pad), (0, 0)))
-    k, s = c.kernel, c.stride
-    n, hp, wp = x.shape[:3]
-    h, w = (hp - k) // s + 1, (wp - k) // s + 1
-    cols = np.concatenate([x[:, dy:dy + s * (h - 1) + 1:s, dx:dx + s * (w - 1) + 1:s]
-                           for dy in range(k) for dx in range(k)], axis=3)
-    y = cols.reshape(n * h * w, -1) @ c.weights
+    windows = sliding_window_view(x, (c.kernel, c.kernel), axis=(1, 2))[:, ::c.stride, ::c.stride]
+    n, h, w = windows.shape[:3]
+    y = windows.reshape(n * h * w, -1) @ c.weights
     y += c.bias
     return y.reshape(n, h, w, -1)
 
