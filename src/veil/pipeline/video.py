@@ -25,7 +25,7 @@ from ..report import FileReport, VideoCover
 from ..track.scan import VideoScan, scan_video
 from .masks import record_edits, write_mask
 
-__all__ = ["process_video", "render_frame", "media_facts", "removed_metadata", "covered_in"]
+__all__ = ["process_video", "render_frame", "ResidualThreads", "media_facts", "removed_metadata", "covered_in"]
 
 
 def process_video(src: Path, dst: Path, config: Config, detector, report: FileReport, mask_dir: Path | None,
@@ -81,6 +81,39 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
                           verify=round(t_verify, 3), fps=round(frames / max(t3 - t0, 1e-9), 2))
 
 
+class ResidualThreads:
+    """Where a render's residual checks run (one per render of a video or of a segment).
+
+    The checks (veil's detectors on sampled output frames) run on a thread of
+    their own beside decoding and encoding, each check's network calls side by
+    side on one thread per core: once encoding ends, the last checked frames
+    would otherwise have one core to themselves (a tenth of a 4K run).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.side = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual")
+        self.tiles = (concurrent.futures.ThreadPoolExecutor(config.cpu_threads, thread_name_prefix="veil-tiles")
+                      if config.cpu_threads > 1 else None)
+
+    def checks(self, frames: list, config: Config) -> tuple:
+        """The face checks (:class:`~veil.verify.video.VideoChecks`) of a render whose tracked
+        boxes are ``frames`` (one per video frame), and the plate/text checks (None without
+        ``--cover plates/text``)."""
+        from ..verify.kinds import OtherKindsChecks
+        from ..verify.video import VideoChecks
+
+        # The residual check is a second opinion: veil's own detector, whatever found the faces.
+        faces = VideoChecks(frames, config, OnPool(detector_for(config, single=True), self.tiles), pool=self.side)
+        other = (OtherKindsChecks(config, every=config.residual_every, pool=self.side, tile_pool=self.tiles)
+                 if config.other_kinds else None)
+        return faces, other
+
+    def close(self) -> None:
+        for pool in (self.side, self.tiles):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _SecondPass:
     """Pass 2: decode, cover, encode; optionally masks and the verification's collection."""
 
@@ -90,35 +123,20 @@ class _SecondPass:
         self.mask_dir: Path | None = None
         self.result = None
         self.other_checks = None  # plates/text residual check (verify.kinds), per render
-        # The residual check (veil's detector on sampled output frames) runs on a
-        # thread of its own beside decoding and encoding, its tiles side by side on
-        # one thread per core: once encoding ends the last checked frames had one
-        # core for themselves (a tenth of a 4K run's time on one core).
-        self.side_pool = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual")
-                          if config.verify else None)
-        self.tile_pool = (concurrent.futures.ThreadPoolExecutor(config.cpu_threads, thread_name_prefix="veil-tiles")
-                          if config.verify and config.cpu_threads > 1 else None)
+        self.threads = ResidualThreads(config) if config.verify else None
 
     def close(self) -> None:
-        for pool in (self.side_pool, self.tile_pool):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        if self.threads is not None:
+            self.threads.close()
 
     def render(self, tmp: Path, overrides: dict):
         """Encode the whole video into ``tmp`` with per-track ``overrides``; returns the checks (or None)."""
         from ..media.video import transcode
-        from ..verify.kinds import OtherKindsChecks
-        from ..verify.video import VideoChecks
 
         config, regions, n = self.config, self.regions, self.scan.frames
         rng = config.rng()
-        # The residual check is a second opinion: veil's own detector, whatever found the faces.
-        checks = (VideoChecks(self.scan.tracked.frames, config,
-                              OnPool(detector_for(config, single=True), self.tile_pool),
-                              pool=self.side_pool) if config.verify else None)
-        self.other_checks = (OtherKindsChecks(config, every=config.residual_every, pool=self.side_pool,
-                                              tile_pool=self.tile_pool)
-                             if config.verify and config.other_kinds else None)
+        checks, self.other_checks = (self.threads.checks(self.scan.tracked.frames, config)
+                                     if self.threads is not None else (None, None))
         rendered = 0
 
         def render(frame):

@@ -127,22 +127,18 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
     the whole video's frame count (verification sees the segment's frames at
     their places in the whole video).
     """
-    from ..detect import detector_for
-    from ..pipeline.video import render_frame
-    from ..verify.kinds import OtherKindsChecks
-    from ..verify.video import VideoChecks
+    from ..pipeline.video import ResidualThreads, render_frame
 
     rng = _segment_rng(config, segment)
     keys = [d.track_id.tolist() for d in tracked]
-    side = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="veil-residual") if config.verify else None
+    threads = ResidualThreads(config) if config.verify else None
     try:
         checks = other = None
-        if config.verify:
+        if threads is not None:
+            # The same frames as a whole run checks (by index in the video).
             empty = Detections.empty()
             frames_list = [empty] * segment.start + list(tracked) + [empty] * (frames - segment.stop)
-            checks = VideoChecks(frames_list, config, detector_for(config, single=True), pool=side)
-            if config.other_kinds:  # the same frames as a whole run checks (by index in the video)
-                other = OtherKindsChecks(config, every=config.residual_every, pool=side)
+            checks, other = threads.checks(frames_list, config)
 
         def render(frame):
             j = frame.index - segment.start
@@ -160,8 +156,8 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
         return SegmentRender(result.pix_fmt, result.warnings, checks.verdicts(overrides=overrides),
                              list(checks.residual), other.finish() if other is not None else [])
     finally:
-        if side is not None:
-            side.shutdown(wait=True, cancel_futures=True)
+        if threads is not None:
+            threads.close()
 
 
 class _Segmented:
