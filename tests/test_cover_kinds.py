@@ -370,3 +370,73 @@ def test_audit_cover_plates_in_video_names_the_frames(tmp_path, capsys):
     plates = [o for o in entry["others"] if o["kind"] == "plate"]
     assert entry["sampled_frames"] == 2 and {o["frame"] for o in plates} == {0, 15}
     assert entry["counts"]["plates"] == 2 and entry["counts"]["faces"] == 2
+
+
+# ------------------------------------------------------------------ veil's fill edge (not a leak)
+def test_smooth_covered_keeps_the_rest_and_leaves_no_edge():
+    from veil.verify.kinds import smooth_covered
+
+    rgb = np.full((240, 320, 3), (90, 140, 200), np.uint8)
+    rgb[:, 160:] = (60, 60, 60)
+    covered = rgb.copy()
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[80:160, 40:120] = True  # a filled box inside the light half
+    covered[mask] = 0
+    before = covered.copy()
+    out = smooth_covered(covered, mask)
+    assert np.array_equal(covered, before) and out.dtype == np.uint8 and out.shape == rgb.shape
+    assert np.array_equal(out[~mask], covered[~mask])  # only the covered pixels change
+    assert np.abs(out[mask].astype(int) - (90, 140, 200)).max() <= 10  # grown from around: no black box left
+    with pytest.raises(ValueError):
+        smooth_covered(covered, mask[:100])
+
+
+class _EdgeReader:
+    """A stand-in detector that reads a "line" straddling the left edge of a dark box on the
+    light picture (what DBNet did beside veil's fill on real pictures); with ``letters``, the
+    line is there whatever covers the box (letters left uncovered)."""
+
+    def __init__(self, letters: bool):
+        self.letters = letters
+
+    def detect(self, rgb, *, pool=None):
+        boxes = [(30, 90, 70, 110)] if self.letters or rgb[100, 60].max() < 10 else []
+        return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32),
+                          kind=np.full(len(boxes), int(Kind.TEXT)))
+
+
+@pytest.mark.parametrize("letters, listed", [(False, "excused"), (True, "residual")])
+def test_finding_only_the_fills_edge_makes_is_excused_not_a_leak(monkeypatch, letters, listed):
+    import veil.verify.kinds as kinds
+
+    monkeypatch.setattr(kinds, "other_kinds_for", lambda config, single=False: _EdgeReader(letters))
+    rgb = np.full((240, 320, 3), 200, np.uint8)
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[80:160, 55:120] = True
+    rgb[mask] = 0
+    found = Detections([(50, 85, 125, 165)], [0.9], kind=[int(Kind.TEXT)])
+    record = kinds.check_other_kinds(VerificationRecord(), rgb, mask, Config(cover="faces,text"), found=found)
+    assert len(getattr(record, listed)) == 1 and record.residual + record.excused == getattr(record, listed)
+    if listed == "excused":  # the edge alone: listed with its reason, the file passes
+        assert record.excused[0].reason == kinds.FILL_EDGE and record.verdict == "pass"
+        assert record.counts.residual_text == 0 and record.to_dict()["counts"]["excused"] == 1
+        assert VerificationRecord.from_dict(record.to_dict()).excused[0].reason == kinds.FILL_EDGE
+    else:  # something the detector still reads once the edge is gone: a leak, as before
+        assert record.residual[0].reason is None and record.verdict == "leak"
+
+
+@needs_model
+def test_word_covered_in_part_stays_a_finding_without_the_fills_edge():
+    from veil.detect.kinds import other_kinds_for
+    from veil.verify.kinds import check_other_kinds
+
+    config = Config(cover="faces,text")
+    rgb, word = draw(background(seed=2), "Jonathan Smith", height=22, angle=0, center=(200, 150), plate=False)
+    found = other_kinds_for(config).detect(rgb)
+    mask = np.zeros(rgb.shape[:2], bool)
+    x0, y0, x1, y1 = word
+    mask[y0:y1, x0:x0 + (x1 - x0) * 2 // 5] = True  # the first two fifths covered, the rest legible
+    covered = rgb.copy()
+    covered[mask] = 0
+    record = check_other_kinds(VerificationRecord(), covered, mask, config, found=found)
+    assert record.counts.residual_text >= 1 and not record.excused and record.verdict == "leak"

@@ -231,7 +231,8 @@ def excuse_left_visible(verification, applied: AppliedEdits, *, height: int, wid
     A face left visible (or a box removed as not a face) is still found on
     the output, and the residual check would flag it as missed. Residual
     findings lying mostly (more than half) inside the head region of such a box
-    move from ``residual`` to ``excused`` (each with its ``reason``), and the
+    move from ``residual`` to ``excused`` (each with its ``reason``; findings
+    already excused stay), and the
     faces left visible are listed under ``left_visible``. Nothing is hidden:
     the report lists both.
 
@@ -271,5 +272,5 @@ def excuse_left_visible(verification, applied: AppliedEdits, *, height: int, wid
             kept.append(r)
         else:
             excused.append(dataclasses.replace(r, reason=reason))
-    return dataclasses.replace(verification, residual=tuple(kept), excused=tuple(excused),
+    return dataclasses.replace(verification, residual=tuple(kept), excused=tuple(verification.excused) + tuple(excused),
                                left_visible=tuple(applied.record["left_visible"]))

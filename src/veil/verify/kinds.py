@@ -34,14 +34,21 @@ from ..detections import Kind, box_intersections
 from .residual import residual_faces
 from .verdicts import VerificationRecord
 
-__all__ = ["RESIDUAL_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS", "other_residual", "check_other_kinds", "with_findings",
-           "OtherKindsChecks"]
+__all__ = ["RESIDUAL_MIN_SCORE", "RELOOK_MIN_SCORE", "FILL_EDGE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
+           "other_residual", "smooth_covered", "check_other_kinds", "with_findings", "OtherKindsChecks"]
 
 #: A plate or text box on the output is a finding from this confidence on.
 RESIDUAL_MIN_SCORE = 0.5
 _SEEN_OVERLAP = 1 / 3  # share of a finding's box an input detection must overlap
 #: Under a plate/text schedule (``kinds_every`` > 1) the video check runs once every this many looks.
 CHECK_EVERY_LOOKS = 2
+#: ``ResidualFinding.reason`` of a finding that is gone once veil's fill is smoothed into its surroundings.
+FILL_EDGE = "gone without the edge of veil's fill"
+#: The look without the fill's edge keeps a box from this confidence on: the detector's own
+#: threshold (what a run covers from), so a finding stays on the least sign of what made it.
+RELOOK_MIN_SCORE = 0.3
+_SAME_FINDING = 0.5  # share of the smaller of two boxes their overlap must reach
+_SMOOTH_SIDE = 512  # the smooth fill is grown at this size (its long side), then scaled up
 #: ``--cover`` names -> the labels findings and counts carry.
 KIND_LABELS = {"plates": "plate", "text": "text"}
 
@@ -76,13 +83,58 @@ def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
     from ..detect import OnPool
     from .verdicts import ResidualFinding
 
-    residual = residual_faces(anonymized_rgb, covered_mask, OnPool(detector, pool), min_score=RESIDUAL_MIN_SCORE)
-    if found is not None and len(residual):
+    detector = OnPool(detector, pool)
+
+    def look(rgb: np.ndarray, min_score: float):
+        boxes = residual_faces(rgb, covered_mask, detector, min_score=min_score)
+        if found is None or not len(boxes):
+            return boxes
         seen = found.xyxy[found.kind != Kind.FACE]
-        inter, area, _ = box_intersections(residual.xyxy.astype(np.float64), seen.astype(np.float64))
-        overlap = inter.max(axis=1) if inter.size else np.zeros(len(residual))
-        residual = residual[np.flatnonzero(overlap >= _SEEN_OVERLAP * np.maximum(area, 1e-9))]
-    return ResidualFinding.from_detections(residual, frame=frame)
+        inter, area, _ = box_intersections(boxes.xyxy.astype(np.float64), seen.astype(np.float64))
+        overlap = inter.max(axis=1) if inter.size else np.zeros(len(boxes))
+        return boxes[np.flatnonzero(overlap >= _SEEN_OVERLAP * np.maximum(area, 1e-9))]
+
+    residual = look(anonymized_rgb, RESIDUAL_MIN_SCORE)
+    findings = ResidualFinding.from_detections(residual, frame=frame)
+    if not findings or covered_mask is None or not np.any(covered_mask):
+        return findings
+    again = look(smooth_covered(anonymized_rgb, covered_mask), RELOOK_MIN_SCORE)
+    inter, area, area_again = box_intersections(residual.xyxy.astype(np.float64), again.xyxy.astype(np.float64))
+    still = (inter >= _SAME_FINDING * np.maximum(np.minimum(area[:, None], area_again[None, :]), 1e-9)).any(axis=1)
+    return [f if kept else dataclasses.replace(f, reason=FILL_EDGE) for f, kept in zip(findings, still)]
+
+
+def smooth_covered(rgb: np.ndarray, covered_mask: np.ndarray) -> np.ndarray:
+    """``rgb`` with its covered pixels replaced by a smooth fill grown from the pixels around them.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) ndarray of uint8
+    covered_mask : (H, W) ndarray of bool
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+        A new picture: the same pixels outside the mask; inside it, colours
+        inpainted (OpenCV's Telea) at most :data:`_SMOOTH_SIDE` pixels on the
+        long side and scaled up, so no edge is left where the cover met the picture.
+    """
+    import cv2
+
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    mask = np.asarray(covered_mask, bool)
+    h, w = mask.shape
+    if rgb.shape[:2] != (h, w):
+        raise ValueError(f"covered mask {mask.shape} does not match the picture {rgb.shape[:2]}")
+    scale = min(1.0, _SMOOTH_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    # a small pixel is a hole when any of the covered pixels went into it: no fill colour survives the scaling
+    holes = (cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    grown = cv2.inpaint(small, holes, 3, cv2.INPAINT_TELEA)
+    out = rgb.copy()
+    out[mask] = cv2.resize(grown, (w, h), interpolation=cv2.INTER_LINEAR)[mask]
+    return out
 
 
 def check_other_kinds(record: VerificationRecord | None, anonymized_rgb: np.ndarray,
@@ -94,9 +146,11 @@ def check_other_kinds(record: VerificationRecord | None, anonymized_rgb: np.ndar
 
 
 def with_findings(record: VerificationRecord, found: list, config) -> VerificationRecord:
-    """``record`` with plate/text ``found`` added and ``config``'s other kinds marked as checked."""
+    """``record`` with plate/text ``found`` added and ``config``'s other kinds marked as checked;
+    a finding with a ``reason`` (:data:`FILL_EDGE`) goes to ``excused``."""
     checked = tuple(KIND_LABELS[k] for k in config.other_kinds)
-    return dataclasses.replace(record, residual=tuple(record.residual) + tuple(found),
+    return dataclasses.replace(record, residual=tuple(record.residual) + tuple(f for f in found if f.reason is None),
+                               excused=tuple(record.excused) + tuple(f for f in found if f.reason is not None),
                                checked_kinds=tuple(dict.fromkeys(record.checked_kinds + checked)))
 
 
