@@ -23,7 +23,7 @@ from veil.report import PhotoCover, VideoCover
 from veil.track import TrackSummary, link_tracks
 from veil.track.kinds import link_by_kind
 from veil.verify import VerificationRecord
-from veil.verify.verdicts import ResidualFinding
+from veil.verify.verdicts import FILL_EDGE, ResidualFinding
 
 from synthetic_text import PHOTO, background, draw, needs_model
 
@@ -418,9 +418,9 @@ def test_finding_only_the_fills_edge_makes_is_excused_not_a_leak(monkeypatch, le
     record = kinds.check_other_kinds(VerificationRecord(), rgb, mask, Config(cover="faces,text"), found=found)
     assert len(getattr(record, listed)) == 1 and record.residual + record.excused == getattr(record, listed)
     if listed == "excused":  # the edge alone: listed with its reason, the file passes
-        assert record.excused[0].reason == kinds.FILL_EDGE and record.verdict == "pass"
+        assert record.excused[0].reason == FILL_EDGE and record.verdict == "pass"
         assert record.counts.residual_text == 0 and record.to_dict()["counts"]["excused"] == 1
-        assert VerificationRecord.from_dict(record.to_dict()).excused[0].reason == kinds.FILL_EDGE
+        assert VerificationRecord.from_dict(record.to_dict()).excused[0].reason == FILL_EDGE
     else:  # something the detector still reads once the edge is gone: a leak, as before
         assert record.residual[0].reason is None and record.verdict == "leak"
 
@@ -440,3 +440,16 @@ def test_word_covered_in_part_stays_a_finding_without_the_fills_edge():
     covered[mask] = 0
     record = check_other_kinds(VerificationRecord(), covered, mask, config, found=found)
     assert record.counts.residual_text >= 1 and not record.excused and record.verdict == "leak"
+
+
+def test_review_lists_fill_edge_findings_as_not_counted_after_the_missed_ones():
+    from veil.review.model import items_for
+
+    edge = {"box": [10, 20, 60, 40], "score": 0.8, "reason": FILL_EDGE, "kind": "text"}
+    decided = {"box": [100, 20, 150, 80], "score": 0.9, "reason": "left visible by a person"}
+    missed = {"box": [200, 20, 240, 40], "score": 0.7, "kind": "plate"}
+    entry = {"kind": "image", "verification": {"residual": [missed], "excused": [edge, decided]}}
+    items = items_for(entry, [Detections.empty()], Config(cover="faces,plates,text"))
+    assert [it["label"] for it in items] == ["possible missed plate", "text at the edge of veil's fill (not counted)"]
+    assert items[0]["flags"] == ["residual"] and items[1]["flags"] == ["other"]
+    assert items[0]["priority"] < items[1]["priority"] and items[1]["box"] == [10, 20, 60, 40]

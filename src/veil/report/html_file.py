@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..verify.evidence import PARTLY_COVERED, rule_text
-from ..verify.verdicts import LEAK, PASS, UNVERIFIABLE
+from ..verify.verdicts import FILL_EDGE, LEAK, PASS, UNVERIFIABLE
 from .html_review import review_html
 from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
 from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
@@ -247,6 +247,15 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
                                                    ("text", c.residual_text)) if n is not None)
         out.append(f'<p class="muted">Plates and text: their detector, run again on the output, finds {esc(found)} '
                    "outside the covered regions.</p>")
+        edge = [r for r in v.excused if r.reason == FILL_EDGE]
+        if edge:
+            out.append(f'<p class="muted">Not counted ({len(edge)}): boxes the detector made of the edge of veil\'s '
+                       "own fill; run again with the fill smoothed into its surroundings, it finds nothing there. "
+                       "Look at them by eye before publishing.</p>")
+            out.append('<ul class="residual">' + "".join(
+                f"<li>{esc(r.kind)} · {'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
+                f"box {box_text(r.box)} · score {fmt(r.score, 2)} · not counted</li>"
+                for r in edge[:MAX_RESIDUAL_LISTED]) + "</ul>")
     if v.residual:
         out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")

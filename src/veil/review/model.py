@@ -16,6 +16,7 @@ from ..config import Config
 from ..detections import Detections, Kind, Source
 from ..edits import ItemRef
 from ..region import head_regions
+from ..verify.verdicts import FILL_EDGE
 
 __all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
 
@@ -158,16 +159,21 @@ def _track_items(entry: dict, frames: list[Detections], config: Config) -> list[
 
 
 def _residual_items(entry: dict, config: Config) -> list[dict]:
-    items = []
     video = entry.get("kind") == "video"
-    for r in (entry.get("verification") or {}).get("residual") or []:
+    verification = entry.get("verification") or {}
+    # Findings made of veil's own fill edge are not counted but shown (last); a person's own
+    # decisions (the other excused findings) are not asked again.
+    shown = [(r, "possible missed {}{}", ["residual"]) for r in verification.get("residual") or []]
+    shown += [(r, "{} at the edge of veil's fill{} (not counted)", ["other"])
+              for r in verification.get("excused") or [] if r.get("reason") == FILL_EDGE]
+    items = []
+    for r, label, flags in shown:
         ref = ItemRef(tuple(float(v) for v in r["box"]), frame=r.get("frame") if video else None, residual=True)
         what = r.get("kind", "face")
         region = head_regions(Detections([r["box"]], kind=[Kind.parse(what)]), scale=config.region_scale,
                               shape=config.region_shape).boxes[0]
         where = f" on frame {r['frame']}" if video else ""
-        items.append(_item(ref, "residual", f"possible missed {what}{where}", ["residual"], region,
-                           score=r.get("score"), what=what))
+        items.append(_item(ref, "residual", label.format(what, where), flags, region, score=r.get("score"), what=what))
     return items
 
 

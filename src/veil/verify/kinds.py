@@ -32,9 +32,9 @@ import numpy as np
 from ..detect.kinds import other_kinds_for
 from ..detections import Kind, box_intersections
 from .residual import residual_faces
-from .verdicts import VerificationRecord
+from .verdicts import FILL_EDGE, VerificationRecord
 
-__all__ = ["RESIDUAL_MIN_SCORE", "RELOOK_MIN_SCORE", "FILL_EDGE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
+__all__ = ["RESIDUAL_MIN_SCORE", "RELOOK_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
            "other_residual", "smooth_covered", "check_other_kinds", "with_findings", "OtherKindsChecks"]
 
 #: A plate or text box on the output is a finding from this confidence on.
@@ -42,8 +42,6 @@ RESIDUAL_MIN_SCORE = 0.5
 _SEEN_OVERLAP = 1 / 3  # share of a finding's box an input detection must overlap
 #: Under a plate/text schedule (``kinds_every`` > 1) the video check runs once every this many looks.
 CHECK_EVERY_LOOKS = 2
-#: ``ResidualFinding.reason`` of a finding that is gone once veil's fill is smoothed into its surroundings.
-FILL_EDGE = "gone without the edge of veil's fill"
 #: The look without the fill's edge keeps a box from this confidence on: the detector's own
 #: threshold (what a run covers from), so a finding stays on the least sign of what made it.
 RELOOK_MIN_SCORE = 0.3

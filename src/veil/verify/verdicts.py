@@ -21,10 +21,13 @@ from typing import Any, Mapping, Sequence
 from . import evidence as _ev
 from .threshold import IMPOSTOR_THRESHOLD
 
-__all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FaceVerdict", "TrackVerdict", "ResidualFinding",
+__all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FILL_EDGE", "FaceVerdict", "TrackVerdict", "ResidualFinding",
            "VerificationRecord", "summarize", "provenance_text"]
 
 PASS, LEAK, UNVERIFIABLE = "pass", "leak", "unverifiable"
+#: ``ResidualFinding.reason`` of a plate/text finding gone once veil's fill is smoothed into its
+#: surroundings (``veil.verify.kinds``): the detector read the fill's edge, not uncovered text.
+FILL_EDGE = "gone without the edge of veil's fill"
 
 
 def _scores(verdict) -> dict[str, Any]:

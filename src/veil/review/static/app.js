@@ -347,7 +347,7 @@ async function renderOverlay() {
   for (const item of S.file.items) {  // possible missed faces on this frame
     if (item.kind !== "residual" || (S.file.kind === "video" && item.frame !== frame)) continue;
     els.push(titled(shape(item.box, itemClasses(item), item.key, false), item.label));
-    labels.push([item.box, "missed face?"]);
+    labels.push([item.box, item.flags.includes("residual") ? `missed ${item.what || "face"}?` : "fill edge?"]);
   }
   for (const region of S.file.edits.added) {
     const at = addedBoxAt(region, frame);
@@ -643,7 +643,12 @@ function renderDetail() {
   actions.push(h("button", {onclick: () => toggleReviewed(item.key)}, reviewed ? "Not reviewed (R)" : "Mark reviewed (R)"));
   if (video && item.frame !== null && item.frame !== S.frame) actions.push(h("button", {onclick: () => showFrame(item.frame)}, `Go to frame ${item.frame}`));
   put(box, head, facts(rows), h("div", {class: "actions"}, actions),
-    item.kind === "residual" ? h("p", {class: "hint"}, "veil's detector still finds a face here in the output. If it is a face, cover it (then add key frames on other frames where it shows). If not, mark it reviewed.") : null);
+    item.kind === "residual" ? h("p", {class: "hint"}, residualHint(item)) : null);
+}
+function residualHint(item) {
+  const what = item.what || "face";
+  if (!item.flags.includes("residual")) return `The ${what} detector read this box at the edge of veil's own fill; run again with the fill smoothed into its surroundings, it found nothing here, so it is not counted. Look: if anything legible is left, cover it; if not, mark it reviewed.`;
+  return `veil's detector still finds a ${what} here in the output. If it is one, cover it (then add key frames on other frames where it shows). If not, mark it reviewed.`;
 }
 function itemRow(item) {
   const st = S.file.states[item.key], done = S.file.reviewed.includes(item.key);
@@ -710,7 +715,7 @@ function renderTimeline() {
   const f = S.file, n = f.frames, rows = timelineRows(), height = (rows.length + 1) * ROW;
   const svg = s("svg", {class: "tl", viewBox: `0 0 ${n} ${height}`, preserveAspectRatio: "none", height});
   const runRects = (g, runs, y, cls) => { for (const [a, b] of runs || []) g.append(s("rect", {x: a, y: y + 1, width: b - a + 1, height: ROW - 2, class: cls})); };
-  for (const it of f.items) if (it.kind === "residual") svg.append(s("rect", {x: it.frame, y: 1, width: Math.max(1, n / 400), height: ROW - 2, class: "res"}));
+  for (const it of f.items) if (it.flags.includes("residual")) svg.append(s("rect", {x: it.frame, y: 1, width: Math.max(1, n / 400), height: ROW - 2, class: "res"}));
   rows.forEach((row, i) => {
     const y = (i + 1) * ROW, g = s("g");
     const key = row.added ? `added:${row.added.id}` : row.item && row.item.key;
