@@ -500,3 +500,45 @@ def test_default_detector_follows_config():
     dets = plain.detect(rgb)
     assert box_iou(gt, dets.xyxy).max() > 0.5 and np.all(dets.widths >= 12)
     assert default_detector(Config(detect_scale=2.0)).full_max_side == 2560
+
+
+# ------------------------------------------------------------------ calls beside the caller
+def test_side_calls_keep_call_order_bound_what_is_in_flight_and_raise_at_finish():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from veil.detect import SideCalls
+
+    inline: list = []
+    calls = SideCalls(None, inline.extend)
+    calls.call(lambda x: [x, x], 3)
+    assert inline == [3, 3]  # without a pool: at once
+
+    gate, running, most = threading.Event(), [0], [0]
+    lock = threading.Lock()
+
+    def slow(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        gate.wait(5)
+        with lock:
+            running[0] -= 1
+        return [x]
+
+    got: list = []
+    with ThreadPoolExecutor(4) as pool:
+        calls = SideCalls(pool, got.extend, in_flight=2)
+        releaser = threading.Timer(0.2, gate.set)
+        releaser.start()
+        for i in range(6):
+            calls.call(slow, i)
+        calls.finish()
+        assert got == list(range(6)) and most[0] <= 2
+
+        def boom():
+            raise RuntimeError("check failed")
+
+        calls.call(boom)
+        with pytest.raises(RuntimeError, match="check failed"):
+            calls.finish()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 
 from ..detections import Detections
-from .base import FaceDetector, OnPool, check_rgb, select
+from .base import FaceDetector, OnPool, SideCalls, check_rgb, select
 from .centerface import CenterFace
 from .multiscale import DEFAULT_FULL_MAX_SIDE, DEFAULT_PROBE_THRESHOLD, MultiScaleDetector, Pass, tile_grid
 from .nms import nms, nms_clusters
 from .plates import PlateDetector, PlateRules
 from .text import TextDetector
 
-__all__ = ["FaceDetector", "OnPool", "CenterFace", "MultiScaleDetector", "Pass", "PlateDetector", "PlateRules", "TextDetector",
+__all__ = ["FaceDetector", "OnPool", "SideCalls", "CenterFace", "MultiScaleDetector", "Pass", "PlateDetector", "PlateRules", "TextDetector",
            "check_rgb", "default_detector", "default_plate_detector", "default_text_detector", "detector_for", "find",
            "select", "select_for", "nms", "nms_clusters", "tile_grid"]
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..detections import Detections
 
-__all__ = ["FaceDetector", "OnPool", "map_on", "check_rgb", "resize_to", "select"]
+__all__ = ["FaceDetector", "OnPool", "map_on", "SideCalls", "check_rgb", "resize_to", "select"]
 
 
 @runtime_checkable
@@ -49,6 +49,35 @@ def map_on(pool, fn, items: list) -> list:
     if pool is None or len(items) < 2:
         return [fn(x) for x in items]
     return list(pool.map(fn, items))
+
+
+class SideCalls:
+    """Calls run on ``pool`` beside the caller (one after another on it where there is none),
+    each result handed to ``sink`` in call order.
+
+    Without a pool each call runs at once and ``sink`` has its result before
+    :meth:`call` returns. With one, at most ``in_flight`` calls are unfinished
+    at a time (the caller waits for the oldest), so the pictures they hold stay
+    bounded when the pool lags; :meth:`finish` waits for the rest and raises
+    what a call raised.
+    """
+
+    def __init__(self, pool, sink, *, in_flight: int = 2) -> None:
+        self.pool, self.sink, self.in_flight = pool, sink, int(in_flight)
+        self._pending: list = []
+
+    def call(self, fn, *args, **kwargs) -> None:
+        if self.pool is None:
+            self.sink(fn(*args, **kwargs))
+            return
+        while sum(not f.done() for f in self._pending) >= self.in_flight:
+            next(f for f in self._pending if not f.done()).result()
+        self._pending.append(self.pool.submit(fn, *args, **kwargs))
+
+    def finish(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            self.sink(future.result())
 
 
 def check_rgb(rgb: object) -> np.ndarray:

@@ -29,6 +29,7 @@ import dataclasses
 
 import numpy as np
 
+from ..detect import SideCalls
 from ..detect.kinds import other_kinds_for
 from ..detections import Kind, box_intersections
 from .residual import residual_faces
@@ -171,7 +172,7 @@ class OtherKindsChecks:
         self.every = max(int(every), CHECK_EVERY_LOOKS * k) if every and k > 1 else int(every)
         self.offset = k // 2 if self.every and k > 1 else 0
         self.found: list = []
-        self._pending: list = []
+        self._calls = SideCalls(pool, self.found.extend)
 
     def wants(self, index: int) -> bool:
         """Whether output frame ``index`` is checked (callers skip making its mask otherwise)."""
@@ -179,21 +180,12 @@ class OtherKindsChecks:
 
     def observe(self, index: int, anonymized_rgb: np.ndarray, mask: np.ndarray, *, found=None) -> None:
         """One output frame; ``found``: the run's boxes on that input frame (see :func:`other_residual`)."""
-        if not self.wants(index):
-            return
-        if self.pool is None:
-            self.found.extend(other_residual(anonymized_rgb, mask, self.config, frame=index, found=found,
-                                             pool=self.tile_pool))
-            return
-        while sum(not f.done() for f in self._pending) >= 2:  # bounded memory if the check lags
-            next(f for f in self._pending if not f.done()).result()
-        self._pending.append(self.pool.submit(other_residual, anonymized_rgb, mask, self.config, frame=index,
-                                              found=found, pool=self.tile_pool))
+        if self.wants(index):
+            self._calls.call(other_residual, anonymized_rgb, mask, self.config, frame=index, found=found,
+                             pool=self.tile_pool)
 
     def finish(self) -> list:
         """Every finding, in frame order (waits for checks still running)."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            self.found.extend(future.result())
+        self._calls.finish()
         return self.found
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..anonymize import cover
 from ..config import RESIDUAL_EVERY, Config, Mode
+from ..detect import SideCalls
 from ..region import Regions
 from .photo import ATTACKS_FOR_MODE, VERIFY_MIN_SCORE, low_confidence_verdict
 from .residual import residual_findings
@@ -86,9 +87,10 @@ class VideoChecks:
     #: Optional executor for the residual check, so that it runs beside the
     #: encoder; call :meth:`finish` once every frame has been observed.
     pool: object = None
-    _pending: list = field(default_factory=list, repr=False)
+    _calls: SideCalls = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        self._calls = SideCalls(self.pool, self.residual.extend)
         if self.residual_every is None:
             # Faces not covered (--cover plates): looking for them would flag every one.
             self.residual_every = self.config.residual_every if self.config.covers_faces else 0
@@ -124,20 +126,11 @@ class VideoChecks:
         for track, box in self.wanted.get(index, ()):
             self.collectors[track].add(original_rgb, anonymized_rgb, box, frame=index, region_mask=mask)
         if self.residual_every and index % self.residual_every == 0:
-            if self.pool is None:
-                self.residual.extend(residual_findings(anonymized_rgb, mask, self.detector, frame=index))
-                return
-            # A few frames in flight at most: memory stays bounded if the check lags.
-            while sum(not f.done() for f in self._pending) >= 2:
-                next(f for f in self._pending if not f.done()).result()
-            self._pending.append(self.pool.submit(residual_findings, anonymized_rgb, mask, self.detector,
-                                                  frame=index))
+            self._calls.call(residual_findings, anonymized_rgb, mask, self.detector, frame=index)
 
     def finish(self) -> None:
         """Wait for the residual checks still running (in frame order); raises what they raised."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            self.residual.extend(future.result())
+        self._calls.finish()
 
     def verdicts(self, *, overrides: dict | None = None) -> dict:
         """Track id -> TrackVerdict, with the attacks of each track's mode."""
