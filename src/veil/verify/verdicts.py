@@ -401,8 +401,9 @@ class VerificationRecord:
     attacks : tuple of str or None
         The attacks run on each face (photos), when one set applies to all.
     excused : tuple of ResidualFinding
-        Residual findings on faces a person left visible or removed (each with
-        its ``reason``): listed, not counted as missed.
+        Residual findings on faces a person left visible or removed, and
+        plate/text findings made of veil's own fill edge (:data:`FILL_EDGE`),
+        each with its ``reason``: listed, not counted as missed.
     left_visible : tuple of dict
         The faces a person left visible (``veil review``), as the edits record names them.
     """

@@ -87,7 +87,7 @@ class VideoChecks:
     #: Optional executor for the residual check, so that it runs beside the
     #: encoder; call :meth:`finish` once every frame has been observed.
     pool: object = None
-    _calls: SideCalls = field(default=None, repr=False)  # type: ignore[assignment]
+    _calls: SideCalls = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self._calls = SideCalls(self.pool, self.residual.extend)
