@@ -48,6 +48,7 @@ CHECK_EVERY_LOOKS = 2
 RELOOK_MIN_SCORE = 0.3
 _SAME_FINDING = 0.5  # share of the smaller of two boxes their overlap must reach
 _SMOOTH_SIDE = 512  # the smooth fill is grown at this size (its long side), then scaled up
+_SMOOTH_BLUR = 3.0  # and blurred there (Gaussian sigma, small pixels) inside the covered part
 #: ``--cover`` names -> the labels findings and counts carry.
 KIND_LABELS = {"plates": "plate", "text": "text"}
 
@@ -116,7 +117,8 @@ def smooth_covered(rgb: np.ndarray, covered_mask: np.ndarray) -> np.ndarray:
     (H, W, 3) ndarray of uint8
         A new picture: the same pixels outside the mask; inside it, colours
         inpainted (OpenCV's Telea) at most :data:`_SMOOTH_SIDE` pixels on the
-        long side and scaled up, so no edge is left where the cover met the picture.
+        long side, blurred, and scaled up, so no edge is left where the cover
+        met the picture.
     """
     import cv2
 
@@ -131,6 +133,8 @@ def smooth_covered(rgb: np.ndarray, covered_mask: np.ndarray) -> np.ndarray:
     # a small pixel is a hole when any of the covered pixels went into it: no fill colour survives the scaling
     holes = (cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     grown = cv2.inpaint(small, holes, 3, cv2.INPAINT_TELEA)
+    # Telea leaves streaks where its fronts meet, which DBNet can read as lines: soften them
+    grown = np.where(holes[..., None] > 0, cv2.GaussianBlur(grown, (0, 0), _SMOOTH_BLUR), grown)
     out = rgb.copy()
     out[mask] = cv2.resize(grown, (w, h), interpolation=cv2.INTER_LINEAR)[mask]
     return out
