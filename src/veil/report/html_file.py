@@ -252,22 +252,23 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
             out.append(f'<p class="muted">Not counted ({len(edge)}): boxes the detector made of the edge of veil\'s '
                        "own fill; run again with the fill smoothed into its surroundings, it finds nothing there. "
                        "Look at them by eye before publishing.</p>")
-            out.append('<ul class="residual">' + "".join(
-                f"<li>{esc(r.kind)} · {'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
-                f"box {box_text(r.box)} · score {fmt(r.score, 2)} · not counted</li>"
-                for r in edge[:MAX_RESIDUAL_LISTED]) + "</ul>")
+            out.append(_findings_list(edge, " · not counted"))
     if v.residual:
         out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
-        lis = "".join(f"<li>{esc(r.kind) + ' · ' if r.kind != 'face' else ''}"
-                      f"{'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
-                      f"box {box_text(r.box)} · score {fmt(r.score, 2)}</li>"
-                      for r in v.residual[:MAX_RESIDUAL_LISTED])
-        more = (f"<li>\u2026 and {len(v.residual) - MAX_RESIDUAL_LISTED} more (see the JSON report)</li>"
-                if len(v.residual) > MAX_RESIDUAL_LISTED else "")
-        out.append(f'<ul class="residual">{lis}{more}</ul>')
+        out.append(_findings_list(v.residual))
     else:
         out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
     return "".join(out)
 
 
+def _findings_list(findings, note: str = "") -> str:
+    """Residual findings (``veil.verify.verdicts.ResidualFinding``) as a list, the first
+    :data:`MAX_RESIDUAL_LISTED` of them; ``note`` ends each line."""
+    lis = "".join(f"<li>{esc(r.kind) + ' · ' if r.kind != 'face' else ''}"
+                  f"{'frame ' + esc(r.frame) + ' · ' if r.frame is not None else ''}"
+                  f"box {box_text(r.box)} · score {fmt(r.score, 2)}{esc(note)}</li>"
+                  for r in findings[:MAX_RESIDUAL_LISTED])
+    more = (f"<li>\u2026 and {len(findings) - MAX_RESIDUAL_LISTED} more (see the JSON report)</li>"
+            if len(findings) > MAX_RESIDUAL_LISTED else "")
+    return f'<ul class="residual">{lis}{more}</ul>'

@@ -29,11 +29,11 @@ import dataclasses
 
 import numpy as np
 
-from ..detect import SideCalls
+from ..detect import OnPool, SideCalls
 from ..detect.kinds import other_kinds_for
 from ..detections import Kind, box_intersections
 from .residual import residual_faces
-from .verdicts import FILL_EDGE, VerificationRecord
+from .verdicts import FILL_EDGE, ResidualFinding, VerificationRecord
 
 __all__ = ["RESIDUAL_MIN_SCORE", "RELOOK_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
            "other_residual", "smooth_covered", "check_other_kinds", "with_findings", "OtherKindsChecks"]
@@ -80,9 +80,6 @@ def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
     detector = other_kinds_for(config, single=pool is not None)
     if detector is None:
         return []
-    from ..detect import OnPool
-    from .verdicts import ResidualFinding
-
     detector = OnPool(detector, pool)
 
     def look(rgb: np.ndarray, min_score: float):
@@ -172,7 +169,7 @@ class OtherKindsChecks:
 
     def __init__(self, config, *, every: int, pool=None, tile_pool=None) -> None:
         k = config.kinds_every
-        self.config, self.pool, self.tile_pool = config, pool, tile_pool
+        self.config, self.tile_pool = config, tile_pool
         self.every = max(int(every), CHECK_EVERY_LOOKS * k) if every and k > 1 else int(every)
         self.offset = k // 2 if self.every and k > 1 else 0
         self.found: list = []
