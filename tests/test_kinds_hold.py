@@ -10,7 +10,7 @@ import pytest
 
 from veil.config import Config
 from veil.detections import Detections, Kind, Source
-from veil.track.kinds import follow_camera, hold_with_camera, link_by_kind, link_options
+from veil.track.kinds import FLICKER_HOLD, follow_camera, hold_with_camera, link_by_kind, link_options
 
 EVERY = 12
 SIZE = (600, 200)  # width, height
@@ -116,7 +116,7 @@ def test_where_the_camera_is_not_followed_the_box_is_held_in_place_and_never_acr
     assert [f for f in range(n) if len(_held(wide, linked, f))] == [9, 10, 11, 13, 14, 15]
 
 
-def test_faces_and_runs_that_look_at_every_frame_are_left_as_they_are():
+def test_faces_and_a_reach_of_zero_are_left_as_they_are():
     n = 25
     offset, camera = _pan(n)
     faces = [Detections([[100 + o[0], 50, 140 + o[0], 90]]) for o in offset]
@@ -125,10 +125,32 @@ def test_faces_and_runs_that_look_at_every_frame_are_left_as_they_are():
     config = Config(cover="text", kinds_every=EVERY)
     truth, per_frame = _standing_word(n, {0, 12, 24}, offset)
     linked = _link(per_frame, config)
-    assert hold_with_camera(linked, camera, 1) is linked
+    assert hold_with_camera(linked, camera, 1, reach=0) is linked
     with pytest.raises(RuntimeError):
         hold_with_camera(linked, camera[:-1], EVERY)
 
+
+def test_looking_at_every_frame_each_box_is_held_one_frame_either_side_with_the_camera():
+    # Every frame looked at (kinds_every 1): DBNet's line is a little longer or shorter from
+    # frame to frame, so each frame also gets its neighbours' boxes, moved with the camera
+    # (bench/plates_video.py: boxes that came out short left part of a plate bare).
+    config = Config(cover="text")
+    n = 15
+    offset, camera = _pan(n)
+    truth, per_frame = _standing_word(n, set(range(n)), offset)
+    short = truth[7] + np.array([0.0, 0.0, -15.0, 0.0])  # 15 px short of the word's end
+    per_frame[7] = Detections([short], kind=[Kind.TEXT])
+    linked = _link(per_frame, config)
+    held = hold_with_camera(linked, camera, config.kinds_every)
+    assert FLICKER_HOLD == 1
+    assert all(len(_held(held, linked, f)) == (1 if f in (0, n - 1) else 2) for f in range(n))
+    grown = 0.03 * 50, 0.03 * 20  # the tracker's margin for one frame away
+    for neighbour in (6, 8):
+        moved = truth[neighbour] + np.tile(offset[7] - offset[neighbour], 2)
+        expected = moved + np.array([-grown[0], -grown[1], grown[0], grown[1]])
+        assert any(np.allclose(b, expected, atol=1e-3) for b in _held(held, linked, 7).xyxy)
+    assert _covers(held.frames[7], truth[7])
+    assert (_held(held, linked, 7).source == Source.PADDED).all()
 
 def test_held_boxes_are_clipped_to_the_picture_and_the_input_is_not_changed():
     config = Config(cover="text", kinds_every=EVERY)

@@ -88,7 +88,7 @@ class SegmentScan:
 
     raw: list  #: Detections per frame
     signatures: list  #: scene signature per frame
-    camera: list = field(default_factory=list)  #: camera motion per frame (sparse plate/text looks)
+    camera: list = field(default_factory=list)  #: camera motion per frame (plate/text runs)
 
 
 @dataclass

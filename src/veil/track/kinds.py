@@ -18,7 +18,8 @@ interpolated between detections, padded ``kinds_every`` frames before a
 track's first and after its last, moved with the camera,
 :func:`follow_camera`), and each detection is held ``kinds_every`` frames
 either side, moved with the camera (:func:`hold_with_camera`). With
-``kinds_every`` 1 every frame is looked at in full, as before.
+``kinds_every`` 1 every frame is looked at in full, and each detection is
+held :data:`FLICKER_HOLD` frame either side, with the camera.
 
 :func:`link_by_kind` links each kind on its own with
 :func:`veil.track.linker.link_tracks` (gap filling, padding, predicted boxes),
@@ -40,7 +41,8 @@ from ..detect.motion import estimate_motion, to_picture
 from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera", "hold_with_camera"]
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera", "hold_with_camera",
+           "FLICKER_HOLD"]
 
 #: The tracker bridges this many frames without a detection (its default); at least
 #: twice ``kinds_every`` for plates and text (a look that misses one).
@@ -49,6 +51,11 @@ _MAX_GAP = 15
 #: look, on each side, up to _HOLD_GROWTH_MAX (the tracker's own uncertainty margin).
 _HOLD_GROWTH = 0.03
 _HOLD_GROWTH_MAX = 0.25
+#: With every frame looked at (``kinds_every`` 1) each detection is still held this many
+#: frames either side: DBNet's line on a plate is a little longer or shorter from frame to
+#: frame, and a frame whose box came out short left part of the plate bare between two
+#: frames that covered it (bench/plates_video.py: 5 such frames on 103 real plates filmed).
+FLICKER_HOLD = 1
 
 
 def is_look(index: int, every: int, *, first: bool = False, shot_change: bool = False) -> bool:
@@ -104,7 +111,7 @@ class OtherKindsStep:
         self.looked: list[int] = []
         self.changes: list[int] = []  # frames given a change look (windows only)
         self._previous = None  # (index, rgb) of the last frame, while it is not looked at in full
-        # The camera's motion from each frame to the next (for follow_camera), where looks are sparse.
+        # The camera's motion from each frame to the next (for follow_camera and hold_with_camera).
         self.camera: list = []
         self._grey = None
         self._watch: ChangeWatch | None = None
@@ -115,9 +122,7 @@ class OtherKindsStep:
             return
         index = len(self.futures) if index is None else int(index)
         first = not self.futures
-        motion = None
-        if self.every > 1:
-            motion = self._camera_step(rgb, shot_change)
+        motion = self._camera_step(rgb, shot_change)
         if shot_change and self._previous is not None:
             self._look(-1, *self._previous)  # the last frame of the shot before
         self.futures.append(None)
@@ -126,7 +131,7 @@ class OtherKindsStep:
             windows = self._watch.windows(index, self._grey, motion)
         if windows is None:  # a scheduled look, or the watch cannot vouch for this frame: a full look
             self._look(-1, index, rgb)
-            if self._watch is not None:
+            if self.every > 1:
                 self._watch.full(index, self._grey)
             return
         if windows:
@@ -358,9 +363,11 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, r
     camera : list of (3, 3) ndarray or None, or None
         Per frame, as :func:`follow_camera` takes it; None or empty: no motion is followed.
     every : int
-        ``Config.kinds_every``; 1: nothing to do (every frame is looked at).
+        ``Config.kinds_every``.
     reach : int, optional, keyword-only
-        Frames held either side of a look (default ``every``; :func:`link_options`' ``pad_frames``).
+        Frames held either side of a look (default ``every``, or
+        :data:`FLICKER_HOLD` where every frame is looked at; :func:`link_options`'
+        ``pad_frames`` under a schedule). 0: nothing to do.
     frame_size : (int, int), optional, keyword-only
         ``(width, height)``: held boxes are clipped to the picture, those left empty dropped.
 
@@ -370,12 +377,12 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, r
         The same tracks; each frame's boxes followed by the held ones.
     """
     n = len(tracked.frames)
-    if every <= 1:
+    reach = (every if every > 1 else FLICKER_HOLD) if reach is None else int(reach)
+    if reach < 1:
         return tracked
     camera = list(camera) if camera else [None] * n
     if len(camera) != n:
         raise RuntimeError("the camera path lost a frame")  # never seen; fail closed
-    reach = every if reach is None else int(reach)
     cum, chain = _camera_path(camera)
     shot = np.searchsorted(np.asarray(tracked.cuts, np.int64), np.arange(n), side="right")
     added: list[list[Detections]] = [[] for _ in range(n)]

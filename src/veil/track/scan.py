@@ -212,8 +212,8 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     total : int, optional, keyword-only
         Frames expected, for progress.
     camera : list, optional, keyword-only
-        Filled with the camera's motion per frame where plates and text are
-        looked at sparsely (``OtherKindsStep.camera``; for :func:`link_scan`), else left empty.
+        Filled with the camera's motion per frame where plates or text are
+        covered (``OtherKindsStep.camera``; for :func:`link_scan`), else left empty.
 
     Returns
     -------
@@ -311,10 +311,12 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config,
     cuts = detect_cuts(signatures)
     # min_hits=1: a face seen on one frame only is padded too (privacy first;
     # a false positive costs a few frames of extra cover, a miss costs a face).
-    # Under a plate/text schedule each look's box is also held, moved with the camera (hold_with_camera).
+    # Each plate/text look's box is also held, moved with the camera (hold_with_camera): under a
+    # schedule until the looks either side, else a frame either side.
     other = link_options(config)
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
                           frame_size=(info.width, info.height), other_options=other)
     tracked = hold_with_camera(follow_camera(tracked, camera), camera, config.kinds_every,
-                               reach=other["pad_frames"], frame_size=(info.width, info.height))
+                               reach=other["pad_frames"] if config.kinds_every > 1 else None,
+                               frame_size=(info.width, info.height))
     return VideoScan(info, raw, tracked, list(map(int, cuts)))
