@@ -453,3 +453,27 @@ def test_review_lists_fill_edge_findings_as_not_counted_after_the_missed_ones():
     assert [it["label"] for it in items] == ["possible missed plate", "text at the edge of veil's fill (not counted)"]
     assert items[0]["flags"] == ["residual"] and items[1]["flags"] == ["other"]
     assert items[0]["priority"] < items[1]["priority"] and items[1]["box"] == [10, 20, 60, 40]
+
+
+def test_review_draws_a_plate_tracks_boxes_inside_its_larger_ones_once():
+    from veil.review.model import frame_rows
+
+    src = [int(Source.DETECTED), int(Source.PREDICTED), int(Source.PADDED), int(Source.PADDED), int(Source.DETECTED),
+           int(Source.DETECTED), int(Source.PREDICTED)]
+    dets = Detections([[100, 50, 160, 70],   # plate track 1: the detection,
+                       [98, 49, 162, 71],    # the tracker's box around it,
+                       [96, 48, 158, 72],    # a held box overlapping it (not inside: drawn),
+                       [99, 49, 161, 71],    # a held box inside the tracker's (not drawn)
+                       [300, 50, 340, 60],   # text track 2, alone
+                       [400, 100, 440, 150],  # face track 3 (an ellipse): both drawn,
+                       [395, 95, 445, 155]],
+                      scores=[0.8] * 7, track_id=[1, 1, 1, 1, 2, 3, 3], source=src,
+                      kind=[Kind.PLATE] * 4 + [Kind.TEXT, Kind.FACE, Kind.FACE])
+    rows = frame_rows(dets, Config(cover="faces,plates,text"))
+    assert [r[:4] for r in rows] == [[98, 49, 162, 71], [96, 48, 158, 72], [300, 50, 340, 60],
+                                     [400, 100, 440, 150], [395, 95, 445, 155]]
+    boxed = frame_rows(dets[5:], Config(region_shape="box"))  # faces covered as boxes: the inner one too
+    assert len(boxed) == 1
+    assert frame_rows(Detections.empty(), Config()) == []
+    untracked = frame_rows(dets[:2].replace(track_id=np.array([-1, -1])), Config(cover="plates"))
+    assert len(untracked) == 2  # photos (no tracks) keep every row: the page names them by index

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, RegionShape
 from ..detections import Detections, Kind, Source
 from ..edits import ItemRef
 from ..region import head_regions
@@ -64,11 +64,23 @@ def _round(values) -> list[float]:
 
 def frame_rows(dets: Detections, config: Config) -> list[list]:
     """One frame's boxes for the page: ``[box (4), region box (4), track, source, score, kind]``
-    (kind: a :class:`~veil.detections.Kind` value; plates and text are covered as boxes)."""
+    (kind: a :class:`~veil.detections.Kind` value; plates and text are covered as boxes).
+
+    A track's region drawn as a rectangle (plates and text; faces with ``--shape box``) that lies
+    inside another of the same track's on that frame is left out: the tracker's and the held
+    boxes around a detection add nothing to what is covered there, only lines on the page.
+    """
     regions = head_regions(dets, scale=config.region_scale, shape=config.region_shape)
+    boxes = regions.boxes.astype(np.float64)
+    rect = (dets.kind != Kind.FACE) | (config.region_shape == RegionShape.BOX)
+    inside = ((boxes[:, None, :2] >= boxes[None, :, :2]) & (boxes[:, None, 2:] <= boxes[None, :, 2:])).all(axis=2)
+    same = (dets.track_id[:, None] == dets.track_id[None, :]) & (dets.track_id[:, None] >= 0) & rect[:, None] & rect
+    np.fill_diagonal(same, False)
+    # i is left out when inside a j of its track; of two equal rectangles the first stays
+    hidden = (same & inside & (~inside.T | (np.arange(len(dets))[None, :] < np.arange(len(dets))[:, None]))).any(axis=1)
     return [_round(dets.xyxy[i]) + _round(regions.boxes[i]) + [int(dets.track_id[i]), int(dets.source[i]),
                                                                round(float(dets.scores[i]), 3), int(dets.kind[i])]
-            for i in range(len(dets))]
+            for i in np.flatnonzero(~hidden)]
 
 
 def _verdict(face: dict | None) -> dict | None:

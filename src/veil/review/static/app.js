@@ -121,7 +121,7 @@ function renderOverview() {
   put($("#main"), h("div", {class: "overview"},
     h("h1", {}, "Review before publishing"),
     h("p", {class: "lede"}, attention
-      ? `${plural(attention, "file")} need${attention === 1 ? "s" : ""} your eyes first (listed first). In each file, check what is flagged, delete false detections, draw any face veil missed, and mark items reviewed. Then Apply: veil re-renders and verifies the edited files and updates the report.`
+      ? `${plural(attention, "file")} need${attention === 1 ? "s" : ""} your eyes first (listed first). In each file, check what is flagged, delete false detections, draw over any face, plate or text veil missed, and mark items reviewed. Then Apply: veil re-renders and verifies the edited files and updates the report.`
       : "Nothing is flagged. Look through each file all the same: veil can miss a face. Mark items reviewed as you go; Apply writes your edits."),
     h("div", {class: "files"}, cards)));
 }
@@ -595,7 +595,7 @@ function renderDetail() {
   if (!S.sel) {
     put(box, h("h2", {}, "Nothing selected"),
       h("p", {class: "hint"}, f.problem ? "This file cannot be edited." :
-        `Click a region on the original to select it${video ? ", or a row of the timeline" : ""}. Draw (B or E) over any face veil missed. N jumps to the next item that needs your eyes.`));
+        `Click a region on the original to select it${video ? ", or a row of the timeline" : ""}. Draw (B or E) over any face, plate or text veil missed. N jumps to the next item that needs your eyes.`));
     return;
   }
   if (S.sel.added) {
@@ -635,7 +635,7 @@ function renderDetail() {
   } else if (st) {
     actions.push(h("button", {onclick: restoreSelected}, "Cover it again"));
   } else {
-    actions.push(h("button", {class: "danger", onclick: deleteSelected, title: "Not a face: do not cover it"}, "Delete (Del)"));
+    actions.push(h("button", {class: "danger", onclick: deleteSelected, title: `Not a ${item.what || "face"}: do not cover it`}, "Delete (Del)"));
     actions.push(h("button", {onclick: leaveVisibleSelected, title: "The person consented to be shown"}, "Leave visible… (L)"));
     if (item.kind === "track") actions.push(h("button", {onclick: extendSelected,
       title: "Cover this track on more frames, up to the current one"}, `Extend to frame ${S.frame} (X)`));
