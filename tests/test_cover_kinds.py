@@ -477,3 +477,15 @@ def test_review_draws_a_plate_tracks_boxes_inside_its_larger_ones_once():
     assert frame_rows(Detections.empty(), Config()) == []
     untracked = frame_rows(dets[:2].replace(track_id=np.array([-1, -1])), Config(cover="plates"))
     assert len(untracked) == 2  # photos (no tracks) keep every row: the page names them by index
+
+
+def test_html_timeline_names_plate_and_text_tracks_by_kind():
+    from veil.report.html_svg import timeline_html
+
+    tracks = [TrackSummary(id=0, first=0, last=3, detected=[0, 1, 2, 3], interpolated=[], padded=[], max_width=20.0),
+              TrackSummary(id=1, first=0, last=3, detected=[0, 3], interpolated=[1, 2], padded=[], max_width=40.0,
+                           kind=Kind.PLATE),
+              TrackSummary(id=2, first=1, last=2, detected=[1, 2], interpolated=[], padded=[], max_width=30.0,
+                           kind=Kind.TEXT)]
+    page = timeline_html(tracks=tracks, cuts=[], frames=4)
+    assert ">track 0<" in page and ">plate track 1<" in page and ">text track 2<" in page

@@ -10,6 +10,8 @@ import html
 import math
 from typing import Iterable, Sequence
 
+from ..detections import Kind
+
 __all__ = ["runs", "run_length", "timeline_html", "distance_plot_html", "meter_svg", "esc", "fmt", "number"]
 
 COLORS = {
@@ -206,7 +208,8 @@ def _track_row(t, y: float, min_w: float, leaks: bool) -> tuple[str, str, list[s
     parts += _row_rects(y, runs(t.padded), COLORS["padded"], "padded", min_w)
     parts += _row_rects(y, runs(t.interpolated), COLORS["interpolated"], "interpolated", min_w)
     parts += _row_rects(y, runs(t.detected), COLORS["detected"], "detected", min_w)
-    return f"track {t.id}" + (" \u2013 leak" if leaks else ""), "leak" if leaks else "", parts
+    name = f"track {t.id}" if t.kind == Kind.FACE else f"{t.kind.label} track {t.id}"  # as the regions' captions
+    return name + (" \u2013 leak" if leaks else ""), "leak" if leaks else "", parts
 
 
 def _timeline_svg(rows: list, n: int, cut_frames: list[int], ticks: list[int], label: str) -> str:
