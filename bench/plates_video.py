@@ -7,7 +7,8 @@ Here each photo becomes a short clip as a hand-held or dash camera would film
 it: a crop window of the photo that closes in (92% of the photo's size down to
 ``--zoom-to``, i.e. the car comes 1.09-1.33x nearer), drifts sideways
 (``--pan`` of the width over the clip) and shakes (+-2 px, seeded), resized
-to the photo's own size (even), H.264 CRF 20 at 25 fps. The plate boxes
+to the photo's own size (even), H.264 CRF 20 at 25 fps (one encoder thread: the same
+pixels every run). The plate boxes
 follow exactly (the crop is a scale and a shift).
 
 One ``veil anonymize DIR --cover plates --masks`` run over every clip (the
@@ -19,6 +20,8 @@ in the picture. By the plate's height on that frame (< 12, 12-24, >= 24 px).
 * **flash**: an uncovered (frame, plate) between two covered frames of the
   same plate -- the failure the tracker is there to prevent;
 * **never**: plates covered on no frame;
+* **mask**: the share of each frame covered, and over-redaction: of it, what lies outside
+  every plate's box grown x1.5 (as ``cover_pipeline.py``'s photo sets), mean and p95 over frames;
 * **photo**: the first, middle and last frame of every clip written as PNG and
   run as photos (``--cover plates``): what the detector alone covers on the
   same frames, without tracking -- so the table says what video adds or loses.
@@ -81,6 +84,7 @@ def film(photo: np.ndarray, boxes: np.ndarray, path, clip: Path) -> list[np.ndar
         s_ = out.add_stream("libx264", rate=25)
         s_.width, s_.height, s_.pix_fmt = w, h, "yuv420p"
         s_.options = {"preset": "veryfast", "crf": "20"}
+        s_.codec_context.thread_count = 1  # x264 on several threads gave other pixels from run to run
         for i, (x0, y0, s) in enumerate(path):
             sx, sy = w / (s * photo.shape[1]), h / (s * photo.shape[0])
             m = np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]])
@@ -162,10 +166,14 @@ def main(argv=None) -> int:
     photos = None if args.no_photos else C.run_veil(tmp / "photos", tmp / "out-photos", "plates")
 
     pairs = []  # (clip, plate, frame, height, covered in video, covered as a photo or None)
+    frame_share, over = [], []  # per frame: the mask's share of the picture; of it, outside every plate grown x1.5
     for name, truth in clips.items():
         stem = name[:-4]
         for i, boxes in enumerate(truth):
             mask = C.mask_of(tmp / "out-video", f"{name}/{i}")
+            frame_share.append(float(mask.mean()))
+            xywh = np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]
+            over.append(float((mask & ~B.allowance_mask(xywh, mask.shape)).mean()))
             photo_mask = None
             if photos is not None and (tmp / "photos" / f"{stem}_{i:02d}.png").exists():
                 photo_mask = C.mask_of(tmp / "out-photos", f"{stem}_{i:02d}.png")
@@ -203,7 +211,9 @@ def main(argv=None) -> int:
     print(B.md_table(["(frame, plate) pairs", *[b[0] for b in BINS], *[t[0] for t in TOTALS]], rows))
     n_frames = len(clips) * args.frames
     print(f"plates {len(tracks)}, never covered {never}, flash frames {flash} "
-          f"({len(flash_list)} plates); video CPU {1000 * video['cpu_s'] / n_frames:.0f} ms / frame; "
+          f"({len(flash_list)} plates); mask {100 * np.mean(frame_share):.1f}% of the frame, over-redaction (outside "
+          f"the plates grown x1.5) {100 * np.mean(over):.1f}% mean / {100 * np.percentile(over, 95):.1f}% p95; "
+          f"video CPU {1000 * video['cpu_s'] / n_frames:.0f} ms / frame; "
           f"residual findings {C.residual_summary(video['report'])}")
     B.write_json(Path(args.out), {
         "machine": B.machine_info(), "args": vars(args), "commands": [video["command"]]
@@ -211,7 +221,8 @@ def main(argv=None) -> int:
         "pairs": [list(p) for p in pairs], "coverage_video": P.summarize(heights, in_video, BINS, TOTALS),
         "coverage_photo": P.summarize(heights[sel], same_photo[sel], BINS, TOTALS) if sel.any() else None,
         "coverage_video_on_photo_frames": P.summarize(heights[sel], in_video[sel], BINS, TOTALS) if sel.any() else None,
-        "never": never, "flash": flash, "flash_plates": flash_list,
+        "never": never, "flash": flash, "flash_plates": flash_list, "mask_share": float(np.mean(frame_share)),
+        "over_redaction": {"mean": float(np.mean(over)), "p95": float(np.percentile(over, 95))},
         "cpu_ms_per_frame_video": 1000 * video["cpu_s"] / n_frames,
         "residual_video": C.residual_summary(video["report"]),
         "summary_video": video["report"]["summary"]})
