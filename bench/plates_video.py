@@ -7,8 +7,9 @@ Here each photo becomes a short clip as a hand-held or dash camera would film
 it: a crop window of the photo that closes in (92% of the photo's size down to
 ``--zoom-to``, i.e. the car comes 1.09-1.33x nearer), drifts sideways
 (``--pan`` of the width over the clip) and shakes (+-2 px, seeded), resized
-to the photo's own size (even), H.264 CRF 20 at 25 fps (one encoder thread: the same
-pixels every run). The plate boxes
+to the photo's own size (even), H.264 CRF 20 at 25 fps. Encodes of the same frames differ
+from one process to another, so two runs meant to score the same pixels (two commits) share
+``--clips DIR``: filmed there once, read back after. The plate boxes
 follow exactly (the crop is a scale and a shift).
 
 One ``veil anonymize DIR --cover plates --masks`` run over every clip (the
@@ -73,28 +74,32 @@ def camera(n: int, w: int, h: int, *, zoom_to: float, pan: float, seed: int) -> 
     return path
 
 
-def film(photo: np.ndarray, boxes: np.ndarray, path, clip: Path) -> list[np.ndarray]:
-    """Write ``clip``; return each frame's plate boxes (xyxy, unclipped)."""
+def film(photo: np.ndarray, boxes: np.ndarray, path, clip: Path | None) -> list[np.ndarray]:
+    """Write ``clip`` (None: only the boxes); return each frame's plate boxes (xyxy, unclipped)."""
     import av
 
     h, w = (d - d % 2 for d in photo.shape[:2])
-    truth = []
     xyxy = np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:]].astype(np.float64)
+    # each frame: the crop window scaled to the frame, as (sx, 0, -x0 sx; 0, sy, -y0 sy)
+    moves = [np.array([[w / (s * photo.shape[1]), 0, 0], [0, h / (s * photo.shape[0]), 0]]) for _, _, s in path]
+    for m, (x0, y0, _) in zip(moves, path):
+        m[:, 2] = [-x0 * m[0, 0], -y0 * m[1, 1]]
+    truth = [np.c_[xyxy[:, [0, 2]] * m[0, 0] + m[0, 2], xyxy[:, [1, 3]] * m[1, 1] + m[1, 2]][:, [0, 2, 1, 3]]
+             for m in moves]
+    if clip is None:
+        return truth
     with av.open(str(clip), "w") as out:
-        s_ = out.add_stream("libx264", rate=25)
-        s_.width, s_.height, s_.pix_fmt = w, h, "yuv420p"
-        s_.options = {"preset": "veryfast", "crf": "20"}
-        s_.codec_context.thread_count = 1  # x264 on several threads gave other pixels from run to run
-        for i, (x0, y0, s) in enumerate(path):
-            sx, sy = w / (s * photo.shape[1]), h / (s * photo.shape[0])
-            m = np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]])
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "20"}
+        stream.codec_context.thread_count = 1
+        for i, m in enumerate(moves):
             pic = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             frame = av.VideoFrame.from_ndarray(pic, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, 25)
-            for p in s_.encode(frame):
+            for p in stream.encode(frame):
                 out.mux(p)
-            truth.append(np.c_[(xyxy[:, [0, 2]] - x0) * sx, (xyxy[:, [1, 3]] - y0) * sy][:, [0, 2, 1, 3]])
-        for p in s_.encode():
+        for p in stream.encode():
             out.mux(p)
     return truth
 
@@ -133,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-photos", action="store_true", help="skip the photo run of three frames per clip")
     ap.add_argument("--veil-args", default="", help="added to both runs, e.g. '--kinds-every 8'")
     ap.add_argument("--keep", help="keep clips and outputs in this folder")
+    ap.add_argument("--clips", help="the clips' folder: filmed there where missing, else read back (so two runs, "
+                                    "e.g. of two commits, score the very same pixels)")
     ap.add_argument("--out", default=str(B.OUT / "plates_video.json"))
     args = ap.parse_args(argv)
 
@@ -146,22 +153,31 @@ def main(argv=None) -> int:
     C.VEIL_ARGS[:] = args.veil_args.split()
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="veil-plates-video-"))
-    (tmp / "clips").mkdir(parents=True, exist_ok=True)
+    clip_dir = Path(args.clips) if args.clips else tmp / "clips"
+    clip_dir.mkdir(parents=True, exist_ok=True)
     (tmp / "photos").mkdir(parents=True, exist_ok=True)
+    (tmp / "in").mkdir(exist_ok=True)
     clips, t0 = {}, time.perf_counter()
     for k, photo_path, boxes in chosen:
         photo = B.read_rgb(photo_path)
         path = camera(args.frames, photo.shape[1], photo.shape[0], zoom_to=args.zoom_to, pan=args.pan,
                       seed=args.seed * 1000 + k)
         name = f"{photo_path.stem}.mp4"
-        truth = film(photo, boxes, path, tmp / "clips" / name)
+        clip = clip_dir / name
+        if clip.exists():
+            truth = film(photo, boxes, path, None)
+        else:
+            truth = film(photo, boxes, path, tmp / "in" / name)
+            (tmp / "in" / name).replace(clip)
         clips[name] = truth
-        for i, frame in enumerate(decoded(tmp / "clips" / name)):  # the frames veil sees, compressed
+        (tmp / "in" / name).unlink(missing_ok=True)
+        (tmp / "in" / name).symlink_to(clip.resolve())
+        for i, frame in enumerate(decoded(clip)):  # the frames veil sees, compressed
             if i in (0, args.frames // 2, args.frames - 1):
                 cv2.imwrite(str(tmp / "photos" / f"{photo_path.stem}_{i:02d}.png"), frame[:, :, ::-1])
     print(f"{len(clips)} clips of {args.frames} frames written in {time.perf_counter() - t0:.0f} s", flush=True)
 
-    video = C.run_veil(tmp / "clips", tmp / "out-video", "plates")
+    video = C.run_veil(tmp / "in", tmp / "out-video", "plates")
     print(f"video run: {video['cpu_s']:.0f} CPU s", flush=True)
     photos = None if args.no_photos else C.run_veil(tmp / "photos", tmp / "out-photos", "plates")
 
