@@ -139,7 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--veil-args", default="", help="added to both runs, e.g. '--kinds-every 8'")
     ap.add_argument("--keep", help="keep clips and outputs in this folder")
     ap.add_argument("--clips", help="the clips' folder: filmed there where missing, else read back (so two runs, "
-                                    "e.g. of two commits, score the very same pixels)")
+                                    "e.g. of two commits, score the very same pixels; keep --frames, --zoom-to, "
+                                    "--pan and --seed the same)")
     ap.add_argument("--out", default=str(B.OUT / "plates_video.json"))
     args = ap.parse_args(argv)
 
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
             truth = film(photo, boxes, path, None)
         else:
             truth = film(photo, boxes, path, tmp / "in" / name)
-            (tmp / "in" / name).replace(clip)
+            shutil.move(tmp / "in" / name, clip)
         clips[name] = truth
         (tmp / "in" / name).unlink(missing_ok=True)
         (tmp / "in" / name).symlink_to(clip.resolve())
