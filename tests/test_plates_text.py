@@ -24,7 +24,7 @@ from veil.detections import Kind, box_intersections
 from veil.detect import (FaceDetector, PlateDetector, PlateRules, TextDetector, default_plate_detector,
                          default_text_detector)
 from veil.detect import onnx as onnx_mod
-from veil.detect.plates import merge_overlapping
+from veil.detect.plates import MERGE_MAX_SPREAD, merge_overlapping
 from veil.detect.text import grow_quads, merge_boxes, quad_boxes
 from veil.models import text_detector_onnx_path
 
@@ -237,14 +237,30 @@ def test_merge_boxes_never_covers_less(boxes):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(1, 30), st.integers(1, 30),
                           st.floats(0, 1)), min_size=0, max_size=12))
-def test_merge_overlapping_leaves_disjoint_unions(boxes):
+def test_merge_overlapping_leaves_unions_that_would_not_spread_further(boxes):
     xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in boxes], np.float32).reshape(-1, 4)
-    merged, best = merge_overlapping(xyxy, [s for *_, s in boxes])
-    inter, _, _ = box_intersections(merged.astype(np.float64), merged.astype(np.float64))
-    np.fill_diagonal(inter, 0)
-    assert not (inter > 0).any() and len(best) == len(merged)
-    for b in xyxy:  # every input box lies inside one output box
-        assert np.any((merged[:, 0] <= b[0]) & (merged[:, 1] <= b[1]) & (merged[:, 2] >= b[2]) & (merged[:, 3] >= b[3]))
+    for spread in (np.inf, MERGE_MAX_SPREAD):
+        merged, best = merge_overlapping(xyxy, [s for *_, s in boxes], max_spread=spread)
+        m = merged.astype(np.float64)
+        inter, area, _ = box_intersections(m, m)
+        np.fill_diagonal(inter, 0)
+        hull = np.prod(np.maximum(m[:, None, 2:], m[None, :, 2:]) - np.minimum(m[:, None, :2], m[None, :, :2]), axis=2)
+        assert not ((inter > 0) & (hull <= spread * (area[:, None] + area[None, :] - inter))).any()
+        assert len(best) == len(merged)
+        for b in xyxy:  # every input box lies inside one output box
+            assert np.any((merged[:, 0] <= b[0]) & (merged[:, 1] <= b[1]) & (merged[:, 2] >= b[2])
+                          & (merged[:, 3] >= b[3]))
+
+
+def test_a_plates_rows_merge_and_lines_touching_corner_to_corner_do_not():
+    rows = [[100, 50, 160, 62], [100, 60, 160, 72]]  # a two-row plate's rows, grown: one box
+    merged, _ = merge_overlapping(rows, [0.9, 0.8])
+    assert merged.tolist() == [[100, 50, 160, 72]]
+    chain = [[0, 0, 60, 12], [55, 10, 115, 22], [110, 20, 170, 32]]  # lines of signage, stepping down
+    merged, best = merge_overlapping(chain, [0.5, 0.9, 0.7])
+    assert len(merged) == 3 and sorted(best.tolist()) == pytest.approx([0.5, 0.7, 0.9])
+    merged, _ = merge_overlapping(chain, [0.5, 0.9, 0.7], max_spread=np.inf)  # every overlap merges
+    assert merged.tolist() == [[0, 0, 170, 32]]
 
 
 def test_decode_unclips_kernel():
