@@ -58,14 +58,14 @@ def _item_box(item) -> np.ndarray:
     return item.plate if item.plate is not None else item.ink
 
 
-def write_clip(path: Path, frames) -> None:
-    """H.264 1920x1080 at 25 fps, CRF 16, of ``frames`` (an iterable of RGB pictures)."""
+def write_clip(path: Path, frames, *, size: tuple[int, int] = (W, H), crf: int = 16) -> None:
+    """H.264 at 25 fps of ``frames`` (an iterable of RGB pictures of ``size``, width x height)."""
     import av
 
     with av.open(str(path), "w") as out:
         s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        s.options = {"preset": "veryfast", "crf": "16"}
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
+        s.options = {"preset": "veryfast", "crf": str(crf)}
         for i, pic in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(pic, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, 25)

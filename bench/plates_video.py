@@ -42,7 +42,6 @@ import shutil
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -51,6 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
 import cover_pipeline as C  # noqa: E402
+import kinds_schedule as K  # noqa: E402
 import plates_coverage as P  # noqa: E402
 
 MIN_COVER = 0.8
@@ -76,8 +76,6 @@ def camera(n: int, w: int, h: int, *, zoom_to: float, pan: float, seed: int) -> 
 
 def film(photo: np.ndarray, boxes: np.ndarray, path, clip: Path | None) -> list[np.ndarray]:
     """Write ``clip`` (None: only the boxes); return each frame's plate boxes (xyxy, unclipped)."""
-    import av
-
     h, w = (d - d % 2 for d in photo.shape[:2])
     xyxy = np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:]].astype(np.float64)
     # each frame: the crop window scaled to the frame, as (sx, 0, -x0 sx; 0, sy, -y0 sy)
@@ -86,21 +84,9 @@ def film(photo: np.ndarray, boxes: np.ndarray, path, clip: Path | None) -> list[
         m[:, 2] = [-x0 * m[0, 0], -y0 * m[1, 1]]
     truth = [np.c_[xyxy[:, [0, 2]] * m[0, 0] + m[0, 2], xyxy[:, [1, 3]] * m[1, 1] + m[1, 2]][:, [0, 2, 1, 3]]
              for m in moves]
-    if clip is None:
-        return truth
-    with av.open(str(clip), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "20"}
-        stream.codec_context.thread_count = 1
-        for i, m in enumerate(moves):
-            pic = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            frame = av.VideoFrame.from_ndarray(pic, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            for p in stream.encode(frame):
-                out.mux(p)
-        for p in stream.encode():
-            out.mux(p)
+    if clip is not None:
+        K.write_clip(clip, (cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                            for m in moves), size=(w, h), crf=20)
     return truth
 
 
