@@ -137,6 +137,9 @@ def main(argv=None) -> int:
     # each photo's camera is seeded by its place in the half, so --only films it as the whole half does
     chosen = [(k, p, b) for k, (p, b) in enumerate(plates[:args.limit] if args.limit else plates)
               if not args.only or p.stem in args.only.split(",")]
+    if not chosen:
+        where = "the plate set" if args.half == "all" else f"the {args.half} half"
+        ap.error(f"no photo with plates in {where}" + (f" is named {args.only}" if args.only else ""))
     C.VEIL_ARGS[:] = args.veil_args.split()
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="veil-plates-video-"))

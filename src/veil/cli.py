@@ -55,14 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"veil {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    an = sub.add_parser("anonymize", help="cover every face in photos and videos",
-                        description="Cover every face in photos and videos; write copies into OUTDIR, "
+    an = sub.add_parser("anonymize", help="cover every face (and, with --cover, plates and text) in photos and videos",
+                        description="Cover every face (and, with --cover, licence plates and text) in photos and "
+                                    "videos; write copies into OUTDIR, "
                                     "mirroring the input tree, with a report. Inputs are never modified.",
                         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     an.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
     an.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
     an.add_argument("--mode", default="fill", choices=["fill", "noise", "pixelate", "blur"],
-                    help="how faces are covered (default: fill; blur and pixelate are reversible)")
+                    help="how faces, plates and text are covered (default: fill; blur and pixelate are reversible)")
     an.add_argument("--audio", default="drop", choices=["drop", "keep"],
                     help="video audio: drop (default; voices identify people) or keep (stream copy)")
     an.add_argument("--cover", default=None, metavar="KINDS",
