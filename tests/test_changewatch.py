@@ -126,7 +126,7 @@ def _result(frames: list[Detections]) -> TrackResult:
 def test_a_box_stays_held_when_the_tracker_links_it_to_another_change_look():
     # A standing plate (frame 0) that the tracker linked to a plate a change look found far away.
     linked = _result([_plate(10.0)] + [_plate(300.0) for _ in range(1, 10)])
-    held = hold_with_camera(linked, None, 12, reach=12, frame_size=(400, 100))
+    held = hold_with_camera(linked, None, 12, frame_size=(400, 100))
     for d in held.frames[1:]:
         assert any(b[0] <= 10.0 and b[2] >= 50.0 and b[1] <= 50.0 and b[3] >= 62.0 for b in d.xyxy)
 

@@ -10,7 +10,7 @@ import pytest
 
 from veil.config import Config
 from veil.detections import Detections, Kind, Source
-from veil.track.kinds import FLICKER_HOLD, follow_camera, hold_with_camera, link_by_kind, link_options
+from veil.track.kinds import FLICKER_HOLD, follow_camera, hold_reach, hold_with_camera, link_by_kind, link_options
 
 EVERY = 12
 SIZE = (600, 200)  # width, height
@@ -112,7 +112,7 @@ def test_where_the_camera_is_not_followed_the_box_is_held_in_place_and_never_acr
     held = hold_with_camera(cut, camera, EVERY)
     assert [len(d) for d in held.frames[18:]] == [len(d) for d in cut.frames[18:]]
     assert len(_held(held, cut, 17)) == 1
-    wide = hold_with_camera(linked, camera, EVERY, reach=3)
+    wide = hold_with_camera(linked, camera, 3)
     assert [f for f in range(n) if len(_held(wide, linked, f))] == [9, 10, 11, 13, 14, 15]
 
 
@@ -125,7 +125,7 @@ def test_faces_and_a_reach_of_zero_are_left_as_they_are():
     config = Config(cover="text", kinds_every=EVERY)
     truth, per_frame = _standing_word(n, {0, 12, 24}, offset)
     linked = _link(per_frame, config)
-    assert hold_with_camera(linked, camera, 1, reach=0) is linked
+    assert hold_with_camera(linked, camera, 0) is linked
     with pytest.raises(RuntimeError):
         hold_with_camera(linked, camera[:-1], EVERY)
 
@@ -141,8 +141,8 @@ def test_looking_at_every_frame_each_box_is_held_one_frame_either_side_with_the_
     short = truth[7] + np.array([0.0, 0.0, -15.0, 0.0])  # 15 px short of the word's end
     per_frame[7] = Detections([short], kind=[Kind.TEXT])
     linked = _link(per_frame, config)
-    held = hold_with_camera(linked, camera, config.kinds_every)
-    assert FLICKER_HOLD == 1
+    held = hold_with_camera(linked, camera, hold_reach(config))
+    assert hold_reach(config) == FLICKER_HOLD == 1
     assert all(len(_held(held, linked, f)) == (1 if f in (0, n - 1) else 2) for f in range(n))
     grown = 0.03 * 50, 0.03 * 20  # the tracker's margin for one frame away
     for neighbour in (6, 8):
@@ -165,3 +165,11 @@ def test_held_boxes_are_clipped_to_the_picture_and_the_input_is_not_changed():
         assert (d.xyxy[:, 2] > d.xyxy[:, 0]).all()
     assert all(np.array_equal(a, d.xyxy) for a, d in zip(before, linked.frames))
     assert len(held.frames[12]) == len(linked.frames[12])  # wholly outside the picture: nothing held
+
+
+def test_the_hold_reaches_the_looks_either_side_under_a_schedule_else_a_frame():
+    assert hold_reach(Config(cover="text")) == FLICKER_HOLD
+    assert hold_reach(Config(cover="text", kinds_every=EVERY)) == EVERY
+    # the tracker pads plates and text at least pad_frames: the hold reaches as far
+    assert hold_reach(Config(cover="text", kinds_every=2, pad_frames=5)) == 5
+    assert hold_reach(Config(cover="text", kinds_every=2, pad_frames=0)) == 2

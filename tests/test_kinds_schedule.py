@@ -260,7 +260,7 @@ def test_boxes_between_looks_follow_a_shaking_camera():
 def test_a_wrong_link_between_looks_does_not_move_the_box_off_what_a_look_saw():
     # A standing "word" seen on the look at frame 0 only; another one 120 px away on the
     # look at 12. The tracker may link them (it bridges long gaps); the first must stay covered.
-    from veil.track.kinds import hold_with_camera
+    from veil.track.kinds import hold_reach, hold_with_camera
 
     config = Config(cover="text", kinds_every=12)
     first, second = [100, 50, 140, 90], [220, 60, 260, 100]
@@ -269,7 +269,7 @@ def test_a_wrong_link_between_looks_does_not_move_the_box_off_what_a_look_saw():
     per_frame[12] = Detections([second], kind=[Kind.TEXT])
     kw = dict(pad_frames=config.pad_frames, min_hits=1, frame_size=(600, 200), other_options=link_options(config))
     plain = link_by_kind(per_frame, **kw)
-    held = hold_with_camera(plain, None, config.kinds_every, frame_size=(600, 200))  # no camera: held in place
+    held = hold_with_camera(plain, None, hold_reach(config), frame_size=(600, 200))  # no camera: held in place
     assert all(_covers(held.frames[i], first) for i in range(0, 13))
     assert all(_covers(held.frames[i], second) for i in range(0, 25))
     assert {int(t) for d in held.frames for t in d.track_id} <= {t.id for t in held.tracks}  # no untracked boxes

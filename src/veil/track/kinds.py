@@ -41,7 +41,7 @@ from ..detect.motion import estimate_motion, to_picture
 from ..detections import Detections, Kind, Source
 from .linker import TrackResult, link_tracks
 
-__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera", "hold_with_camera",
+__all__ = ["OtherKindsStep", "is_look", "link_options", "link_by_kind", "follow_camera", "hold_reach", "hold_with_camera",
            "FLICKER_HOLD"]
 
 #: The tracker bridges this many frames without a detection (its default); at least
@@ -334,7 +334,17 @@ def _camera_path(camera: list) -> tuple[list[np.ndarray], list[int]]:
     return cum, chain
 
 
-def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, reach: int | None = None,
+def hold_reach(config) -> int:
+    """Frames either side of its frame that each plate/text detection is held (:func:`hold_with_camera`).
+
+    Under a schedule (``kinds_every`` > 1), until the looks either side: the
+    tracker's padding of :func:`link_options`; where every frame is looked
+    at, :data:`FLICKER_HOLD`.
+    """
+    return link_options(config)["pad_frames"] if config.kinds_every > 1 else FLICKER_HOLD
+
+
+def hold_with_camera(tracked: TrackResult, camera: list | None, reach: int, *,
                      frame_size: tuple[int, int] | None = None) -> TrackResult:
     """``tracked`` with each detected plate and text box also held up to ``reach`` frames
     either side of its frame, moved with the camera.
@@ -362,12 +372,9 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, r
         From :func:`link_by_kind` (its DETECTED plate/text boxes are the looks').
     camera : list of (3, 3) ndarray or None, or None
         Per frame, as :func:`follow_camera` takes it; None or empty: no motion is followed.
-    every : int
-        ``Config.kinds_every``.
-    reach : int, optional, keyword-only
-        Frames held either side of a look (default ``every``, or
-        :data:`FLICKER_HOLD` where every frame is looked at; :func:`link_options`'
-        ``pad_frames`` under a schedule). 0: nothing to do.
+    reach : int
+        Frames held either side of a look (:func:`hold_reach` of the run's
+        configuration). 0: nothing to do.
     frame_size : (int, int), optional, keyword-only
         ``(width, height)``: held boxes are clipped to the picture, those left empty dropped.
 
@@ -377,7 +384,7 @@ def hold_with_camera(tracked: TrackResult, camera: list | None, every: int, *, r
         The same tracks; each frame's boxes followed by the held ones.
     """
     n = len(tracked.frames)
-    reach = (every if every > 1 else FLICKER_HOLD) if reach is None else int(reach)
+    reach = int(reach)
     if reach < 1:
         return tracked
     camera = list(camera) if camera else [None] * n

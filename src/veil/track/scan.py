@@ -40,7 +40,7 @@ from ..detect import select_for
 from ..detect.kinds import face_detector_for
 from ..detections import Detections
 from ..errors import UnsupportedMediaError
-from .kinds import OtherKindsStep, follow_camera, hold_with_camera, link_by_kind, link_options
+from .kinds import OtherKindsStep, follow_camera, hold_reach, hold_with_camera, link_by_kind, link_options
 from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
@@ -316,7 +316,6 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config,
     other = link_options(config)
     tracked = link_by_kind(raw, cuts=cuts, pad_frames=config.pad_frames, min_hits=1,
                           frame_size=(info.width, info.height), other_options=other)
-    tracked = hold_with_camera(follow_camera(tracked, camera), camera, config.kinds_every,
-                               reach=other["pad_frames"] if config.kinds_every > 1 else None,
+    tracked = hold_with_camera(follow_camera(tracked, camera), camera, hold_reach(config),
                                frame_size=(info.width, info.height))
     return VideoScan(info, raw, tracked, list(map(int, cuts)))
