@@ -34,6 +34,10 @@ never downloads anything.
   90.5%; bench/RESULTS.md), so veil keeps DBNet's float weights. Build it
   as measured with ``--models text --calibration minmax --out-dir DIR`` and measure it with
   ``bench/plates_coverage.py --plan plates:int8:model_path=DIR/text_det_int8.onnx``.
+  CenterFace's cure tried on it (``--text-head-float``, ``--first-float 10``,
+  ``--text-tiles``, moving-average calibration): still 3-5 plates fewer
+  (bench/RESULTS.md, "int8 detector"); moving-average ranges with every node
+  int8 found no line at all.
 
 Both: converted to opset 13 (per-channel quantization needs it), node names
 given (the shipped models have none), then
@@ -125,22 +129,39 @@ def _centerface(*, first_float: int = FIRST_FLOAT) -> Target:
                   "input.1", pictures, blobs, lambda model: centerface_float_nodes(model, first=first_float))
 
 
-def _text() -> Target:
+def text_float_nodes(model, *, first: int = 0, head: bool = False) -> list[str]:
+    """DBNet's nodes left in float: its first ``first`` computing nodes and, with ``head``,
+    the DB head (from the neck's Concat on: convolution, two ConvTranspose, Sigmoid)."""
+    nodes = list(model.graph.node)
+    compute = [i for i, n in enumerate(nodes) if n.op_type != "Constant"]
+    keep = set(compute[:first])
+    if head:
+        keep |= set(range(next(i for i, n in enumerate(nodes) if n.op_type == "Concat"), len(nodes)))
+    return [nodes[i].name for i in sorted(keep)]
+
+
+def _text(*, first_float: int = 0, head_float: bool = False, tiles: bool = False) -> Target:
     from veil.detect import TextDetector
     from veil.models import text_detector_onnx_path
 
     detector = TextDetector()
 
     def pictures():
-        return sorted((B.DATA / "widerface_val" / "WIDER_val" / "images").glob("*/*.jpg"))[:48]
+        return sorted((B.DATA / "widerface_val" / "WIDER_val" / "images").glob("*/*.jpg"))[:47 if tiles else 48]
 
     def blobs(rgb):
         h, w = rgb.shape[:2]
         s = detector.full_scale(rgb.shape)
-        return [TextDetector.input_blob(rgb, max(32, round(w * s)), max(32, round(h * s)))]
+        out = [TextDetector.input_blob(rgb, max(32, round(w * s)), max(32, round(h * s)))]
+        if tiles:  # also a 2x tile's input: the centre 336x282 of the picture, as a 1080p frame's tiles see it
+            y0, x0 = max(0, (h - 282) // 2), max(0, (w - 336) // 2)
+            crop = rgb[y0:y0 + 282, x0:x0 + 336]
+            out.append(TextDetector.input_blob(crop, 2 * crop.shape[1], 2 * crop.shape[0]))
+        return out
 
     return Target("text_det_int8.onnx", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
-                  text_detector_onnx_path, lambda p: p.read_bytes(), "x", pictures, blobs, lambda model: [])
+                  text_detector_onnx_path, lambda p: p.read_bytes(), "x", pictures, blobs,
+                  lambda model: text_float_nodes(model, first=first_float, head=head_float))
 
 
 TARGETS = {"centerface": _centerface, "text": _text}
@@ -217,12 +238,20 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="centerface", help="comma list of: " + ", ".join(TARGETS))
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
     ap.add_argument("--calibration", choices=CALIBRATIONS, default=CALIBRATION)
-    ap.add_argument("--first-float", type=int, default=FIRST_FLOAT,
-                    help="CenterFace: how many of its backbone's first nodes stay float (2: the first convolution)")
+    ap.add_argument("--first-float", type=int, default=None,
+                    help="how many of the network's first nodes stay float (CenterFace: default 9, 2 is the "
+                         "first convolution; text: default 0)")
+    ap.add_argument("--text-head-float", action="store_true", help="text: the DB head stays float")
+    ap.add_argument("--text-tiles", action="store_true",
+                    help="text: calibrate on a 2x tile's input of each picture too (47 pictures, 94 inputs)")
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
-        target = TARGETS[name](first_float=args.first_float) if name == "centerface" else TARGETS[name]()
+        if name == "centerface":
+            target = TARGETS[name](first_float=FIRST_FLOAT if args.first_float is None else args.first_float)
+        else:
+            target = TARGETS[name](first_float=args.first_float or 0, head_float=args.text_head_float,
+                                   tiles=args.text_tiles)
         build(target, args.out_dir / target.file_name, calibration=args.calibration)
     return 0
 
