@@ -130,3 +130,25 @@ def test_picture_conversion_and_box_transform():
     rotated = transform_boxes(np.array([[-10, -10, 10, 10]], float), _similarity(0, 0, 45, 1.0, centre=(0, 0)))
     assert np.allclose(np.abs(rotated), 10 * np.sqrt(2))  # the bounding box of the rotated square
     assert zoom_of(_similarity(0, 0, 30, 1.5)) == pytest.approx(1.5)
+
+
+def test_a_coarse_fit_is_tried_only_on_request_only_where_the_fine_one_fails_and_on_large_copies(monkeypatch):
+    # A blurred 4K work copy (960 px: corners followed on a 480 px copy) whose corners agree only
+    # within two work pixels: stand in for the one-pixel fit failing by refusing it.
+    import veil.detect.motion as M
+
+    real = M._similarity
+
+    def fine_fails(src, dst, tolerance=M._RANSAC_PX):
+        return real(src, dst, tolerance) if tolerance > M._RANSAC_PX else (None, 0)
+
+    prev = _texture(540, 960, seed=3)
+    cur = _moved(prev, _similarity(4.0, -2.0, centre=(480, 270)))
+    assert estimate_motion(prev, cur, coarse=True).reason == "ok"  # the fine fit first
+    monkeypatch.setattr(M, "_similarity", fine_fails)
+    assert estimate_motion(prev, cur).reason == "lost"
+    motion = estimate_motion(prev, cur, coarse=True)
+    assert motion.reliable and motion.reason == "coarse"
+    assert motion.shift == pytest.approx((4.0, -2.0), abs=0.5)
+    small_prev, small_cur = prev[:, :640], cur[:, :640]  # corners followed on the copy itself: no coarser fit
+    assert estimate_motion(small_prev, small_cur, coarse=True).reason == "lost"

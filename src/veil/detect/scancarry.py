@@ -112,7 +112,7 @@ class Carry:
         self.plan_ages: list[np.ndarray] = []
 
     def move(self, motion: Motion, look: tuple[np.ndarray, np.ndarray], touched: np.ndarray, need: np.ndarray,
-             core_windows: dict[str, list[Window]], *, relook: bool = True
+             core_windows: dict[str, list[Window]], *, relook: bool = True, relook_all: bool = False
              ) -> tuple[list[Pass], np.ndarray, np.ndarray]:
         """The last frame's boxes moved into this one, per pass: those still valid; the (N, 4) boxes
         to look at again; and the (M, 4) of them looked at again for scoring under ``relook_below``
@@ -125,7 +125,8 @@ class Carry:
         the picture inside it is displaced against ``look`` (the frame's work copy and its look when
         last scanned); and when it has been carried ``max_carry`` frames in a row. With ``relook``
         False, boxes scoring under ``relook_below`` are carried like the others (the planner's
-        ``relook_every``).
+        ``relook_every``). With ``relook_all`` every box is looked at again (a ``'coarse'``
+        motion moves them only roughly).
         """
         m = to_picture(motion.matrix, self.scale)
         hit_touched, hit_need = _box_sums(touched), _box_sums(need)
@@ -144,7 +145,7 @@ class Carry:
             still = inside & (hit_touched(near, self.scale) == 0)
             still[still] = ~_displaced(look, b[still], self.scale)
             held = held_by(b, core_windows.get(p.name, []))
-            still &= (hit_need(near, self.scale) == 0) | held
+            still &= ((hit_need(near, self.scale) == 0) | held) & (not relook_all)
             age = self.ages[j] if j < len(self.ages) and len(self.ages[j]) == len(dets) else np.zeros(len(dets))
             if self.max_carry is not None:
                 still &= age < self.max_carry

@@ -28,7 +28,9 @@ sees exactly the pixels it sees in a whole-picture pass.
 The whole frame is scanned -- exactly :meth:`MultiScaleDetector.passes`
 with every tile -- on the first frame, at a shot change the caller reports,
 where the motion cannot be trusted (a cut, a flash, a fast zoom, lost
-tracking) and where more than ``full_share`` of the picture is needed.
+tracking) and where more than ``full_share`` of the picture is needed. At 4K
+a motion followed only to within two work pixels (``coarse_motion``) moves
+what was seen, but every box is looked at again.
 
 :func:`run_plan` runs a plan's calls (in any order, on any threads: each
 call's result depends on its window only) and returns the passes in the
@@ -133,6 +135,18 @@ class ScanPlanner:
         bin >= 16 px still at or above every tile's, no more flash frames,
         every tile's confident boxes covered, for 0.8x the plans' network
         pixels on the synthetic clips (0.95x on the White House clip at 4K).
+    coarse_motion : bool, keyword-only
+        Where the one-work-pixel motion fit fails on a copy whose corners are
+        followed at a smaller size (4K), accept a fit within one pixel of that
+        copy (:func:`~veil.detect.motion.estimate_motion`'s ``coarse``) instead
+        of scanning the whole frame, and look at every box found before again
+        (none carried on such a frame). On the White House clip at 4K the
+        motion was lost on 77 of 275 frames (8 of the same frames at
+        640x360); over its first 60 frames: 14 -> 4 whole-frame scans, 0.94x
+        the network pixels, every (frame, face) pair still covered; the
+        synthetic 4K clips never needed it (bench/RESULTS.md). A fit this
+        loose applied to every frame carried boxes off the hand-held clip's
+        faces; here boxes are looked at again instead.
 
     Notes
     -----
@@ -145,7 +159,7 @@ class ScanPlanner:
                  change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
                  carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto",
                  max_carry: int | None = None, relook_below: float | str | None = "threshold",
-                 grid_relook: str | None = "auto", relook_every: int | str = "auto") -> None:
+                 grid_relook: str | None = "auto", relook_every: int | str = "auto", coarse_motion: bool = True) -> None:
         if tiles not in ("auto", "all"):
             raise ValueError(f"tiles must be 'auto' or 'all', not {tiles!r}")
         if getattr(detector, "flip", False):
@@ -159,6 +173,7 @@ class ScanPlanner:
         if max_carry is not None and (int(max_carry) != max_carry or max_carry < 1):
             raise ValueError("max_carry must be None or an integer >= 1")
         self.max_carry = None if max_carry is None else int(max_carry)
+        self.coarse_motion = bool(coarse_motion)
         if relook_below == "threshold":
             relook_below = detector.threshold
         self.relook_below = None if relook_below is None else float(relook_below)
@@ -244,7 +259,7 @@ class ScanPlanner:
         if self._prev is None:
             motion, reason = Motion.unknown("first"), "first"
         else:
-            motion = estimate_motion(self._prev, grey)
+            motion = estimate_motion(self._prev, grey, coarse=self.coarse_motion)
             reason = "cut" if shot_change else (None if motion.reliable else motion.reason)
         if reason is None:
             need, touched = self._needed(t, grey, motion)
@@ -339,7 +354,8 @@ class ScanPlanner:
                         [grow_window(pic, self.margins[name], self.quanta[name], self.width, self.height) for _, pic in cores]
                         for name in self.layers}
         carried, changed, unsure = self._carry.move(motion, self._look, touched, need, core_windows,
-                                                    relook=t % self.relook_every == 0)
+                                                    relook=t % self.relook_every == 0,
+                                                    relook_all=motion.reason == "coarse")
         around = self._carry.windows_around(changed)
         calls = []
         for name in self.layers:
