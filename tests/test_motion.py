@@ -148,7 +148,7 @@ def test_a_coarse_fit_is_tried_only_on_request_only_where_the_fine_one_fails_and
     monkeypatch.setattr(M, "_similarity", fine_fails)
     assert estimate_motion(prev, cur).reason == "lost"
     motion = estimate_motion(prev, cur, coarse=True)
-    assert motion.reliable and motion.reason == "coarse"
+    assert motion.reliable and motion.reason == M.COARSE
     assert motion.shift == pytest.approx((4.0, -2.0), abs=0.5)
     small_prev, small_cur = prev[:, :640], cur[:, :640]  # corners followed on the copy itself: no coarser fit
     assert estimate_motion(small_prev, small_cur, coarse=True).reason == "lost"

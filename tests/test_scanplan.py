@@ -158,11 +158,11 @@ def test_boxes_are_looked_at_again_where_the_motion_is_only_coarse(monkeypatch):
     # A 'coarse' motion (veil.detect.motion.estimate_motion(coarse=True)) moves what was seen only
     # roughly: every box is looked at again, none carried (on a still scene an 'ok' motion carries it).
     import veil.detect.scanplan as SP
-    from veil.detect.motion import Motion
+    from veil.detect.motion import COARSE, Motion
 
     det = _detector()
     scene = _mark(_scene(W, H), 200, 100, 20)
-    monkeypatch.setattr(SP, "estimate_motion", lambda prev, cur, **kw: Motion(np.eye(3), True, "coarse", 99, 1.0))
+    monkeypatch.setattr(SP, "estimate_motion", lambda prev, cur, **kw: Motion(np.eye(3), True, COARSE, 99, 1.0))
     plans, found = _run(det, [scene] * 4, max_interval=30)
     for p in plans[1:]:
         assert not p.full and p.calls and not any(len(c.detections) for c in p.carried)

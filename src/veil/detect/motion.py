@@ -25,12 +25,14 @@ import cv2
 import numpy as np
 
 __all__ = ["Motion", "work_scale", "work_grey", "estimate_motion", "to_picture", "transform_boxes",
-           "zoom_of", "MAX_ZOOM", "WORK_MAX_SIDE"]
+           "zoom_of", "MAX_ZOOM", "WORK_MAX_SIDE", "COARSE"]
 
 #: Longer side of the work copy, at most (4K: a quarter of the picture).
 WORK_MAX_SIDE = 960
 #: Zoom per frame above which the motion is not trusted (fast zoom).
 MAX_ZOOM = 0.03
+#: :attr:`Motion.reason` of a motion found only by the fallback fit (``estimate_motion(coarse=True)``).
+COARSE = "coarse"
 _FEATURES = 200
 _MIN_INLIERS = 24
 _MIN_INLIER_SHARE = 0.25
@@ -206,7 +208,7 @@ def estimate_motion(prev: np.ndarray, cur: np.ndarray, *, max_zoom: float = MAX_
         loose_share = loose_inliers / max(len(src), 1)
         if loose is not None and loose_inliers >= _MIN_INLIERS and loose_share >= _MIN_INLIER_SHARE \
                 and abs(np.log(zoom_of(loose))) <= np.log1p(max_zoom):
-            return Motion(loose, True, "coarse", loose_inliers, loose_share)
+            return Motion(loose, True, COARSE, loose_inliers, loose_share)
         return Motion(np.eye(3) if matrix is None else matrix, False, "lost", inliers, share)
     if abs(np.log(zoom_of(matrix))) > np.log1p(max_zoom):
         return Motion(matrix, False, "zoom", inliers, share)

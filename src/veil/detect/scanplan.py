@@ -53,7 +53,7 @@ import numpy as np
 
 from ..detections import Detections
 from .lookmap import changed_pixels, follow_map, paste_look
-from .motion import Motion, estimate_motion, work_grey, work_scale, zoom_of
+from .motion import COARSE, Motion, estimate_motion, work_grey, work_scale, zoom_of
 from .multiscale import SMALL_FACE_NETWORK_PX, MultiScaleDetector, Pass
 from .scancalls import FramePlan, ScanCall, join_passes, run_plan, still_valid
 from .scancarry import Carry
@@ -355,7 +355,7 @@ class ScanPlanner:
                         for name in self.layers}
         carried, changed, unsure = self._carry.move(motion, self._look, touched, need, core_windows,
                                                     relook=t % self.relook_every == 0,
-                                                    relook_all=motion.reason == "coarse")
+                                                    relook_all=motion.reason == COARSE)
         around = self._carry.windows_around(changed)
         calls = []
         for name in self.layers:
