@@ -102,6 +102,8 @@ def synthetic_clip(name: str, limit: int) -> Path:
     ``crowd4k``: ``video_coverage``'s synthetic crowd at 3840x2160 (30 faces)."""
     frames = limit or SYNTHETIC[name]
     if name == "4k":
+        if frames > SYNTHETIC[name]:  # a longer stretch (--limit 275: the whole clip, as RESULTS times it)
+            return make_clip("whitehouse", B.WHITE_HOUSE, size=(3840, 2160), frames=frames)
         up = make_clip("whitehouse", B.WHITE_HOUSE, size=(3840, 2160), frames=SYNTHETIC[name])
         return up if frames >= SYNTHETIC[name] else make_clip("whitehouse_3840x2160_first30", up, size=None,
                                                               frames=frames)
