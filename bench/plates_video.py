@@ -78,10 +78,10 @@ def film(photo: np.ndarray, boxes: np.ndarray, path, clip: Path | None) -> list[
     """Write ``clip`` (None: only the boxes); return each frame's plate boxes (xyxy, unclipped)."""
     h, w = (d - d % 2 for d in photo.shape[:2])
     xyxy = np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:]].astype(np.float64)
-    # each frame: the crop window scaled to the frame, as (sx, 0, -x0 sx; 0, sy, -y0 sy)
-    moves = [np.array([[w / (s * photo.shape[1]), 0, 0], [0, h / (s * photo.shape[0]), 0]]) for _, _, s in path]
-    for m, (x0, y0, _) in zip(moves, path):
-        m[:, 2] = [-x0 * m[0, 0], -y0 * m[1, 1]]
+    moves = []  # each frame: the crop window scaled to the frame
+    for x0, y0, s in path:
+        sx, sy = w / (s * photo.shape[1]), h / (s * photo.shape[0])
+        moves.append(np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]]))
     truth = [np.c_[xyxy[:, [0, 2]] * m[0, 0] + m[0, 2], xyxy[:, [1, 3]] * m[1, 1] + m[1, 2]][:, [0, 2, 1, 3]]
              for m in moves]
     if clip is not None:

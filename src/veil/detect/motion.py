@@ -143,6 +143,16 @@ def _similarity(src: np.ndarray, dst: np.ndarray, tolerance: float = _RANSAC_PX)
     return np.vstack([m, [0.0, 0.0, 1.0]]), int(inliers.sum())
 
 
+def _agrees(matrix: np.ndarray | None, inliers: int, followed: int) -> bool:
+    """Whether a fit holds enough of the features followed (at least 24, and a quarter)."""
+    return matrix is not None and inliers >= _MIN_INLIERS and inliers / max(followed, 1) >= _MIN_INLIER_SHARE
+
+
+def _too_fast(matrix: np.ndarray, max_zoom: float) -> bool:
+    """Whether a fit zooms by more than ``max_zoom`` in one frame."""
+    return abs(np.log(zoom_of(matrix))) > np.log1p(max_zoom)
+
+
 def _follow(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Features of ``prev`` and where they are in ``cur`` (forward-backward checked)."""
     pts = cv2.goodFeaturesToTrack(prev, _FEATURES, 0.01, max(4, min(prev.shape) // 40), blockSize=5)
@@ -200,17 +210,15 @@ def estimate_motion(prev: np.ndarray, cur: np.ndarray, *, max_zoom: float = MAX_
     # (bench/RESULTS.md, issue 14); the looser fit is only a fallback the caller asks for.
     matrix, inliers = _similarity(src * 2 ** down, dst * 2 ** down)
     share = inliers / max(len(src), 1)
-    if matrix is None or inliers < _MIN_INLIERS or share < _MIN_INLIER_SHARE:
+    if not _agrees(matrix, inliers, len(src)):
         if cv2.absdiff(prev, cur).mean() < _STATIC_LEVELS:
             return Motion(np.eye(3), True, "still", inliers, share)
-        loose, loose_inliers = _similarity(src * 2 ** down, dst * 2 ** down, _RANSAC_PX * 2 ** down) \
-            if coarse and down else (None, 0)
-        loose_share = loose_inliers / max(len(src), 1)
-        if loose is not None and loose_inliers >= _MIN_INLIERS and loose_share >= _MIN_INLIER_SHARE \
-                and abs(np.log(zoom_of(loose))) <= np.log1p(max_zoom):
-            return Motion(loose, True, COARSE, loose_inliers, loose_share)
+        if coarse and down:
+            loose, loose_inliers = _similarity(src * 2 ** down, dst * 2 ** down, _RANSAC_PX * 2 ** down)
+            if _agrees(loose, loose_inliers, len(src)) and not _too_fast(loose, max_zoom):
+                return Motion(loose, True, COARSE, loose_inliers, loose_inliers / len(src))
         return Motion(np.eye(3) if matrix is None else matrix, False, "lost", inliers, share)
-    if abs(np.log(zoom_of(matrix))) > np.log1p(max_zoom):
+    if _too_fast(matrix, max_zoom):
         return Motion(matrix, False, "zoom", inliers, share)
     return Motion(matrix, True, "ok", inliers, share)
 

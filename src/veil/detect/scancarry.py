@@ -142,10 +142,10 @@ class Carry:
             inside = (b[:, 2] > 0) & (b[:, 3] > 0) & (b[:, 0] < self.width) & (b[:, 1] < self.height)
             grow = 0.5 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None] * np.array([-1, -1, 1, 1])
             near = b + grow
-            still = inside & (hit_touched(near, self.scale) == 0)
+            still = inside & (hit_touched(near, self.scale) == 0) & (not relook_all)
             still[still] = ~_displaced(look, b[still], self.scale)
             held = held_by(b, core_windows.get(p.name, []))
-            still &= ((hit_need(near, self.scale) == 0) | held) & (not relook_all)
+            still &= (hit_need(near, self.scale) == 0) | held
             age = self.ages[j] if j < len(self.ages) and len(self.ages[j]) == len(dets) else np.zeros(len(dets))
             if self.max_carry is not None:
                 still &= age < self.max_carry
