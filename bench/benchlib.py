@@ -201,6 +201,9 @@ def pct(k: int, n: int) -> str:
 # -- deface, replicated ------------------------------------------------------------
 DEFACE_THRESHOLD = 0.2  # deface 1.5 CLI default (--thresh)
 DEFACE_MASK_SCALE = 1.3  # deface 1.5 CLI default (--mask-scale)
+#: The backend deface is timed on: what a plain ``pip install deface`` runs, the faster here
+#: (RESULTS.md, "deface's backend"); :func:`deface_centerface` says why it is pinned.
+DEFACE_BACKEND = "opencv"
 
 
 def deface_centerface(in_shape=None, *, backend: str = "auto"):
@@ -208,8 +211,8 @@ def deface_centerface(in_shape=None, *, backend: str = "auto"):
 
     ``backend='auto'`` takes onnxruntime where ``onnx`` is importable too (veil's bench
     extra installs it), OpenCV DNN otherwise (a plain ``pip install deface``). Where deface
-    is *timed* (:func:`make_deface_system`, ``motion_scan.py``) it runs on ``'opencv'``, the
-    faster here; runs before 2026-11-30 timed onnxruntime (RESULTS.md, "deface's backend").
+    is *timed* (:func:`make_deface_system`, ``motion_scan.py``, ``throughput.py``) it runs on
+    :data:`DEFACE_BACKEND`; runs before 2026-11-30 timed onnxruntime (RESULTS.md, "deface's backend").
     References and clip builders keep ``'auto'``, as before, so they rebuild the same; the
     boxes are the same weights' on either backend (coverage identical on the photo sets).
     """
@@ -264,7 +267,7 @@ class System:
 
 
 def make_deface_system(threshold: float = DEFACE_THRESHOLD, mask_scale: float = DEFACE_MASK_SCALE) -> System:
-    cf = deface_centerface(backend="opencv")  # timed: deface as a plain install runs it
+    cf = deface_centerface(backend=DEFACE_BACKEND)  # timed
 
     def run(rgb):
         dets, _ = cf(rgb, threshold=threshold)

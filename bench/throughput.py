@@ -10,15 +10,15 @@ end to end (start-up and model load included), as a user runs it:
 * ``veil-noverify`` ``veil anonymize CLIP -o DIR --no-verify``
 * ``deface``        ``deface CLIP -o OUT.mp4 --backend opencv`` (deface 1.5 as ``pip install deface`` runs it)
 * ``deface-onnxrt``  ``deface CLIP -o OUT.mp4 --backend onnxrt`` (with ``onnx`` and ``onnxruntime`` installed)
+* ``veil[LABEL]``   ``veil anonymize CLIP -o DIR ARGS``         (``--plan LABEL=ARGS``)
 
 deface's ``--backend auto`` takes onnxruntime only where the ``onnx`` package is importable
 too; ``pip install deface`` alone installs neither, so its users run OpenCV DNN. veil's
 bench extra installs ``onnx`` (for ``quantize.py``), which silently switched the plain
-``deface`` command of earlier runs to onnxruntime -- 0.7-0.8x OpenCV's speed here
+``deface`` command of earlier runs to onnxruntime -- 0.72-0.84x OpenCV's speed here
 (RESULTS.md, "deface's backend"). The reference is pinned to OpenCV DNN, the faster of the
 two on this machine and what a plain install gives, so the ratios do not depend on what else
 the venv holds.
-* ``veil[LABEL]``   ``veil anonymize CLIP -o DIR ARGS``         (``--plan LABEL=ARGS``)
 
 frames/s = frames of the *input* clip (decoded with PyAV) / wall seconds.
 CPU s = user + system time of the tool and all its children (getrusage),
@@ -174,14 +174,14 @@ class TreeMonitor(threading.Thread):
 
 
 #: deface's backend, pinned (module docstring: why).
-DEFACE_BACKENDS = {"deface": ["--backend", "opencv"], "deface-onnxrt": ["--backend", "onnxrt"]}
+DEFACE_BACKENDS = {"deface": ["--backend", B.DEFACE_BACKEND], "deface-onnxrt": ["--backend", "onnxrt"]}
 
 
 def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: float) -> dict:
     out_dir = work / f"{tool.replace('[', '-').replace(']', '')}-out"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    if tool.startswith("deface"):
+    if tool in DEFACE_BACKENDS:
         out_file = out_dir / (clip.stem + ".mp4")
         cmd = [str(VENV_BIN / "deface"), str(clip), "-o", str(out_file), *DEFACE_BACKENDS[tool]]
     else:
