@@ -69,7 +69,7 @@ from veil.detect.scanplan import ScanPlanner, network_pixels  # noqa: E402
 from veil.region import head_regions  # noqa: E402
 from veil.track import detect_cuts, frame_signature, link_tracks, signature_distance  # noqa: E402
 
-CLIPS = ("whitehouse", "wh1080", "wh4k", "crowd4k", "handheld", "handheld4k", *MC.CLIPS[1:])
+CLIPS = ("whitehouse", "wh1080", "wh4k", "crowd", "crowd4k", "handheld", "handheld4k", *MC.CLIPS[1:])
 CONFIDENT = 0.5
 
 
@@ -189,6 +189,9 @@ def clip_and_reference(name: str, args) -> tuple[Path, dict]:
         return clip, {**ref, "frames": frames}
     if name == "crowd4k":
         clip, gt = VC.make_crowd_clip(frames=args.limit or 60, faces=30, seed=7, W=3840, H=2160)
+        return clip, VC.crowd_reference(gt, 0)
+    if name == "crowd":  # video_coverage.py's crowd clip as it makes it (1080p, 60 faces)
+        clip, gt = VC.make_crowd_clip(frames=args.limit or 150, faces=60, seed=7, W=1920, H=1080)
         return clip, VC.crowd_reference(gt, 0)
     size = (3840, 2160) if name == "handheld4k" else (args.size if name == "handheld" else (1280, 720))
     clip, gt = MC.make(name.replace("4k", ""), size=size, frames=args.limit or args.frames)
