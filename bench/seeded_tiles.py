@@ -15,7 +15,10 @@ starting with the kind, settings after a colon):
   ``shake`` px);
 * ``roll`` -- every tile once every ``k`` frames, a few tiles a frame in turn,
   and windows (``margin``) around the small faces found on the frame before
-  (``probe=1``: also around candidates those windows found under the threshold).
+  (``probe=1``: also around candidates those windows found under the threshold);
+* ``faint`` -- no other frame: windows (the tiles' ``overlap`` around them) at the
+  tiles' scale around the frame's own small whole-frame candidates scoring from
+  ``low`` up to the probe threshold, which choose no tile.
 
 Each is given frames in order (:meth:`step`) and returns each frame's merged
 faces once it can (``nbr`` one frame late, ``key`` at :meth:`finish`).
@@ -32,7 +35,7 @@ from veil.detect.scanwindows import align_quantum, grow_window, held_by, merge_w
 from veil.detect.tiles import holding
 from veil.detections import Detections
 
-KINDS = ("nbr", "key", "roll")
+KINDS = ("nbr", "key", "roll", "faint")
 
 
 def _small(found: Detections, overlap: int) -> np.ndarray:
@@ -165,6 +168,29 @@ class Rolling(_Seeded):
         return []
 
 
+class Faint(_Seeded):
+    """``faint``: windows around the frame's own small candidates from ``low`` up to the probe threshold."""
+
+    def __init__(self, det, settings: dict) -> None:
+        super().__init__(det, settings)
+        self.low = float(settings.get("low", 0.02))
+
+    def step(self, rgb: np.ndarray) -> list[Detections]:
+        d, p = self.det, self.det.probe_threshold
+        # The whole-frame passes once, at the lower score: their candidates over the probe are the full scan's.
+        low = [Pass("full", d.full_pass(rgb, threshold=self.low)), Pass("coarse", d.coarse_pass(rgb, threshold=self.low))]
+        passes = [Pass(q.name, q.detections[q.detections.scores >= p]) for q in low]
+        windows = list(d.select_tiles(rgb.shape, Detections.concatenate([q.detections for q in passes])))
+        if windows:
+            passes = _with_tiles(passes, d.tile_pass(rgb, windows=windows, threshold=p))
+        look = {"rgb": rgb, "passes": passes, "windows": windows, "found": d.merge(passes)}
+        faint = Detections.concatenate([q.detections[q.detections.scores < p] for q in low])
+        return [self.around(look, _small(faint, d.overlap), d.overlap)[0]["found"]]
+
+    def finish(self) -> list[Detections]:
+        return []
+
+
 def seeded(kind: str, det, settings: dict) -> _Seeded:
     """The system of ``kind`` (one of :data:`KINDS`) on ``det`` with ``settings``."""
-    return {"nbr": Neighbours, "key": KeyFrames, "roll": Rolling}[kind](det, settings)
+    return {"nbr": Neighbours, "key": KeyFrames, "roll": Rolling, "faint": Faint}[kind](det, settings)
