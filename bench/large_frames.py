@@ -18,7 +18,9 @@ exactly:
   ``veil-candidates`` (the same, but with the tiles always chosen by the
   whole-frame pass's candidates, as before commit 831539b), to show what
   that rule buys and costs; on request ``veil-fine-full`` (a whole-frame pass
-  fine enough for its candidates to choose the tiles: the alternative).
+  fine enough for its candidates to choose the tiles: the alternative) and
+  ``veil-every`` (every tile on every picture: what the candidates' choice is
+  measured against).
 
 A face is protected when >= 80% of its box lies inside the anonymized mask;
 over-redaction is the masked share of the picture outside every face box grown
@@ -82,6 +84,15 @@ def candidate_tiles_system():
     return system
 
 
+def every_tile_system():
+    """veil's defaults, but every tile on every picture (the adaptive choice's reference)."""
+    from veil.detect import default_detector
+
+    detector = default_detector(B.veil_config())
+    detector.adaptive_for = types.MethodType(lambda self, shape: False, detector)
+    return B.make_veil_system("veil-every", detector=detector)
+
+
 def fine_full_system():
     """veil's defaults, but a whole-frame pass fine enough to choose the tiles on large frames.
 
@@ -113,12 +124,12 @@ def main(argv=None) -> int:
     ap.add_argument("--min-width", type=float, default=12.0)
     ap.add_argument("--max-width", type=float, default=100.0)
     ap.add_argument("--systems", default="deface,veil,veil-candidates",
-                    help="comma list of: deface, veil, veil-candidates, veil-fine-full")
+                    help="comma list of: deface, veil, veil-candidates, veil-fine-full, veil-every")
     ap.add_argument("--out", type=Path, default=B.OUT / "large_frames.json")
     args = ap.parse_args(argv)
 
     makers = {"deface": B.make_deface_system, "veil": B.make_veil_system, "veil-candidates": candidate_tiles_system,
-              "veil-fine-full": fine_full_system}
+              "veil-fine-full": fine_full_system, "veil-every": every_tile_system}
     systems = [makers[name]() for name in args.systems.split(",")]
     sources = V.detectable(V.face_sources())
     results = {}
