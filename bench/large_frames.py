@@ -16,8 +16,8 @@ exactly:
 * systems, each on every scene, interleaved: ``deface`` (deface 1.5 defaults,
   its exact mask), ``veil`` (``anonymize_image`` with the defaults) and
   ``veil-candidates`` (the same, but with the tiles always chosen by the
-  whole-frame pass's candidates, as before commit 831539b), to show what
-  that rule buys and costs; on request ``veil-fine-full`` (a whole-frame pass
+  whole-frame pass's candidates, as before commit 831539b at every size and
+  before 2026-11-30 at 1080p), to show what that rule buys and costs; on request ``veil-fine-full`` (a whole-frame pass
   fine enough for its candidates to choose the tiles: the alternative) and
   ``veil-every`` (every tile on every picture: what the candidates' choice is
   measured against).
@@ -75,11 +75,12 @@ def make_scene(sources, W: int, H: int, n: int, seed: int, lo: float, hi: float)
 
 
 def candidate_tiles_system():
-    """veil's defaults, but tiles always chosen by the whole-frame pass's candidates."""
+    """veil's defaults, but tiles always chosen by the whole-frame pass's candidates (also on photos over 1280 px)."""
     from veil.detect import default_detector
 
     detector = default_detector(B.veil_config())
     detector.adaptive_for = types.MethodType(lambda self, shape: self.adaptive and bool(self.upscale), detector)
+    detector.photo_tiles = types.MethodType(lambda self, shape: None, detector)
     system = B.make_veil_system("veil-candidates", detector=detector)
     return system
 
@@ -104,6 +105,7 @@ def fine_full_system():
     from veil.detect.multiscale import CANDIDATE_MIN_NETWORK_PX, SMALL_FACE_NETWORK_PX
 
     detector = default_detector(B.veil_config())
+    detector.photo_tiles = types.MethodType(lambda self, shape: None, detector)  # the candidates choose
     base_cap = detector.full_max_side
     system = B.make_veil_system("veil-fine-full", detector=detector)
     run = system.run

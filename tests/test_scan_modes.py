@@ -149,3 +149,28 @@ def test_auto_scan_of_a_small_clip_is_the_full_scan():
                             frame_bytes=W * H * 3)
     assert nets[0].calls == nets[1].calls
     assert [d.xyxy.tolist() for d in auto] == [d.xyxy.tolist() for d in full]
+
+
+@pytest.mark.parametrize("shape, photo", [((360, 640, 3), None), ((720, 1280, 3), None), ((1080, 1920, 3), "all"),
+                                          ((1536, 2048, 3), "all"), ((2160, 3840, 3), "all")])
+def test_photos_the_whole_frame_pass_downscales_get_every_tile(shape, photo):
+    det = _detector()
+    assert det.downscales(shape) is (photo is not None)
+    assert det.photo_tiles(shape) == photo
+    assert MultiScaleDetector(MarkerNet(), upscale=None).photo_tiles(shape) is None  # --no-tiles: none
+    assert MultiScaleDetector(MarkerNet(), full_scale=0.5).photo_tiles((360, 640, 3)) == "all"  # --scale 0.5
+
+
+def test_a_1080p_photo_gets_every_tile_and_a_1080p_video_frame_the_pointed_ones():
+    from veil.detect import find
+
+    picture = _scene(1920, 1080, seed=4)
+    nets: list = []
+    find(picture, Config(threshold=0.5), detector=_detector(nets))
+    det = _detector(nets)
+    assert len(nets[0].calls) == 2 + len(det.tiles(picture.shape))  # whole frame, coarse, every tile
+    detect_frames(_frames([picture]), Config(threshold=0.5, scan="full"), det, frame_bytes=1920 * 1080 * 3)
+    assert len(nets[1].calls) == 2  # no candidate: no tile (the video scan's speed; bench/RESULTS.md)
+    small: list = []
+    find(picture[:720, :1280].copy(), Config(threshold=0.5), detector=_detector(small))
+    assert len(small[0].calls) == 2  # seen at its own size: the candidates choose

@@ -242,7 +242,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
 
 def _verify_pictures(result: PairVerification, original: Path, anonymized: Path, config: Config,
                      detector) -> None:
-    from ..detect import select_for
+    from ..detect import find
     from ..detect.kinds import with_other_kinds
     from ..media.image import read_image, to_rgb8
     from ..verify import summarize, verify_face
@@ -253,7 +253,7 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
         o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
     with _about(anonymized):
         n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, result.warnings)
-    faces = select_for(detector.detect(o), config)
+    faces = find(o, config, detector=detector)  # the faces veil's photo run finds
     found = with_other_kinds(faces, o, config)  # faces alone unless config covers plates or text
     covered = changed_mask(o, n)
     _check_same_scene([_change_away_from_faces(covered, found)], anonymized)

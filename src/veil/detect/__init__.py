@@ -51,6 +51,11 @@ def select_for(dets: Detections, config) -> Detections:
 def find(pixels, config=None, *, detector: FaceDetector | None = None) -> Detections:
     """The faces veil covers in one picture.
 
+    veil's own detector treats it as a photo: every tile where its whole-frame
+    pass sees the picture smaller than it is
+    (:meth:`MultiScaleDetector.photo_tiles`); video frames are scanned by
+    ``veil.track.scan``.
+
     Parameters
     ----------
     pixels : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8 or uint16
@@ -69,7 +74,10 @@ def find(pixels, config=None, *, detector: FaceDetector | None = None) -> Detect
 
     config = config or Config()
     detector = detector or detector_for(config)
-    return select_for(detector.detect(to_rgb8(pixels)), config)
+    rgb = to_rgb8(pixels)
+    if isinstance(detector, MultiScaleDetector):  # a photo: every tile where the whole-frame pass downscales
+        return select_for(detector.detect(rgb, tiles=detector.photo_tiles(rgb.shape)), config)
+    return select_for(detector.detect(rgb), config)
 
 
 def default_detector(config, *, threads: int | None = None) -> FaceDetector:

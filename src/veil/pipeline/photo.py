@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..anonymize import cover
 from ..config import Config
-from ..detect import detector_for, select_for
+from ..detect import detector_for, find
 from ..detect.kinds import with_other_kinds
 from ..errors import VeilError
 from ..media.atomic import atomic_output
@@ -35,7 +35,7 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
     report.metadata_removed = _removed_metadata(src, report)
     t1 = time.perf_counter()
     rgb = to_rgb8(picture.pixels)
-    faces = select_for(detector.detect(rgb), config) if config.covers_faces else None
+    faces = find(rgb, config, detector=detector) if config.covers_faces else None
     found = dets = with_other_kinds(faces, rgb, config) if config.other_kinds else faces
     applied = None
     if edits is not None:  # a person's edits (veil review): drawn regions come last
