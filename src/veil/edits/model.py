@@ -38,6 +38,10 @@ SCHEMA = "veil-edits/1"
 DETECTION_FIELDS = SCAN_FIELDS
 #: Scans that look at a frame alike unless it gets every tile (``veil.config.Config.scan``).
 SAME_SCAN_BELOW_EVERY_TILE = frozenset({"auto", "full"})
+#: Settings that change a run's boxes on few frames (``reuse_repeats``: a repeated frame takes the
+#: boxes of the frame before, which shows the same picture): edits made either way apply, each
+#: edit still matched to this run's boxes (``apply._match``), so a changed detection fails its file.
+MATCHED_BY_BOX = frozenset({"reuse_repeats"})
 _KINDS = ("image", "video")
 _SHA_CHARS = frozenset("0123456789abcdef")
 
@@ -357,6 +361,8 @@ class Edits:
             if name == "scan" and {self.detection.get(name), now[name]} <= SAME_SCAN_BELOW_EVERY_TILE:
                 # 'auto' is 'full' on frames up to 2048 px; on larger ones each edit's box is still
                 # matched to this run's detections (apply._match), so a changed detection fails its file.
+                continue
+            if name in MATCHED_BY_BOX:
                 continue
             if name in self.detection and self.detection[name] != now[name]:
                 raise UsageError(f"the edits were made for {name.replace('_', '-')} {self.detection[name]!r}, "

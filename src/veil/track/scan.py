@@ -23,6 +23,11 @@ frames) and around the faces found before, moved with the camera; the whole
 frame at the first frame, at shot changes and where the motion cannot be
 trusted. A frame's calls then run ``workers`` at once. ``scan='full'`` looks
 at every frame whole (the reference).
+
+With ``config.reuse_repeats`` (default) a frame that repeats the frame before
+it, which the detector looked at, takes that frame's face detections
+(:class:`Repeats`): the repeated frames of 24 -> 30 fps pulldown (one in five)
+cost no detector call. Not with sparse tiles.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from .kinds import OtherKindsStep, follow_camera, hold_reach, hold_with_camera, 
 from .linker import TrackResult
 from .scenecut import detect_cuts, frame_signature, signature_distance
 
-__all__ = ["VideoScan", "scan_video", "detect_frames", "link_scan", "plans_motion", "SHOT_CHANGE_HINT"]
+__all__ = ["VideoScan", "Repeats", "scan_video", "detect_frames", "link_scan", "plans_motion", "SHOT_CHANGE_HINT"]
 
 #: A frame-to-frame signature change above this (a cut, a flash, a fast pan)
 #: runs the tiles on that frame too; lower than the cut detector's own bar.
@@ -79,6 +84,40 @@ class VideoScan:
         return len(self.raw)
 
 
+class Repeats:
+    """Which frames of a video may take the face detections of the frame before.
+
+    A frame does when it shows the picture of the frame before
+    (:func:`veil.detect.motion.repeats_picture` on their work copies), the
+    detector looked at that frame, and it is not a key frame (a segment of a
+    long video starts at a key frame with nothing before it, so a segment scan
+    decides as the whole scan does). At most every other frame is spared, so
+    a slow change never rides on one old look.
+
+    Parameters
+    ----------
+    enabled : bool
+        False: no frame is a repeat.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.prev: np.ndarray | None = None  # work copy of the frame before, if the detector looked at it
+        self.count = 0
+
+    def check(self, frame) -> bool:
+        """Whether ``frame`` (a :class:`veil.media.video.Frame`, the next one) takes the detections before it."""
+        if not self.enabled:
+            return False
+        from ..detect.motion import repeats_picture, work_grey
+
+        grey = work_grey(frame.rgb)
+        repeat = self.prev is not None and not frame.key and repeats_picture(self.prev, grey)
+        self.prev = None if repeat else grey
+        self.count += repeat
+        return repeat
+
+
 @dataclass
 class _Frame:
     """One frame of pass 1 in flight: its first look and what a second one needs."""
@@ -107,6 +146,7 @@ class _Scheduler:
         self.prev_small = False
         self.raw: list[Detections] = []
         self.total: int | None = None  # frames, where the header says
+        self.last: concurrent.futures.Future | None = None  # the frame before's first look
 
     def submit(self, fn, *args) -> concurrent.futures.Future:
         if self.pool is not None:
@@ -126,8 +166,13 @@ class _Scheduler:
     def second_look(self, rgb: np.ndarray, passes):
         return self.detector.merge(self.detector.with_tiles(rgb, passes)), None, False
 
-    def add(self, rgb: np.ndarray, key: bool, progress) -> None:
-        self.current.append(_Frame(None if key else rgb, self.submit(self.first_look, rgb, key)))
+    def add(self, rgb: np.ndarray, key: bool, progress, *, repeat: bool = False) -> None:
+        """Detect the next frame (``repeat``: take the frame before's look; never with sparse tiles)."""
+        if repeat and (self.sparse or self.last is None):
+            raise ValueError("a repeated frame needs a frame before it, and no sparse tiles")
+        look = self.last if repeat else self.submit(self.first_look, rgb, key)
+        self.last = look
+        self.current.append(_Frame(None if key or repeat else rgb, look))
         if len(self.current) == self.chunk_len:
             self.deciding.append(self.current)
             self.current = []
@@ -239,6 +284,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     scheduler = _Scheduler(config, face_detector_for(config, detector), workers, frame_bytes)
     scheduler.total = total
     others = OtherKindsStep(config, scheduler.submit, workers=workers)  # plates and text (--cover), on their schedule
+    repeats = Repeats(config.reuse_repeats and not scheduler.sparse)
     signatures = []
     try:
         for frame in frames:
@@ -247,7 +293,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
             key = not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures or shot
             signatures.append(signature)
             others.add(frame.rgb, frame.index, shot_change=shot)
-            scheduler.add(frame.rgb, key, progress)
+            scheduler.add(frame.rgb, key, progress, repeat=repeats.check(frame))
         raw = others.join(scheduler.finish(progress))
         if camera is not None:
             camera.extend(others.camera)
@@ -285,11 +331,18 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
     pool = (concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-detect")
             if workers > 1 else None)
     planner, raw, signatures = None, [], []
+    repeats = Repeats(config.reuse_repeats)
     try:
         for frame in frames:
             signature = frame_signature(frame.rgb)
             shot = bool(signatures) and signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT
             signatures.append(signature)
+            if repeats.check(frame):
+                # The planner never sees it: its next frame is planned from the picture it last saw, the same.
+                raw.append(raw[-1])
+                if progress:
+                    progress(len(raw), total * 2 if total else None)
+                continue
             if planner is None or (planner.height, planner.width) != frame.rgb.shape[:2]:
                 planner = ScanPlanner(detector, frame.rgb.shape)
             found, _ = planner.detect(frame.rgb, shot_change=shot, pool=pool)

@@ -112,12 +112,16 @@ class Frame:
         Time base of ``pts``.
     rgb : numpy.ndarray
         ``(H, W, 3) uint8`` RGB in display orientation; a fresh array the caller owns.
+    key : bool
+        Whether the stream coded it as a key frame (a segment of a long video
+        starts at one).
     """
 
     index: int
     pts: int
     time_base: Fraction
     rgb: np.ndarray
+    key: bool = False
 
     @property
     def time(self) -> Fraction:

@@ -351,7 +351,7 @@ class FrameIterator(Iterator[Frame]):
         try:
             for raw in source.raw_frames():
                 pts = timestamps(raw)
-                yield Frame(index, pts, source.time_base, convert(raw, index))
+                yield Frame(index, pts, source.time_base, convert(raw, index), bool(raw.key_frame))
                 index += 1
         finally:
             self.warnings.extend(timestamps.warnings() + source.decode_warnings())

@@ -149,7 +149,7 @@ def segment_frames(path: str | os.PathLike, segment: Segment, *, max_pixels: int
             if pts != want[n]:
                 raise SegmentMismatch(f"frame {segment.start + n} decodes at {pts}, not at {want[n]}")
             index = segment.start + n
-            yield Frame(index, pts, source.time_base, convert(frame, index))
+            yield Frame(index, pts, source.time_base, convert(frame, index), bool(frame.key_frame))
             n += 1
         if n != len(want):
             raise SegmentMismatch(f"segment {segment.index} decodes to {n} frames, not {len(want)}")

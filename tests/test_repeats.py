@@ -1,0 +1,146 @@
+"""Frames that repeat the frame before (pulldown, a frozen picture) take its face detections.
+
+The network is the marker stub of ``test_scanplan`` (boxes around magenta
+squares), so what each frame was given, and how many calls it cost, is exact.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from veil.cli import _config_from, build_parser
+from veil.config import SCAN_FIELDS, SETTINGS_BEFORE, Config
+from veil.detect import MultiScaleDetector
+from veil.detect.motion import REPEAT_LEVELS, repeats_picture, work_grey
+from veil.edits.model import Edits, detection_settings
+from veil.media.video.base import Frame
+from veil.track.scan import Repeats, detect_frames
+
+from test_scanplan import MarkerNet, _mark, _scene
+
+W, H = 640, 360
+
+
+def _frames(pictures, keys=()):
+    return [Frame(k, k, Fraction(1, 25), rgb, k in keys) for k, rgb in enumerate(pictures)]
+
+
+def _grey(seed=0):
+    return work_grey(_scene(W, H, seed=seed))
+
+
+def test_a_picture_repeats_itself_up_to_compression_noise():
+    a = _grey()
+    assert repeats_picture(a, a.copy())
+    noise = np.random.default_rng(1).integers(-6, 7, a.shape)
+    assert repeats_picture(a, np.clip(a + noise, 0, 255).astype(np.uint8))
+    # One 5x5 work-pixel patch (a 10 px face at 640x360) changed by more than the bar: not a repeat.
+    b = a.copy()
+    b[40:45, 60:65] = np.clip(b[40:45, 60:65].astype(int) + REPEAT_LEVELS + 8, 0, 255)
+    assert not repeats_picture(a, b)
+    assert not repeats_picture(a, _grey(seed=2))
+    assert not repeats_picture(a, a[:, :-1])  # another size: another picture
+    for bad in (a.astype(np.float32), np.stack([a, a, a], -1)):
+        with pytest.raises(ValueError):
+            repeats_picture(bad, a)
+
+
+def test_at_most_every_other_frame_is_spared_and_never_a_key_frame():
+    scene = _scene(W, H)
+    frames = _frames([scene] * 7, keys={0, 4})
+    r = Repeats(True)
+    assert [r.check(f) for f in frames] == [False, True, False, True, False, True, False]
+    assert r.count == 3
+    off = Repeats(False)
+    assert not any(off.check(f) for f in frames) and off.count == 0
+
+
+def test_a_slow_change_is_compared_with_the_picture_the_detector_saw():
+    scene = _scene(W, H).astype(int)
+    # A fade, 7 levels a frame: each frame repeats the one before, not the one two before.
+    fade = [np.clip(scene + 7 * k, 0, 255).astype(np.uint8) for k in range(6)]
+    r = Repeats(True)
+    assert [r.check(f) for f in _frames(fade)] == [False, True, False, True, False, True]
+    assert not repeats_picture(work_grey(fade[0]), work_grey(fade[2]))
+
+
+def _detector(nets: list) -> MultiScaleDetector:
+    net = MarkerNet()
+    nets.append(net)
+    return MultiScaleDetector(net, threshold=0.5, probe_threshold=0.05)
+
+
+def _pulldown_with_a_face_walking_in(n: int = 10) -> list[np.ndarray]:
+    """A still scene where a face appears on frame 5; frames 2 and 7 repeat the frame before."""
+    scene = _scene(W, H, seed=4)
+    out = []
+    for k in range(n):
+        picture = scene.copy()
+        if k >= 5:
+            _mark(picture, 300 + 4 * (k - 5), 150, 20)
+        out.append(picture)
+    out[2] = out[1].copy()
+    out[7] = out[6].copy()
+    return out
+
+
+@pytest.mark.parametrize("scan", ["full", "motion"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_repeated_frames_take_the_frame_before_and_new_faces_are_found(scan, workers):
+    pictures = _pulldown_with_a_face_walking_in()
+    config = Config(threshold=0.5, scan=scan)
+    nets: list = []
+    reused, _ = detect_frames(_frames(pictures), config, _detector(nets), workers=workers, frame_bytes=W * H * 3)
+    looked, _ = detect_frames(_frames(pictures), config.replace(reuse_repeats=False), _detector(nets),
+                              workers=workers, frame_bytes=W * H * 3)
+    assert len(reused) == len(looked) == len(pictures)
+    boxes = lambda d: sorted(map(tuple, np.round(d.xyxy).astype(int).tolist()))  # noqa: E731
+    assert [boxes(d) for d in reused] == [boxes(d) for d in looked]  # the repeats hold what was there
+    assert not len(reused[4]) and all(len(reused[k]) == 1 for k in range(5, 10))  # found on entry
+    # Looked at: 0, 2, 4 (still: every other frame), 5 (the face), 6, 8, 9 (it moves); 7 repeats 6.
+    r = Repeats(True)
+    assert [k for k, f in enumerate(_frames(pictures)) if r.check(f)] == [1, 3, 7]
+    assert len(nets[0].calls) < len(nets[1].calls)
+
+
+def test_no_reuse_with_sparse_tiles():
+    pictures = _pulldown_with_a_face_walking_in()
+    nets: list = []
+    config = Config(threshold=0.5, scan="full", tile_every=3)
+    detect_frames(_frames(pictures), config, _detector(nets), frame_bytes=W * H * 3)
+    detect_frames(_frames(pictures), config.replace(reuse_repeats=False), _detector(nets), frame_bytes=W * H * 3)
+    assert nets[0].calls == nets[1].calls
+
+
+@pytest.mark.parametrize("scan", ["full", "motion"])
+def test_a_segment_from_a_key_frame_gives_what_the_whole_scan_gives(scan):
+    """A long video's segments start at key frames; a key frame is always looked at."""
+    scene = _scene(W, H, seed=6)
+    pictures = [_mark(scene.copy(), 200, 100, 16)] * 4 + [_mark(scene.copy(), 210, 100, 16)] * 4
+    frames = _frames(pictures, keys={0, 3, 6})
+    config = Config(threshold=0.5, scan=scan)
+    whole, _ = detect_frames(frames, config, _detector([]), frame_bytes=W * H * 3)
+    for start in (3, 6):
+        part, _ = detect_frames(frames[start:], config, _detector([]), frame_bytes=W * H * 3)
+        assert [d.xyxy.tolist() for d in part] == [d.xyxy.tolist() for d in whole[start:]]
+
+
+def test_the_setting_binds_edits_and_has_a_cli_switch():
+    assert Config().reuse_repeats is True
+    assert "reuse_repeats" in SCAN_FIELDS and SETTINGS_BEFORE["reuse_repeats"] is False  # older edits: every frame
+    args = build_parser().parse_args(["anonymize", "x.mp4", "-o", "out", "--no-reuse-repeats"])
+    assert _config_from(args).reuse_repeats is False
+    assert _config_from(build_parser().parse_args(["anonymize", "x.mp4", "-o", "out"])).reuse_repeats is True
+
+
+def test_edits_made_either_way_apply():
+    """Each edit is matched to the run's boxes anyway; a repeated frame's boxes are the frame before's."""
+    older = {"schema": "veil-edits/1", "veil_version": "0.1", "files": {},
+             "detection": {k: v for k, v in detection_settings(Config()).items() if k != "reuse_repeats"}}
+    edits = Edits.from_dict(older)
+    assert edits.detection["reuse_repeats"] is False
+    edits.check_settings(Config())
+    edits.check_settings(Config(reuse_repeats=False))
