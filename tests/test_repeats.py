@@ -144,3 +144,26 @@ def test_edits_made_either_way_apply():
     assert edits.detection["reuse_repeats"] is False
     edits.check_settings(Config())
     edits.check_settings(Config(reuse_repeats=False))
+
+
+def test_plates_and_text_of_a_repeated_frame_are_the_frame_befores():
+    from test_kinds_schedule import _Stub, _now
+
+    from veil.detections import Detections
+    from veil.track.kinds import OtherKindsStep
+
+    def run(every: int, repeats: set[int], n: int = 8):
+        step = OtherKindsStep(Config(cover="faces,plates", kinds_every=every), _now)
+        step.detector = _Stub()
+        rgb = np.zeros((8, 8, 3), np.uint8)
+        for i in range(n):
+            step.add(rgb, i, repeat=i in repeats)
+        return step, step.join([Detections.empty()] * n)
+
+    step, out = run(1, {1, 3, 6})
+    assert step.detector.calls == 5 and step.looked == [0, 2, 4, 5, 7]
+    assert all(len(d) == 1 for d in out)  # every frame has the plate: its own look's or the frame before's
+    # Only after a full look of the frame before: under a schedule a repeated frame between looks
+    # is left to the change watch, and a repeated frame due a look after one that was not looked at is looked at.
+    step, out = run(4, {4, 5})
+    assert step.looked == [0, 4, 7] and len(out[5]) == 0

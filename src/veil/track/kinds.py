@@ -111,13 +111,20 @@ class OtherKindsStep:
         self.looked: list[int] = []
         self.changes: list[int] = []  # frames given a change look (windows only)
         self._previous = None  # (index, rgb) of the last frame, while it is not looked at in full
+        self._full_last: int | None = None  # the last frame looked at in full
         # The camera's motion from each frame to the next (for follow_camera and hold_with_camera).
         self.camera: list = []
         self._grey = None
         self._watch: ChangeWatch | None = None
 
-    def add(self, rgb: np.ndarray, index: int | None = None, *, shot_change: bool = False) -> None:
-        """The next frame (``index``: its index in the video; default: its place in this run)."""
+    def add(self, rgb: np.ndarray, index: int | None = None, *, shot_change: bool = False,
+            repeat: bool = False) -> None:
+        """The next frame (``index``: its index in the video; default: its place in this run).
+
+        ``repeat``: it shows the picture of the frame before (:class:`veil.track.scan.Repeats`);
+        where that frame was looked at in full and this one would be, it takes that look's plates
+        and text instead.
+        """
         if self.detector is None:
             return
         index = len(self.futures) if index is None else int(index)
@@ -130,6 +137,10 @@ class OtherKindsStep:
         if motion is not None and not is_look(index, self.every, first=first, shot_change=shot_change):
             windows = self._watch.windows(index, self._grey, motion)
         if windows is None:  # a scheduled look, or the watch cannot vouch for this frame: a full look
+            if repeat and self._full_last == index - 1:
+                self.futures[-1] = self.futures[-2]
+                self._previous = None
+                return
             self._look(-1, index, rgb)
             if self.every > 1:
                 self._watch.full(index, self._grey)
@@ -157,6 +168,7 @@ class OtherKindsStep:
 
     def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
         self.futures[slot] = self.submit(functools.partial(self.detector.detect, pool=self.pool), rgb)
+        self._full_last = index
         self.looked.append(index)
         self.looked.sort()
         self._previous = None

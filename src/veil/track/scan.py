@@ -26,8 +26,9 @@ at every frame whole (the reference).
 
 With ``config.reuse_repeats`` (default) a frame that repeats the frame before
 it, which the detector looked at, takes that frame's face detections
-(:class:`Repeats`): the repeated frames of 24 -> 30 fps pulldown (one in five)
-cost no detector call. Not with sparse tiles.
+(:class:`Repeats`), and its plates and text where both frames get a full look
+of their own (``OtherKindsStep.add``): the repeated frames of 24 -> 30 fps
+pulldown (one in five) cost no detector call. Not with sparse tiles.
 """
 
 from __future__ import annotations
@@ -292,8 +293,9 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
             shot = bool(signatures) and signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT
             key = not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures or shot
             signatures.append(signature)
-            others.add(frame.rgb, frame.index, shot_change=shot)
-            scheduler.add(frame.rgb, key, progress, repeat=repeats.check(frame))
+            repeat = repeats.check(frame)
+            others.add(frame.rgb, frame.index, shot_change=shot, repeat=repeat)
+            scheduler.add(frame.rgb, key, progress, repeat=repeat)
         raw = others.join(scheduler.finish(progress))
         if camera is not None:
             camera.extend(others.camera)
