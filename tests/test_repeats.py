@@ -167,3 +167,32 @@ def test_plates_and_text_of_a_repeated_frame_are_the_frame_befores():
     # is left to the change watch, and a repeated frame due a look after one that was not looked at is looked at.
     step, out = run(4, {4, 5})
     assert step.looked == [0, 4, 7] and len(out[5]) == 0
+
+
+def test_segments_of_a_real_clip_decide_repeats_as_the_whole_clip(tmp_path):
+    """Decoded key frames carry their flag in both readers, so each segment's first frame -- a key
+    frame with no frame before it in the segment -- is looked at in the whole scan too."""
+    from synthetic_video import write_frames
+
+    from veil.media.video import iter_frames
+    from veil.media.video.segments import plan_segments, segment_frames
+
+    scene = _scene(320, 192, seed=8)
+    pictures = []
+    for k in range(45):
+        # A picture held three frames (2-4, 5-7, ...): key frames 15 and 30 repeat 14 and 29.
+        pictures.append(_mark(scene.copy(), 20 + 6 * ((k + 1) // 3), 60, 16))
+    clip = tmp_path / "repeats.mp4"
+    write_frames(clip, pictures, options={"g": "15", "keyint_min": "15", "sc_threshold": "0", "bf": "0"})
+    whole = list(iter_frames(clip, max_pixels=10**8))
+    assert [f.index for f in whole if f.key] == [0, 15, 30]
+    r = Repeats(True)
+    flags = [r.check(f) for f in whole]
+    assert not flags[15] and flags[16] and not flags[30] and flags[31] and sum(flags) >= 12
+    plan = plan_segments(clip, seconds=1.0, max_pixels=10**8)
+    assert [s.start for s in plan.segments] == [0, 15, 30]
+    parts = []
+    for segment in plan.segments:
+        r = Repeats(True)
+        parts += [r.check(f) for f in segment_frames(clip, segment, max_pixels=10**8)]
+    assert parts == flags
