@@ -169,21 +169,24 @@ def test_plates_and_text_of_a_repeated_frame_are_the_frame_befores():
     assert step.looked == [0, 4, 7] and len(out[5]) == 0
 
 
+def _held_clip(path):
+    """45 frames of H.264, a picture held three frames (2-4, 5-7, ...); key frames 0, 15 and 30 (which
+    repeat frames 14 and 29)."""
+    from synthetic_video import write_frames
+
+    scene = _scene(320, 192, seed=8)
+    pictures = [_mark(scene.copy(), 20 + 6 * ((k + 1) // 3), 60, 16) for k in range(45)]
+    write_frames(path, pictures, options={"g": "15", "keyint_min": "15", "sc_threshold": "0", "bf": "0"})
+    return path
+
+
 def test_segments_of_a_real_clip_decide_repeats_as_the_whole_clip(tmp_path):
     """Decoded key frames carry their flag in both readers, so each segment's first frame -- a key
     frame with no frame before it in the segment -- is looked at in the whole scan too."""
-    from synthetic_video import write_frames
-
     from veil.media.video import iter_frames
     from veil.media.video.segments import plan_segments, segment_frames
 
-    scene = _scene(320, 192, seed=8)
-    pictures = []
-    for k in range(45):
-        # A picture held three frames (2-4, 5-7, ...): key frames 15 and 30 repeat 14 and 29.
-        pictures.append(_mark(scene.copy(), 20 + 6 * ((k + 1) // 3), 60, 16))
-    clip = tmp_path / "repeats.mp4"
-    write_frames(clip, pictures, options={"g": "15", "keyint_min": "15", "sc_threshold": "0", "bf": "0"})
+    clip = _held_clip(tmp_path / "repeats.mp4")
     whole = list(iter_frames(clip, max_pixels=10**8))
     assert [f.index for f in whole if f.key] == [0, 15, 30]
     r = Repeats(True)
@@ -196,3 +199,26 @@ def test_segments_of_a_real_clip_decide_repeats_as_the_whole_clip(tmp_path):
         r = Repeats(True)
         parts += [r.check(f) for f in segment_frames(clip, segment, max_pixels=10**8)]
     assert parts == flags
+
+
+def test_the_report_names_the_repeated_frames(tmp_path):
+    import json
+
+    from veil.cli import main
+    from veil.media.video import iter_frames
+    from veil.report import FileReport
+    from veil.track.scan import scan_video
+
+    (tmp_path / "in").mkdir()
+    clip = _held_clip(tmp_path / "in" / "held.mp4")
+    scan = scan_video(clip, Config(threshold=0.5), _detector([]))
+    r = Repeats(True)
+    assert scan.repeated == [f.index for f in iter_frames(clip, max_pixels=10**8) if r.check(f)]
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-verify"]) == 0
+    entry = json.loads((tmp_path / "out" / "veil-report.json").read_text())["files"][0]
+    assert entry["repeated"] == scan.repeated
+    assert FileReport.from_dict(entry).video.repeated == scan.repeated  # read back
+    assert f"{len(scan.repeated)} frames repeated the frame before" in (tmp_path / "out" / "veil-report.html").read_text()
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out2"), "--no-verify",
+                 "--no-reuse-repeats"]) == 0
+    assert "repeated" not in json.loads((tmp_path / "out2" / "veil-report.json").read_text())["files"][0]

@@ -72,7 +72,8 @@ def process_video(src: Path, dst: Path, config: Config, detector, report: FileRe
     report.warnings.extend(result.warnings)
     frames = scan.frames
     report.faces, report.covered = covered_in(scan.tracked, config)
-    report.cover = VideoCover(config.region_shape, regions, list(scan.tracked.tracks), scan.cuts, found=found)
+    report.cover = VideoCover(config.region_shape, regions, list(scan.tracked.tracks), scan.cuts, found=found,
+                              repeated=list(scan.repeated))
     if applied is not None:
         record_edits(report, applied, (scan.info.height, scan.info.width), config)
     report.media["frames"] = frames

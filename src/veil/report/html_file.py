@@ -213,6 +213,10 @@ def file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thum
                                covered=video.covered_frames(), residual=residual_frames, leaking=leaking)
             if tl:
                 out.append(f"<h3>Timeline ({plural(len(video.tracks), 'track')})</h3>{tl}")
+            if video.repeated:
+                out.append(f'<p class="muted">{plural(len(video.repeated), "frame")} repeated the frame before '
+                           "(the same picture: pulldown, a frozen picture) and took its detections instead of a "
+                           "detector run.</p>")
         shown = set(plan.face_keys.values())
         rest = [w.key for w in plan.wants if w.key not in shown and w.key in thumbs]
         if rest:

@@ -103,6 +103,9 @@ class VideoCover:
     found : list of Detections or None
         Per frame, the boxes detection and tracking found (with track ids),
         before any edit: the boxes a person's edits name (``veil review``).
+    repeated : list of int
+        Frames that repeated the frame before and took its detections instead
+        of a detector run (``veil.config.Config.reuse_repeats``).
     """
 
     shape: RegionShape
@@ -110,6 +113,7 @@ class VideoCover:
     tracks: list[TrackSummary]
     cuts: list[int]
     found: list[Detections] | None = None
+    repeated: list[int] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -120,8 +124,9 @@ class VideoCover:
         return [i for i, r in enumerate(self.regions) if len(r)]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, frames: int, tracks: list[dict], cuts: list[int]) -> "VideoCover":
-        """The inverse of :meth:`to_dict` (with the entry's ``frames``, ``tracks`` and ``cuts``)."""
+    def from_dict(cls, d: dict[str, Any], *, frames: int, tracks: list[dict], cuts: list[int],
+                  repeated: list[int] = ()) -> "VideoCover":
+        """The inverse of :meth:`to_dict` (with the entry's ``frames``, ``tracks``, ``cuts`` and ``repeated``)."""
         shape = RegionShape(d["shape"])
         by_frame = d.get("by_frame") or {}
         kinds = d.get("kinds_by_frame") or {}
@@ -130,7 +135,8 @@ class VideoCover:
         if "detections_by_frame" in d:
             stored = d["detections_by_frame"]
             found = [Detections.from_records(stored.get(str(i), [])) for i in range(frames)]
-        return cls(shape, regions, [TrackSummary.from_dict(t) for t in tracks], list(cuts), found=found)
+        return cls(shape, regions, [TrackSummary.from_dict(t) for t in tracks], list(cuts), found=found,
+                   repeated=[int(i) for i in repeated])
 
     def to_dict(self) -> dict[str, Any]:
         # Only frames that have regions, keyed by frame index: compact and exact.
@@ -231,7 +237,7 @@ class FileReport:
         regions = d.get("regions") or {}
         if regions and "frames" in d:
             report.cover = VideoCover.from_dict(regions, frames=int(d["frames"]), tracks=d.get("tracks", []),
-                                                cuts=d.get("cuts", []))
+                                                cuts=d.get("cuts", []), repeated=d.get("repeated", []))
         elif regions:
             report.cover = PhotoCover.from_dict(regions)
         if d.get("verification") is not None:
@@ -256,6 +262,8 @@ class FileReport:
         video = self.video
         if video is not None:
             out.update(frames=video.frames, tracks=[t.to_dict() for t in video.tracks], cuts=list(video.cuts))
+            if video.repeated:
+                out["repeated"] = list(video.repeated)
         out.update(regions=self.cover.to_dict() if self.cover is not None else {},
                    timings=self.timings, warnings=self.warnings)
         if self.verification is not None:

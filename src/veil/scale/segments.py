@@ -89,6 +89,7 @@ class SegmentScan:
     raw: list  #: Detections per frame
     signatures: list  #: scene signature per frame
     camera: list = field(default_factory=list)  #: camera motion per frame (plate/text runs)
+    repeated: list = field(default_factory=list)  #: frames that took the frame before's detections
 
 
 @dataclass
@@ -108,10 +109,12 @@ def scan_segment(src: Path, config: Config, segment: Segment, frame_bytes: int) 
     from ..track.scan import detect_frames
 
     camera: list = []
+    repeated: list = []
     raw, signatures = detect_frames(segment_frames(src, segment, max_pixels=config.max_pixels), config,
                                     detector_for(config, single=True), workers=config.cpu_threads,
-                                    frame_bytes=frame_bytes, total=segment.frames, camera=camera)
-    return SegmentScan(raw, signatures, camera)
+                                    frame_bytes=frame_bytes, total=segment.frames, camera=camera,
+                                    repeated=repeated)
+    return SegmentScan(raw, signatures, camera, repeated)
 
 
 def _segment_rng(config: Config, segment: Segment) -> np.random.Generator:
@@ -182,13 +185,14 @@ class _Segmented:
                   [Segment(0, 0, len(plan.pts), plan.pts)])
         futures = [self.submit(scan_segment, self.job.src, config, s, frame_bytes, key=self.key("scan", s.index))
                    for s in pieces]
-        raw, signatures, camera = [], [], []
+        raw, signatures, camera, repeated = [], [], [], []
         for future in futures:
             part = future.result()
             raw.extend(part.raw)
             signatures.extend(part.signatures)
             camera.extend(part.camera or [None] * len(part.raw))  # each segment starts a new camera path
-        return link_scan(self.info, raw, signatures, config, camera=camera)
+            repeated.extend(part.repeated)
+        return link_scan(self.info, raw, signatures, config, camera=camera, repeated=repeated)
 
     def render(self, scan, regions, overrides: dict, segments, mask_dir, renders: dict) -> None:
         n = len(self.plan.pts)
@@ -285,7 +289,8 @@ def run_segmented(job, config: Config, submit: Callable, *, whole: Callable[[], 
         report.warnings.extend(w for w in joined.warnings if w not in report.warnings)
         tracks = list(scan.tracked.tracks)
         report.faces, report.covered = covered_in(scan.tracked, config)
-        report.cover = VideoCover(config.region_shape, regions, tracks, scan.cuts, found=scan.tracked.frames)
+        report.cover = VideoCover(config.region_shape, regions, tracks, scan.cuts, found=scan.tracked.frames,
+                                  repeated=list(scan.repeated))
         report.media = media_facts(info)
         report.media.update(frames=len(plan.pts), audio_kept=bool(joined.audio_kept), segments=len(plan.segments))
         report.metadata_removed = removed_metadata(info, config)

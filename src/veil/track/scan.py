@@ -36,7 +36,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -73,12 +73,15 @@ class VideoScan:
     tracked : TrackResult
         Per-frame boxes including interpolated, padded and predicted ones.
     cuts : list of int
+    repeated : list of int
+        Frames that took the frame before's detections (:class:`Repeats`).
     """
 
     info: object
     raw: list[Detections]
     tracked: TrackResult
     cuts: list[int]
+    repeated: list[int] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -238,15 +241,17 @@ def scan_video(src: Path, config, detector, progress: Callable[[int, int | None]
 
     info = probe_video(src, max_pixels=config.max_pixels)
     camera: list = []
+    repeated: list = []
     raw, signatures = detect_frames(iter_frames(src, max_pixels=config.max_pixels), config, detector, progress,
                                     workers=workers, frame_bytes=info.width * info.height * 3,
-                                    total=getattr(info, "frame_count_hint", None) or None, camera=camera)
-    return link_scan(info, raw, signatures, config, camera=camera)
+                                    total=getattr(info, "frame_count_hint", None) or None, camera=camera,
+                                    repeated=repeated)
+    return link_scan(info, raw, signatures, config, camera=camera, repeated=repeated)
 
 
 def detect_frames(frames, config, detector, progress: Callable[[int, int | None], None] | None = None, *,
-                  workers: int = 1, frame_bytes: int, total: int | None = None, camera: list | None = None
-                  ) -> tuple[list[Detections], list[np.ndarray]]:
+                  workers: int = 1, frame_bytes: int, total: int | None = None, camera: list | None = None,
+                  repeated: list | None = None) -> tuple[list[Detections], list[np.ndarray]]:
     """Pass 1's detection over consecutive frames (a whole video, or a segment of one).
 
     Parameters
@@ -260,6 +265,9 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     camera : list, optional, keyword-only
         Filled with the camera's motion per frame where plates or text are
         covered (``OtherKindsStep.camera``; for :func:`link_scan`), else left empty.
+    repeated : list, optional, keyword-only
+        Filled with the indices of the frames that took the frame before's
+        detections (:class:`Repeats`).
 
     Returns
     -------
@@ -281,7 +289,8 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     first = next(frames, None)
     frames = itertools.chain([first], frames) if first is not None else iter(())
     if first is not None and plans_motion(config, detector, shape=first.rgb.shape):
-        return _detect_planned(frames, config, detector, progress, workers=workers, total=total)
+        return _detect_planned(frames, config, detector, progress, workers=workers, total=total,
+                               repeated=repeated)
     scheduler = _Scheduler(config, face_detector_for(config, detector), workers, frame_bytes)
     scheduler.total = total
     others = OtherKindsStep(config, scheduler.submit, workers=workers)  # plates and text (--cover), on their schedule
@@ -294,6 +303,8 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
             key = not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures or shot
             signatures.append(signature)
             repeat = repeats.check(frame)
+            if repeat and repeated is not None:
+                repeated.append(frame.index)
             others.add(frame.rgb, frame.index, shot_change=shot, repeat=repeat)
             scheduler.add(frame.rgb, key, progress, repeat=repeat)
         raw = others.join(scheduler.finish(progress))
@@ -325,8 +336,8 @@ def plans_motion(config, detector, *, shape: tuple[int, ...] | None = None) -> b
     return config.scan == "motion"
 
 
-def _detect_planned(frames, config, detector, progress, *, workers: int, total: int | None
-                    ) -> tuple[list[Detections], list[np.ndarray]]:
+def _detect_planned(frames, config, detector, progress, *, workers: int, total: int | None,
+                    repeated: list | None) -> tuple[list[Detections], list[np.ndarray]]:
     """:func:`detect_frames` with motion-aware plans (one planner per frame size)."""
     from ..detect.scanplan import ScanPlanner
 
@@ -342,6 +353,8 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
             if repeats.check(frame):
                 # The planner never sees it: its next frame is planned from the picture it last saw, the same.
                 raw.append(raw[-1])
+                if repeated is not None:
+                    repeated.append(frame.index)
                 if progress:
                     progress(len(raw), total * 2 if total else None)
                 continue
@@ -358,9 +371,10 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
 
 
 def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config, *,
-              camera: list | None = None) -> VideoScan:
+              camera: list | None = None, repeated: list | None = None) -> VideoScan:
     """The rest of pass 1 over a whole video's detections: cuts and tracks (``camera``: see
-    :func:`detect_frames`; plate and text boxes between looks also follow it)."""
+    :func:`detect_frames`; plate and text boxes between looks also follow it; ``repeated``:
+    the frames that took the frame before's detections, for the report)."""
     if not raw:
         raise UnsupportedMediaError("video has no decodable frames")
     cuts = detect_cuts(signatures)
@@ -373,4 +387,4 @@ def link_scan(info, raw: list[Detections], signatures: list[np.ndarray], config,
                           frame_size=(info.width, info.height), other_options=other)
     tracked = hold_with_camera(follow_camera(tracked, camera), camera, hold_reach(config),
                                frame_size=(info.width, info.height))
-    return VideoScan(info, raw, tracked, list(map(int, cuts)))
+    return VideoScan(info, raw, tracked, list(map(int, cuts)), sorted(map(int, repeated or ())))
