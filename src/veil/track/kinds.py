@@ -111,7 +111,6 @@ class OtherKindsStep:
         self.looked: list[int] = []
         self.changes: list[int] = []  # frames given a change look (windows only)
         self._previous = None  # (index, rgb) of the last frame, while it is not looked at in full
-        self._full_last: int | None = None  # the last frame looked at in full
         # The camera's motion from each frame to the next (for follow_camera and hold_with_camera).
         self.camera: list = []
         self._grey = None
@@ -137,7 +136,7 @@ class OtherKindsStep:
         if motion is not None and not is_look(index, self.every, first=first, shot_change=shot_change):
             windows = self._watch.windows(index, self._grey, motion)
         if windows is None:  # a scheduled look, or the watch cannot vouch for this frame: a full look
-            if repeat and self._full_last == index - 1:
+            if repeat and self.looked and self.looked[-1] == index - 1:  # the frame before, in full
                 self.futures[-1] = self.futures[-2]
                 self._previous = None
                 return
@@ -168,7 +167,6 @@ class OtherKindsStep:
 
     def _look(self, slot: int, index: int, rgb: np.ndarray) -> None:
         self.futures[slot] = self.submit(functools.partial(self.detector.detect, pool=self.pool), rgb)
-        self._full_last = index
         self.looked.append(index)
         self.looked.sort()
         self._previous = None

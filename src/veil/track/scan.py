@@ -102,12 +102,19 @@ class Repeats:
     ----------
     enabled : bool
         False: no frame is a repeat.
+    into : list, optional, keyword-only
+        Where the repeated frames' indices go (:attr:`frames`); default a new list.
     """
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, into: list | None = None) -> None:
         self.enabled = enabled
         self.prev: np.ndarray | None = None  # work copy of the frame before, if the detector looked at it
-        self.count = 0
+        self.frames: list[int] = [] if into is None else into
+
+    @property
+    def count(self) -> int:
+        """Frames found repeating so far."""
+        return len(self.frames)
 
     def check(self, frame) -> bool:
         """Whether ``frame`` (a :class:`veil.media.video.Frame`, the next one) takes the detections before it."""
@@ -118,7 +125,8 @@ class Repeats:
         grey = work_grey(frame.rgb)
         repeat = self.prev is not None and not frame.key and repeats_picture(self.prev, grey)
         self.prev = None if repeat else grey
-        self.count += repeat
+        if repeat:
+            self.frames.append(frame.index)
         return repeat
 
 
@@ -294,7 +302,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     scheduler = _Scheduler(config, face_detector_for(config, detector), workers, frame_bytes)
     scheduler.total = total
     others = OtherKindsStep(config, scheduler.submit, workers=workers)  # plates and text (--cover), on their schedule
-    repeats = Repeats(config.reuse_repeats and not scheduler.sparse)
+    repeats = Repeats(config.reuse_repeats and not scheduler.sparse, into=repeated)
     signatures = []
     try:
         for frame in frames:
@@ -303,8 +311,6 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
             key = not scheduler.sparse or frame.index % config.tile_every == 0 or not signatures or shot
             signatures.append(signature)
             repeat = repeats.check(frame)
-            if repeat and repeated is not None:
-                repeated.append(frame.index)
             others.add(frame.rgb, frame.index, shot_change=shot, repeat=repeat)
             scheduler.add(frame.rgb, key, progress, repeat=repeat)
         raw = others.join(scheduler.finish(progress))
@@ -344,7 +350,7 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
     pool = (concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-detect")
             if workers > 1 else None)
     planner, raw, signatures = None, [], []
-    repeats = Repeats(config.reuse_repeats)
+    repeats = Repeats(config.reuse_repeats, into=repeated)
     try:
         for frame in frames:
             signature = frame_signature(frame.rgb)
@@ -353,8 +359,6 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
             if repeats.check(frame):
                 # The planner never sees it: its next frame is planned from the picture it last saw, the same.
                 raw.append(raw[-1])
-                if repeated is not None:
-                    repeated.append(frame.index)
                 if progress:
                     progress(len(raw), total * 2 if total else None)
                 continue
