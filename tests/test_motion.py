@@ -150,5 +150,10 @@ def test_a_coarse_fit_is_tried_only_on_request_only_where_the_fine_one_fails_and
     motion = estimate_motion(prev, cur, coarse=True)
     assert motion.reliable and motion.reason == M.COARSE
     assert motion.shift == pytest.approx((4.0, -2.0), abs=0.5)
-    small_prev, small_cur = prev[:, :640], cur[:, :640]  # corners followed on the copy itself: no coarser fit
+    # 1080p's work copy (640 px): corners followed again on a 320 px copy for the coarse fit.
+    hd_prev, hd_cur = prev[:360, :640], cur[:360, :640]
+    motion = estimate_motion(hd_prev, hd_cur, coarse=True)
+    assert motion.reliable and motion.reason == M.COARSE
+    assert motion.shift == pytest.approx((4.0, -2.0), abs=0.5)
+    small_prev, small_cur = prev[:180, :320], cur[:180, :320]  # 640x360's work copy: too small to halve
     assert estimate_motion(small_prev, small_cur, coarse=True).reason == "lost"

@@ -39,6 +39,8 @@ _MIN_INLIER_SHARE = 0.25
 _RANSAC_PX = 1.0  # work pixels
 _FLASH_LEVELS = 12.0  # mean grey change (0..255) that is a flash or an exposure jump, not motion
 _STATIC_LEVELS = 1.5  # mean absolute change under which an untextured frame counts as still
+# Work copies at least this wide (1080p and up) get the coarse fit; a smaller one's half is too small to follow.
+_COARSE_MIN_WIDTH = 640
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,8 +57,9 @@ class Motion:
         the whole frame.
     reason : str
         ``'ok'``, ``'still'`` (too little texture to track, and nothing
-        changed), ``'coarse'`` (reliable only within two work pixels at 4K:
-        asked for with ``estimate_motion(coarse=True)``), ``'flash'``,
+        changed), ``'coarse'`` (reliable only within two work pixels, on work
+        copies 640 px wide or more: asked for with
+        ``estimate_motion(coarse=True)``), ``'flash'``,
         ``'zoom'``, ``'lost'`` (too few features followed: a cut, a blur, a
         burst of change) or ``'first'`` (no previous frame).
     inliers : int
@@ -216,11 +219,12 @@ def estimate_motion(prev: np.ndarray, cur: np.ndarray, *, max_zoom: float = MAX_
     max_zoom : float, keyword-only
         Largest trusted change of scale per frame (0.03: 3%).
     coarse : bool, keyword-only
-        Where the one-work-pixel fit fails on a copy whose corners were
-        followed on a smaller copy (over 640 px wide: 4K), also try the fit
-        within one pixel of that smaller copy; a motion found so is reliable
-        with reason ``'coarse'``: good enough to move what was seen, not to
-        carry boxes on faces (the caller looks at them again).
+        Where the one-work-pixel fit fails on a copy 640 px wide or more
+        (1080p and up), also try a fit within two work pixels of corners
+        followed at half that size (at 4K the corners already are: a 480 px
+        copy); a motion found so is reliable with reason ``'coarse'``: good
+        enough to move what was seen, not to carry boxes on faces (the caller
+        looks at them again).
 
     Returns
     -------
@@ -245,7 +249,10 @@ def estimate_motion(prev: np.ndarray, cur: np.ndarray, *, max_zoom: float = MAX_
     if not _agrees(matrix, inliers, len(src)):
         if cv2.absdiff(prev, cur).mean() < _STATIC_LEVELS:
             return Motion(np.eye(3), True, "still", inliers, share)
-        if coarse and down:
+        if coarse and (down or prev.shape[1] >= _COARSE_MIN_WIDTH):
+            if not down:  # 1080p: corners followed again on a copy half as wide
+                down = 1
+                src, dst = _follow(cv2.pyrDown(prev), cv2.pyrDown(cur))
             loose, loose_inliers = _similarity(src * 2 ** down, dst * 2 ** down, _RANSAC_PX * 2 ** down)
             if _agrees(loose, loose_inliers, len(src)) and not _too_fast(loose, max_zoom):
                 return Motion(loose, True, COARSE, loose_inliers, loose_inliers / len(src))

@@ -136,17 +136,19 @@ class ScanPlanner:
         every tile's confident boxes covered, for 0.8x the plans' network
         pixels on the synthetic clips (0.95x on the White House clip at 4K).
     coarse_motion : bool, keyword-only
-        Where the one-work-pixel motion fit fails on a copy whose corners are
-        followed at a smaller size (4K), accept a fit within one pixel of that
-        copy (:func:`~veil.detect.motion.estimate_motion`'s ``coarse``) instead
-        of scanning the whole frame, and look at every box found before again
-        (none carried on such a frame). On the White House clip at 4K the
-        motion was lost on 77 of 275 frames (8 of the same frames at
-        640x360); over its first 60 frames: 14 -> 4 whole-frame scans, 0.94x
-        the network pixels, every (frame, face) pair still covered; the
-        synthetic 4K clips never needed it (bench/RESULTS.md). A fit this
-        loose applied to every frame carried boxes off the hand-held clip's
-        faces; here boxes are looked at again instead.
+        Where the one-work-pixel motion fit fails on frames of 1080p and up,
+        accept a fit within two work pixels of corners followed on a copy
+        half as wide (:func:`~veil.detect.motion.estimate_motion`'s
+        ``coarse``) instead of scanning the whole frame, and look at every box
+        found before again (none carried on such a frame). On the White House
+        clip at 4K the motion was lost on 77 of 275 frames (8 of the same
+        frames at 640x360); over its first 60 frames: 14 -> 4 whole-frame
+        scans, 0.94x the network pixels, every (frame, face) pair still
+        covered. At 1080p: 36 -> 7 frames lost, 0.76x the network pixels, every
+        pair still covered; the synthetic clips never needed it
+        (bench/RESULTS.md). A fit this loose applied to every frame carried
+        boxes off the hand-held 4K clip's faces; here boxes are looked at again
+        instead.
 
     Notes
     -----
