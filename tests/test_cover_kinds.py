@@ -189,6 +189,11 @@ def test_photo_plate_and_text_covered_and_reported_with_kinds(tmp_path):
     assert out[plate[1]:plate[3], plate[0]:plate[2]].max() == 0  # filled
     html = (tmp_path / "out" / "veil-report.html").read_text()
     assert "plate" in html and "text" in html
+    pytest.importorskip("starlette", reason="veil review needs the review extra")
+    from veil.review import ReviewSession
+
+    card = ReviewSession(tmp_path / "out", originals=[tmp_path / "in"]).overview()["files"][0]
+    assert card["covered"] == entry["covered"]  # the review app's file card counts plates and text too
 
 
 @needs_model

@@ -239,7 +239,8 @@ class ReviewSession:
                           "verdict": (f.entry.get("verification") or {}).get("verdict"),
                           "edited": bool(f.sha in self.edits.files),
                           "pending": self.needs_render(f) or self.needs_record(f),
-                          "frames": f.entry.get("frames"), "faces": f.entry.get("faces")})
+                          "frames": f.entry.get("frames"), "faces": f.entry.get("faces"),
+                          "covered": dict(f.entry.get("covered") or {})})
         files.sort(key=lambda x: (x["problem"] is not None, x["priority"], -x["counts"]["residual"],
                                   -x["counts"]["leak"], x["id"]))
         return {"outdir": self.outdir.name, "summary": self.report.get("summary"), "files": files,

@@ -96,6 +96,10 @@ function flagChips(counts) {
   if (counts.gaps) out.push(h("span", {class: "chip gaps"}, plural(counts.gaps, "track") + " with gaps"));
   return out;
 }
+// Plates and text a file's run covered ("2 plates", "1 text"), where it looked for them.
+function coveredKinds(covered) {
+  return Object.entries(covered || {}).filter(([, n]) => n).map(([k, n]) => k === "text" ? `${n} text` : plural(n, k));
+}
 function renderOverview() {
   S.file = null; S.fileId = null;
   $("#where").textContent = S.run.outdir;
@@ -110,8 +114,8 @@ function renderOverview() {
       thumb,
       h("div", {class: "body"},
         h("div", {class: "name"}, f.relative_path),
-        h("div", {class: "muted"}, f.kind === "video" ? `video · ${f.frames} frames · ${plural(f.faces || 0, "face")}`
-          : `photo · ${plural(f.faces || 0, "face")}`),
+        h("div", {class: "muted"}, [f.kind === "video" ? `video · ${f.frames} frames` : "photo",
+          ...[plural(f.faces || 0, "face"), ...coveredKinds(f.covered)].map((c) => c.replace(" ", "\u00a0"))].join(" · ")),
         f.problem ? h("div", {class: "muted"}, f.problem) : h("div", {class: "chips"}, flagChips(f.counts),
           f.pending ? h("span", {class: "chip pending"}, "edited, not applied") : null,
           !flagChips(f.counts).length ? h("span", {class: "chip"}, "nothing flagged") : null),
