@@ -156,6 +156,52 @@ def test_audit_never_writes(tmp_path, face_photo, capsys):
     assert "a.jpg" in capsys.readouterr().out
 
 
+def _textured(h=120, w=160, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(40, 220, (h, w, 3), dtype=np.uint8)
+
+
+def test_flat_patch_is_a_fill_or_blank_never_a_blur_or_a_mosaic():
+    from veil.commands.audit import on_flat_patch
+
+    box = (40.0, 20.0, 100.0, 90.0)
+    eyes_nose = [[58, 45], [82, 45], [70, 60], [60, 75], [80, 75]]
+    filled = _textured()
+    cv2.ellipse(filled, (70, 55), (34, 40), 0, 0, 360, (0, 0, 0), -1)
+    assert on_flat_patch(filled, box, eyes_nose)
+    grey_fill = _textured()
+    cv2.ellipse(grey_fill, (70, 55), (34, 40), 0, 0, 360, (128, 128, 128), -1)
+    assert on_flat_patch(grey_fill, box, eyes_nose)  # any solid colour
+    assert not on_flat_patch(_textured(), box, eyes_nose)  # a face's own texture
+    assert not on_flat_patch(filled, box, [[58, 45], [82, 45], [43, 88], [60, 75], [80, 75]])  # nose off the fill
+    assert not on_flat_patch(filled, box, np.full((5, 2), np.nan))  # no landmarks: nothing to say
+    ramp = np.repeat(np.linspace(60, 140, 160, dtype=np.float32)[None, :, None], 120, 0).repeat(3, 2)
+    assert not on_flat_patch(ramp.astype(np.uint8), box, eyes_nose)  # smooth, like a blur, but not one level
+    mosaic = cv2.resize(_textured(15, 20, seed=2), (160, 120), interpolation=cv2.INTER_NEAREST)
+    assert not on_flat_patch(mosaic, box, eyes_nose)  # 8 px blocks of different greys
+    picture = filled.copy()
+    assert on_flat_patch(picture, (40.0, 20.0, 100.0, 90.0), eyes_nose) and np.array_equal(picture, filled)
+
+
+def test_audit_of_veils_own_output_sees_filled_heads_as_flat_not_recognizable(tmp_path, data_dir, capsys):
+    # The detector takes a filled head with its neck and collar for a face (three on this frame's
+    # output); the audit said "HIGH risk, 1 likely recognizable" of a properly covered picture.
+    with av.open(str(data_dir / "short_hamilton_clip.mp4")) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="bgr24")
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "f0.png"), frame)
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-verify"]) == ExitCode.OK
+    capsys.readouterr()
+    assert main(["audit", str(tmp_path / "in"), str(tmp_path / "out"), "--json"]) == ExitCode.OK  # reports skipped
+    before, after = json.loads(capsys.readouterr().out)["files"]
+    assert before["risk"] == "high" and not any(f["flat"] for f in before["faces"] if f["level"] == "high")
+    assert after["risk"] == "low" and after["counts"]["recognizable_faces"] == 0
+    assert all(f["flat"] or f["width"] < 20 for f in after["faces"])
+    assert main(["audit", str(tmp_path / "out")]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "on a flat patch" in captured.out and "2 files in the folders not photos or videos" in captured.err
+
+
 def _copy_frames(src: Path, dst: Path, *, frames: int, start_pts: int | None, size=None) -> None:
     """The first ``frames`` of ``src`` re-encoded, with its timestamps or restarted at ``start_pts``."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:

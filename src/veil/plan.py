@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import VeilError, shown
 from .media.atomic import TEMP_PREFIX
 
-__all__ = ["Job", "PlanError", "walk_inputs", "plan_run"]
+__all__ = ["Job", "PlanError", "walk_inputs", "folder_media", "plan_run"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,22 @@ def walk_inputs(root: str | os.PathLike, *, skip: str | os.PathLike | None = Non
     return found
 
 
+def folder_media(root: str | os.PathLike, *, skip: str | os.PathLike | None = None) -> tuple[list[Path], list[Path]]:
+    """The files under a folder (:func:`walk_inputs`) that may be photos or videos, and the others.
+
+    A file counts when its content is a photo or video veil knows, or its suffix
+    names one (so a damaged photo is an error for that file, not skipped). Both
+    lists sorted, as walked.
+    """
+    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_kind
+
+    media, others = [], []
+    for path in walk_inputs(root, skip=skip):
+        known = media_kind(path) is not None or path.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+        (media if known else others).append(path)
+    return media, others
+
+
 def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
              masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[PlanError], list[str]]:
     """Map inputs (files and folders, recursive) to output paths.
@@ -74,7 +90,7 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
         their input folder.
     """
     from .media.image import output_suffix as image_suffix
-    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_format, media_kind
+    from .media.sniff import image_format, media_kind
     from .media.video import output_suffix as video_suffix
     from .media.video import probe_video
 
@@ -85,12 +101,9 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     candidates: list[tuple[Path, Path]] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            for path in walk_inputs(item, skip=outdir):
-                kind = media_kind(path)
-                if kind is None and path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
-                    skipped.append(str(path.relative_to(item)))
-                    continue
-                candidates.append((path, path.relative_to(item)))
+            media, others = folder_media(item, skip=outdir)
+            skipped.extend(str(path.relative_to(item)) for path in others)
+            candidates.extend((path, path.relative_to(item)) for path in media)
         elif item.exists():
             candidates.append((item, Path(item.name)))
         else:

@@ -24,7 +24,7 @@ from ..errors import ExitCode, VeilError
 from ..verify.kinds import KIND_LABELS
 
 __all__ = ["FaceAudit", "OtherAudit", "FileAudit", "AuditResult", "audit_file", "audit_paths", "recognizability",
-           "AUDIT_EVERY_SECONDS", "RISK_LEVELS"]
+           "on_flat_patch", "AUDIT_EVERY_SECONDS", "RISK_LEVELS", "FLAT_LEVELS"]
 
 #: Sampling of video frames for the face inventory: one frame per this many seconds.
 AUDIT_EVERY_SECONDS = 1.0
@@ -33,6 +33,15 @@ RISK_LEVELS = ("high", "medium", "low")
 #: Faces narrower than this are unlikely to be recognized (the verifier's own floor).
 _RECOGNIZABLE_PX = 20
 _LIKELY_PX = 40
+#: A face whose eyes and nose lie in one patch of a single grey level (give or take this many
+#: levels) covering a quarter of its box or more shows nothing a recognizer could use: a solid
+#: fill (veil's own output audited -- the detector takes a filled head with its neck and collar for
+#: a face) or a blank, dark area the detector took for one. A blur or a mosaic varies across the
+#: face by far more, so it is never taken for one.
+FLAT_LEVELS = 3
+_FLAT_SHARE = 0.25
+#: ``FaceAudit.why`` of such a face.
+FLAT_PATCH = "eyes and nose on one flat patch (a solid fill, or nothing visible)"
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,14 @@ class FaceAudit:
     why: str
     frame: int | None = None
 
+    @property
+    def flat(self) -> bool:
+        """Its eyes and nose lie on one flat patch (:func:`on_flat_patch`): covered, or nothing shows."""
+        return self.why == FLAT_PATCH
+
     def to_dict(self) -> dict[str, Any]:
         out = {"box": [round(v, 1) for v in self.box], "score": round(self.score, 3),
-               "width": round(self.width, 1), "level": self.level, "why": self.why}
+               "width": round(self.width, 1), "level": self.level, "why": self.why, "flat": self.flat}
         if self.frame is not None:
             out["frame"] = self.frame
         return out
@@ -105,6 +119,7 @@ class FileAudit:
                "risk": self.risk,
                "counts": {"faces": len(self.faces),
                           "recognizable_faces": sum(1 for f in self.faces if f.level == "high"),
+                          "flat_faces": sum(1 for f in self.faces if f.flat),
                           "metadata_findings": len(self.findings),
                           "high_risk_metadata": sum(1 for f in self.findings if f.get("risk") == "high")}}
         looked_for = [k for k in self.looked_for if k in KIND_LABELS]
@@ -131,12 +146,49 @@ class AuditResult:
         return json.dumps({"files": [f.to_dict() for f in self.files]}, default=str)
 
 
-def recognizability(rgb: np.ndarray, box, *, recognizer=None) -> tuple[str, str]:
-    """How usable a face is to a recognizer, from its size and landmarks: ``(level, why)``."""
+def on_flat_patch(rgb: np.ndarray, box, landmarks) -> bool:
+    """Whether a face's eyes and nose lie on one flat patch (see :data:`FLAT_LEVELS`).
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) ndarray of uint8
+    box : (4,) array_like of float
+        The face's box ``x0, y0, x1, y1``.
+    landmarks : (5, 2) array_like of float
+        The detector's landmarks (left eye, right eye, nose, mouth corners); NaN: unknown.
+    """
+    import cv2
+
+    pts = np.asarray(landmarks, np.float64).reshape(-1, 2)[:3]
+    if len(pts) < 3 or not np.isfinite(pts).all():
+        return False
+    h, w = rgb.shape[:2]
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return False
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.int16)
+    at = [(min(max(int(round(x)) - x0, 0), x1 - x0 - 1), min(max(int(round(y)) - y0, 0), y1 - y0 - 1)) for x, y in pts]
+    level = grey[at[2][1], at[2][0]]  # the nose's
+    flat = (np.abs(grey - level) <= FLAT_LEVELS).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    label = labels[at[2][1], at[2][0]]
+    same = all(labels[y, x] == label for x, y in at)
+    return bool(same and stats[label, cv2.CC_STAT_AREA] >= _FLAT_SHARE * flat.size)
+
+
+def recognizability(rgb: np.ndarray, box, *, landmarks=None, recognizer=None) -> tuple[str, str]:
+    """How usable a face is to a recognizer, from its size and landmarks: ``(level, why)``.
+
+    ``landmarks``: the detector's (optional); where its eyes and nose lie on one
+    flat patch (:func:`on_flat_patch`) nothing of the face shows, whatever its size.
+    """
     from ..verify import check_landmarks
     from ..verify.recognizer import get_recognizer, shape_points
 
     width = float(box[2]) - float(box[0])
+    if landmarks is not None and on_flat_patch(rgb, box, landmarks):
+        return "low", FLAT_PATCH
     if width < _RECOGNIZABLE_PX:
         return "low", f"under {_RECOGNIZABLE_PX} px wide"
     rec = recognizer or get_recognizer()
@@ -150,8 +202,8 @@ def recognizability(rgb: np.ndarray, box, *, recognizer=None) -> tuple[str, str]
 
 def _faces(dets, rgb: np.ndarray, frame: int | None = None) -> list[FaceAudit]:
     out = []
-    for box, score in zip(dets.xyxy, dets.scores):
-        level, why = recognizability(rgb, box)
+    for box, score, landmarks in zip(dets.xyxy, dets.scores, dets.landmarks):
+        level, why = recognizability(rgb, box, landmarks=landmarks)
         out.append(FaceAudit(tuple(float(v) for v in box), float(score), float(box[2] - box[0]), level, why, frame))
     return out
 
@@ -209,13 +261,26 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
 
 
 def audit_paths(inputs: list[str], config: Config | None = None, *, notify=lambda line: None) -> AuditResult:
-    """Audit files and folders (recursive); an unreadable file is an entry with its ``error``."""
+    """Audit files and folders (recursive); an unreadable file is an entry with its ``error``.
+
+    Inside a folder, files that are not photos or videos are left out, as
+    ``veil anonymize`` leaves them (e.g. an output folder's own report); a file
+    named on its own is audited or is an error.
+    """
     from ..errors import shown
-    from ..plan import walk_inputs
+    from ..plan import folder_media
 
     paths: list[Path] = []
+    skipped = 0
     for item in map(Path, inputs):
-        paths.extend(walk_inputs(item) if item.is_dir() else [item])
+        if item.is_dir():
+            media, others = folder_media(item)
+            paths.extend(media)
+            skipped += len(others)
+        else:
+            paths.append(item)
+    if skipped:
+        notify(f"{skipped} file{'s' if skipped != 1 else ''} in the folders not photos or videos: not audited")
     files = []
     for path in paths:
         try:
