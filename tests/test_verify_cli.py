@@ -183,7 +183,26 @@ def test_flat_patch_is_a_fill_or_blank_never_a_blur_or_a_mosaic():
     assert on_flat_patch(picture, (40.0, 20.0, 100.0, 90.0), eyes_nose) and np.array_equal(picture, filled)
 
 
-def test_audit_of_veils_own_output_sees_filled_heads_as_flat_not_recognizable(tmp_path, data_dir, capsys):
+def test_noise_patch_is_noise_only():
+    from veil.commands.audit import on_noise
+
+    box = (40.0, 20.0, 100.0, 90.0)
+    eyes_nose = [[58, 45], [82, 45], [70, 60], [60, 75], [80, 75]]
+    noisy = cv2.GaussianBlur(_textured(seed=4), (0, 0), 6)  # a smooth picture...
+    cv2.ellipse(noisy, (70, 55), (34, 40), 0, 0, 360, (0, 0, 0), -1)
+    veiled = noisy.copy()
+    rng = np.random.default_rng(5)
+    inside = np.zeros(noisy.shape[:2], np.uint8)
+    cv2.ellipse(inside, (70, 55), (34, 40), 0, 0, 360, 1, -1)
+    veiled[inside > 0] = rng.integers(0, 256, (int(inside.sum()), 3), dtype=np.uint8)  # ...its head under noise
+    assert on_noise(veiled, box, eyes_nose)
+    assert not on_noise(noisy, box, eyes_nose)  # a fill is flat, not noise
+    assert not on_noise(cv2.GaussianBlur(_textured(seed=6), (0, 0), 2), box, eyes_nose)  # a picture's own texture
+    assert not on_noise(veiled, box, [[58, 45], [82, 45], [5, 5], [60, 75], [80, 75]])  # the nose elsewhere
+    assert not on_noise(veiled, box, np.full((5, 2), np.nan))
+
+
+def test_audit_of_veils_own_output_sees_covered_heads_as_blank_not_recognizable(tmp_path, data_dir, capsys):
     # The detector takes a filled head with its neck and collar for a face (three on this frame's
     # output); the audit said "HIGH risk, 1 likely recognizable" of a properly covered picture.
     with av.open(str(data_dir / "short_hamilton_clip.mp4")) as c:
@@ -194,12 +213,19 @@ def test_audit_of_veils_own_output_sees_filled_heads_as_flat_not_recognizable(tm
     capsys.readouterr()
     assert main(["audit", str(tmp_path / "in"), str(tmp_path / "out"), "--json"]) == ExitCode.OK  # reports skipped
     before, after = json.loads(capsys.readouterr().out)["files"]
-    assert before["risk"] == "high" and not any(f["flat"] for f in before["faces"] if f["level"] == "high")
+    assert before["risk"] == "high" and not any(f["blank"] for f in before["faces"] if f["level"] == "high")
     assert after["risk"] == "low" and after["counts"]["recognizable_faces"] == 0
-    assert all(f["flat"] or f["width"] < 20 for f in after["faces"])
+    assert all(f["blank"] or f["width"] < 20 for f in after["faces"])
     assert main(["audit", str(tmp_path / "out")]) == ExitCode.OK
     captured = capsys.readouterr()
-    assert "on a flat patch" in captured.out and "2 files in the folders not photos or videos" in captured.err
+    assert "showing no picture" in captured.out and "2 files in the folders not photos or videos" in captured.err
+    # Under --mode noise the covered head is noise: shown as such, never recognizable.
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "noise"), "--mode", "noise",
+                 "--no-verify"]) == ExitCode.OK
+    capsys.readouterr()
+    assert main(["audit", str(tmp_path / "noise" / "f0.png"), "--json"]) == ExitCode.OK
+    noise = json.loads(capsys.readouterr().out)["files"][0]
+    assert noise["risk"] == "low" and noise["counts"]["blank_faces"] >= 1
 
 
 def _copy_frames(src: Path, dst: Path, *, frames: int, start_pts: int | None, size=None) -> None:

@@ -343,8 +343,8 @@ def _print_audit(f) -> None:
         levels = {lv: sum(1 for face in f.faces if face.level == lv) for lv in ("high", "medium", "low")}
         widest = max(face.width for face in f.faces)
         where = f" in {f.sampled_frames} sampled frames" if f.sampled_frames is not None else ""
-        flat = sum(1 for face in f.faces if face.flat)
-        filled = f" ({flat} on a flat patch: a fill, or nothing visible)" if flat else ""
+        blank = sum(1 for face in f.faces if face.blank)
+        filled = f" ({blank} showing no picture: a fill, noise or a blank area)" if blank else ""
         out.append(f"  faces: {len(f.faces)}{where}{filled}; recognizable: {levels['high']} likely, {levels['medium']} "
                    f"possibly, {levels['low']} unlikely; largest {widest:.0f} px")
     elif "faces" in f.looked_for:
