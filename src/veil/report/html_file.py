@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..verify.evidence import PARTLY_COVERED, rule_text
-from ..verify.verdicts import FILL_EDGE, LEAK, PASS, UNVERIFIABLE
+from ..verify.verdicts import COVER_TEXTURE, FILL_EDGE, LEAK, PASS, UNVERIFIABLE
 from .html_review import review_html
 from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
 from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
@@ -257,10 +257,18 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
                        "own fill; run again with the fill smoothed into its surroundings, it finds nothing there. "
                        "Look at them by eye before publishing.</p>")
             out.append(_findings_list(edge, " · not counted"))
+    texture = [r for r in v.excused if r.reason == COVER_TEXTURE]
+    if texture:
+        out.append(f'<p class="muted">Not counted ({len(texture)}): faces the detector made of the texture of '
+                   "veil's cover beside the picture; run again with every covered pixel one solid colour, it "
+                   "finds nothing there. Look at them by eye before publishing.</p>")
+        out.append(_findings_list(texture, " · not counted"))
     if v.residual:
         out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
         out.append(_findings_list(v.residual))
+    elif texture:
+        out.append('<p class="muted">None counted: the detector finds no other face outside the covered regions.</p>')
     else:
         out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
     return "".join(out)

@@ -9,7 +9,7 @@ they lie on a face a person decided on. Geometry only, never pixels.
 
 from __future__ import annotations
 
-from ..verify.verdicts import FILL_EDGE
+from ..verify.verdicts import MADE_BY_COVER
 from .html_svg import esc
 
 __all__ = ["review_html"]
@@ -60,8 +60,8 @@ def review_html(review: dict, verification) -> str:
     parts.append(_list("Drawn over missed faces", drawn, "(covered as drawn; not measured)."))
     parts.append(_list("Extended", [esc(f"track {e.get('track')}: frames {e.get('first')}\u2013{e.get('last')}")
                                     for e in review.get("extended") or []]))
-    # the fill-edge findings are listed with the file's residual detections (not a person's decision)
-    excused = [r for r in verification.excused if r.reason != FILL_EDGE] if verification is not None else ()
+    # findings veil's cover made are listed with the file's residual detections (not a person's decision)
+    excused = [r for r in verification.excused if r.reason not in MADE_BY_COVER] if verification is not None else ()
     parts.append(_list("Residual detections on a person's decision",
                        [esc(f"{'frame ' + str(r.frame) + ' · ' if r.frame is not None else ''}"
                             f"score {r.score:.2f}: {r.reason}") for r in excused],

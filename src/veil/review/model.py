@@ -16,7 +16,7 @@ from ..config import Config, RegionShape
 from ..detections import Detections, Kind, Source
 from ..edits import ItemRef
 from ..region import head_regions
-from ..verify.verdicts import FILL_EDGE
+from ..verify.verdicts import COVER_TEXTURE, FILL_EDGE
 
 __all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
 
@@ -173,11 +173,12 @@ def _track_items(entry: dict, frames: list[Detections], config: Config) -> list[
 def _residual_items(entry: dict, config: Config) -> list[dict]:
     video = entry.get("kind") == "video"
     verification = entry.get("verification") or {}
-    # Findings made of veil's own fill edge are not counted but shown (last); a person's own
+    # Findings veil's own cover made are not counted but shown (last); a person's own
     # decisions (the other excused findings) are not asked again.
+    made = {FILL_EDGE: "{} at the edge of veil's fill{} (not counted)",
+            COVER_TEXTURE: "{} made of the cover's texture{} (not counted)"}
     shown = [(r, "possible missed {}{}", ["residual"]) for r in verification.get("residual") or []]
-    shown += [(r, "{} at the edge of veil's fill{} (not counted)", ["other"])
-              for r in verification.get("excused") or [] if r.get("reason") == FILL_EDGE]
+    shown += [(r, made[r["reason"]], ["other"]) for r in verification.get("excused") or [] if r.get("reason") in made]
     items = []
     for r, label, flags in shown:
         ref = ItemRef(tuple(float(v) for v in r["box"]), frame=r.get("frame") if video else None, residual=True)

@@ -32,7 +32,7 @@ import numpy as np
 from ..detect import OnPool, SideCalls
 from ..detect.kinds import other_kinds_for
 from ..detections import Kind, box_intersections
-from .residual import residual_faces
+from .residual import found_again, residual_faces
 from .verdicts import FILL_EDGE, ResidualFinding, VerificationRecord
 
 __all__ = ["RESIDUAL_MIN_SCORE", "RELOOK_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
@@ -46,7 +46,6 @@ CHECK_EVERY_LOOKS = 2
 #: The look without the fill's edge keeps a box from this confidence on: the detector's own
 #: threshold (what a run covers from), so a finding stays on the least sign of what made it.
 RELOOK_MIN_SCORE = 0.3
-_SAME_FINDING = 0.5  # share of the smaller of two boxes their overlap must reach
 _SMOOTH_SIDE = 512  # the smooth fill is grown at this size (its long side), then scaled up
 _SMOOTH_BLUR = 3.0  # and blurred there (Gaussian sigma, small pixels) inside the covered part
 #: ``--cover`` names -> the labels findings and counts carry.
@@ -96,8 +95,7 @@ def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
     if not findings or covered_mask is None or not np.any(covered_mask):
         return findings
     again = look(smooth_covered(anonymized_rgb, covered_mask), RELOOK_MIN_SCORE)
-    inter, area, area_again = box_intersections(residual.xyxy.astype(np.float64), again.xyxy.astype(np.float64))
-    still = (inter >= _SAME_FINDING * np.maximum(np.minimum(area[:, None], area_again[None, :]), 1e-9)).any(axis=1)
+    still = found_again(residual.xyxy, again.xyxy)
     return [f if kept else dataclasses.replace(f, reason=FILL_EDGE) for f, kept in zip(findings, still)]
 
 

@@ -4,17 +4,31 @@ A confident detection on the *anonymized* picture whose box lies mostly
 outside every anonymized region is a face the pipeline may have missed (or one
 it skipped on purpose, e.g. under ``--min-face``). It is flagged with its box;
 the report shows it with its frame.
+
+A cover's own texture can make a face where there is none: the rim of a noise
+cover beside a hand holding a microphone read as a face at 0.64-0.80 on a White
+House frame, where the solid fill leaves nothing. So each finding is looked for
+again with every covered pixel set to one solid colour, as veil's default
+``fill`` leaves it; one the detector no longer reports there, at any score, was
+made by the cover's texture: it keeps its box in the report with the reason
+:data:`~veil.verify.verdicts.COVER_TEXTURE` and is not counted. The picture
+outside the covers is the same in both looks, so a face there stays a finding,
+exactly as under ``fill``.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+import dataclasses
+
 import numpy as np
 
-from ..detections import Detections
+from ..detections import Detections, box_intersections
 
-__all__ = ["FaceDetector", "residual_faces", "residual_findings", "inside_fraction"]
+__all__ = ["FaceDetector", "residual_faces", "residual_findings", "inside_fraction", "found_again"]
+
+_SAME_FINDING = 0.5  # share of the smaller of two boxes their overlap must reach
 
 
 class FaceDetector(Protocol):
@@ -95,7 +109,41 @@ def residual_faces(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
 
 def residual_findings(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, detector: FaceDetector, *,
                       frame: int | None = None) -> list:
-    """:func:`residual_faces` as report records (:class:`~veil.verify.verdicts.ResidualFinding`)."""
-    from .verdicts import ResidualFinding
+    """:func:`residual_faces` as report records (:class:`~veil.verify.verdicts.ResidualFinding`).
 
-    return ResidualFinding.from_detections(residual_faces(anonymized_rgb, covered_mask, detector), frame=frame)
+    A finding the detector no longer reports once the covered pixels are one
+    solid colour carries the reason :data:`~veil.verify.verdicts.COVER_TEXTURE`
+    (listed, not counted: see the module's notes).
+    """
+    from .verdicts import COVER_TEXTURE, ResidualFinding
+
+    residual = residual_faces(anonymized_rgb, covered_mask, detector)
+    findings = ResidualFinding.from_detections(residual, frame=frame)
+    if not findings or covered_mask is None or not np.any(covered_mask):
+        return findings
+    solid = np.array(anonymized_rgb, copy=True)
+    solid[np.asarray(covered_mask, bool)] = 0
+    again = residual_faces(solid, covered_mask, detector, min_score=0.0)
+    still = found_again(residual.xyxy, again.xyxy)
+    return [f if kept else dataclasses.replace(f, reason=COVER_TEXTURE) for f, kept in zip(findings, still)]
+
+
+def found_again(found: np.ndarray, again: np.ndarray) -> np.ndarray:
+    """Which boxes of ``found`` a second look found again.
+
+    Parameters
+    ----------
+    found, again : (N, 4), (M, 4) array_like of float
+        Boxes of the first look and of the second, on the same picture's grid.
+
+    Returns
+    -------
+    (N,) ndarray of bool
+        True where a box of ``again`` overlaps it by half the smaller of the two or more.
+    """
+    found = np.asarray(found, np.float64).reshape(-1, 4)
+    again = np.asarray(again, np.float64).reshape(-1, 4)
+    if not len(found) or not len(again):
+        return np.zeros(len(found), bool)
+    inter, area, area_again = box_intersections(found, again)
+    return (inter >= _SAME_FINDING * np.maximum(np.minimum(area[:, None], area_again[None, :]), 1e-9)).any(axis=1)

@@ -21,13 +21,19 @@ from typing import Any, Mapping, Sequence
 from . import evidence as _ev
 from .threshold import IMPOSTOR_THRESHOLD
 
-__all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FILL_EDGE", "FaceVerdict", "TrackVerdict", "ResidualFinding",
-           "VerificationRecord", "summarize", "provenance_text"]
+__all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FILL_EDGE", "COVER_TEXTURE", "MADE_BY_COVER", "FaceVerdict",
+           "TrackVerdict", "ResidualFinding", "VerificationRecord", "summarize", "provenance_text"]
 
 PASS, LEAK, UNVERIFIABLE = "pass", "leak", "unverifiable"
 #: ``ResidualFinding.reason`` of a plate/text finding gone once veil's fill is smoothed into its
 #: surroundings (``veil.verify.kinds``): the detector read the fill's edge, not uncovered text.
 FILL_EDGE = "gone without the edge of veil's fill"
+#: ``ResidualFinding.reason`` of a face finding gone once every covered pixel is one solid colour
+#: (``veil.verify.residual``): the detector read the texture of the cover (noise, a mosaic, a
+#: blur) beside the picture, not an uncovered face.
+COVER_TEXTURE = "gone with the cover as a solid fill"
+#: The reasons of findings veil's own cover made: listed with the residual detections, not counted.
+MADE_BY_COVER = (FILL_EDGE, COVER_TEXTURE)
 
 
 def _scores(verdict) -> dict[str, Any]:
@@ -402,8 +408,10 @@ class VerificationRecord:
         The attacks run on each face (photos), when one set applies to all.
     excused : tuple of ResidualFinding
         Residual findings on faces a person left visible or removed, and
-        plate/text findings made of veil's own fill edge (:data:`FILL_EDGE`),
-        each with its ``reason``: listed, not counted as missed.
+        findings veil's own cover made (:data:`MADE_BY_COVER`: a plate/text
+        box of its fill's edge, a face of its texture), each with its
+        ``reason``: listed, not counted as missed. A finding given in
+        ``residual`` with a ``reason`` is moved here.
     left_visible : tuple of dict
         The faces a person left visible (``veil review``), as the edits record names them.
     """
@@ -417,6 +425,14 @@ class VerificationRecord:
     left_visible: tuple = ()
     #: Kinds beyond faces whose residual check ran (``plate``, ``text``).
     checked_kinds: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A finding that carries a reason (the cover made it, a person decided on it) is listed,
+        # never counted: given among the residual ones, it moves to the excused.
+        reasoned = tuple(r for r in self.residual if r.reason is not None)
+        if reasoned:
+            object.__setattr__(self, "residual", tuple(r for r in self.residual if r.reason is None))
+            object.__setattr__(self, "excused", tuple(self.excused) + reasoned)
 
     @property
     def counts(self) -> Counts:
