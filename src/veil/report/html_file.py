@@ -251,18 +251,11 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
                                                    ("text", c.residual_text)) if n is not None)
         out.append(f'<p class="muted">Plates and text: their detector, run again on the output, finds {esc(found)} '
                    "outside the covered regions.</p>")
-        edge = [r for r in v.excused if r.reason == FILL_EDGE]
-        if edge:
-            out.append(f'<p class="muted">Not counted ({len(edge)}): boxes the detector made of the edge of veil\'s '
-                       "own fill; run again with the fill smoothed into its surroundings, it finds nothing there. "
-                       "Look at them by eye before publishing.</p>")
-            out.append(_findings_list(edge, " · not counted"))
-    texture = [r for r in v.excused if r.reason == COVER_TEXTURE]
-    if texture:
-        out.append(f'<p class="muted">Not counted ({len(texture)}): faces the detector made of the texture of '
-                   "veil's cover beside the picture; run again with every covered pixel one solid colour, it "
-                   "finds nothing there. Look at them by eye before publishing.</p>")
-        out.append(_findings_list(texture, " · not counted"))
+        out.extend(_not_counted(v, FILL_EDGE, "boxes the detector made of the edge of veil's own fill; run again "
+                                              "with the fill smoothed into its surroundings"))
+    texture = _not_counted(v, COVER_TEXTURE, "faces the detector made of the texture of veil's cover beside the "
+                                             "picture; run again with every covered pixel one solid colour")
+    out.extend(texture)
     if v.residual:
         out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
@@ -272,6 +265,15 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
     else:
         out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
     return "".join(out)
+
+
+def _not_counted(v, reason: str, what: str) -> list[str]:
+    """The paragraph and list of ``v``'s excused findings with ``reason`` (none: empty)."""
+    found = [r for r in v.excused if r.reason == reason]
+    if not found:
+        return []
+    return [f'<p class="muted">Not counted ({len(found)}): {esc(what)}, it finds nothing there. '
+            "Look at them by eye before publishing.</p>", _findings_list(found, " · not counted")]
 
 
 def _findings_list(findings, note: str = "") -> str:
