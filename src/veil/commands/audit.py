@@ -198,12 +198,12 @@ def on_noise(rgb: np.ndarray, box, landmarks) -> bool:
     pts = np.asarray(landmarks, np.float64).reshape(-1, 2)[:3]
     if len(pts) < 3 or not np.isfinite(pts).all():
         return False
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float64)
     r = max(3, int(round((float(box[2]) - float(box[0])) / 8)))
     for x, y in np.round(pts).astype(int):
-        patch = grey[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]
-        if patch.shape[0] < 3 or patch.shape[1] < 3:
+        window = np.ascontiguousarray(rgb[max(0, y - r):max(0, y + r + 1), max(0, x - r):max(0, x + r + 1)])
+        if window.shape[0] < 3 or window.shape[1] < 3:
             return False
+        patch = cv2.cvtColor(window, cv2.COLOR_RGB2GRAY).astype(np.float64)
         if max(_correlation(patch[:, :-1], patch[:, 1:]), _correlation(patch[:-1], patch[1:])) >= NOISE_CORRELATION:
             return False
     return True
@@ -221,7 +221,7 @@ def recognizability(rgb: np.ndarray, box, *, landmarks=None, recognizer=None) ->
 
     ``landmarks``: the detector's (optional); where its eyes and nose lie on one
     flat patch (:func:`on_flat_patch`) nothing of the face shows, whatever its size,
-    nor where a face of :data:`_RECOGNIZABLE_PX` or more has them on noise (:func:`on_noise`).
+    nor where a face 20 px wide or more has them on noise (:func:`on_noise`).
     """
     from ..verify import check_landmarks
     from ..verify.recognizer import get_recognizer, shape_points
