@@ -450,16 +450,16 @@ def test_word_covered_in_part_stays_a_finding_without_the_fills_edge():
 def test_review_lists_fill_edge_findings_as_not_counted_after_the_missed_ones():
     from veil.review.model import items_for
 
-    from veil.verify.verdicts import COVER_TEXTURE
+    from veil.verify.verdicts import NOT_ON_ORIGINAL
 
     edge = {"box": [10, 20, 60, 40], "score": 0.8, "reason": FILL_EDGE, "kind": "text"}
-    texture = {"box": [300, 20, 340, 60], "score": 0.7, "reason": COVER_TEXTURE}
+    made = {"box": [300, 20, 340, 60], "score": 0.7, "reason": NOT_ON_ORIGINAL}
     decided = {"box": [100, 20, 150, 80], "score": 0.9, "reason": "left visible by a person"}
     missed = {"box": [200, 20, 240, 40], "score": 0.7, "kind": "plate"}
-    entry = {"kind": "image", "verification": {"residual": [missed], "excused": [edge, texture, decided]}}
+    entry = {"kind": "image", "verification": {"residual": [missed], "excused": [edge, made, decided]}}
     items = items_for(entry, [Detections.empty()], Config(cover="faces,plates,text"))
     assert [it["label"] for it in items] == ["possible missed plate", "text at the edge of veil's fill (not counted)",
-                                             "face made of the cover's texture (not counted)"]
+                                             "face not on the original (not counted)"]
     assert items[0]["flags"] == ["residual"] and items[1]["flags"] == ["other"] == items[2]["flags"]
     assert items[0]["priority"] < items[1]["priority"] and items[1]["box"] == [10, 20, 60, 40]
 

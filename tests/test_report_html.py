@@ -483,18 +483,18 @@ def test_all_passing_run_reads_verified(tmp_path, photo_pair, video_pair):
     assert "Leak" not in text
 
 
-def test_a_finding_the_covers_texture_made_is_listed_not_counted(tmp_path, photo_pair, video_pair):
-    from veil.verify.verdicts import COVER_TEXTURE
+def test_a_finding_the_covering_made_is_listed_not_counted(tmp_path, photo_pair, video_pair):
+    from veil.verify.verdicts import NOT_ON_ORIGINAL
 
     src, _, dst = photo_pair
     run = _run([_photo_report(src, dst), _video_report(video_pair[1], leak_track1=False)])
     v = run.files[1].verification
-    made = ResidualFinding((40.0, 5.0, 60.0, 30.0), 0.73, 20, COVER_TEXTURE)
+    made = ResidualFinding((40.0, 5.0, 60.0, 30.0), 0.73, 20, NOT_ON_ORIGINAL)
     run.files[1].verification = VerificationRecord(v.verdicts, (made,), v.threshold, v.escalations)
     assert run.files[1].verification.excused == (made,) and not run.files[1].verification.residual
     text = " ".join(" ".join(_check(render_html(run, created=CREATED)).text).split())
     assert "Verified: no covered face matches its original" in text
-    assert "Not counted (1): faces the detector made of the texture of veil's cover" in text
+    assert "Not counted (1): faces the detector finds on the output but not, run the same way, on the original" in text
     assert "frame 20 · box [40.0, 5.0, 60.0, 30.0] · score 0.73 · not counted" in text
     assert "None counted: the detector finds no other face outside the covered regions." in text
 

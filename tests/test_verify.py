@@ -526,8 +526,8 @@ def test_residual_faces_flags_confident_faces_outside_the_covered_mask():
     assert inside_fraction(np.array([[300, 300, 400, 400]]), covered).tolist() == [0.0]
 
 
-class TextureDetector:
-    """Finds one 'face' wherever the covered square holds noise (its texture), and one real face always."""
+class CoverDetector:
+    """One real face always; and a 'face' beside the cover wherever the covered square is dark."""
 
     def __init__(self, cover):
         self.cover, self.calls = cover, 0
@@ -535,38 +535,36 @@ class TextureDetector:
     def detect(self, rgb):
         self.calls += 1
         x0, y0, x1, y1 = self.cover
-        boxes, scores = [[120, 20, 170, 70]], [0.8]  # a face far from the cover: always there
-        if rgb[y0:y1, x0:x1].std() > 20:  # noise under the cover: a "face" at its rim
+        boxes, scores = [[120, 20, 170, 70]], [0.8]  # a face far from the cover: in both pictures
+        if rgb[y0:y1, x0:x1].mean() < 30:  # the cover changed what surrounds this spot
             boxes.append([50, 40, 90, 90])
             scores.append(0.7)
         return Detections(boxes, scores=scores)
 
 
-def test_residual_finding_made_of_the_covers_texture_is_listed_not_counted():
+def test_residual_finding_the_covering_made_is_listed_not_counted():
     from veil.verify.residual import residual_findings
-    from veil.verify.verdicts import COVER_TEXTURE, VerificationRecord
+    from veil.verify.verdicts import NOT_ON_ORIGINAL, VerificationRecord
 
-    rng = np.random.default_rng(0)
-    rgb = np.full((100, 200, 3), 90, np.uint8)
+    original = np.full((100, 200, 3), 90, np.uint8)
     covered = np.zeros((100, 200), bool)
     covered[10:60, 10:60] = True
-    noisy = rgb.copy()
-    noisy[covered] = rng.integers(0, 256, (int(covered.sum()), 3), dtype=np.uint8)
-    before = noisy.copy()
-    det = TextureDetector((10, 10, 60, 60))
-    found = residual_findings(noisy, covered, det, frame=7)
-    assert np.array_equal(noisy, before) and det.calls == 2  # the output untouched; one second look
+    out = original.copy()
+    out[covered] = 0
+    before = out.copy(), original.copy()
+    det = CoverDetector((10, 10, 60, 60))
+    found = residual_findings(out, covered, det, original_rgb=original, frame=7)
+    assert np.array_equal(out, before[0]) and np.array_equal(original, before[1]) and det.calls == 2
     assert [(f.box, f.reason, f.frame) for f in found] == [((120.0, 20.0, 170.0, 70.0), None, 7),
-                                                           ((50.0, 40.0, 90.0, 90.0), COVER_TEXTURE, 7)]
+                                                           ((50.0, 40.0, 90.0, 90.0), NOT_ON_ORIGINAL, 7)]
     record = VerificationRecord((), tuple(found))  # a finding with a reason is excused, not counted
     assert [f.box for f in record.residual] == [(120.0, 20.0, 170.0, 70.0)] and record.counts.residual == 1
-    assert [f.reason for f in record.excused] == [COVER_TEXTURE] and record.verdict == "leak"
-    assert VerificationRecord.from_dict(record.to_dict()).excused[0].reason == COVER_TEXTURE
-    solid = rgb.copy()
-    solid[covered] = 0  # under fill nothing changes: no texture, no second finding, no reason
-    det = TextureDetector((10, 10, 60, 60))
-    assert [f.reason for f in residual_findings(solid, covered, det)] == [None]
-    assert residual_findings(noisy, None, TextureDetector((10, 10, 60, 60)))[1].reason is None  # no cover known
+    assert [f.reason for f in record.excused] == [NOT_ON_ORIGINAL] and record.verdict == "leak"
+    assert VerificationRecord.from_dict(record.to_dict()).excused[0].reason == NOT_ON_ORIGINAL
+    # A face the run left uncovered is on the original too: counted, as without the original.
+    left = CoverDetector((10, 10, 60, 60))
+    assert [f.reason for f in residual_findings(out, covered, left, original_rgb=out)] == [None, None]
+    assert [f.reason for f in residual_findings(out, covered, CoverDetector((10, 10, 60, 60)))] == [None, None]
 
 
 def test_residual_check_finds_a_face_the_anonymizer_skipped(face343, face609):
@@ -623,7 +621,7 @@ def test_video_residual_check_on_a_side_thread_gives_what_inline_gives():
             for i in range(25):
                 checks.observe(i, rgb, rgb, mask)
         side.finish()
-    assert side.detector.calls == inline.detector.calls == 3  # frames 0, 10, 20
+    assert side.detector.calls == inline.detector.calls == 6  # frames 0, 10, 20, each finding on the original too
     assert side.residual == inline.residual and [r.frame for r in side.residual] == [0, 10, 20]
 
 

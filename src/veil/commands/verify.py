@@ -258,7 +258,7 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
     covered = changed_mask(o, n)
     _check_same_scene([_change_away_from_faces(covered, found)], anonymized)
     verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in faces.xyxy]
-    residual = residual_findings(n, covered, detector) if config.covers_faces else []
+    residual = residual_findings(n, covered, detector, original_rgb=o) if config.covers_faces else []
     result.verification = summarize(verdicts, residual=residual)
     if config.other_kinds:
         result.verification = check_other_kinds(result.verification, n, covered, config, found=found)

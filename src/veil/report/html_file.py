@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..verify.evidence import PARTLY_COVERED, rule_text
-from ..verify.verdicts import COVER_TEXTURE, FILL_EDGE, LEAK, PASS, UNVERIFIABLE
+from ..verify.verdicts import FILL_EDGE, LEAK, NOT_ON_ORIGINAL, PASS, UNVERIFIABLE
 from .html_review import review_html
 from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
 from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
@@ -252,15 +252,16 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
         out.append(f'<p class="muted">Plates and text: their detector, run again on the output, finds {esc(found)} '
                    "outside the covered regions.</p>")
         out.extend(_not_counted(v, FILL_EDGE, "boxes the detector made of the edge of veil's own fill; run again "
-                                              "with the fill smoothed into its surroundings"))
-    texture = _not_counted(v, COVER_TEXTURE, "faces the detector made of the texture of veil's cover beside the "
-                                             "picture; run again with every covered pixel one solid colour")
-    out.extend(texture)
+                                              "with the fill smoothed into its surroundings, it finds nothing there"))
+    made = _not_counted(v, NOT_ON_ORIGINAL, "faces the detector finds on the output but not, run the same way, "
+                                            "on the original: the covering made them (a cover's rim beside a hand, "
+                                            "the gaps between covered heads)")
+    out.extend(made)
     if v.residual:
         out.append('<p class="muted">Faces the detector still finds in the output outside every covered '
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
         out.append(_findings_list(v.residual))
-    elif texture:
+    elif made:
         out.append('<p class="muted">None counted: the detector finds no other face outside the covered regions.</p>')
     else:
         out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
@@ -272,8 +273,8 @@ def _not_counted(v, reason: str, what: str) -> list[str]:
     found = [r for r in v.excused if r.reason == reason]
     if not found:
         return []
-    return [f'<p class="muted">Not counted ({len(found)}): {esc(what)}, it finds nothing there. '
-            "Look at them by eye before publishing.</p>", _findings_list(found, " · not counted")]
+    return [f'<p class="muted">Not counted ({len(found)}): {esc(what)}. Look at them by eye before publishing.</p>',
+            _findings_list(found, " · not counted")]
 
 
 def _findings_list(findings, note: str = "") -> str:

@@ -16,7 +16,7 @@ from ..config import Config, RegionShape
 from ..detections import Detections, Kind, Source
 from ..edits import ItemRef
 from ..region import head_regions
-from ..verify.verdicts import COVER_TEXTURE, FILL_EDGE
+from ..verify.verdicts import FILL_EDGE, NOT_ON_ORIGINAL
 
 __all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
 
@@ -176,7 +176,7 @@ def _residual_items(entry: dict, config: Config) -> list[dict]:
     # Findings veil's own cover made are not counted but shown (last); a person's own
     # decisions (the other excused findings) are not asked again.
     made = {FILL_EDGE: "{} at the edge of veil's fill{} (not counted)",
-            COVER_TEXTURE: "{} made of the cover's texture{} (not counted)"}
+            NOT_ON_ORIGINAL: "{} not on the original{} (not counted)"}
     shown = [(r, "possible missed {}{}", ["residual"]) for r in verification.get("residual") or []]
     shown += [(r, made[r["reason"]], ["other"]) for r in verification.get("excused") or [] if r.get("reason") in made]
     items = []

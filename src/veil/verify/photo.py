@@ -104,7 +104,7 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
     out = state["out"]
     verdicts = [replace(result.verdicts[i], score=float(dets.scores[i])) if i in result.verdicts
                 else low_confidence_verdict(dets.xyxy[i], None, dets.scores[i]) for i in range(len(dets))]
-    residual = residual_findings(to_rgb8(out), mask, detector)
+    residual = residual_findings(to_rgb8(out), mask, detector, original_rgb=to_rgb8(original))
     return out, VerificationRecord(tuple(verdicts), tuple(residual), IMPOSTOR_THRESHOLD,
                                    {i: tuple(steps) for i, steps in result.steps.items()},
                                    attacks=ATTACKS_FOR_MODE[config.mode])

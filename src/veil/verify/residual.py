@@ -5,15 +5,16 @@ outside every anonymized region is a face the pipeline may have missed (or one
 it skipped on purpose, e.g. under ``--min-face``). It is flagged with its box;
 the report shows it with its frame.
 
-A cover's own texture can make a face where there is none: the rim of a noise
-cover beside a hand holding a microphone read as a face at 0.64-0.80 on a White
-House frame, where the solid fill leaves nothing. So each finding is looked for
-again with every covered pixel set to one solid colour, as veil's default
-``fill`` leaves it; one the detector no longer reports there, at any score, was
-made by the cover's texture: it keeps its box in the report with the reason
-:data:`~veil.verify.verdicts.COVER_TEXTURE` and is not counted. The picture
-outside the covers is the same in both looks, so a face there stays a finding,
-exactly as under ``fill``.
+Covering changes what the detector sees around a cover: the rim of a noise
+cover beside a hand holding a microphone read as a face (0.64-0.80 on a White
+House frame), and on crowd photos the gaps between filled heads, a neck below
+a filled head, score 0.45-0.68 where the input scores 0.07 at most (none of
+them a face: bench/RESULTS.md). So where the original is given, each finding
+is looked for on it, by the same detector: one it does not report there is
+made by the covering, not a face left uncovered; it keeps its box in the
+report with the reason :data:`~veil.verify.verdicts.NOT_ON_ORIGINAL` and is not
+counted. A face the run left uncovered is a face on the original too, so it
+stays a finding.
 """
 
 from __future__ import annotations
@@ -108,24 +109,23 @@ def residual_faces(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
 
 
 def residual_findings(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, detector: FaceDetector, *,
-                      frame: int | None = None) -> list:
+                      original_rgb: np.ndarray | None = None, frame: int | None = None) -> list:
     """:func:`residual_faces` as report records (:class:`~veil.verify.verdicts.ResidualFinding`).
 
-    A finding the detector no longer reports once the covered pixels are one
-    solid colour carries the reason :data:`~veil.verify.verdicts.COVER_TEXTURE`
-    (listed, not counted: see the module's notes).
+    With ``original_rgb`` (the same picture before covering), a finding the
+    detector does not report on the original carries the reason
+    :data:`~veil.verify.verdicts.NOT_ON_ORIGINAL` (listed, not counted: see the
+    module's notes).
     """
-    from .verdicts import COVER_TEXTURE, ResidualFinding
+    from .verdicts import NOT_ON_ORIGINAL, ResidualFinding
 
     residual = residual_faces(anonymized_rgb, covered_mask, detector)
     findings = ResidualFinding.from_detections(residual, frame=frame)
-    if not findings or covered_mask is None or not np.any(covered_mask):
+    if not findings or original_rgb is None:
         return findings
-    solid = np.array(anonymized_rgb, copy=True)
-    solid[np.asarray(covered_mask, bool)] = 0
-    again = residual_faces(solid, covered_mask, detector, min_score=0.0)
-    still = found_again(residual.xyxy, again.xyxy)
-    return [f if kept else dataclasses.replace(f, reason=COVER_TEXTURE) for f, kept in zip(findings, still)]
+    seen = detector.detect(np.asarray(original_rgb))
+    still = found_again(residual.xyxy, seen.xyxy)
+    return [f if kept else dataclasses.replace(f, reason=NOT_ON_ORIGINAL) for f, kept in zip(findings, still)]
 
 
 def found_again(found: np.ndarray, again: np.ndarray) -> np.ndarray:

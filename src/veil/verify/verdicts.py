@@ -21,19 +21,19 @@ from typing import Any, Mapping, Sequence
 from . import evidence as _ev
 from .threshold import IMPOSTOR_THRESHOLD
 
-__all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FILL_EDGE", "COVER_TEXTURE", "MADE_BY_COVER", "FaceVerdict",
+__all__ = ["PASS", "LEAK", "UNVERIFIABLE", "FILL_EDGE", "NOT_ON_ORIGINAL", "MADE_BY_COVER", "FaceVerdict",
            "TrackVerdict", "ResidualFinding", "VerificationRecord", "summarize", "provenance_text"]
 
 PASS, LEAK, UNVERIFIABLE = "pass", "leak", "unverifiable"
 #: ``ResidualFinding.reason`` of a plate/text finding gone once veil's fill is smoothed into its
 #: surroundings (``veil.verify.kinds``): the detector read the fill's edge, not uncovered text.
 FILL_EDGE = "gone without the edge of veil's fill"
-#: ``ResidualFinding.reason`` of a face finding gone once every covered pixel is one solid colour
-#: (``veil.verify.residual``): the detector read the texture of the cover (noise, a mosaic, a
-#: blur) beside the picture, not an uncovered face.
-COVER_TEXTURE = "gone with the cover as a solid fill"
+#: ``ResidualFinding.reason`` of a face finding the same detector does not report on the original
+#: (``veil.verify.residual``): the covering made it (a cover's rim beside a hand, the gaps between
+#: covered heads), not a face left uncovered.
+NOT_ON_ORIGINAL = "no face there on the original"
 #: The reasons of findings veil's own cover made: listed with the residual detections, not counted.
-MADE_BY_COVER = (FILL_EDGE, COVER_TEXTURE)
+MADE_BY_COVER = (FILL_EDGE, NOT_ON_ORIGINAL)
 
 
 def _scores(verdict) -> dict[str, Any]:
@@ -409,7 +409,7 @@ class VerificationRecord:
     excused : tuple of ResidualFinding
         Residual findings on faces a person left visible or removed, and
         findings veil's own cover made (:data:`MADE_BY_COVER`: a plate/text
-        box of its fill's edge, a face of its texture), each with its
+        box of its fill's edge, a face not on the original), each with its
         ``reason``: listed, not counted as missed. A finding given in
         ``residual`` with a ``reason`` is moved here.
     left_visible : tuple of dict

@@ -126,7 +126,8 @@ class VideoChecks:
         for track, box in self.wanted.get(index, ()):
             self.collectors[track].add(original_rgb, anonymized_rgb, box, frame=index, region_mask=mask)
         if self.residual_every and index % self.residual_every == 0:
-            self._calls.call(residual_findings, anonymized_rgb, mask, self.detector, frame=index)
+            self._calls.call(residual_findings, anonymized_rgb, mask, self.detector, original_rgb=original_rgb,
+                             frame=index)
 
     def finish(self) -> None:
         """Wait for the residual checks still running (in frame order); raises what they raised."""
