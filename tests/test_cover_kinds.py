@@ -461,6 +461,7 @@ def test_review_lists_fill_edge_findings_as_not_counted_after_the_missed_ones():
     assert [it["label"] for it in items] == ["possible missed plate", "text at the edge of veil's fill (not counted)",
                                              "face not on the original (not counted)"]
     assert items[0]["flags"] == ["residual"] and items[1]["flags"] == ["other"] == items[2]["flags"]
+    assert [it["tag"] for it in items] == ["missed plate?", "fill edge?", "not on original?"]  # drawn on the picture
     assert items[0]["priority"] < items[1]["priority"] and items[1]["box"] == [10, 20, 60, 40]
 
 

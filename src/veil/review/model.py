@@ -175,18 +175,20 @@ def _residual_items(entry: dict, config: Config) -> list[dict]:
     verification = entry.get("verification") or {}
     # Findings veil's own cover made are not counted but shown (last); a person's own
     # decisions (the other excused findings) are not asked again.
-    made = {FILL_EDGE: "{} at the edge of veil's fill{} (not counted)",
-            NOT_ON_ORIGINAL: "{} not on the original{} (not counted)"}
-    shown = [(r, "possible missed {}{}", ["residual"]) for r in verification.get("residual") or []]
+    # (label, the short tag drawn on the picture)
+    made = {FILL_EDGE: ("{} at the edge of veil's fill{} (not counted)", "fill edge?"),
+            NOT_ON_ORIGINAL: ("{} not on the original{} (not counted)", "not on original?")}
+    shown = [(r, ("possible missed {}{}", "missed {}?"), ["residual"]) for r in verification.get("residual") or []]
     shown += [(r, made[r["reason"]], ["other"]) for r in verification.get("excused") or [] if r.get("reason") in made]
     items = []
-    for r, label, flags in shown:
+    for r, (label, tag), flags in shown:
         ref = ItemRef(tuple(float(v) for v in r["box"]), frame=r.get("frame") if video else None, residual=True)
         what = r.get("kind", "face")
         region = head_regions(Detections([r["box"]], kind=[Kind.parse(what)]), scale=config.region_scale,
                               shape=config.region_shape).boxes[0]
         where = f" on frame {r['frame']}" if video else ""
-        items.append(_item(ref, "residual", label.format(what, where), flags, region, score=r.get("score"), what=what))
+        items.append(_item(ref, "residual", label.format(what, where), flags, region, score=r.get("score"), what=what,
+                           tag=tag.format(what)))
     return items
 
 

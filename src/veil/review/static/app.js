@@ -351,7 +351,7 @@ async function renderOverlay() {
   for (const item of S.file.items) {  // possible missed faces on this frame
     if (item.kind !== "residual" || (S.file.kind === "video" && item.frame !== frame)) continue;
     els.push(titled(shape(item.box, itemClasses(item), item.key, false), item.label));
-    labels.push([item.box, item.flags.includes("residual") ? `missed ${item.what || "face"}?` : "fill edge?"]);
+    labels.push([item.box, item.tag]);
   }
   for (const region of S.file.edits.added) {
     const at = addedBoxAt(region, frame);
