@@ -53,9 +53,9 @@ def test_at_most_every_other_frame_is_spared_and_never_a_key_frame():
     frames = _frames([scene] * 7, keys={0, 4})
     r = Repeats(True)
     assert [r.check(f) for f in frames] == [False, True, False, True, False, True, False]
-    assert r.count == 3
+    assert len(r.frames) == 3
     off = Repeats(False)
-    assert not any(off.check(f) for f in frames) and off.count == 0
+    assert not any(off.check(f) for f in frames) and not off.frames
 
 
 def test_a_slow_change_is_compared_with_the_picture_the_detector_saw():

@@ -344,9 +344,9 @@ def _print_audit(f) -> None:
         widest = max(face.width for face in f.faces)
         where = f" in {f.sampled_frames} sampled frames" if f.sampled_frames is not None else ""
         blank = sum(1 for face in f.faces if face.blank)
-        filled = f" ({blank} showing no picture: a fill, noise or a blank area)" if blank else ""
-        out.append(f"  faces: {len(f.faces)}{where}{filled}; recognizable: {levels['high']} likely, {levels['medium']} "
-                   f"possibly, {levels['low']} unlikely; largest {widest:.0f} px")
+        blank_note = f" ({blank} showing no picture: a fill, noise or a blank area)" if blank else ""
+        out.append(f"  faces: {len(f.faces)}{where}{blank_note}; recognizable: {levels['high']} likely, "
+                   f"{levels['medium']} possibly, {levels['low']} unlikely; largest {widest:.0f} px")
     elif "faces" in f.looked_for:
         out.append("  faces: none found")
     for cover, what in (("plates", "licence plates"), ("text", "lines of text")):

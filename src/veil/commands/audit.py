@@ -168,8 +168,8 @@ def on_flat_patch(rgb: np.ndarray, box, landmarks) -> bool:
     """
     import cv2
 
-    pts = np.asarray(landmarks, np.float64).reshape(-1, 2)[:3]
-    if len(pts) < 3 or not np.isfinite(pts).all():
+    pts = _eyes_nose(landmarks)
+    if pts is None:
         return False
     h, w = rgb.shape[:2]
     x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
@@ -195,8 +195,8 @@ def on_noise(rgb: np.ndarray, box, landmarks) -> bool:
     """
     import cv2
 
-    pts = np.asarray(landmarks, np.float64).reshape(-1, 2)[:3]
-    if len(pts) < 3 or not np.isfinite(pts).all():
+    pts = _eyes_nose(landmarks)
+    if pts is None:
         return False
     r = max(3, int(round((float(box[2]) - float(box[0])) / 8)))
     for x, y in np.round(pts).astype(int):
@@ -207,6 +207,12 @@ def on_noise(rgb: np.ndarray, box, landmarks) -> bool:
         if max(_correlation(patch[:, :-1], patch[:, 1:]), _correlation(patch[:-1], patch[1:])) >= NOISE_CORRELATION:
             return False
     return True
+
+
+def _eyes_nose(landmarks) -> np.ndarray | None:
+    """The (3, 2) eyes and nose of a detector's landmarks; None where any is unknown."""
+    pts = np.asarray(landmarks, np.float64).reshape(-1, 2)[:3]
+    return pts if len(pts) == 3 and np.isfinite(pts).all() else None
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -111,11 +111,6 @@ class Repeats:
         self.prev: np.ndarray | None = None  # work copy of the frame before, if the detector looked at it
         self.frames: list[int] = [] if into is None else into
 
-    @property
-    def count(self) -> int:
-        """Frames found repeating so far."""
-        return len(self.frames)
-
     def check(self, frame) -> bool:
         """Whether ``frame`` (a :class:`veil.media.video.Frame`, the next one) takes the detections before it."""
         if not self.enabled:

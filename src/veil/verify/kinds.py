@@ -145,10 +145,9 @@ def check_other_kinds(record: VerificationRecord | None, anonymized_rgb: np.ndar
 
 def with_findings(record: VerificationRecord, found: list, config) -> VerificationRecord:
     """``record`` with plate/text ``found`` added and ``config``'s other kinds marked as checked;
-    a finding with a ``reason`` (:data:`FILL_EDGE`) goes to ``excused``."""
+    a finding with a ``reason`` (:data:`FILL_EDGE`) goes to ``excused`` (the record's own rule)."""
     checked = tuple(KIND_LABELS[k] for k in config.other_kinds)
-    return dataclasses.replace(record, residual=tuple(record.residual) + tuple(f for f in found if f.reason is None),
-                               excused=tuple(record.excused) + tuple(f for f in found if f.reason is not None),
+    return dataclasses.replace(record, residual=tuple(record.residual) + tuple(found),
                                checked_kinds=tuple(dict.fromkeys(record.checked_kinds + checked)))
 
 
