@@ -177,17 +177,8 @@ class TreeMonitor(threading.Thread):
 DEFACE_BACKENDS = {"deface": ["--backend", B.DEFACE_BACKEND], "deface-onnxrt": ["--backend", "onnxrt"]}
 
 
-def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: float) -> dict:
-    out_dir = work / f"{tool.replace('[', '-').replace(']', '')}-out"
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True)
-    if tool in DEFACE_BACKENDS:
-        out_file = out_dir / (clip.stem + ".mp4")
-        cmd = [str(VENV_BIN / "deface"), str(clip), "-o", str(out_file), *DEFACE_BACKENDS[tool]]
-    else:
-        cmd = [str(VENV_BIN / "veil"), "anonymize", str(clip), "-o", str(out_dir), *veil_args]
-        if tool == "veil-noverify":
-            cmd.append("--no-verify")
+def measure(cmd: list[str], timeout: float) -> dict:
+    """Run ``cmd``: wall and CPU seconds (the whole process tree), peak memory, the log's tail."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -204,14 +195,46 @@ def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: f
     mon.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cmd": " ".join(map(shlex.quote, cmd)), "rc": proc.returncode, "wall_s": wall, "cpu_s": cpu,
+            "peak_rss_tree_mb": mon.peak_tree / 2**20, "peak_rss_proc_mb": mon.peak_single / 2**20,
+            "log_tail": log[-600:]}
+
+
+def run_tool(tool: str, clip: Path, work: Path, veil_args: list[str], timeout: float, *,
+             veil: list[str] | None = None) -> dict:
+    """One run of ``tool`` on ``clip`` (``veil``: the command that stands for ``veil``, default the venv's)."""
+    out_dir = work / f"{tool.replace('[', '-').replace(']', '')}-out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    if tool in DEFACE_BACKENDS:
+        out_file = out_dir / (clip.stem + ".mp4")
+        cmd = [str(VENV_BIN / "deface"), str(clip), "-o", str(out_file), *DEFACE_BACKENDS[tool]]
+    else:
+        cmd = [*(veil or [str(VENV_BIN / "veil")]), "anonymize", str(clip), "-o", str(out_dir), *veil_args]
+        if tool == "veil-noverify":
+            cmd.append("--no-verify")
+    rec = {"tool": tool, **measure(cmd, timeout)}
     outputs = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix.lower() in (".mp4", ".mov", ".mkv")
                and "masks" not in p.parts]
-    rec = {"tool": tool, "cmd": " ".join(map(shlex.quote, cmd)), "rc": proc.returncode, "wall_s": wall,
-           "cpu_s": cpu, "peak_rss_tree_mb": mon.peak_tree / 2**20, "peak_rss_proc_mb": mon.peak_single / 2**20,
-           "log_tail": log[-600:]}
     if outputs:
         rec["output"] = probe(outputs[0])
     return rec
+
+
+def clip_paths(names: list[str], limit: int = 0) -> dict[str, Path]:
+    """Clip name (whitehouse, 1080p, a SYNTHETIC name, or a path) -> its file, built and cached as needed."""
+    clips = {}
+    for c in names:
+        if c == "whitehouse":
+            clips[c] = make_clip("whitehouse", B.WHITE_HOUSE, size=None, frames=limit or None)
+        elif c == "1080p":
+            up = make_clip("whitehouse", B.WHITE_HOUSE, size=(1920, 1080), frames=None)
+            clips[c] = make_clip("whitehouse_1920x1080", up, size=None, frames=limit or None)
+        elif c in SYNTHETIC:
+            clips[c] = synthetic_clip(c, limit)
+        else:
+            clips[Path(c).stem] = make_clip(Path(c).stem, Path(c), size=None, frames=limit or None)
+    return clips
 
 
 def main(argv=None) -> int:
@@ -244,17 +267,7 @@ def main(argv=None) -> int:
     for tool, extra in B.cli_plans(args.plan).items():
         tools.append(tool)
         tool_args[tool] = veil_args + extra
-    clips = {}
-    for c in [c.strip() for c in args.clips.split(",") if c.strip()]:
-        if c == "whitehouse":
-            clips[c] = make_clip("whitehouse", B.WHITE_HOUSE, size=None, frames=args.limit or None)
-        elif c == "1080p":
-            up = make_clip("whitehouse", B.WHITE_HOUSE, size=(1920, 1080), frames=None)
-            clips[c] = make_clip("whitehouse_1920x1080", up, size=None, frames=args.limit or None)
-        elif c in SYNTHETIC:
-            clips[c] = synthetic_clip(c, args.limit)
-        else:
-            clips[Path(c).stem] = make_clip(Path(c).stem, Path(c), size=None, frames=args.limit or None)
+    clips = clip_paths([c.strip() for c in args.clips.split(",") if c.strip()], args.limit)
 
     info = B.machine_info()
     work = B.OUT / "throughput-work" if args.keep else Path(tempfile.mkdtemp(prefix="veil-bench-"))
