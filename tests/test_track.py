@@ -533,3 +533,31 @@ def test_a_face_at_the_edge_boxed_whole_gets_no_band():
     for f in range(10, 20):
         d = result.frames[f]
         assert d.xyxy[:, 0].min() >= 299 and d.xyxy[:, 2].max() <= 361, f
+
+
+def test_a_shrunk_box_short_of_the_edge_by_a_tenth_of_the_face_gets_a_band():
+    # A 60 px face rising to the top edge: once cut, the detector boxes what it sees of it, a box
+    # shrinking to 30 px that stops 5 px short of the edge -- a sixth of its own size, under a
+    # tenth of the face's.
+    faces = {f: [[300, 40 - 3 * f, 360, 100 - 3 * f]] for f in range(10)}
+    faces.update({10: [[305, 5, 355, 50]], 11: [[310, 5, 350, 40]], 12: [[312, 5, 348, 34]]})
+    faces.update({f: [[315, 5, 345, 28]] for f in range(13, 20)})
+    result = link_tracks(frames_of(22, faces), pad_frames=2, frame_size=(640, 360))
+    assert len(result.tracks) == 1
+    for f in range(13, 20):
+        # The band: one whole face deep along the top edge, about the box.
+        assert coverage([300, 0, 360, 40], result.frames[f]) >= 0.99, f
+
+
+def test_a_gap_after_a_box_of_part_of_a_face_keeps_the_faces_size():
+    # A 16 px face moving up; on frame 11 the detector boxes its upper half (a masked face's
+    # eyes), then misses it for two frames: the frames between keep the track's size.
+    true = lambda f: [100, 200 - f, 116, 216 - f]  # noqa: E731
+    faces = {f: [true(f)] for f in range(11)}
+    faces[11] = [[100, 189, 116, 197]]
+    faces.update({f: [true(f)] for f in range(14, 20)})
+    result = link_tracks(frames_of(20, faces), pad_frames=2)
+    for f in (12, 13):
+        box = result.frames[f].xyxy
+        assert (box[:, 3] - box[:, 1]).max() >= 16, f
+        assert coverage(true(f), result.frames[f]) >= 0.85, f

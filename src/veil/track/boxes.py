@@ -17,6 +17,10 @@ _GROWTH_PER_FRAME = 0.03  # uncertainty margin per frame away from a detection (
 _MAX_GROWTH = 0.25
 _VEL_WINDOW = 5  # frames of history for the padding velocity
 _MIN_EXTRA = 0.5  # px: a PREDICTED box must exceed its detection by this much somewhere
+# Detections each side of a gap whose median size an interpolated box keeps at least: a face's size
+# changes smoothly, and a box of part of a small face (the eyes without a mask) at one end of a gap
+# would shrink the boxes between (bench/RESULTS.md, "The plans at 1080p").
+_SIZE_WINDOW = 3
 _EDGE_PAD_MAX = 60  # frames: padding of a face leaving (entering) across the edge, at most
 # Box sizes: a box this close to the picture's edge counts as cut by it. The detector's box of a
 # face half out can stop short of the edge: 3 px (5.7%) for a 56 px face leaving a 1080p crowd clip,
@@ -89,11 +93,24 @@ def _interpolated(seen: _Seen, motion_margin: float) -> Added | None:
     a, b = frames[k], frames[k + 1]
     f = a + 1 + (np.arange(len(k)) - np.repeat(np.cumsum(lengths) - lengths, lengths))
     t = ((f - a) / (b - a))[:, None]
-    box = (1 - t) * boxes[k] + t * boxes[k + 1]
+    box = _at_least(((1 - t) * boxes[k] + t * boxes[k + 1]), _local_size(boxes)[k])
     hull = _extend(box, [-motion_margin * steps[k], motion_margin * steps[k]])
     lm = (1 - t[:, :, None]) * lms[k] + t[:, :, None] * lms[k + 1]
     grown = _grow_rows(hull, box, np.minimum(f - a, b - f))
     return Added(f, grown, np.minimum(scores[k], scores[k + 1]), lm, Source.INTERPOLATED)
+
+
+def _local_size(boxes: np.ndarray) -> np.ndarray:
+    """(n - 1, 2): median width and height of the detections around each gap (``_SIZE_WINDOW`` a side)."""
+    wh = boxes[:, 2:] - boxes[:, :2]
+    n = len(boxes)
+    return np.array([np.median(wh[max(0, k - _SIZE_WINDOW + 1):k + 1 + _SIZE_WINDOW], axis=0) for k in range(n - 1)])
+
+
+def _at_least(box: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """``box`` (K, 4) grown about its centre to at least ``size`` (K, 2) wide and tall."""
+    grow = np.maximum(size - (box[:, 2:] - box[:, :2]), 0) / 2
+    return np.concatenate([box[:, :2] - grow, box[:, 2:] + grow], axis=1)
 
 
 def _padded(seen: _Seen, *, lo: int, hi: int, pad_frames: int, frame_size: tuple[int, int] | None) -> list[Added]:
@@ -186,10 +203,15 @@ def _frames_to_leave(box: np.ndarray, v: np.ndarray, frame_size: tuple[int, int]
     return t if t <= _EDGE_PAD_MAX else 0
 
 
-def _cut_by_edge(boxes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
-    """(K, 4) bool: which picture edges (left, top, right, bottom) each box reaches or nearly does."""
+def _cut_by_edge(boxes: np.ndarray, frame_size: tuple[int, int], *, face: float | None = None) -> np.ndarray:
+    """(K, 4) bool: which picture edges (left, top, right, bottom) each box reaches or nearly does.
+
+    "Nearly": within ``_EDGE_NEAR`` of the face's size, ``face`` px where the
+    face's whole size is known, else each box's own longer side.
+    """
     w, h = frame_size
-    near = np.maximum(2.0, _EDGE_NEAR * np.max(boxes[:, 2:] - boxes[:, :2], axis=1))
+    size = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) if face is None else np.full(len(boxes), float(face))
+    near = np.maximum(2.0, _EDGE_NEAR * size)
     return np.stack([boxes[:, 0] < near, boxes[:, 1] < near, boxes[:, 2] > w - near, boxes[:, 3] > h - near], axis=1)
 
 
@@ -208,10 +230,6 @@ def _edge_bands(track_box: dict, frames: np.ndarray, boxes: np.ndarray, scores: 
     """
     at = np.array(sorted(track_box), np.int64)
     box = np.stack([track_box[int(f)] for f in at]).astype(np.float64)
-    cut = _cut_by_edge(box, frame_size)
-    rows = np.flatnonzero(cut.any(axis=1))
-    if not len(rows):
-        return []
     # The face's whole size: the track's largest detection that no edge cuts
     # (boxes of a face partly out, or partly boxed, only shrink).
     whole = ~_cut_by_edge(boxes, frame_size).any(axis=1)
@@ -219,6 +237,12 @@ def _edge_bands(track_box: dict, frames: np.ndarray, boxes: np.ndarray, scores: 
         return []
     sizes = (boxes[:, 2:] - boxes[:, :2])[whole]
     rw, rh = (float(v) for v in sizes[int(np.argmax(sizes[:, 0] * sizes[:, 1]))])
+    # A shrunk box (the chin of a face half out) can stop short of the edge by
+    # a tenth of the whole face, many times its own tenth.
+    cut = _cut_by_edge(box, frame_size, face=max(rw, rh))
+    rows = np.flatnonzero(cut.any(axis=1))
+    if not len(rows):
+        return []
     # Only where the box has shrunk: a face resting at the edge, boxed whole, needs no band.
     rows = rows[(box[rows, 2] - box[rows, 0]) * (box[rows, 3] - box[rows, 1]) < _EDGE_SHRUNK * rw * rh]
     if not len(rows):
