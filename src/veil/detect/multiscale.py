@@ -267,19 +267,11 @@ class MultiScaleDetector:
 
         On synthetic 1080p stills every tile protected 96.1% of faces >= 16 px
         against 93.1% for the tiles the candidates choose, for 1.8-1.9x the time
-        (bench/large_frames.py). Video frames keep the candidates' choice up
-        to 2048 px (:meth:`runs_every_tile`): every tile on every 1080p frame
-        costs several times the scan.
+        (bench/large_frames.py). A video's frames of such a ``shape`` are
+        planned from motion instead (``veil.track.scan.plans_motion``): every
+        tile on every 1080p frame costs several times the scan.
         """
         return "all" if self.upscale and self.downscales(shape) else None
-
-    def runs_every_tile(self, shape: tuple[int, ...]) -> bool:
-        """Whether a picture of ``shape`` gets every tile (tiles on, not :meth:`adaptive_for` it).
-
-        Where a video's frames do, motion-aware scan plans cost about half of
-        the full scan (``veil.config.Config.scan``, ``'auto'``).
-        """
-        return bool(self.upscale) and not self.adaptive_for(shape)
 
     def select_tiles(self, shape: tuple[int, ...], probes: Detections) -> list[tuple[int, int, int, int]]:
         """The tiles worth running: all of them, or (``adaptive``) those holding a small candidate.

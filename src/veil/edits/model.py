@@ -36,8 +36,8 @@ __all__ = ["SCHEMA", "DETECTION_FIELDS", "ItemRef", "KeyFrame", "AddedRegion", "
 SCHEMA = "veil-edits/1"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
-#: Scans that look at a frame alike unless it gets every tile (``veil.config.Config.scan``).
-SAME_SCAN_BELOW_EVERY_TILE = frozenset({"auto", "full"})
+#: Scans that look at a frame alike where ``auto`` scans in full (frames up to 1280 px; ``veil.track.scan.plans_motion``).
+SAME_SCAN_UNPLANNED = frozenset({"auto", "full"})
 #: Settings that change a run's boxes on few frames (``reuse_repeats``: a repeated frame takes the
 #: boxes of the frame before, which shows the same picture): edits made either way apply, each
 #: edit still matched to this run's boxes (``apply._match``), so a changed detection fails its file.
@@ -358,8 +358,8 @@ class Edits:
         """Refuse (``UsageError``) a run whose detection settings differ from the edits'."""
         now = detection_settings(config)
         for name in DETECTION_FIELDS:
-            if name == "scan" and {self.detection.get(name), now[name]} <= SAME_SCAN_BELOW_EVERY_TILE:
-                # 'auto' is 'full' on frames up to 2048 px; on larger ones each edit's box is still
+            if name == "scan" and {self.detection.get(name), now[name]} <= SAME_SCAN_UNPLANNED:
+                # 'auto' is 'full' on frames up to 1280 px; on larger ones each edit's box is still
                 # matched to this run's detections (apply._match), so a changed detection fails its file.
                 continue
             if name in MATCHED_BY_BOX:

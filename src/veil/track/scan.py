@@ -14,9 +14,10 @@ the chunk's frames that skipped the tiles get them after all. So the tiles run
 on every frame where such faces are about. A tiny face the tiles find on
 skipped frames only is still lost (bench/RESULTS.md).
 
-With ``config.scan == 'motion'``, or ``'auto'`` (the default) on frames that get
-every tile (over 2048 px; a multi-scale detector without the flipped pass,
-``tile_every`` 1), each frame is planned by
+With ``config.scan == 'motion'``, or ``'auto'`` (the default) on frames the
+whole-frame pass sees downscaled (longer side over 1280 px: 1080p, 1440p, 4K;
+a multi-scale detector with tiles, without the flipped pass, ``tile_every`` 1),
+each frame is planned by
 :class:`veil.detect.scanplan.ScanPlanner`: the detector looks only where the
 picture is new, changed or due (every pixel at least every ``max_interval``
 frames) and around the faces found before, moved with the camera; the whole
@@ -320,11 +321,16 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
 def plans_motion(config, detector, *, shape: tuple[int, ...] | None = None) -> bool:
     """Whether pass 1 plans its scans from motion for ``config``, ``detector`` and frames of ``shape``.
 
-    ``config.scan`` ``'motion'``, or ``'auto'`` on frames the detector gives
-    every tile (:meth:`~veil.detect.MultiScaleDetector.runs_every_tile`; ``shape``
-    needed); ``tile_every`` 1, faces only (plates and text are detected on their
-    own schedule, beside the face scheduler) and a multi-scale detector without
-    the flipped pass (another detector scans every frame whole).
+    ``config.scan`` ``'motion'``, or ``'auto'`` on frames the detector's
+    whole-frame pass sees downscaled (:meth:`~veil.detect.MultiScaleDetector.downscales`;
+    ``shape`` needed): there its candidates cannot point the tiles at every
+    faint small face (a masked 34 px face at 1080p), so the full scan covers
+    fewer (frame, face) pairs than every tile, and the plans, which look at
+    every part of the picture at the tiles' scale at least every 15 frames
+    and follow what they found, cover as many (bench/RESULTS.md, "`--scan auto`
+    at 1080p"). ``tile_every`` 1, faces only (plates and text are detected on
+    their own schedule, beside the face scheduler) and a multi-scale detector
+    with tiles and without the flipped pass (another detector scans every frame whole).
     """
     from ..detect import MultiScaleDetector
 
@@ -333,7 +339,7 @@ def plans_motion(config, detector, *, shape: tuple[int, ...] | None = None) -> b
     if not isinstance(detector, MultiScaleDetector) or detector.flip:
         return False
     if config.scan == "auto":
-        return shape is not None and detector.runs_every_tile(shape)
+        return shape is not None and bool(detector.upscale) and detector.downscales(shape)
     return config.scan == "motion"
 
 
