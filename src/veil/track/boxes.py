@@ -18,8 +18,8 @@ _MAX_GROWTH = 0.25
 _VEL_WINDOW = 5  # frames of history for the padding velocity
 _MIN_EXTRA = 0.5  # px: a PREDICTED box must exceed its detection by this much somewhere
 # Detections each side of a gap whose median size an interpolated box keeps at least: a face's size
-# changes smoothly, and a box of part of a small face (the eyes without a mask) at one end of a gap
-# would shrink the boxes between (bench/RESULTS.md, "The plans at 1080p").
+# changes smoothly, and a box of part of a small face (the eyes above a mask) at one end of a gap
+# would shrink the boxes between (bench/RESULTS.md, "The plans' flash frames on the 1080p crowd").
 _SIZE_WINDOW = 3
 _EDGE_PAD_MAX = 60  # frames: padding of a face leaving (entering) across the edge, at most
 # Box sizes: a box this close to the picture's edge counts as cut by it. The detector's box of a
