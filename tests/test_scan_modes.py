@@ -1,5 +1,5 @@
 """Pass 1's scan modes: motion-aware plans, every frame whole (``scan='full'``), and ``auto`` (the
-default: plans on frames that get every tile, the full scan below).
+default: plans on frames the whole-frame pass sees downscaled, the full scan below).
 
 The detector's network is the marker stub of ``test_scanplan`` (boxes around
 magenta squares), so the two modes can be compared exactly; the planner's own
@@ -17,8 +17,10 @@ import pytest
 from veil.cli import _config_from, build_parser
 from veil.config import SCAN_FIELDS, Config
 from veil.detect import MultiScaleDetector, default_detector
+from veil.detections import Detections, Kind
 from veil.errors import UsageError
 from veil.media.video.base import Frame
+from veil.track import kinds as track_kinds
 from veil.track.scan import detect_frames, plans_motion
 
 from test_scanplan import MARK, MarkerNet, _mark, _scene
@@ -66,7 +68,8 @@ def test_motion_plans_only_where_they_apply():
     assert plans_motion(motion, det)
     assert not plans_motion(Config(scan="full"), det, shape=(2160, 3840, 3))
     assert not plans_motion(Config(scan="motion", tile_every=2), det)  # sparse tiles keep their own rule
-    assert not plans_motion(Config(scan="motion", cover="faces,plates"), det)  # plates: every frame
+    assert plans_motion(Config(scan="motion", cover="faces,plates"), det)  # plates and text beside the plans
+    assert not plans_motion(Config(scan="motion", cover="plates"), det)  # no faces to plan for
     assert not plans_motion(motion, MultiScaleDetector(MarkerNet(), flip=True))
     assert not plans_motion(motion, MarkerNet())  # another detector scans every frame whole
 
@@ -176,3 +179,37 @@ def test_a_1080p_photo_gets_every_tile_and_a_1080p_video_frame_the_pointed_ones(
     small: list = []
     find(picture[:720, :1280].copy(), Config(threshold=0.5), detector=_detector(small))
     assert len(small[0].calls) == 2  # seen at its own size: the candidates choose
+
+
+class _PlateStub:
+    """A plate/text detector that finds one plate on every frame it looks at, whole or in windows."""
+
+    window_margin = 16
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, rgb, *, pool=None):
+        self.calls += 1
+        return Detections([[1, 1, 20, 8]], kind=[Kind.PLATE])
+
+    def detect_windows(self, rgb, windows, *, pool=None):
+        return Detections.empty()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_plates_and_text_are_found_beside_the_motion_plans(monkeypatch, workers):
+    frames = _pan_with_entering_face(8)
+    stub = _PlateStub()
+    monkeypatch.setattr(track_kinds, "other_kinds_for", lambda config, single=False: stub if config.other_kinds else None)
+    nets: list = []
+    camera: list = []
+    both, _ = detect_frames(_frames(frames), Config(threshold=0.5, scan="motion", cover="faces,plates"),
+                            _detector(nets), workers=workers, frame_bytes=W * H * 3, camera=camera)
+    faces, _ = detect_frames(_frames(frames), Config(threshold=0.5, scan="motion"), _detector(nets),
+                             workers=workers, frame_bytes=W * H * 3)
+    assert sorted(nets[0].calls) == sorted(nets[1].calls)  # the same planned face looks
+    assert stub.calls == len(frames) and len(camera) == len(frames)
+    for d, f in zip(both, faces):
+        np.testing.assert_array_equal(d[d.kind == Kind.FACE].xyxy, f.xyxy)
+        assert (d.kind == Kind.PLATE).sum() == 1

@@ -127,8 +127,8 @@ class Config:
         to 2048 px, every tile above); ``motion`` looks only where the picture
         is new or changed, around the faces found before, again at unsure
         candidates, everywhere at least every 15 frames and at shot changes
-        (``veil.detect.scanplan``; faces only: with plates or text every frame
-        is scanned). ``auto`` (default) plans from motion where the whole-frame
+        (``veil.detect.scanplan``; faces: plates and text keep their own
+        schedule, ``kinds_every``, beside either scan). ``auto`` (default) plans from motion where the whole-frame
         pass sees frames downscaled (longer side over 1280 px: 1080p, 1440p,
         4K), where the plans covered as many (frame, face) pairs of faces
         >= 16 px as every tile on the 1080p and 4K clips measured and the full

@@ -16,8 +16,9 @@ skipped frames only is still lost (bench/RESULTS.md).
 
 With ``config.scan == 'motion'``, or ``'auto'`` (the default) on frames the
 whole-frame pass sees downscaled (longer side over 1280 px: 1080p, 1440p, 4K;
-a multi-scale detector with tiles, without the flipped pass, ``tile_every`` 1),
-each frame is planned by
+a multi-scale detector with tiles, without the flipped pass, ``tile_every`` 1;
+plates and text, where covered, beside it on their own schedule), each frame's
+face detection is planned by
 :class:`veil.detect.scanplan.ScanPlanner`: the detector looks only where the
 picture is new, changed or due (every pixel at least every ``max_interval``
 frames) and around the faces found before, moved with the camera; the whole
@@ -157,11 +158,7 @@ class _Scheduler:
         self.last: concurrent.futures.Future | None = None  # the frame before's first look
 
     def submit(self, fn, *args) -> concurrent.futures.Future:
-        if self.pool is not None:
-            return self.pool.submit(fn, *args)
-        done = concurrent.futures.Future()
-        done.set_result(fn(*args))  # an error raises here, on the calling thread
-        return done
+        return _submit(self.pool, fn, *args)
 
     def first_look(self, rgb: np.ndarray, key: bool):
         if not self.sparse:
@@ -220,6 +217,15 @@ class _Scheduler:
             self.raw.append(select_for(f.look.result()[0], self.config))
             if progress:
                 progress(len(self.raw), self.total * 2 if self.total else None)
+
+
+def _submit(pool, fn, *args) -> concurrent.futures.Future:
+    """``fn(*args)`` on ``pool``, or at once on this thread where there is none."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done = concurrent.futures.Future()
+    done.set_result(fn(*args))  # an error raises here, on the calling thread
+    return done
 
 
 def scan_video(src: Path, config, detector, progress: Callable[[int, int | None], None] | None = None, *,
@@ -294,7 +300,7 @@ def detect_frames(frames, config, detector, progress: Callable[[int, int | None]
     frames = itertools.chain([first], frames) if first is not None else iter(())
     if first is not None and plans_motion(config, detector, shape=first.rgb.shape):
         return _detect_planned(frames, config, detector, progress, workers=workers, total=total,
-                               repeated=repeated)
+                               camera=camera, repeated=repeated)
     scheduler = _Scheduler(config, face_detector_for(config, detector), workers, frame_bytes)
     scheduler.total = total
     others = OtherKindsStep(config, scheduler.submit, workers=workers)  # plates and text (--cover), on their schedule
@@ -328,13 +334,13 @@ def plans_motion(config, detector, *, shape: tuple[int, ...] | None = None) -> b
     fewer (frame, face) pairs than every tile, and the plans, which look at
     every part of the picture at the tiles' scale at least every 15 frames
     and follow what they found, cover as many (bench/RESULTS.md, "`--scan auto`
-    at 1080p"). ``tile_every`` 1, faces only (plates and text are detected on
-    their own schedule, beside the face scheduler) and a multi-scale detector
-    with tiles and without the flipped pass (another detector scans every frame whole).
+    at 1080p"). ``tile_every`` 1, faces covered, and a multi-scale detector with
+    tiles and without the flipped pass (another detector scans every frame whole).
+    Plates and text (``--cover``) are detected beside either scan, on their own schedule.
     """
     from ..detect import MultiScaleDetector
 
-    if config.tile_every != 1 or config.other_kinds:
+    if config.tile_every != 1 or not config.covers_faces:
         return False
     if not isinstance(detector, MultiScaleDetector) or detector.flip:
         return False
@@ -344,12 +350,13 @@ def plans_motion(config, detector, *, shape: tuple[int, ...] | None = None) -> b
 
 
 def _detect_planned(frames, config, detector, progress, *, workers: int, total: int | None,
-                    repeated: list | None) -> tuple[list[Detections], list[np.ndarray]]:
-    """:func:`detect_frames` with motion-aware plans (one planner per frame size)."""
+                    camera: list | None, repeated: list | None) -> tuple[list[Detections], list[np.ndarray]]:
+    """:func:`detect_frames` with motion-aware plans (one planner per frame size) for faces."""
     from ..detect.scanplan import ScanPlanner
 
     pool = (concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="veil-detect")
             if workers > 1 else None)
+    others = OtherKindsStep(config, lambda fn, *args: _submit(pool, fn, *args), workers=workers)
     planner, raw, signatures = None, [], []
     repeats = Repeats(config.reuse_repeats, into=repeated)
     try:
@@ -357,7 +364,9 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
             signature = frame_signature(frame.rgb)
             shot = bool(signatures) and signature_distance(signatures[-1], signature) > SHOT_CHANGE_HINT
             signatures.append(signature)
-            if repeats.check(frame):
+            repeat = repeats.check(frame)
+            others.add(frame.rgb, frame.index, shot_change=shot, repeat=repeat)
+            if repeat:
                 # The planner never sees it: its next frame is planned from the picture it last saw, the same.
                 raw.append(raw[-1])
                 if progress:
@@ -369,9 +378,13 @@ def _detect_planned(frames, config, detector, progress, *, workers: int, total: 
             raw.append(select_for(found, config))
             if progress:
                 progress(len(raw), total * 2 if total else None)
+        raw = others.join(raw)
+        if camera is not None:
+            camera.extend(others.camera)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        others.close()
     return raw, signatures
 
 
