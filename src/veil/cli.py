@@ -90,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "(faster, loses some tiny faces; default: 1, every frame)")
     an.add_argument("--scan", default=None, choices=list(SCAN_MODES),
                     help="video: full scans every frame as a photo; motion looks only where the picture is new "
-                         "or changed, around faces found before, everywhere every 15 frames and at cuts (faces "
-                         "only); auto (default) plans from motion on frames over 1280 px (1080p, 1440p, 4K), where "
-                         "the full scan misses faint small faces, and scans in full below (bench/RESULTS.md)")
+                         "or changed, around faces found before, everywhere every 15 frames and at cuts (faces; "
+                         "plates and text beside it); auto (default) plans from motion on frames over 1280 px "
+                         "(1080p, 1440p, 4K), where the full scan misses faint small faces, and scans in full "
+                         "below (bench/RESULTS.md)")
     an.add_argument("--no-reuse-repeats", action="store_true",
                     help="video: run the face detector on frames that repeat the frame before (pulldown, a frozen "
                          "picture) too; by default such a frame takes the frame before's faces")
