@@ -88,7 +88,10 @@ class ScanPlanner:
         Magnification since a pixel's last scan above which it is scanned
         again (0.1: 10%).
     full_share : float, keyword-only
-        Share of needed pixels above which the whole frame is scanned.
+        Share of needed pixels above which the whole frame is scanned. A
+        partial plan still looks at every needed pixel; 0.7 rather than 0.5
+        took 7% of the network pixels off the White House clip at 1080p and
+        changed nothing else on six clips (bench/RESULTS.md, "`--scan auto` at 1080p").
     whole_share : float, keyword-only
         A pass whose windows would cost this share of its whole-picture run
         or more runs on the whole picture (every tile for the tiles).
@@ -158,7 +161,7 @@ class ScanPlanner:
     """
 
     def __init__(self, detector: MultiScaleDetector, shape: tuple[int, ...], *, max_interval: int = 15,
-                 change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.5,
+                 change_levels: float = 12.0, zoom_limit: float = 0.1, full_share: float = 0.7,
                  carry_levels: float = 32.0, whole_share: float = 0.8, tiles: str = "auto",
                  max_carry: int | None = None, relook_below: float | str | None = "threshold",
                  grid_relook: str | None = "auto", relook_every: int | str = "auto", coarse_motion: bool = True) -> None:
