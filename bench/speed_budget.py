@@ -37,6 +37,7 @@ Writes ``bench/out/speed_budget.json`` and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -111,8 +112,6 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--out", type=Path, default=B.OUT / "speed_budget.json")
     args = ap.parse_args(argv)
-
-    import json
 
     py = sys.executable
     clips = TP.clip_paths([c.strip() for c in args.clips.split(",") if c.strip()], args.limit)

@@ -16,7 +16,7 @@ from ..config import Config, RegionShape
 from ..detections import Detections, Kind, Source
 from ..edits import ItemRef
 from ..region import head_regions
-from ..verify.verdicts import FILL_EDGE, NOT_ON_ORIGINAL
+from ..verify.verdicts import FILL_EDGE, MADE_BY_COVER, NOT_ON_ORIGINAL
 
 __all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
 
@@ -175,11 +175,13 @@ def _residual_items(entry: dict, config: Config) -> list[dict]:
     verification = entry.get("verification") or {}
     # Findings veil's own cover made are not counted but shown (last); a person's own
     # decisions (the other excused findings) are not asked again.
-    # (label, the short tag drawn on the picture)
+    # Which findings the cover made is verdicts.MADE_BY_COVER's rule; here only their words:
+    # (label, the short tag drawn on the picture).
     made = {FILL_EDGE: ("{} at the edge of veil's fill{} (not counted)", "fill edge?"),
             NOT_ON_ORIGINAL: ("{} not on the original{} (not counted)", "not on original?")}
     shown = [(r, ("possible missed {}{}", "missed {}?"), ["residual"]) for r in verification.get("residual") or []]
-    shown += [(r, made[r["reason"]], ["other"]) for r in verification.get("excused") or [] if r.get("reason") in made]
+    shown += [(r, made[r["reason"]], ["other"]) for r in verification.get("excused") or []
+              if r.get("reason") in MADE_BY_COVER]
     items = []
     for r, (label, tag), flags in shown:
         ref = ItemRef(tuple(float(v) for v in r["box"]), frame=r.get("frame") if video else None, residual=True)

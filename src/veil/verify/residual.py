@@ -19,9 +19,8 @@ stays a finding.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import dataclasses
+from typing import Protocol
 
 import numpy as np
 
