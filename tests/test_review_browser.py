@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import synthetic_text as ST
 from veil.cli import main
 from veil.errors import ExitCode
 
@@ -325,4 +326,63 @@ def test_screenshot(review_run, serve, browser):
     page.wait_for_timeout(3500)  # the toasts fade
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / "review.png"))
+    page.close()
+
+
+@ST.needs_model
+def test_delete_every_plate_in_chromium_keeps_faces_covered(serve, browser, tmp_path):
+    """A file with no plate to hide: one action (it asks first) deletes every plate region veil found,
+    as deleting each would; after Apply the plate shows as it was and the face stays covered."""
+    import cv2
+    from PIL import Image
+
+    photo = np.ascontiguousarray(cv2.imread(str(ST.PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, plate = ST.draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "in" / "p.png")
+    out = tmp_path / "out"
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(out), "--cover", "faces,plates"]) == ExitCode.OK
+    server = serve(out, login=False)
+    fid = server.login().json("/api/run")["files"][0]["id"]
+    items = server.json(f"/api/files/{fid}")["items"]
+    plates = [it["ref"] for it in items if it.get("what") == "plate" and it["kind"] != "residual"]
+    faces = [it for it in items if it.get("what") == "face" and it["kind"] == "detection"]
+    assert plates and faces
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.origin}/?token={server.token}")
+    page.wait_for_selector(".filecard")
+    page.goto(f"{server.origin}/#/file/{fid}")
+    button = page.wait_for_selector("button[data-kind=plate]")
+    assert f"({len(plates)})" in button.inner_text()
+    assert page.query_selector("button[data-kind=text]") is None  # no text found: no such action
+    button.click()
+    page.wait_for_selector("#confirm[open]")
+    page.click("#confirm button[value=cancel]")
+    page.wait_for_timeout(300)
+    assert _edits(server, fid)["removed"] == []  # cancelled: nothing changed
+    page.click("button[data-kind=plate]")
+    page.wait_for_selector("#confirm[open]")
+    assert "stay covered" in page.inner_text("#confirm-text")
+    page.click("#confirm-ok")
+    _wait_edits(page, server, fid, lambda e: sorted(map(json.dumps, e["removed"])) == sorted(map(json.dumps, plates)))
+    page.wait_for_selector("button[data-kind=plate]", state="detached")  # none left to delete
+
+    page.click("#apply")
+    _until(page, "document.body.dataset.applied === '1'", timeout=300)
+    assert not errors, errors
+    entry = json.loads((out / "veil-report.json").read_text())["files"][0]
+    assert entry["review"]["counts"]["removed"] == len(plates)
+    assert "plate" not in entry["regions"].get("kinds", []) and len(entry["regions"]["boxes"]) == len(faces)
+    with Image.open(out / "p.png") as im:
+        picture = np.asarray(im.convert("RGB")).astype(int)
+    x1, y1, x2, y2 = plate
+    assert np.abs(picture[y1:y2, x1:x2] - rgb[y1:y2, x1:x2]).mean() < 3  # the plate shows as it was
+    for face in faces:  # the faces stay covered
+        fx1, fy1, fx2, fy2 = (int(v) for v in face["box"])
+        cx, cy, rx, ry = (fx1 + fx2) // 2, (fy1 + fy2) // 2, (fx2 - fx1) // 4, (fy2 - fy1) // 4
+        assert (picture[cy - ry:cy + ry, cx - rx:cx + rx].max(axis=2) < BLACK).mean() > 0.98
     page.close()

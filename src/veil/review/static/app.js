@@ -486,11 +486,39 @@ async function deleteSelected() {
   edits.removed.push(item.ref);
   if (await commit(edits)) toast(`${item.label} deleted: it will not be covered (a false detection). Undo with Ctrl+Z.`);
 }
+// Plates and text a file shows none of (a speech, a studio) can come out as many false regions: one
+// action deletes every region of that kind veil found, as deleting each would.
+const KIND_NAMES = {plate: ["plate", "plates"], text: ["line of text", "lines of text"]};
+function foundOfKind(what) {
+  return S.file.items.filter((it) => it.what === what && it.kind !== "residual" && !S.file.states[it.key]);
+}
+async function deleteEveryOfKind(what) {
+  const items = foundOfKind(what), [one, many] = KIND_NAMES[what];
+  if (!items.length) return;
+  const ok = await confirmDialog(`Delete every ${one} veil found?`,
+    `None of the ${plural(items.length, one, many)} veil found in ${S.file.relative_path} will be covered: each counts as a false detection, as if deleted one by one. Faces, and regions you drew, stay covered. Do this when the footage shows no ${many} to hide. Ctrl+Z undoes it.`,
+    `Delete ${items.length}`);
+  if (!ok) return;
+  const edits = clone(S.file.edits);
+  for (const it of items) {
+    edits.extended = edits.extended.filter((e) => !same(refOf(e), it.ref));
+    edits.removed.push(it.ref);
+  }
+  if (await commit(edits)) { select(null); toast(`${plural(items.length, one, many)} deleted: not covered. Undo with Ctrl+Z.`); }
+}
+function kindActions() {
+  const buttons = Object.keys(KIND_NAMES).map((what) => [what, foundOfKind(what).length]).filter(([, n]) => n)
+    .map(([what, n]) => h("button", {class: "danger", "data-kind": what, onclick: () => deleteEveryOfKind(what),
+      title: `Delete every ${KIND_NAMES[what][0]} veil found in this file (it asks first)`},
+    `Delete every ${KIND_NAMES[what][0]} (${n})…`));
+  return buttons.length ? h("div", {class: "actions bulk"}, buttons) : null;
+}
 async function leaveVisibleSelected() {
   const item = S.sel && S.sel.key && itemByKey(S.sel.key);
   if (!item || item.kind === "residual") return;
-  const ok = await confirmDialog("Leave this face visible?",
-    `${item.label} will NOT be covered in the output, and veil will not verify it. Do this only when the person has agreed to be shown (consent). The report will say that a person left this face visible.`,
+  const what = item.what || "face";
+  const ok = await confirmDialog(`Leave this ${what} visible?`,
+    `${item.label} will NOT be covered in the output, and veil will not verify it. Do this only when the person has agreed to be shown (consent). The report will say that a person left this ${what} visible.`,
     "Leave visible");
   if (!ok) return;
   const edits = clone(S.file.edits);
@@ -676,6 +704,7 @@ function renderList() {
   put(box, [
     h("h2", {}, "Needs your eyes", h("span", {class: "count"}, `${flagged.length}`), h("span", {class: "grow"}),
       h("span", {class: "muted", style: "font-weight:400"}, `${done} of ${f.items.length} reviewed`)),
+    kindActions(),
     flagged.length ? h("ul", {class: "items"}, flagged.map(itemRow)) : h("p", {class: "muted"}, "Nothing flagged: look through the rest all the same."),
     added.length ? [h("h2", {style: "margin-top:10px"}, "Drawn by you", h("span", {class: "count"}, `${added.length}`)), h("ul", {class: "items"}, added)] : null,
     rest.length ? h("details", {class: "rest", open: flagged.length === 0 || rest.some((it) => S.sel && S.sel.key === it.key)},
