@@ -289,9 +289,13 @@ function label(svg, box, text) {
   svg.append(t);
 }
 function titled(el, text) { const t = s("title"); t.textContent = text; el.append(t); return el; }
-// Labels only where they help: the selection, a person's decisions, what is flagged red.
-function wantsLabel(item) {
-  return (S.sel && S.sel.key === item.key) || S.file.states[item.key] || item.flags.includes("leak");
+// Labels only where they help: the selection, a person's decisions, what is flagged red. Past a few
+// deletions on one frame (every plate or line of text at once) their labels and crosses would hide the
+// picture: the dashed outline says it, the selection and the tooltip name them.
+const MANY_REMOVED = 5;
+function wantsLabel(item, crowded) {
+  const st = S.file.states[item.key];
+  return (S.sel && S.sel.key === item.key) || (st && !(crowded && st === "removed")) || item.flags.includes("leak");
 }
 function itemClasses(item) {
   const st = S.file.states[item.key];
@@ -321,6 +325,7 @@ async function renderOverlay() {
   const rows = await rowsAt(frame);
   if (generation !== S.overlayGen) return;  // a newer frame or edit drew it already
   const shapes = [], labels = [];
+  let crowded = false;
   if (S.file.kind === "video") {
     const groups = new Map();
     for (const r of rows) {
@@ -330,17 +335,20 @@ async function renderOverlay() {
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key).push(r);
     }
+    crowded = [...groups.keys()].filter((key) => S.file.states[key] === "removed").length > MANY_REMOVED;
     for (const [key, group] of groups) {
       const item = itemByKey(key);
       if (!item) continue;
       for (const r of group) shapes.push([r.slice(4, 8), itemClasses(item), key, r[11] || 0]);
-      if (wantsLabel(item)) labels.push([group[0].slice(4, 8), `${item.label}${S.file.states[key] ? ": " + STATE_TEXT[S.file.states[key]] : ""}`]);
+      if (wantsLabel(item, crowded)) labels.push([group[0].slice(4, 8), `${item.label}${S.file.states[key] ? ": " + STATE_TEXT[S.file.states[key]] : ""}`]);
     }
   } else {
+    crowded = rows.filter((r, i) => S.file.states[`det:${i}`] === "removed").length > MANY_REMOVED;
     rows.forEach((r, i) => {
       const item = itemByKey(`det:${i}`);
       if (!item) return;
       shapes.push([r.slice(4, 8), itemClasses(item), item.key, r[11] || 0]);
+      if (crowded && !wantsLabel(item, true) && S.file.states[item.key] === "removed") return;
       const name = item.what && item.what !== "face" ? item.label : `${i + 1}`;  // "plate 2", "text 4"
       labels.push([r.slice(4, 8), `${name}${S.file.states[item.key] ? ": " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
     });
@@ -364,7 +372,7 @@ async function renderOverlay() {
   svg.replaceChildren(...els);
   for (const el of els) el.addEventListener("click", (ev) => { if (S.tool === "select") { ev.stopPropagation(); selectKey(el.dataset.key); } });
   for (const [box, text] of labels) if (text) label(svg, box, text);
-  for (const [box, cls, key] of shapes) if (S.file.states[key] === "removed") {
+  for (const [box, cls, key] of shapes) if (S.file.states[key] === "removed" && (!crowded || (S.sel && S.sel.key === key))) {
     svg.append(s("line", {x1: box[0], y1: box[1], x2: box[2], y2: box[3], class: "ov-cross"}));
   }
   if (S.draft) svg.append(S.draft.el);
