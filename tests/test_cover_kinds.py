@@ -196,6 +196,67 @@ def test_photo_plate_and_text_covered_and_reported_with_kinds(tmp_path):
     assert card["covered"] == entry["covered"]  # the review app's file card counts plates and text too
 
 
+def _edits_file(path: Path, config, entry: dict, **changes) -> Path:
+    from veil.edits import Edits, FileEdits, detection_settings, save_edits
+
+    sha = entry["input_sha256"]
+    return save_edits(Edits(detection_settings(config), {sha: FileEdits(sha, entry["kind"], **changes)}), path)
+
+
+@needs_model
+def test_report_after_edits_counts_what_is_covered_then_by_kind(tmp_path):
+    """After a person's edits the report counts what is covered then: deleted plates leave ``covered``
+    (file and run summary), and plates are never counted as faces (a photo and a video)."""
+    from veil.edits import ItemRef
+
+    photo = np.ascontiguousarray(cv2.imread(str(PHOTO))[:, :, ::-1])
+    h, w = photo.shape[:2]
+    rgb, _ = draw(photo, "AB12 CDE", height=18, angle=6, center=(w * 0.7, h * 0.85), plate=True)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "p.png"), rgb[:, :, ::-1])
+    _plate_video(tmp_path / "in" / "v.mp4", frames=8)
+    config = Config(cover="faces,plates")
+    args = ["--cover", "faces,plates"]
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *args]) == 0
+    report = json.loads((tmp_path / "out" / "veil-report.json").read_text())
+    photo_entry, video_entry = sorted(report["files"], key=lambda e: e["relative_path"])
+    assert photo_entry["faces"] == 1 and photo_entry["covered"]["plate"] >= 1
+    assert video_entry["faces"] >= 1 and video_entry["covered"]["plate"] >= 1
+
+    # A photo: a mark only (nothing removed) keeps the counts; removing the plates empties "plate".
+    face = ItemRef(tuple(photo_entry["regions"]["detections"][0]["box"]), detection=0)
+    _edits_file(tmp_path / "marks.json", config, photo_entry, reviewed=(face,))
+    assert main(["anonymize", str(tmp_path / "in" / "p.png"), "-o", str(tmp_path / "marked"), *args,
+                 "--edits", str(tmp_path / "marks.json")]) == 0
+    marked = json.loads((tmp_path / "marked" / "veil-report.json").read_text())["files"][0]
+    assert (marked["faces"], marked["covered"]) == (photo_entry["faces"], photo_entry["covered"])
+    plates = tuple(ItemRef(tuple(d["box"]), detection=i)
+                   for i, d in enumerate(photo_entry["regions"]["detections"]) if d.get("kind") == "plate")
+    _edits_file(tmp_path / "photo.json", config, photo_entry, removed=plates)
+    assert main(["anonymize", str(tmp_path / "in" / "p.png"), "-o", str(tmp_path / "p2"), *args,
+                 "--edits", str(tmp_path / "photo.json")]) == 0
+    again = json.loads((tmp_path / "p2" / "veil-report.json").read_text())
+    assert again["files"][0]["faces"] == 1 and again["files"][0]["covered"] == {"plate": 0}
+    assert again["summary"]["covered"] == {"plate": 0}
+
+    # A video: every plate track removed (as the review app's "Delete every plate" does).
+    pytest.importorskip("starlette", reason="the items are read through veil review's model")
+    from veil.review import ReviewSession
+
+    session = ReviewSession(tmp_path / "out", originals=[tmp_path / "in"])
+    fid = next(f["id"] for f in session.overview()["files"] if f["relative_path"] == "v.mp4")
+    items = session.file_model(fid)["items"]
+    session.close()
+    tracks = tuple(ItemRef.from_dict(it["ref"], "item", kind="video") for it in items
+                   if it.get("what") == "plate" and it["kind"] != "residual")
+    assert tracks
+    _edits_file(tmp_path / "video.json", config, video_entry, removed=tracks)
+    assert main(["anonymize", str(tmp_path / "in" / "v.mp4"), "-o", str(tmp_path / "v2"), *args,
+                 "--edits", str(tmp_path / "video.json")]) == 0
+    again = json.loads((tmp_path / "v2" / "veil-report.json").read_text())["files"][0]
+    assert again["faces"] == video_entry["faces"] and again["covered"] == {"plate": 0}
+
+
 @needs_model
 def test_residual_check_finds_an_uncovered_plate():
     from veil.verify.kinds import check_other_kinds

@@ -151,6 +151,26 @@ def test_key_frames_interpolate_linearly():
 
 
 # -- applying: photos -------------------------------------------------------------------------
+def test_faces_plates_and_text_are_counted_apart_after_edits():
+    """A deleted plate is no longer covered and a plate is never counted as a face (photo, and tracks)."""
+    from veil.detections import Kind
+
+    dets = Detections([[10, 10, 50, 60], [100, 20, 160, 40], [200, 30, 260, 45], [300, 30, 360, 45]],
+                      scores=[0.9, 0.8, 0.7, 0.6], kind=[Kind.FACE, Kind.PLATE, Kind.TEXT, Kind.PLATE])
+    edits = FileEdits(SHA, "image", removed=(ItemRef((100, 20, 160, 40), detection=1),),
+                      added=(AddedRegion("a1", (KeyFrame(0, (400, 30, 460, 45)),), RegionShape.BOX, kind=Kind.TEXT),))
+    applied = apply_edits([dets], edits, region_shape="box")
+    assert applied.faces == 1 and sorted(applied.kinds) == [Kind.FACE, Kind.PLATE, Kind.TEXT, Kind.TEXT]
+    per = [Detections([[10 + i, 10, 50 + i, 60], [200 + i, 40, 260 + i, 55]], scores=[0.9, 0.8],
+                      kind=[Kind.FACE, Kind.PLATE]) for i in range(10)]
+    frames = link_tracks(per, pad_frames=0, min_hits=1).frames
+    plate = next(int(t) for t, k in zip(frames[0].track_id, frames[0].kind) if k == Kind.PLATE)
+    row = int(np.flatnonzero(frames[3].track_id == plate)[0])
+    edits = FileEdits(SHA, "video", removed=(ItemRef(tuple(frames[3].xyxy[row].tolist()), track=plate, frame=3),))
+    applied = apply_edits(frames, edits)
+    assert applied.kinds == (Kind.FACE,) and applied.faces == 1
+
+
 def test_photo_remove_leave_visible_and_draw():
     dets = _photo_dets()
     before = dets.xyxy.copy()

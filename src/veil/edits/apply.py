@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import RegionShape
-from ..detections import Detections, Source, box_iou
+from ..detections import Detections, Kind, Source, box_iou
 from ..errors import VeilError
 from ..region import head_regions
 from .model import SCHEMA, AddedRegion, FileEdits, ItemRef
@@ -48,9 +48,9 @@ class AppliedEdits:
         Per frame, the run's boxes a person chose to leave visible.
     removed : list of Detections
         Per frame, the run's boxes a person removed (not a face).
-    faces : int
-        Faces covered after the edits: tracks, boxes in no track (photo:
-        detections) and drawn regions, each counted once.
+    kinds : tuple of int
+        What is covered after the edits, one :class:`~veil.detections.Kind` per
+        thing: each track, box in no track (photo: detection) and drawn region.
     record : dict
         The report's ``review`` record (see docs/REPORT.md).
     """
@@ -58,8 +58,13 @@ class AppliedEdits:
     frames: list
     left_visible: list
     removed: list
-    faces: int
+    kinds: tuple
     record: dict
+
+    @property
+    def faces(self) -> int:
+        """Faces covered after the edits (plates and text are counted apart: ``kinds``)."""
+        return sum(k == Kind.FACE for k in self.kinds)
 
 
 def _fail(ref: ItemRef, message: str):
@@ -191,16 +196,20 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
         out_visible.append(d[visible[i]])
         out_removed.append(d[dropped[i] & ~visible[i]])
     return AppliedEdits(frames=out_frames, left_visible=out_visible, removed=out_removed,
-                        faces=_count_faces(out_frames), record=_record(edits, assigned))
+                        kinds=_covered_kinds(out_frames), record=_record(edits, assigned))
 
 
-def _count_faces(frames: list[Detections]) -> int:
-    tracks = set()
-    loose = 0
+def _covered_kinds(frames: list[Detections]) -> tuple[int, ...]:
+    """One kind per covered thing: each track (a track holds one kind) and each box in no track."""
+    tracks: dict[int, int] = {}
+    loose: list[int] = []
     for d in frames:
-        tracks.update(int(t) for t in d.track_id[d.track_id >= 0])
-        loose += int((d.track_id < 0).sum())
-    return len(tracks) + loose
+        for t, k in zip(d.track_id.tolist(), d.kind.tolist()):
+            if t >= 0:
+                tracks.setdefault(int(t), int(k))
+            else:
+                loose.append(int(k))
+    return tuple(tracks.values()) + tuple(loose)
 
 
 def _record(edits: FileEdits, assigned: list[int]) -> dict:

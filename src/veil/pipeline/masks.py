@@ -25,7 +25,7 @@ def write_mask(path: Path, mask: np.ndarray) -> None:
 
 
 def record_edits(report, applied, size: tuple[int, int], config) -> None:
-    """Put a person's edits into the report: the review record, faces left visible.
+    """Put a person's edits into the report: the review record, what is covered after them, faces left visible.
 
     Parameters
     ----------
@@ -35,8 +35,9 @@ def record_edits(report, applied, size: tuple[int, int], config) -> None:
     config : veil.config.Config
     """
     from ..edits import excuse_left_visible
+    from ..report import covered_counts
 
-    report.faces = applied.faces
+    report.faces, report.covered = applied.faces, covered_counts(applied.kinds, config)
     report.review = applied.record
     report.verification = excuse_left_visible(report.verification, applied, height=size[0], width=size[1],
                                               region_scale=config.region_scale, region_shape=config.region_shape)
