@@ -370,6 +370,8 @@ def test_delete_every_plate_in_chromium_keeps_faces_covered(serve, browser, tmp_
     page.click("#confirm-ok")
     _wait_edits(page, server, fid, lambda e: sorted(map(json.dumps, e["removed"])) == sorted(map(json.dumps, plates)))
     page.wait_for_selector("button[data-kind=plate]", state="detached")  # none left to delete
+    # Decided: listed apart, out of what needs eyes.
+    assert page.inner_text("details.decided summary") == f"Decided by you ({len(plates)})"
 
     page.click("#apply")
     _until(page, "document.body.dataset.applied === '1'", timeout=300)

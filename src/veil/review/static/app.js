@@ -596,7 +596,8 @@ async function goToItem(item) {
   if (S.file.kind === "video" && item.frame !== null && item.frame !== undefined) await showFrame(item.frame);
   renderAll();
 }
-function flaggedOrder() { return S.file.items.filter((it) => it.priority < 4 || S.file.states[it.key]); }
+// What needs eyes: flagged and not yet decided (a deletion or leave-visible is a person's decision).
+function flaggedOrder() { return S.file.items.filter((it) => it.priority < 4 && !S.file.states[it.key]); }
 async function nextFlagged(step = 1) {
   const list = flaggedOrder().filter((it) => !S.file.reviewed.includes(it.key));
   const pool = list.length ? list : flaggedOrder();
@@ -703,7 +704,9 @@ function itemRow(item) {
 function renderList() {
   const box = $("#list");
   if (!box || !S.file) return;
-  const f = S.file, flagged = f.items.filter((it) => it.priority < 4), rest = f.items.filter((it) => it.priority >= 4);
+  const f = S.file, flagged = flaggedOrder(), decided = f.items.filter((it) => f.states[it.key]);
+  const rest = f.items.filter((it) => it.priority >= 4 && !f.states[it.key]);
+  const holdsSel = (list) => list.some((it) => S.sel && S.sel.key === it.key);
   const done = f.items.filter((it) => f.reviewed.includes(it.key)).length;
   const added = f.edits.added.map((a) => h("li", {class: S.sel && S.sel.added === a.id ? "sel" : "",
     onclick: async () => { S.sel = {added: a.id}; if (f.kind === "video") await showFrame(a.keyframes[0].frame); renderAll(); }},
@@ -715,7 +718,9 @@ function renderList() {
     kindActions(),
     flagged.length ? h("ul", {class: "items"}, flagged.map(itemRow)) : h("p", {class: "muted"}, "Nothing flagged: look through the rest all the same."),
     added.length ? [h("h2", {style: "margin-top:10px"}, "Drawn by you", h("span", {class: "count"}, `${added.length}`)), h("ul", {class: "items"}, added)] : null,
-    rest.length ? h("details", {class: "rest", open: flagged.length === 0 || rest.some((it) => S.sel && S.sel.key === it.key)},
+    decided.length ? h("details", {class: "rest decided", open: decided.length <= 10 || holdsSel(decided)},
+      h("summary", {}, `Decided by you (${decided.length})`), h("ul", {class: "items"}, decided.map(itemRow))) : null,
+    rest.length ? h("details", {class: "rest", open: flagged.length === 0 || holdsSel(rest)},
       h("summary", {}, `Everything else (${rest.length})`), h("ul", {class: "items"}, rest.map(itemRow))) : null,
   ]);
   const sel = box.querySelector("li.sel");
