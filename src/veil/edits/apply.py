@@ -72,8 +72,22 @@ def _fail(ref: ItemRef, message: str):
                     "review this file again")
 
 
-def _match(frames: Sequence[Detections], ref: ItemRef, kind: str) -> list[tuple[int, np.ndarray]]:
-    """Rows ``ref`` names: [(frame, row indices)], after checking its box still matches."""
+def _track_rows(frames: Sequence[Detections]) -> dict[int, list[tuple[int, np.ndarray]]]:
+    """Per track id, its [(frame, row indices)] in frame order: one pass over the boxes, so that
+    matching many edits (every plate of a long video deleted at once) does not scan every frame each."""
+    out: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, d in enumerate(frames):
+        ids = d.track_id
+        for t in np.unique(ids[ids >= 0]).tolist():
+            out.setdefault(int(t), []).append((i, np.flatnonzero(ids == t)))
+    return out
+
+
+def _match(frames: Sequence[Detections], ref: ItemRef, kind: str,
+           tracks: dict[int, list[tuple[int, np.ndarray]]] | None = None) -> list[tuple[int, np.ndarray]]:
+    """Rows ``ref`` names: [(frame, row indices)], after checking its box still matches.
+
+    ``tracks``: :func:`_track_rows` of ``frames`` (made here if None)."""
     if kind == "image":
         dets = frames[0]
         if ref.detection >= len(dets):
@@ -92,8 +106,7 @@ def _match(frames: Sequence[Detections], ref: ItemRef, kind: str) -> list[tuple[
         _fail(ref, f"is not on frame {ref.frame} where it was (best IoU {iou.max() if len(rows) else 0:.2f})")
     if ref.track is None:
         return [(ref.frame, rows[[int(np.argmax(iou))]])]
-    return [(i, np.flatnonzero(d.track_id == ref.track)) for i, d in enumerate(frames)
-            if (d.track_id == ref.track).any()]
+    return list((tracks if tracks is not None else _track_rows(frames))[ref.track])
 
 
 def _as_run_shape(box: np.ndarray, drawn: RegionShape, run: RegionShape) -> np.ndarray:
@@ -169,17 +182,18 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
         raise ValueError("a photo's edits apply to exactly one set of detections")
     dropped = [np.zeros(len(d), bool) for d in frames]
     visible = [np.zeros(len(d), bool) for d in frames]
+    tracks = _track_rows(frames) if kind == "video" else {}
     for refs, also_visible in ((edits.removed, False), (edits.left_visible, True)):
         for ref in refs:
-            for i, rows in _match(frames, ref, kind):
+            for i, rows in _match(frames, ref, kind, tracks):
                 dropped[i][rows] = True
                 visible[i][rows] |= also_visible
     for ref in edits.reviewed:  # a mark must name something the run has, like any edit
         if not ref.residual:
-            _match(frames, ref, kind)
+            _match(frames, ref, kind, tracks)
     extra: list[dict[int, Detections]] = []
     for ext in edits.extended:
-        extra.append(_extension_rows(frames, ext, _match(frames, ext.item, kind)))
+        extra.append(_extension_rows(frames, ext, _match(frames, ext.item, kind, tracks)))
     next_track = 1 + max((int(d.track_id.max()) for d in frames if len(d)), default=-1)
     assigned = []
     for region in edits.added:
