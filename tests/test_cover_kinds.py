@@ -196,6 +196,10 @@ def test_photo_plate_and_text_covered_and_reported_with_kinds(tmp_path):
     assert card["covered"] == entry["covered"]  # the review app's file card counts plates and text too
 
 
+def plural_plates(n: int) -> str:
+    return f"{n} plate{'s' * (n != 1)}"
+
+
 def _edits_file(path: Path, config, entry: dict, **changes) -> Path:
     from veil.edits import Edits, FileEdits, detection_settings, save_edits
 
@@ -238,6 +242,9 @@ def test_report_after_edits_counts_what_is_covered_then_by_kind(tmp_path):
     again = json.loads((tmp_path / "p2" / "veil-report.json").read_text())
     assert again["files"][0]["faces"] == 1 and again["files"][0]["covered"] == {"plate": 0}
     assert again["summary"]["covered"] == {"plate": 0}
+    assert {x.get("kind") for x in again["files"][0]["review"]["removed"]} == {"plate"}
+    html = (tmp_path / "p2" / "veil-report.html").read_text()
+    assert "Removed as false detections" in html and f"({plural_plates(len(plates))}): false detections" in html
 
     # A video: every plate track removed (as the review app's "Delete every plate" does).
     pytest.importorskip("starlette", reason="the items are read through veil review's model")

@@ -161,6 +161,7 @@ def test_faces_plates_and_text_are_counted_apart_after_edits():
                       added=(AddedRegion("a1", (KeyFrame(0, (400, 30, 460, 45)),), RegionShape.BOX, kind=Kind.TEXT),))
     applied = apply_edits([dets], edits, region_shape="box")
     assert applied.faces == 1 and sorted(applied.kinds) == [Kind.FACE, Kind.PLATE, Kind.TEXT, Kind.TEXT]
+    assert applied.record["removed"] == [{"detection": 1, "box": [100, 20, 160, 40], "kind": "plate"}]
     per = [Detections([[10 + i, 10, 50 + i, 60], [200 + i, 40, 260 + i, 55]], scores=[0.9, 0.8],
                       kind=[Kind.FACE, Kind.PLATE]) for i in range(10)]
     frames = link_tracks(per, pad_frames=0, min_hits=1).frames
@@ -169,6 +170,7 @@ def test_faces_plates_and_text_are_counted_apart_after_edits():
     edits = FileEdits(SHA, "video", removed=(ItemRef(tuple(frames[3].xyxy[row].tolist()), track=plate, frame=3),))
     applied = apply_edits(frames, edits)
     assert applied.kinds == (Kind.FACE,) and applied.faces == 1
+    assert applied.record["removed"][0]["kind"] == "plate" and applied.record["removed"][0]["track"] == plate
 
 
 def test_photo_remove_leave_visible_and_draw():

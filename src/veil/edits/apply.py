@@ -183,11 +183,13 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
     dropped = [np.zeros(len(d), bool) for d in frames]
     visible = [np.zeros(len(d), bool) for d in frames]
     tracks = _track_rows(frames) if kind == "video" else {}
+    decided: dict[str, int] = {}  # the kind of what each removed or left-visible item names
     for refs, also_visible in ((edits.removed, False), (edits.left_visible, True)):
         for ref in refs:
             for i, rows in _match(frames, ref, kind, tracks):
                 dropped[i][rows] = True
                 visible[i][rows] |= also_visible
+                decided.setdefault(ref.key, int(frames[i].kind[rows[0]]))
     for ref in edits.reviewed:  # a mark must name something the run has, like any edit
         if not ref.residual:
             _match(frames, ref, kind, tracks)
@@ -210,7 +212,7 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
         out_visible.append(d[visible[i]])
         out_removed.append(d[dropped[i] & ~visible[i]])
     return AppliedEdits(frames=out_frames, left_visible=out_visible, removed=out_removed,
-                        kinds=_covered_kinds(out_frames), record=_record(edits, assigned))
+                        kinds=_covered_kinds(out_frames), record=_record(edits, assigned, decided))
 
 
 def _covered_kinds(frames: list[Detections]) -> tuple[int, ...]:
@@ -226,7 +228,15 @@ def _covered_kinds(frames: list[Detections]) -> tuple[int, ...]:
     return tuple(tracks.values()) + tuple(loose)
 
 
-def _record(edits: FileEdits, assigned: list[int]) -> dict:
+def _with_kind(ref: ItemRef, decided: dict[str, int]) -> dict:
+    """An item of the review record: the edit's ref, and the kind it names unless a face (as the report's boxes)."""
+    entry = ref.to_dict()
+    if decided.get(ref.key, Kind.FACE) != Kind.FACE:
+        entry["kind"] = Kind(decided[ref.key]).label
+    return entry
+
+
+def _record(edits: FileEdits, assigned: list[int], decided: dict[str, int]) -> dict:
     added = []
     for region, track in zip(edits.added, assigned):
         entry = {"id": region.id, "kind": region.kind.label, "shape": region.shape.value,
@@ -238,8 +248,8 @@ def _record(edits: FileEdits, assigned: list[int]) -> dict:
         "edits": SCHEMA,
         "edits_sha256": edits.sha256,
         "reviewed": [r.to_dict() for r in edits.reviewed],
-        "removed": [r.to_dict() for r in edits.removed],
-        "left_visible": [dict(r.to_dict(), note=LEFT_VISIBLE_NOTE) for r in edits.left_visible],
+        "removed": [_with_kind(r, decided) for r in edits.removed],
+        "left_visible": [dict(_with_kind(r, decided), note=LEFT_VISIBLE_NOTE) for r in edits.left_visible],
         "extended": [{"track": e.item.track, "first": e.first, "last": e.last} for e in edits.extended],
         "added": added,
     }

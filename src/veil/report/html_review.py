@@ -2,26 +2,29 @@
 
 It says what a person changed and why the output differs from what veil
 alone would have covered: faces left visible (consent: not covered, not
-verified), detections removed as not faces, regions drawn over missed faces,
-tracks extended, items reviewed, and the residual detections excused because
-they lie on a face a person decided on. Geometry only, never pixels.
+verified), detections removed as false (each named by its kind: face,
+plate, text), regions drawn over missed faces, tracks extended, items
+reviewed, and the residual detections excused because they lie on a face a
+person decided on. Geometry only, never pixels.
 """
 
 from __future__ import annotations
 
 from ..verify.verdicts import MADE_BY_COVER
+from .html_parts import plural
 from .html_svg import esc
 
 __all__ = ["review_html"]
 
 
 def _where(item: dict) -> str:
+    kind = item.get("kind")  # absent for a face
     if item.get("track") is not None:
-        text = f"track {item['track']}"
+        text = f"{kind + ' ' if kind else ''}track {item['track']}"
     elif item.get("detection") is not None:
-        text = f"face {int(item['detection']) + 1}"
+        text = f"{kind or 'face'} {int(item['detection']) + 1}"
     else:
-        text = "box"
+        text = f"{kind + ' ' if kind else ''}box"
     if item.get("frame") is not None and item.get("track") is None:
         text += f", frame {item['frame']}"
     box = item.get("box")
@@ -45,13 +48,22 @@ def review_html(review: dict, verification) -> str:
     :class:`veil.verify.VerificationRecord` (or None).
     """
     counts = review.get("counts") or {}
+    removed = review.get("removed") or []
+    kinds = {}
+    for x in removed:
+        kinds[x.get("kind", "face")] = kinds.get(x.get("kind", "face"), 0) + 1
+    # "as not a face", or with plates and text "(3 faces, 9 plates): false detections"
+    which = "as not a face" if set(kinds) <= {"face"} else \
+        "(" + ", ".join(f"{n} text" if k == "text" else plural(n, k) for k, n in sorted(kinds.items())) \
+        + "): false detections"
     parts = ["<h3>Reviewed by a person</h3>",
              f'<p>{int(counts.get("reviewed", 0))} item(s) marked reviewed; {int(counts.get("removed", 0))} removed '
-             f'as not a face; {int(counts.get("left_visible", 0))} left visible; {int(counts.get("added", 0))} '
+             f'{esc(which)}; {int(counts.get("left_visible", 0))} left visible; {int(counts.get("added", 0))} '
              f'region(s) drawn; {int(counts.get("extended", 0))} track(s) extended.</p>']
     parts.append(_list("Left visible by a person", [_where(x) for x in review.get("left_visible") or []],
                        "(consent): not covered, not verified."))
-    parts.append(_list("Removed as not a face", [_where(x) for x in review.get("removed") or []]))
+    parts.append(_list("Removed as not a face" if set(kinds) <= {"face"} else "Removed as false detections",
+                       [_where(x) for x in removed]))
     drawn = []
     for a in review.get("added") or []:
         frames = f"frames {a.get('first')}\u2013{a.get('last')}" if a.get("last") != a.get("first") else ""
