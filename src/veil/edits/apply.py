@@ -76,10 +76,19 @@ def _track_rows(frames: Sequence[Detections]) -> dict[int, list[tuple[int, np.nd
     """Per track id, its [(frame, row indices)] in frame order: one pass over the boxes, so that
     matching many edits (every plate of a long video deleted at once) does not scan every frame each."""
     out: dict[int, list[tuple[int, np.ndarray]]] = {}
-    for i, d in enumerate(frames):
-        ids = d.track_id
-        for t in np.unique(ids[ids >= 0]).tolist():
-            out.setdefault(int(t), []).append((i, np.flatnonzero(ids == t)))
+    lens = np.fromiter((len(d) for d in frames), np.int64, len(frames))
+    if not lens.sum():
+        return out
+    ids = np.concatenate([d.track_id for d in frames])
+    frame = np.repeat(np.arange(len(frames)), lens)
+    row = np.arange(len(ids)) - np.repeat(np.cumsum(lens) - lens, lens)
+    tracked = ids >= 0
+    ids, frame, row = ids[tracked], frame[tracked], row[tracked]
+    order = np.lexsort((row, frame, ids))
+    ids, frame, row = ids[order], frame[order], row[order]
+    cut = np.flatnonzero((np.diff(ids) != 0) | (np.diff(frame) != 0)) + 1
+    for a, b in zip(np.r_[0, cut].tolist(), np.r_[cut, len(ids)].tolist()):
+        out.setdefault(int(ids[a]), []).append((int(frame[a]), row[a:b]))
     return out
 
 
@@ -204,13 +213,15 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
         assigned.append(track)
         extra.append(_added_rows(region, len(frames), track, run_shape))
     out_frames, out_visible, out_removed = [], [], []
+    none = Detections.empty()  # Detections are immutable: frames without an edit share it, and keep theirs
     for i, d in enumerate(frames):
-        parts = [d[~dropped[i]]] + [rows[i] for rows in extra if i in rows]
+        touched = bool(dropped[i].any())
+        parts = [d[~dropped[i]] if touched else d] + [rows[i] for rows in extra if i in rows]
         # Drawn regions go last: a photo's found faces stay a prefix, one per verdict.
         parts.sort(key=lambda p: bool(len(p)) and bool((p.source == Source.MANUAL).all()))
         out_frames.append(Detections.concatenate(parts) if len(parts) > 1 else parts[0])
-        out_visible.append(d[visible[i]])
-        out_removed.append(d[dropped[i] & ~visible[i]])
+        out_visible.append(d[visible[i]] if touched else none)
+        out_removed.append(d[dropped[i] & ~visible[i]] if touched else none)
     return AppliedEdits(frames=out_frames, left_visible=out_visible, removed=out_removed,
                         kinds=_covered_kinds(out_frames), record=_record(edits, assigned, decided))
 
