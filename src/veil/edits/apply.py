@@ -220,8 +220,9 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
         # Drawn regions go last: a photo's found faces stay a prefix, one per verdict.
         parts.sort(key=lambda p: bool(len(p)) and bool((p.source == Source.MANUAL).all()))
         out_frames.append(Detections.concatenate(parts) if len(parts) > 1 else parts[0])
-        out_visible.append(d[visible[i]] if touched else none)
-        out_removed.append(d[dropped[i] & ~visible[i]] if touched else none)
+        gone = dropped[i] & ~visible[i]
+        out_visible.append(d[visible[i]] if touched and visible[i].any() else none)
+        out_removed.append(d[gone] if touched and gone.any() else none)
     return AppliedEdits(frames=out_frames, left_visible=out_visible, removed=out_removed,
                         kinds=_covered_kinds(out_frames), record=_record(edits, assigned, decided))
 
