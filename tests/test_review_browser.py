@@ -372,6 +372,12 @@ def test_delete_every_plate_in_chromium_keeps_faces_covered(serve, browser, tmp_
     page.wait_for_selector("button[data-kind=plate]", state="detached")  # none left to delete
     # Decided: listed apart, out of what needs eyes.
     assert page.inner_text("details.decided summary") == f"Decided by you ({len(plates)})"
+    # One undo takes the whole action back, one redo does it again.
+    page.keyboard.press("Control+z")
+    _wait_edits(page, server, fid, lambda e: e["removed"] == [])
+    page.wait_for_selector("button[data-kind=plate]")
+    page.keyboard.press("Control+Shift+z")
+    _wait_edits(page, server, fid, lambda e: len(e["removed"]) == len(plates))
 
     page.click("#apply")
     _until(page, "document.body.dataset.applied === '1'", timeout=300)
