@@ -72,7 +72,7 @@ def test_photo_edits_remove_leave_visible_and_draw(photo, tmp_path, capsys):
     # A person's decisions are not flagged as missed faces, but listed with the reason.
     assert not verification["residual"]
     assert {r["reason"].split(":")[0] for r in verification["excused"]} <= {
-        "left visible by a person", "removed by a person as not a face"}
+        "left visible by a person", "removed by a person as a false detection"}
     assert len(verification["excused"]) >= 1
     with Image.open(result) as a, Image.open(src) as b:
         assert a.size == b.size

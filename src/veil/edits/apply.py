@@ -28,7 +28,7 @@ __all__ = ["MATCH_IOU", "AppliedEdits", "apply_edits", "excuse_left_visible", "L
 #: anything lower means the detections changed and the edit could hit another face.
 MATCH_IOU = 0.9
 LEFT_VISIBLE_NOTE = "left visible by a person: not covered, not verified"
-REMOVED_NOTE = "removed by a person as not a face: not covered"
+REMOVED_NOTE = "removed by a person as a false detection: not covered"
 # A drawn box covered in an ellipse run: the ellipse through the box's corners
 # (semi-axes times sqrt(2)) is the smallest with the box's centre and aspect that holds it.
 _CIRCUMSCRIBE = float(np.sqrt(2.0))
@@ -47,7 +47,7 @@ class AppliedEdits:
     left_visible : list of Detections
         Per frame, the run's boxes a person chose to leave visible.
     removed : list of Detections
-        Per frame, the run's boxes a person removed (not a face).
+        Per frame, the run's boxes a person removed (false detections: not a face, plate or text).
     kinds : tuple of int
         What is covered after the edits, one :class:`~veil.detections.Kind` per
         thing: each track, box in no track (photo: detection) and drawn region.
