@@ -195,10 +195,12 @@ def apply_edits(frames: Sequence[Detections], edits: FileEdits, *,
     decided: dict[str, int] = {}  # the kind of what each removed or left-visible item names
     for refs, also_visible in ((edits.removed, False), (edits.left_visible, True)):
         for ref in refs:
-            for i, rows in _match(frames, ref, kind, tracks):
+            matched = _match(frames, ref, kind, tracks)
+            for i, rows in matched:
                 dropped[i][rows] = True
                 visible[i][rows] |= also_visible
-                decided.setdefault(ref.key, int(frames[i].kind[rows[0]]))
+            i, rows = matched[0]  # a track holds one kind
+            decided.setdefault(ref.key, int(frames[i].kind[rows[0]]))
     for ref in edits.reviewed:  # a mark must name something the run has, like any edit
         if not ref.residual:
             _match(frames, ref, kind, tracks)

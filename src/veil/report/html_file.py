@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..verify.evidence import PARTLY_COVERED, rule_text
 from ..verify.verdicts import FILL_EDGE, LEAK, NOT_ON_ORIGINAL, PASS, UNVERIFIABLE
 from .html_review import review_html
-from .html_parts import badge, box_text, flat, kv, media_line, plural, short, thumb_html
+from .html_parts import badge, box_text, flat, kinds_text, kv, media_line, plural, short, thumb_html
 from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
 from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
 
@@ -133,7 +133,7 @@ def covered_text(f) -> str | None:
     """``2 plates, 1 text`` covered (None when the run covered faces only)."""
     if not f.covered:
         return None
-    return ", ".join(plural(n, k) if k == "plate" else f"{n} text" for k, n in f.covered.items())
+    return kinds_text(f.covered)
 
 
 def _gallery_card(key: tuple, f, thumbs: dict) -> str:

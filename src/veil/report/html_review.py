@@ -10,8 +10,10 @@ person decided on. Geometry only, never pixels.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..verify.verdicts import MADE_BY_COVER
-from .html_parts import plural
+from .html_parts import kinds_text
 from .html_svg import esc
 
 __all__ = ["review_html"]
@@ -19,12 +21,13 @@ __all__ = ["review_html"]
 
 def _where(item: dict) -> str:
     kind = item.get("kind")  # absent for a face
+    prefix = f"{kind} " if kind else ""
     if item.get("track") is not None:
-        text = f"{kind + ' ' if kind else ''}track {item['track']}"
+        text = f"{prefix}track {item['track']}"
     elif item.get("detection") is not None:
         text = f"{kind or 'face'} {int(item['detection']) + 1}"
     else:
-        text = f"{kind + ' ' if kind else ''}box"
+        text = f"{prefix}box"
     if item.get("frame") is not None and item.get("track") is None:
         text += f", frame {item['frame']}"
     box = item.get("box")
@@ -49,20 +52,17 @@ def review_html(review: dict, verification) -> str:
     """
     counts = review.get("counts") or {}
     removed = review.get("removed") or []
-    kinds = {}
-    for x in removed:
-        kinds[x.get("kind", "face")] = kinds.get(x.get("kind", "face"), 0) + 1
+    kinds = Counter(x.get("kind", "face") for x in removed)
     # "as not a face", or with plates and text "(3 faces, 9 plates): false detections"
-    which = "as not a face" if set(kinds) <= {"face"} else \
-        "(" + ", ".join(f"{n} text" if k == "text" else plural(n, k) for k, n in sorted(kinds.items())) \
-        + "): false detections"
+    faces_only = set(kinds) <= {"face"}
+    which = "as not a face" if faces_only else f"({kinds_text(dict(sorted(kinds.items())))}): false detections"
     parts = ["<h3>Reviewed by a person</h3>",
              f'<p>{int(counts.get("reviewed", 0))} item(s) marked reviewed; {int(counts.get("removed", 0))} removed '
              f'{esc(which)}; {int(counts.get("left_visible", 0))} left visible; {int(counts.get("added", 0))} '
              f'region(s) drawn; {int(counts.get("extended", 0))} track(s) extended.</p>']
     parts.append(_list("Left visible by a person", [_where(x) for x in review.get("left_visible") or []],
                        "(consent): not covered, not verified."))
-    parts.append(_list("Removed as not a face" if set(kinds) <= {"face"} else "Removed as false detections",
+    parts.append(_list("Removed as not a face" if faces_only else "Removed as false detections",
                        [_where(x) for x in removed]))
     drawn = []
     for a in review.get("added") or []:
