@@ -17,7 +17,7 @@ import pytest
 
 from veil.cli import main
 from veil.config import Config, RegionShape
-from veil.detections import Detections, Kind, Source
+from veil.detections import Detections, Kind, Source, kinds_text
 from veil.region import Regions, head_regions
 from veil.report import PhotoCover, VideoCover
 from veil.track import TrackSummary, link_tracks
@@ -112,6 +112,13 @@ def test_plate_and_text_regions_are_their_boxes_whatever_the_face_shape():
     assert head_regions(dets[[0]]).kind_records() is None  # faces only: reports as before
     with pytest.raises(ValueError):
         Regions([[0, 0, 1, 1]], kinds=[7])
+
+
+def test_counts_of_kinds_are_worded_once():
+    assert kinds_text({"face": 1, "plate": 2, "text": 3}) == "1 face, 2 plates, 3 text"
+    assert kinds_text({Kind.FACE: 0, Kind.PLATE: 1, "text": 1}) == "0 faces, 1 plate, 1 text"
+    with pytest.raises(ValueError):
+        kinds_text({"car": 1})
 
 
 def test_records_round_trip_with_kinds():

@@ -258,8 +258,9 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     if any(by_class.values()):  # faces (photos) and tracks (video) by evidence class, nonzero ones
         verdict += " (" + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in by_class.items() if n) \
             + ": see the report)"
-    others = "".join(f", {n} {'plate' + 's' * (n != 1) if k == 'plate' else k}" for k, n in summary.covered.items())
-    _say(f"{', '.join(parts)}; {summary.faces} face{'s' * (summary.faces != 1)}{others} covered; "
+    from .detections import kinds_text
+    covered = kinds_text({"face": summary.faces, **summary.covered})
+    _say(f"{', '.join(parts)}; {covered} covered; "
          f"{summary.seconds:.1f} s; {verdict}")
     for warning in summary.warnings:
         _say(f"warning: {warning}")

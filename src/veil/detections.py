@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Detections", "Source", "Kind"]
+__all__ = ["Detections", "Source", "Kind", "kinds_text"]
 
 
 class Source(enum.IntEnum):
@@ -39,6 +39,10 @@ class Kind(enum.IntEnum):
         """The name used in reports and on the command line (``'face'``, ...)."""
         return self.name.lower()
 
+    def counted(self, n: int) -> str:
+        """``n`` regions of this kind in words: ``'3 faces'``, ``'1 plate'``, ``'2 text'`` (text is no count noun)."""
+        return f"{n} {self.label}{'s' * (n != 1 and self is not Kind.TEXT)}"
+
     @classmethod
     def parse(cls, label: "str | int | Kind") -> "Kind":
         """``Kind`` from its label (``'plate'``) or value; ``ValueError`` otherwise."""
@@ -49,6 +53,11 @@ class Kind(enum.IntEnum):
                 raise ValueError(f"unknown region kind {label!r}; expected one of "
                                  f"{', '.join(k.label for k in cls)}") from None
         return cls(int(label))
+
+
+def kinds_text(counts: dict) -> str:
+    """``{"face": 3, "plate": 2, "text": 1}`` -> ``'3 faces, 2 plates, 1 text'`` (keys: labels or kinds)."""
+    return ", ".join(Kind.parse(k).counted(n) for k, n in counts.items())
 
 
 _COLUMNS = ("xyxy", "scores", "landmarks", "track_id", "source", "kind")

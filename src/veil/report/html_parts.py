@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 
+from ..detections import kinds_text
 from .html_svg import esc, fmt, number
 
 __all__ = ["plural", "kinds_text", "box_text", "short", "flat", "kv", "badge", "rate", "media_line", "thumb_html"]
@@ -16,11 +17,6 @@ __all__ = ["plural", "kinds_text", "box_text", "short", "flat", "kv", "badge", "
 
 def plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-def kinds_text(counts: dict) -> str:
-    """``{"face": 3, "plate": 2, "text": 1}`` -> ``3 faces, 2 plates, 1 text`` (text is not counted as a noun)."""
-    return ", ".join(f"{n} text" if k == "text" else plural(n, k) for k, n in counts.items())
 
 
 def box_text(box) -> str:
