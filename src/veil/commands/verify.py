@@ -215,7 +215,29 @@ def _check_same_scene(changes: list[float], anonymized: Path) -> None:
 
 def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, config: Config | None = None, *,
                 detector=None, progress=None) -> PairVerification:
-    """Verify ``anonymized`` against ``original``.
+    """Verify ``anonymized`` against ``original`` (``veil verify``; also other tools' outputs).
+
+    Faces are found on the original (video: detected and tracked as ``veil anonymize``
+    would), then each is measured on the anonymized copy by the recognizer after the
+    reconstruction attacks; the anonymized copy is searched again for faces left
+    uncovered. With ``config.cover`` naming plates or text, their detector runs on both.
+
+    Parameters
+    ----------
+    original, anonymized : str or os.PathLike
+        The two files: photos, or videos with the same frames.
+    config : Config, optional
+        Detection and verification settings (default ``Config()``).
+    detector : optional
+        A face detector to use instead of the one ``config`` makes (tests, reuse).
+    progress : callable, optional
+        Video: called as ``progress(frames_done, total)`` while the original is scanned (total may be None).
+
+    Returns
+    -------
+    PairVerification
+        The verdict, per face (photo) or track (video) distances, residual
+        detections and counts; never pixels.
 
     Raises
     ------

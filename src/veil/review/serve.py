@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import secrets
+import signal
 import socket
 import sys
 import threading
 from pathlib import Path
 
-from ..errors import ExitCode, UsageError
+from ..commands.signals import interruptible
+from ..errors import ExitCode, Interrupted, UsageError, interrupted_exit_code
 
 __all__ = ["add_parser", "run_review", "open_socket"]
 
@@ -20,11 +22,19 @@ DESCRIPTION = ("Check and correct every file before publishing, in a local web a
                "consenting faces visible, then Apply (re-render, verify, update the report). Edits are saved "
                "to OUTDIR/veil-edits.json; 'veil anonymize ... --edits' applies them without the app.")
 
+EXIT_CODES_HELP = """exit codes:
+  2  usage error (no report in OUTDIR, edits made for other settings, ...)
+  129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C: the usual way) or SIGTERM; a running
+     Apply is cancelled and leaves the outputs as they were; edits are saved
+  (with -o, the anonymize run's own exit code when it is a usage error)
+"""
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register ``veil review`` on the CLI's subparsers."""
     review = sub.add_parser("review", help="check and correct a run in a local web app before publishing",
-                            description=DESCRIPTION)
+                            description=DESCRIPTION, epilog=EXIT_CODES_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     review.add_argument("paths", nargs="+", metavar="OUTDIR | INPUT",
                         help="a folder written by 'veil anonymize', or inputs to anonymize first (with -o)")
     review.add_argument("-o", "--output", metavar="OUTDIR", default=None,
@@ -66,7 +76,11 @@ def _url(host: str, port: int, token: str) -> str:
 
 
 def run_review(args) -> int:
-    """Run ``veil review``; returns the exit code (0 after Ctrl-C)."""
+    """Run ``veil review``; returns the exit code (130 / 143 / 129 once SIGINT / SIGTERM / SIGHUP stops it).
+
+    The server shuts down gracefully on any stop signal: a running Apply is
+    cancelled and leaves the outputs as they were, then the signal's exit code.
+    """
     try:
         import uvicorn
 
@@ -107,13 +121,20 @@ def run_review(args) -> int:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                            timeout_graceful_shutdown=5))
+    code = ExitCode.OK
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
+        # uvicorn shuts down on the signal, then sends it again with the handlers it found:
+        # interruptible's turn each of them into Interrupted here (SIGTERM's default would
+        # kill the process before a running Apply is cancelled).
+        with interruptible():
+            server.run(sockets=[sock])
+    except Interrupted as exc:
+        code = exc.exit_code
+    except KeyboardInterrupt:  # a caller outside the main thread
+        code = interrupted_exit_code(signal.SIGINT)
     finally:
         app.applier.stop()
         session.close()
         sock.close()
     print("veil: review stopped; edits are saved in " + str(session.edits_path), file=sys.stderr)
-    return ExitCode.OK
+    return code
