@@ -180,6 +180,7 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
     _wait_edits(page, server, video, lambda e: len(e["removed"]) == 2)
     page.keyboard.press("Control+z")
     _wait_edits(page, server, video, lambda e: e["removed"] == [track["ref"]])
+    _until(page, "!document.querySelector('#redo').disabled")  # the button offers what Ctrl+Shift+Z does
     page.keyboard.press("Control+Shift+z")
     _wait_edits(page, server, video, lambda e: len(e["removed"]) == 2)
     page.keyboard.press("Control+z")
@@ -196,9 +197,11 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
             max(r[3] for r in end_rows)]
     page.locator("#list li", has_text=longer["label"]).first.click()
     _go(page, longer["last"] + 5)
-    page.locator("#detail button", has_text="Extend to frame").click()
+    page.keyboard.press("x")  # Enter in the frame box gave the keys back to the picture, selection kept
     _wait_edits(page, server, video, lambda e: [(x["track"], x["first"], x["last"]) for x in e["extended"]]
                 == [(longer["track"], longer["first"], longer["last"] + 5)])
+    # The original shows what Apply will cover there: the track's regions held from its last frame.
+    page.wait_for_selector(f'#overlay .extension[data-key="{longer["key"]}"]')
     page.keyboard.press("Escape")
 
     # Video: draw a missed face on two key frames; veil interpolates between them.
@@ -394,3 +397,38 @@ def test_delete_every_plate_in_chromium_keeps_faces_covered(serve, browser, tmp_
         cx, cy, rx, ry = (fx1 + fx2) // 2, (fy1 + fy2) // 2, (fx2 - fx1) // 4, (fy2 - fy1) // 4
         assert (picture[cy - ry:cy + ry, cx - rx:cx + rx].max(axis=2) < BLACK).mean() > 0.98
     page.close()
+
+
+def test_two_tabs_on_one_file_never_drop_each_others_edits(serve, browser, tmp_path, data_dir):
+    """A second tab saved since this one loaded the file: this tab's change is refused, it says so
+    and shows the latest edits (a silently dropped edit could be a region over a missed face)."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(data_dir / "face_mask" / PHOTO, tmp_path / "in" / PHOTO)
+    out = tmp_path / "out"
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(out), "--no-verify"]) == ExitCode.OK
+    server = serve(out, login=False)
+    fid = server.login().json("/api/run")["files"][0]["id"]
+    a_item, b_item = [it for it in server.json(f"/api/files/{fid}")["items"] if it["kind"] == "detection"][:2]
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    tabs = [context.new_page(), context.new_page()]
+    errors = []
+    for tab in tabs:
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+    tabs[0].goto(f"{server.origin}/?token={server.token}")
+    tabs[0].wait_for_selector(".filecard")
+    for tab in tabs:
+        _open(tab, server, fid, a_item["key"])
+    tab_a, tab_b = tabs
+    tab_b.locator(f'#list li[data-key="{b_item["key"]}"]').click()
+    tab_b.keyboard.press("Delete")
+    _wait_edits(tab_b, server, fid, lambda e: e["removed"] == [b_item["ref"]])
+    tab_a.locator(f'#list li[data-key="{a_item["key"]}"]').click()
+    tab_a.keyboard.press("Delete")
+    tab_a.wait_for_selector("#toast.error:has-text('another tab')")
+    assert _edits(server, fid)["removed"] == [b_item["ref"]]  # tab B's deletion kept, A's not saved
+    _until(tab_a, f"document.querySelector('#list li[data-key=\"{b_item['key']}\"]').textContent.includes('deleted')")
+    tab_a.locator(f'#list li[data-key="{a_item["key"]}"]').click()  # made again on the latest edits
+    tab_a.keyboard.press("Delete")
+    _wait_edits(tab_a, server, fid, lambda e: len(e["removed"]) == 2)
+    assert not errors, errors
+    context.close()

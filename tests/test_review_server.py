@@ -133,6 +133,23 @@ def test_edits_are_validated_and_saved(run, serve):
     assert r.status == 422
 
 
+def test_a_second_tab_cannot_overwrite_edits_it_did_not_see(run, serve):
+    # Two tabs on one file: each change carries the revision it was made on; a change made on a
+    # stale one is refused (409) instead of silently dropping the other tab's edit.
+    server = serve(run / "out")
+    model = server.json("/api/files/0")
+    a, b = [it for it in model["items"] if it["kind"] == "detection"][:2]
+    base = model["revision"]
+    first = json.loads(server.put_edits(_edit_body(removed=[b["ref"]], base=base)).body)  # tab B
+    assert first["revision"] != base
+    r = server.put_edits(_edit_body(removed=[a["ref"]], base=base))  # tab A, on what it loaded
+    assert r.status == 409 and json.loads(r.body)["conflict"] is True and "another tab" in json.loads(r.body)["error"]
+    saved = json.loads((run / "out" / "veil-edits.json").read_text())
+    assert saved["files"][server.session.files[0].sha]["removed"] == [b["ref"]]
+    r = server.put_edits(_edit_body(removed=[b["ref"], a["ref"]], base=first["revision"]))  # after reloading
+    assert r.status == 200 and len(json.loads(r.body)["states"]) == 2
+
+
 def test_edits_file_for_other_settings_is_refused(run, serve):
     server = serve(run / "out")
     item = next(it for it in server.json("/api/files/0")["items"] if it["kind"] == "detection")

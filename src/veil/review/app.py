@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .apply import Applier
-from .session import NotFound, Refused, ReviewSession
+from .session import Conflict, NotFound, Refused, ReviewSession
 
 __all__ = ["create_app", "CSP"]
 
@@ -177,6 +177,8 @@ def create_app(session: ReviewSession, *, token: str, port: int):
             return JSONResponse(await run_in_threadpool(session.set_edits, fid(request), body))
         except NotFound as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
+        except Conflict as exc:
+            return JSONResponse({"error": str(exc), "conflict": True}, status_code=409)
         except Refused as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import secrets
 import signal
 import socket
@@ -59,6 +60,10 @@ def open_socket(host: str, port: int) -> socket.socket:
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
     sock = socket.socket(family, socket.SOCK_STREAM)
+    # A restart on the same --port must not wait out the last run's closed connections (TIME_WAIT);
+    # on POSIX this never lets two servers listen on one port.
+    if os.name == "posix":
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
         sock.listen(64)

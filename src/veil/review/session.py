@@ -10,6 +10,7 @@ check ``veil anonymize --edits`` makes) and saved atomically to
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -24,7 +25,7 @@ from ..media import file_sha256
 from .model import ReportError, base_frames, frame_rows, items_for
 from .pictures import Pictures
 
-__all__ = ["REPORT_NAME", "EDITS_NAME", "ReviewSession", "ReviewFile", "NotFound", "Refused"]
+__all__ = ["REPORT_NAME", "EDITS_NAME", "ReviewSession", "ReviewFile", "NotFound", "Refused", "Conflict"]
 
 REPORT_NAME = "veil-report.json"
 EDITS_NAME = "veil-edits.json"
@@ -37,6 +38,10 @@ class NotFound(LookupError):
 
 class Refused(ValueError):
     """A request the session refuses, with a one-line reason (HTTP 409/422)."""
+
+
+class Conflict(Refused):
+    """Edits sent on top of a state that is no longer the file's (another tab saved since; HTTP 409)."""
 
 
 @dataclass
@@ -178,18 +183,26 @@ class ReviewSession:
 
         ``body`` is the file's entry of the edits file (``added``, ``removed``,
         ``left_visible``, ``extended``, ``reviewed``); its SHA-256, kind and path
-        are the run's. Returns :meth:`edit_state`.
+        are the run's. With ``base``, the ``revision`` of the edits the change was
+        made on, a file whose edits changed since (a second tab, window or
+        person) refuses it (:class:`Conflict`) instead of silently dropping those
+        edits: one of them may cover a face. Returns :meth:`edit_state`.
         """
         f = self.file(fid, editable=True)
         if not isinstance(body, dict):
             raise Refused("edits must be a JSON object")
-        body = dict(body, kind=f.kind, relative_path=f.entry.get("relative_path"))
+        base = body.get("base")
+        body = {k: v for k, v in body.items() if k != "base"}
+        body.update(kind=f.kind, relative_path=f.entry.get("relative_path"))
         try:
             edits = FileEdits.from_dict(f.sha, body, "edits")
             apply_edits(f.frames, edits, region_shape=self.config.region_shape)  # the check Apply makes
         except VeilError as exc:
             raise Refused(str(exc)) from None
         with self.lock:
+            if base is not None and base != self.revision(f):
+                raise Conflict("this file's edits were changed elsewhere (another tab or window) since this "
+                               "page read them; nothing was saved")
             files = dict(self.edits.files)
             files[f.sha] = edits
             if not (edits.changes_media or edits.reviewed):
@@ -197,6 +210,10 @@ class ReviewSession:
             self.edits = Edits(detection=self.edits.detection, files=files)
             save_edits(self.edits, self.edits_path)
         return self.edit_state(f)
+
+    def revision(self, f: ReviewFile) -> str:
+        """A short digest of the file's edits, review marks included: what a change is made on."""
+        return hashlib.sha256(json.dumps(self.file_edits(f).to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def edit_state(self, f: ReviewFile) -> dict:
         """The file's edits and what they mean for each item, for the page."""
@@ -206,7 +223,7 @@ class ReviewSession:
         return {"edits": {k: v for k, v in edits.to_dict().items() if k not in ("kind", "relative_path")},
                 "states": states, "reviewed": sorted(r.key for r in edits.reviewed),
                 "extended": {e.item.key: [e.first, e.last] for e in edits.extended},
-                "pending": self.needs_render(f), "marks_pending": self.needs_record(f)}
+                "pending": self.needs_render(f), "marks_pending": self.needs_record(f), "revision": self.revision(f)}
 
     def applied_sha(self, f: ReviewFile) -> str:
         """SHA-256 of the edits the file's current output was rendered with."""
@@ -225,6 +242,13 @@ class ReviewSession:
         now = sorted(json.dumps(r.to_dict(), sort_keys=True) for r in self.file_edits(f).reviewed)
         return not f.problem and before != now
 
+    def _changes(self, f: ReviewFile) -> dict:
+        """How many items a person removed, left visible, drew or extended in this file (nonzero only)."""
+        edits = self.file_edits(f) if f.sha else None
+        counts = {} if edits is None else {"removed": len(edits.removed), "left_visible": len(edits.left_visible),
+                                           "added": len(edits.added), "extended": len(edits.extended)}
+        return {k: n for k, n in counts.items() if n}
+
     # -- what the page reads ---------------------------------------------------------------
     def overview(self) -> dict:
         files = []
@@ -237,7 +261,7 @@ class ReviewSession:
                           "reviewed": sum(1 for it in f.items if it["key"] in reviewed),
                           "priority": min((it["priority"] for it in f.items), default=9),
                           "verdict": (f.entry.get("verification") or {}).get("verdict"),
-                          "edited": bool(f.sha in self.edits.files),
+                          "edited": bool(f.sha in self.edits.files), "changes": self._changes(f),
                           "pending": self.needs_render(f) or self.needs_record(f),
                           "frames": f.entry.get("frames"), "faces": f.entry.get("faces"),
                           "covered": dict(f.entry.get("covered") or {})})

@@ -45,10 +45,19 @@ function toast(text, error = false) {
   toast.timer = setTimeout(() => { t.className = error ? "error" : ""; }, error ? 6000 : 2600);
 }
 async function api(path, opts = {}) {
-  const res = await fetch(path, Object.assign({credentials: "same-origin"}, opts));
+  let res;
+  try { res = await fetch(path, Object.assign({credentials: "same-origin"}, opts)); } catch (e) {
+    throw new Error(opts.method === "PUT" || opts.method === "POST"
+      ? "Not saved: veil review cannot be reached (was it stopped?). Start it again and open its new URL."
+      : "veil review cannot be reached (was it stopped?). Start it again and open its new URL.");
+  }
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
-  if (!res.ok && res.status !== 202) throw new Error((body && body.error) || `${res.status} ${res.statusText}`);
+  if (!res.ok && res.status !== 202) {
+    const err = new Error((body && body.error) || `${res.status} ${res.statusText}`);
+    err.conflict = Boolean(body && body.conflict);
+    throw err;
+  }
   return body;
 }
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -100,6 +109,11 @@ function flagChips(counts) {
 function coveredKinds(covered) {
   return Object.entries(covered || {}).filter(([, n]) => n).map(([k, n]) => k === "text" ? `${n} text` : plural(n, k));
 }
+// What a person changed in a file ("1 deleted, 1 left visible, 2 drawn"), so a card does not read as untouched.
+const CHANGE_TEXT = {removed: "deleted", left_visible: "left visible", added: "drawn", extended: "extended"};
+function changesText(changes) {
+  return Object.entries(changes || {}).map(([k, n]) => `${n} ${CHANGE_TEXT[k]}`).join(", ");
+}
 function renderOverview() {
   S.file = null; S.fileId = null;
   $("#where").textContent = S.run.outdir;
@@ -118,6 +132,7 @@ function renderOverview() {
           ...[plural(f.faces || 0, "face"), ...coveredKinds(f.covered)].map((c) => c.replace(" ", "\u00a0"))].join(" · ")),
         f.problem ? h("div", {class: "muted"}, f.problem) : h("div", {class: "chips"}, flagChips(f.counts),
           f.pending ? h("span", {class: "chip pending"}, "edited, not applied") : null,
+          changesText(f.changes) ? h("span", {class: "chip edited"}, changesText(f.changes)) : null,
           !flagChips(f.counts).length ? h("span", {class: "chip"}, "nothing flagged") : null),
         f.problem ? null : h("div", {class: "muted"}, `${f.reviewed} of ${plural(f.items, "item")} reviewed`),
         f.problem ? null : h("div", {class: "progress"}, h("i", {style: `width:${share}%`}))));
@@ -342,6 +357,20 @@ async function renderOverlay() {
       for (const r of group) shapes.push([r.slice(4, 8), itemClasses(item), key, r[11] || 0]);
       if (wantsLabel(item, crowded)) labels.push([group[0].slice(4, 8), `${item.label}${S.file.states[key] ? ": " + STATE_TEXT[S.file.states[key]] : ""}`]);
     }
+    // A track extended to this frame: Apply covers it with its regions held from its nearest end.
+    for (const [key, [first, last]] of Object.entries(S.file.extended || {})) {
+      const item = itemByKey(key), id = Number(key.split(":")[1]);
+      const track = S.file.tracks.find((t) => t.id === id);
+      if (!item || !track || groups.has(key) || frame < first || frame > last) continue;
+      const end = frame < track.first ? track.first : frame > track.last ? track.last : null;
+      if (end === null) continue;
+      const held = (await rowsAt(end)).filter((r) => r[8] === id);
+      if (generation !== S.overlayGen) return;
+      if (!held.length) continue;
+      const hull = [0, 1, 2, 3].map((i) => (i < 2 ? Math.min : Math.max)(...held.map((r) => r[4 + i])));
+      shapes.push([hull, itemClasses(item) + " extension", key, held[0][11] || 0]);
+      labels.push([hull, `${item.label}: extended`]);
+    }
   } else {
     crowded = rows.filter((r, i) => S.file.states[`det:${i}`] === "removed").length > MANY_REMOVED;
     rows.forEach((r, i) => {
@@ -453,9 +482,19 @@ async function save(edits, {record = true} = {}) {
   const before = clone(S.file.edits);
   let state;
   try {
+    // base: the edits this change was made on; another tab's save since is refused, not overwritten.
     state = await api(`/api/files/${S.file.id}/edits`, {method: "PUT", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify(edits)});
-  } catch (e) { toast(e.message, true); return false; }
+      body: JSON.stringify(Object.assign({}, edits, {base: S.file.revision}))});
+  } catch (e) {
+    if (e.conflict) {
+      // Undo steps were made on the state this page had; they would overwrite the other tab's edits.
+      S.undo = []; S.redo = [];
+      await openFile(S.file.id, S.frame);
+      toast("Not saved: this file's edits were changed in another tab or window. Its latest edits are shown now; " +
+        "make your change again.", true);
+    } else toast(e.message, true);
+    return false;
+  }
   if (record) { S.undo.push(before); S.redo = []; }
   Object.assign(S.file, state);
   const mine = S.run.files.find((x) => x.id === S.file.id);
@@ -467,14 +506,17 @@ async function save(edits, {record = true} = {}) {
 async function undo() {
   await saving;
   if (!S.undo.length) return;
-  const prev = S.undo.pop(), now = clone(S.file.edits);
-  if (await commit(prev, {record: false})) { S.redo.push(now); toast("Undone."); } else S.undo.push(prev);
+  const stack = S.undo, prev = stack.pop(), now = clone(S.file.edits);
+  // (a conflict starts new stacks: the step is not put back then)
+  if (await commit(prev, {record: false})) { S.redo.push(now); toast("Undone."); } else if (S.undo === stack) stack.push(prev);
+  renderPanel();
 }
 async function redo() {
   await saving;
   if (!S.redo.length) return;
-  const next = S.redo.pop(), now = clone(S.file.edits);
-  if (await commit(next, {record: false})) { S.undo.push(now); toast("Redone."); } else S.redo.push(next);
+  const stack = S.redo, next = stack.pop(), now = clone(S.file.edits);
+  if (await commit(next, {record: false})) { S.undo.push(now); toast("Redone."); } else if (S.redo === stack) stack.push(next);
+  renderPanel();
 }
 const without = (list, ref) => list.filter((r) => !same(r, ref));
 const refOf = (ext) => { const r = Object.assign({}, ext); delete r.first; delete r.last; return r; };
@@ -548,8 +590,9 @@ async function extendSelected() {
   if (!item || item.kind !== "track" || S.file.states[item.key]) return;
   const edits = clone(S.file.edits), frame = S.frame;
   const old = edits.extended.find((e) => same(refOf(e), item.ref));
-  const first = Math.min(frame, old ? old.first : item.first), last = Math.max(frame, old ? old.last : item.last);
-  if (first === item.first && last === item.last) { toast(`Frame ${frame} is inside ${item.label} already.`); return; }
+  const from = old ? old.first : item.first, to = old ? old.last : item.last;
+  if (frame >= from && frame <= to) { toast(`Frame ${frame} is inside ${item.label} already.`); return; }
+  const first = Math.min(frame, from), last = Math.max(frame, to);
   edits.extended = edits.extended.filter((e) => e !== old).concat([Object.assign({}, item.ref, {first, last})]);
   if (await commit(edits)) toast(`${item.label} now covered from frame ${first} to ${last}.`);
 }
@@ -663,7 +706,8 @@ function renderDetail() {
   const head = h("h2", {}, h("span", {class: `dot ${st || item.flags[0]}`}), item.label,
     st ? h("span", {class: `chip ${st}`}, STATE_TEXT[st]) : null, reviewed ? h("span", {class: "chip"}, "reviewed") : null);
   const rows = [["why", item.flags.filter((x) => x !== "other").map((x) => FLAG_TEXT[x]).join(", ")],
-    ["confidence", item.score !== undefined && item.score !== null ? String(item.score) : null],
+    [item.kind === "track" ? "confidence (best frame)" : "confidence",
+      item.score !== undefined && item.score !== null ? String(item.score) : null],
     ["verification", verdictText(item.verdict)]];
   if (item.kind === "track") {
     rows.push(["frames", `${item.first} – ${item.last}${item.gaps ? ` (${item.gaps} interpolated)` : ""}`]);
@@ -678,8 +722,12 @@ function renderDetail() {
   } else {
     actions.push(h("button", {class: "danger", onclick: deleteSelected, title: `Not a ${item.what || "face"}: do not cover it`}, "Delete (Del)"));
     actions.push(h("button", {onclick: leaveVisibleSelected, title: "The person consented to be shown"}, "Leave visible… (L)"));
-    if (item.kind === "track") actions.push(h("button", {onclick: extendSelected,
-      title: "Cover this track on more frames, up to the current one"}, `Extend to frame ${S.frame} (X)`));
+    if (item.kind === "track") {
+      const [from, to] = ext || [item.first, item.last], inside = S.frame >= from && S.frame <= to;
+      actions.push(h("button", {onclick: extendSelected, disabled: inside,
+        title: inside ? "Go to a frame before or after the track to extend it there" : "Cover this track on more frames, up to the current one"},
+        inside ? "Extend (X)" : `Extend to frame ${S.frame} (X)`));
+    }
   }
   actions.push(h("button", {onclick: () => toggleReviewed(item.key)}, reviewed ? "Not reviewed (R)" : "Mark reviewed (R)"));
   if (video && item.frame !== null && item.frame !== S.frame) actions.push(h("button", {onclick: () => showFrame(item.frame)}, `Go to frame ${item.frame}`));
@@ -711,7 +759,7 @@ function renderList() {
   const added = f.edits.added.map((a) => h("li", {class: S.sel && S.sel.added === a.id ? "sel" : "",
     onclick: async () => { S.sel = {added: a.id}; if (f.kind === "video") await showFrame(a.keyframes[0].frame); renderAll(); }},
   h("span", {class: "dot added"}), h("span", {class: "lab"}, `drawn ${a.id}` + (f.kind === "video" ? ` · frames ${a.keyframes[0].frame}–${a.keyframes[a.keyframes.length - 1].frame}` : "")),
-  h("span", {class: "chip added"}, (a.kind && a.kind !== "face" ? `${a.kind} · ` : "") + a.shape)));
+  h("span", {class: "chip added"}, a.kind && a.kind !== "face" ? `${a.kind} · box` : a.shape)));
   put(box, [
     h("h2", {}, "Needs your eyes", h("span", {class: "count"}, `${flagged.length}`), h("span", {class: "grow"}),
       h("span", {class: "muted", style: "font-weight:400"}, `${done} of ${f.items.length} reviewed`)),
@@ -737,7 +785,9 @@ function buildTransport() {
     h("input", {type: "range", id: "scrub", min: 0, max: f.frames - 1, value: S.frame, "aria-label": "frame",
       oninput: (ev) => showFrame(Number(ev.target.value))}),
     h("input", {type: "number", id: "frame-num", min: 0, max: f.frames - 1, value: S.frame, "aria-label": "frame number",
-      onchange: (ev) => showFrame(Number(ev.target.value))}),
+      onchange: (ev) => showFrame(Number(ev.target.value)),
+      // Enter shows the frame and gives the keys back to the picture (Delete, X, N, ...), selection kept.
+      onkeydown: (ev) => { if (ev.key === "Enter") { ev.preventDefault(); showFrame(Number(ev.target.value)); ev.target.blur(); } }}),
     h("span", {class: "pos", id: "pos"}));
 }
 function togglePlay() { if (S.playing) stopPlaying(); else { S.playing = true; $("#play").textContent = "❚❚"; playStep(); } }
