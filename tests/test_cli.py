@@ -79,6 +79,29 @@ def test_photo_end_to_end(tmp_path, face_photo, capsys):
     assert "veil" not in json.dumps(report["files"][0]["regions"])  # geometry only
 
 
+@pytest.mark.parametrize("setting", [["--threshold", "0.99"], ["--min-face", "5000"]])
+def test_settings_that_leave_faces_uncovered_are_never_verified(tmp_path, face_photo, capsys, setting):
+    # The residual check looks with veil's default detection, whatever found the faces: a face the
+    # run's own settings skipped is a possible missed face (exit 3), never "verified".
+    src = tmp_path / "in" / face_photo.name
+    src.parent.mkdir()
+    shutil.copy(face_photo, src)
+    code = main(["anonymize", str(src.parent), "-o", str(tmp_path / "out"), *setting, "--json"])
+    assert code == ExitCode.LEAK, capsys.readouterr().err
+    entry = _report(tmp_path / "out")["files"][0]
+    assert entry["faces"] == 0 and entry["verification"]["counts"]["residual"] >= 1
+
+
+def test_cover_without_faces_warns_that_faces_stay_visible(tmp_path, face_photo, capsys):
+    pytest.importorskip("rapidocr_onnxruntime", reason="the text detector's weights are not installed")
+    src = tmp_path / "in" / face_photo.name
+    src.parent.mkdir()
+    shutil.copy(face_photo, src)
+    assert main(["anonymize", str(src.parent), "-o", str(tmp_path / "out"), "--cover", "text"]) == ExitCode.OK
+    assert "leaves every face uncovered and unchecked" in capsys.readouterr().err
+    assert any("uncovered and unchecked" in w for w in _report(tmp_path / "out")["summary"]["warnings"])
+
+
 def test_folder_tree_mirrored_and_non_media_skipped(tmp_path, data_dir):
     src = tmp_path / "photos"
     (src / "a" / "b").mkdir(parents=True)
@@ -105,6 +128,15 @@ def test_output_inside_input_folder_is_not_reprocessed(tmp_path, face_photo):
     assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == 0
     assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == 0
     assert _tree(out) == ["p.jpg", "veil-report.html", "veil-report.json"] or _tree(out) == ["p.jpg", "veil-report.json"]
+
+
+def test_a_file_named_twice_is_anonymized_once(tmp_path, face_photo):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(face_photo, src / "a.jpg")
+    out = tmp_path / "out"
+    assert main(["anonymize", str(src / "a.jpg"), str(src), str(src / "a.jpg"), "-o", str(out), "--no-verify"]) == 0
+    assert [f["input"] for f in _report(out)["files"]] == ["a.jpg"]
 
 
 def test_refuses_to_overwrite_input(tmp_path, face_photo, capsys):
@@ -151,6 +183,91 @@ def test_bad_inputs_fail_clearly_and_others_continue(tmp_path, face_photo, capsy
     report = _report(out)
     assert report["summary"]["failed"] == len(bad) and report["summary"]["ok"] == 1
     assert all("\n" not in f.get("error", "") for f in report["files"])
+
+
+def test_a_folder_run_reads_what_it_can_and_says_what_it_left_out(tmp_path, face_photo, capsys, monkeypatch):
+    # An unreadable file or subfolder fails alone (the run goes on); links to folders are followed,
+    # once; hidden photos and folders are left out with a warning, never silently.
+    import os
+
+    from veil.errors import MediaError
+    from veil.media import sniff
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "locked").mkdir()
+    (src / ".hidden").mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for where in (src / "ok.jpg", src / "sub" / "deep.jpg", src / "bad.jpg", src / ".x.jpg", outside / "linked.jpg",
+                  src / "locked" / "gone.jpg", src / ".hidden" / "h.jpg"):
+        shutil.copy(face_photo, where)
+    (src / ".DS_Store").write_bytes(b"\0")
+    (src / "link").symlink_to(outside, target_is_directory=True)
+    (src / "sub" / "loop").symlink_to(src, target_is_directory=True)
+    real_kind, real_scandir = sniff.media_kind, os.scandir
+
+    def media_kind(path):  # root reads a chmod 000 file anyway: say it as the OS would
+        if Path(path).name == "bad.jpg":
+            raise MediaError(f"cannot read {Path(path).name}: Permission denied")
+        return real_kind(path)
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(sniff, "media_kind", media_kind)
+    monkeypatch.setattr(os, "scandir", scandir)
+    out = tmp_path / "out"
+    code = main(["anonymize", str(src), "-o", str(out), "--no-verify"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.FILE_ERROR, err
+    assert (out / "ok.jpg").is_file() and (out / "sub" / "deep.jpg").is_file() and (out / "link" / "linked.jpg").is_file()
+    assert not (out / "bad.jpg").exists() and not (out / ".x.jpg").exists() and not (out / "locked").exists()
+    assert "bad.jpg: cannot read" in err and "locked: folder cannot be read: Permission denied" in err
+    report = _report(out)
+    failed = {f["input"] for f in report["files"] if f["status"] == "failed"}
+    assert failed == {"bad.jpg", "locked"}, failed
+    warnings = " ".join(report["summary"]["warnings"])
+    assert "left out 2 hidden files or folders" in warnings and ".DS_Store" not in warnings
+    assert "link to a folder read already" in warnings and str(tmp_path) not in json.dumps(report)
+
+
+def test_a_file_system_refusal_names_no_absolute_path(tmp_path, face_photo, capsys):
+    # A PNG named *.j comes out as *.png: past 255 bytes, the file system refuses the name.
+    # The failure is that file's alone, one line, and neither it nor the report holds a /path.
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(face_photo).save(src / ("z" * 252 + ".j"), format="PNG")
+    shutil.copy(face_photo, src / "ok.jpg")
+    out = tmp_path / "out"
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == ExitCode.FILE_ERROR
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if not x.startswith("veil: report:")]  # stderr may name OUTDIR there
+    assert any("zzz" in x and "File name too long" in x for x in lines), lines
+    assert str(tmp_path) not in "\n".join(lines)
+    assert (out / "ok.jpg").is_file() and str(tmp_path) not in (out / "veil-report.json").read_text()
+    assert str(tmp_path) not in (out / "veil-report.html").read_text()
+
+
+def test_a_file_warning_names_its_file(tmp_path, face_photo, capsys):
+    # A phone's MPO JPEG holds a second picture: only the main one is written, and the run says
+    # which file held more (a warning without its file's name sends the user through every file).
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    with Image.open(face_photo) as im:
+        im.convert("RGB").save(src / "two.jpg", format="MPO", save_all=True, append_images=[im.convert("RGB").rotate(180)])
+    shutil.copy(face_photo, src / "one.jpg")
+    assert main(["anonymize", str(src), "-o", str(tmp_path / "out"), "--no-verify"]) == ExitCode.OK
+    warnings = _report(tmp_path / "out")["summary"]["warnings"]
+    assert warnings == ["two.jpg: the file held 1 further picture (a preview, depth map or second view); only the "
+                        "main picture was anonymized and written"]
+    assert "warning: two.jpg: the file held 1 further picture" in capsys.readouterr().err
 
 
 def test_decompression_bomb_refused(tmp_path, capsys, monkeypatch):

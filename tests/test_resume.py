@@ -171,6 +171,26 @@ def test_restart_ignores_the_journal_and_later_runs_resume_from_it(tmp_path, cap
     assert "resuming: 3 of 3" in capsys.readouterr().err
 
 
+def test_a_journal_that_cannot_be_closed_costs_the_resume_not_the_report(tmp_path, capsys, monkeypatch):
+    # The disk fills up by the journal's last flush: every output and the report are in place.
+    from veil.scale.journal import Journal
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _photos(src)
+
+    close = Journal.close
+
+    def full(self):
+        close(self)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Journal, "close", full)
+    assert main(["anonymize", str(src), "-o", str(out), "--no-verify"]) == ExitCode.OK
+    err = capsys.readouterr().err
+    assert "cannot finish the run's journal: No space left on device" in err and "Traceback" not in err
+    assert _report(out)["summary"]["ok"] == 3
+
+
 def test_a_line_cut_by_a_kill_is_ignored(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _photos(src)

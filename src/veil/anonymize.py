@@ -13,7 +13,8 @@ import numpy as np
 from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
-__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "BF16_WARNING", "reversible_warning", "run_warnings"]
+__all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "BF16_WARNING", "NO_FACES_WARNING",
+           "reversible_warning", "run_warnings"]
 
 REVERSIBLE_WARNING = (
     "mode {mode!r} is reversible: learned attacks can re-identify blurred or pixelated faces; "
@@ -28,6 +29,10 @@ INT8_WARNING = ("precision int8 runs veil's quantized detector: in veil's benchm
 BF16_WARNING = ("precision bf16 computes the detectors in bfloat16: in veil's benchmarks it covers about as many "
                 "faces, plates and text as fp32, not always the same ones; review the output before publishing")
 
+#: What a run whose ``--cover`` leaves faces out carries: its "verified" speaks of plates and text only.
+NO_FACES_WARNING = ("--cover {kinds} leaves every face uncovered and unchecked: the output shows faces as the "
+                    "input does; add 'faces' to cover them")
+
 
 def reversible_warning(config) -> str:
     """The warning a run in a reversible mode carries (``config.reversible``)."""
@@ -38,6 +43,8 @@ def reversible_warning(config) -> str:
 def run_warnings(config) -> list[str]:
     """The warnings a whole run with ``config`` carries: printed when it starts, kept in its report."""
     out = [reversible_warning(config)] if config.reversible else []
+    if not config.covers_faces:
+        out.append(NO_FACES_WARNING.format(kinds=",".join(config.cover)))
     out += {"int8": [INT8_WARNING], "bf16": [BF16_WARNING]}.get(config.precision, [])
     return out
 

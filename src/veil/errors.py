@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import signal
 import unicodedata
 
@@ -87,13 +88,21 @@ class OutputInUseError(VeilError):
     """Another veil run holds the output folder."""
 
 
+# A POSIX absolute path inside an exception's text: a report travels with the outputs and
+# holds no absolute path, so an unforeseen error's text keeps the last name only.
+_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[^\s'\"/]+/)+(?=[^\s'\"/]*)")
+
+
 def failure_message(exc: Exception) -> str:
-    """The one line a file's failure is reported with, for any exception."""
+    """The one line a file's failure is reported with, for any exception; no absolute path."""
     if isinstance(exc, VeilError):
-        return str(exc)
+        return _ABSOLUTE.sub("", str(exc))
     if isinstance(exc, MemoryError):
         return "out of memory"
-    return f"internal error: {type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:  # the file system refused: say what, name files by name
+        names = [os.path.basename(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n]
+        return exc.strerror + (f": {shown(' -> '.join(names))}" if names else "")
+    return _ABSOLUTE.sub("", f"internal error: {type(exc).__name__}: {exc}")
 
 
 def shown(name: str | os.PathLike | bytes) -> str:

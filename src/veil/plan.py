@@ -1,10 +1,11 @@
 """Planning a run: which files the inputs name, and where each output goes.
 
-Folders are read recursively (hidden files and folders left out, and the output
-folder when it lies inside an input); each output mirrors its input's path
-relative to the input folder, with the suffix its content calls for. Inputs
-that cannot be planned (missing, an output that would overwrite an input, two
-inputs with one output) are errors for that input alone.
+Folders are read recursively, links to folders followed (each folder once);
+hidden files and folders are left out, and said so, and so is the output folder
+when it lies inside an input. Each output mirrors its input's path relative to
+the input folder, with the suffix its content calls for. Inputs that cannot be
+planned (missing, unreadable, an output that would overwrite an input, two inputs
+with one output) are errors for that input alone: the others go on.
 """
 
 from __future__ import annotations
@@ -40,43 +41,82 @@ class PlanError:
     message: str
 
 
-def walk_inputs(root: str | os.PathLike, *, skip: str | os.PathLike | None = None) -> list[Path]:
+def _media_name(name: str) -> bool:
+    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+def walk_inputs(root: str | os.PathLike, *, skip: str | os.PathLike | None = None,
+                left_out: list | None = None) -> list[Path]:
     """Files under a folder, sorted, as veil reads an input folder.
 
     Hidden files and folders (a leading dot, which also covers veil's own
     temporaries and lock) are left out; so is ``skip`` (the output folder, when
-    it lies inside the input).
+    it lies inside the input). Links to folders are followed, each folder read
+    once (a link back to a folder already read is left out).
+
+    ``left_out``, when a list, receives ``(path, reason)`` for what a person may
+    have expected to be read: hidden folders and hidden files named as photos or
+    videos (not veil's own; ``.DS_Store`` is no one's loss),
+    folders that cannot be read (``reason`` starts with ``"cannot"``), and
+    links back to folders already read.
     """
     skip_resolved = Path(skip).resolve() if skip is not None else None
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    note = left_out.append if left_out is not None else (lambda item: None)
+    found: list[Path] = []
+    seen = {Path(root).resolve()}
+
+    def unreadable(exc: OSError) -> None:
+        note((Path(exc.filename), f"cannot be read: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and (skip_resolved is None or (here / d).resolve() != skip_resolved))
+        keep = []
+        for d in sorted(dirnames):
+            where = (here / d).resolve()
+            if d.startswith("."):
+                if not d.startswith(".veil"):
+                    note((here / d, "hidden"))
+            elif skip_resolved is not None and where == skip_resolved:
+                continue
+            elif where in seen:
+                note((here / d, "a link to a folder read already"))
+            else:
+                seen.add(where)
+                keep.append(d)
+        dirnames[:] = keep
         for name in sorted(filenames):
-            if not name.startswith((".", TEMP_PREFIX)):
+            if not name.startswith("."):
                 found.append(here / name)
+            elif not name.startswith((".veil", TEMP_PREFIX)) and _media_name(name):
+                note((here / name, "hidden"))
     return found
 
 
-def folder_media(root: str | os.PathLike, *, skip: str | os.PathLike | None = None) -> tuple[list[Path], list[Path]]:
+def folder_media(root: str | os.PathLike, *, skip: str | os.PathLike | None = None,
+                 left_out: list | None = None) -> tuple[list[Path], list[Path]]:
     """The files under a folder (:func:`walk_inputs`) that may be photos or videos, and the others.
 
     A file counts when its content is a photo or video veil knows, or its suffix
-    names one (so a damaged photo is an error for that file, not skipped). Both
-    lists sorted, as walked.
+    names one (so a damaged photo is an error for that file, not skipped); a file
+    that cannot be read counts too, so that it fails alone. Both lists sorted, as
+    walked. ``left_out`` as in :func:`walk_inputs`.
     """
-    from .media.sniff import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_kind
+    from .media.sniff import media_kind
 
     media, others = [], []
-    for path in walk_inputs(root, skip=skip):
-        known = media_kind(path) is not None or path.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    for path in walk_inputs(root, skip=skip, left_out=left_out):
+        try:
+            known = media_kind(path) is not None or _media_name(path.name)
+        except (VeilError, OSError):
+            known = True  # unreadable: planned, so that it fails with its own one-line reason
         (media if known else others).append(path)
     return media, others
 
 
 def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
-             masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[PlanError], list[str]]:
+             masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[PlanError], list[str], list[str]]:
     """Map inputs (files and folders, recursive) to output paths.
 
     Returns
@@ -88,6 +128,9 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     skipped : list of str
         Files inside input folders that are not photos or videos, relative to
         their input folder.
+    notes : list of str
+        One-line warnings about what input folders held and was left out
+        (hidden files, links back to a folder already read).
     """
     from .media.image import output_suffix as image_suffix
     from .media.sniff import image_format, media_kind
@@ -98,12 +141,27 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     jobs: list[Job] = []
     errors: list[PlanError] = []
     skipped: list[str] = []
+    notes: list[str] = []
     candidates: list[tuple[Path, Path]] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            media, others = folder_media(item, skip=outdir)
+            left_out: list[tuple[Path, str]] = []
+            media, others = folder_media(item, skip=outdir, left_out=left_out)
             skipped.extend(str(path.relative_to(item)) for path in others)
             candidates.extend((path, path.relative_to(item)) for path in media)
+            for path, reason in left_out:
+                rel = path.relative_to(item) if path.is_relative_to(item) else Path(path.name)
+                if reason.startswith("cannot"):  # its files are unknown: an error, not a silence
+                    errors.append(PlanError(str(path), str(rel), f"folder {reason}"))
+            hidden = [p for p, reason in left_out if reason == "hidden"]
+            if hidden:
+                notes.append(f"{shown(item.name)}: left out {len(hidden)} hidden file{'s' * (len(hidden) != 1)} or "
+                             f"folder{'s' * (len(hidden) != 1)} (names starting with '.', e.g. "
+                             f"{shown(hidden[0].relative_to(item))}); name them as inputs to anonymize them")
+            links = [p for p, reason in left_out if reason.startswith("a link")]
+            if links:
+                notes.append(f"{shown(item.name)}: left out {len(links)} link{'s' * (len(links) != 1)} to a folder "
+                             f"read already (e.g. {shown(links[0].relative_to(item))})")
         elif item.exists():
             candidates.append((item, Path(item.name)))
         else:
@@ -111,7 +169,11 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
 
     input_files = {c[0].resolve() for c in candidates}
     taken: dict[Path, Path] = {}
+    planned: set[Path] = set()
     for src, rel in candidates:
+        if src.resolve() in planned:  # named twice (or as itself and inside its folder): once is enough
+            continue
+        planned.add(src.resolve())
         try:
             kind = media_kind(src) if src.is_file() else None
             suffix = rel.suffix
@@ -139,4 +201,4 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
         taken[resolved] = rel
         mask = (outdir / "masks" / rel) if masks else None
         jobs.append(Job(src=src, rel=rel, dst=dst, mask=mask, out_rel=out_rel))
-    return jobs, errors, skipped
+    return jobs, errors, skipped, notes

@@ -100,7 +100,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     try:
         stale = remove_stale_temporaries(outdir)
         started = time.perf_counter()
-        jobs, failed_plans, skipped = _plan(options, config, notify)
+        jobs, failed_plans, skipped, notes = _plan(options, config, notify)
         run = RunReport(command="veil anonymize", settings=config, skipped=skipped,
                         verified=config.verify, input_hash=options.input_hash)
         outcome = RunOutcome(run=run, exit_code=ExitCode.OK)
@@ -109,6 +109,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         from ..anonymize import run_warnings
 
         run.warnings.extend(run_warnings(config))
+        run.warnings.extend(notes)
         run.earlier = _earlier_entries(outdir, {j.dst for j in jobs})
         resume = Resume(outdir, config, masks=options.masks, input_hash=options.input_hash,
                         restart=options.restart, notify=notify)
@@ -171,11 +172,12 @@ def _lock_outdir(outdir: Path) -> OutputLock:
         raise VeilError(f"cannot write to the output folder {shown(outdir)}: {exc.strerror or exc}") from None
 
 
-def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list[FileReport], list]:
-    """The jobs, the failed reports of inputs that cannot be planned, and the inputs skipped."""
+def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list[FileReport], list, list[str]]:
+    """The jobs, the failed reports of inputs that cannot be planned, the inputs skipped, and the
+    warnings about what input folders held and was left out (notified here)."""
     from ..plan import plan_run
 
-    jobs, plan_errors, skipped = plan_run(list(options.inputs), options.outdir, masks=options.masks,
+    jobs, plan_errors, skipped, notes = plan_run(list(options.inputs), options.outdir, masks=options.masks,
                                           keep_audio=config.audio.value == "keep")
     if options.edits:
         from ..edits import attach_edits
@@ -190,7 +192,9 @@ def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list
         report.fail(item.message)
         failed.append(report)
         notify(f"{shown(item.rel or item.path)}: {item.message}")
-    return jobs, failed, skipped
+    for note in notes:
+        notify(f"warning: {note}")
+    return jobs, failed, skipped, notes
 
 
 def _execute(options: AnonymizeOptions, config: Config, todo, total: int, record, progress_for,

@@ -213,6 +213,10 @@ def _check_same_scene(changes: list[float], anonymized: Path) -> None:
             "face differs); compare an anonymized file with its own original", path=anonymized)
 
 
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, config: Config | None = None, *,
                 detector=None, progress=None) -> PairVerification:
     """Verify ``anonymized`` against ``original`` (``veil verify``; also other tools' outputs).
@@ -252,7 +256,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     original, anonymized = Path(original), Path(anonymized)
     kinds = require_media(original), require_media(anonymized)
     if kinds[0] != kinds[1]:
-        raise UnsupportedMediaError(f"cannot compare a {kinds[0]} with a {kinds[1]}")
+        raise UnsupportedMediaError(f"cannot compare {_a(kinds[0])} with {_a(kinds[1])}")
     result = PairVerification(str(original), str(anonymized), kinds[0])
     detector = face_detector_for(config, detector)  # plates or text only: faces neither looked for nor measured
     if kinds[0] == "image":

@@ -32,6 +32,10 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
     t0 = time.perf_counter()
     picture = read_image(src, max_pixels=config.max_pixels)
     report.media = dict(picture.facts, format=picture.format)
+    if picture.facts.get("dropped_previews"):  # MPO's further pictures, a TIFF's reduced copies: never written
+        n = picture.facts["dropped_previews"]
+        report.warnings.append(f"the file held {n} further picture{'s' * (n != 1)} (a preview, depth map or second "
+                               "view); only the main picture was anonymized and written")
     report.metadata_removed = _removed_metadata(src, report)
     t1 = time.perf_counter()
     rgb = to_rgb8(picture.pixels)
@@ -52,7 +56,8 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
         from ..verify import VerificationRecord
         from ..verify.photo import verify_picture
 
-        # The residual check is a second opinion: veil's own detector, whatever found the faces.
+        # The residual check is a second opinion: veil's own detector at its default settings, whatever
+        # found the faces (a --threshold or --min-face must not hide the faces it leaves uncovered).
         # Drawn regions are covered, not measured: the verdicts are the found faces'.
         # Plates and text get the residual check of their own detector instead (verify.kinds).
         found_only = (dets.source != Source.MANUAL) & (dets.kind == Kind.FACE)
@@ -60,7 +65,7 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
         if config.covers_faces:
             out, report.verification = verify_picture(picture.pixels, out, dets[found_only],
                                                       Regions(regions.boxes[found_only], regions.shape), config,
-                                                      detector_for(config), rng=rng, mask=mask)
+                                                      detector_for(config.residual_detection), rng=rng, mask=mask)
         else:  # faces are not covered: looking for them in the output would flag every one
             report.verification = VerificationRecord()
         if config.other_kinds:

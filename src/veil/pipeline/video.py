@@ -103,8 +103,10 @@ class ResidualThreads:
         from ..verify.kinds import OtherKindsChecks
         from ..verify.video import VideoChecks
 
-        # The residual check is a second opinion: veil's own detector, whatever found the faces.
-        faces = VideoChecks(frames, config, OnPool(detector_for(config, single=True), self.tiles), pool=self.side)
+        # The residual check is a second opinion: veil's own detector at its default settings, whatever
+        # found the faces (a --threshold or --min-face must not hide the faces it leaves uncovered).
+        faces = VideoChecks(frames, config, OnPool(detector_for(config.residual_detection, single=True), self.tiles),
+                            pool=self.side)
         other = (OtherKindsChecks(config, every=config.residual_every, pool=self.side, tile_pool=self.tiles)
                  if config.other_kinds else None)
         return faces, other

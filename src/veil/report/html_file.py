@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..verify.evidence import PARTLY_COVERED, rule_text
 from ..verify.verdicts import FILL_EDGE, LEAK, NOT_ON_ORIGINAL, PASS, UNVERIFIABLE
 from .html_review import review_html
@@ -27,6 +29,15 @@ def face_state(v) -> tuple[str, str]:
 
 def file_state(f) -> tuple[str, str, str]:
     """(css class, badge, one sentence) for one file."""
+    cls, word, text = _state(f)
+    shown_by_person = f.verification.left_visible if f.ok and f.verification is not None else ()
+    if shown_by_person:  # the verdict speaks of covered faces only; these are shown on purpose
+        kinds = Counter(x.get("kind", "face") for x in shown_by_person)
+        text += f" Left visible by a person (consent): {kinds_text(dict(sorted(kinds.items())))}, not covered, not verified."
+    return cls, word, text
+
+
+def _state(f) -> tuple[str, str, str]:
     if not f.ok:
         return "fail", "failed", f"Failed: {f.error or 'unknown error'}. No output was written."
     v = f.verification

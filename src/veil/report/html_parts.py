@@ -85,8 +85,9 @@ def media_line(media: dict) -> str:
     dur = media.get("duration") or media.get("duration_s") or media.get("seconds")
     if number(dur) is not None:
         bits.append(f"{fmt(dur, 2)} s")
-    if media.get("frames"):
-        bits.append(f"{esc(media['frames'])} frames")
+    frames = media.get("frames")
+    if frames and frames != 1:  # a photo (or a one-frame video) is one picture
+        bits.append(f"{esc(frames)} frames")
     return " \u00b7 ".join(bits)
 
 

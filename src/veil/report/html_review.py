@@ -67,9 +67,13 @@ def review_html(review: dict, verification) -> str:
     drawn = []
     for a in review.get("added") or []:
         frames = f"frames {a.get('first')}\u2013{a.get('last')}" if a.get("last") != a.get("first") else ""
-        drawn.append(esc(f"{a.get('id')}: {a.get('kind', 'face')}, {a.get('shape')}"
+        kind = a.get("kind", "face")
+        shape = a.get("shape") if kind == "face" else "box"  # plates and text are covered as boxes
+        drawn.append(esc(f"{a.get('id')}: {kind}, {shape}"
                          + (f", {frames}, {a.get('keyframes')} key frames" if frames else "")))
-    parts.append(_list("Drawn over missed faces", drawn, "(covered as drawn; not measured)."))
+    faces_drawn = all(a.get("kind", "face") == "face" for a in review.get("added") or [])
+    parts.append(_list("Drawn over missed faces" if faces_drawn else "Drawn over what veil missed", drawn,
+                       "(covered as drawn; not measured)."))
     parts.append(_list("Extended", [esc(f"track {e.get('track')}: frames {e.get('first')}\u2013{e.get('last')}")
                                     for e in review.get("extended") or []]))
     # findings veil's cover made are listed with the file's residual detections (not a person's decision)

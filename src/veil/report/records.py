@@ -20,6 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..config import Config, RegionShape
 from ..detections import Detections, Kind
+from ..errors import shown
 from ..region import Regions
 from ..track import TrackSummary
 from ..verify.evidence import tally
@@ -350,11 +351,26 @@ class RunReport:
         return RunSummary(
             files=len(self.files), ok=len(ok), failed=len(self.files) - len(ok), skipped=len(self.skipped),
             faces=sum(f.faces for f in ok), frames=sum((f.frames or 1) for f in ok), seconds=self.seconds,
-            warnings=tuple(sorted(set(self.warnings) | {w for f in self.files for w in f.warnings})),
+            warnings=self._warnings(),
             verdict=verdict, leaks=len(leaks),
             faces_verified=sum(c.measured for c in counts),
             faces_unverifiable=sum(c.unverifiable for c in counts), covered=covered,
             evidence=tally(v.evidence for f in ok if f.verification is not None for v in f.verification.verdicts))
+
+    def _warnings(self) -> tuple[str, ...]:
+        """The run's warnings, then each file's that the run does not carry, named by the files
+        that carry it (a warning about one file says which)."""
+        run_level = set(self.warnings)
+        by_text: dict[str, list[str]] = {}
+        for f in self.files:
+            for w in f.warnings:
+                if w not in run_level:
+                    by_text.setdefault(w, []).append(shown(f.name))
+        named = []
+        for w, names in by_text.items():
+            who = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            named.append(f"{who}: {w}")
+        return tuple(sorted(run_level) + sorted(named))
 
     def to_dict(self) -> dict[str, Any]:
         return {

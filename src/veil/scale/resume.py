@@ -59,7 +59,13 @@ class Resume:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.journal.close()
+        try:
+            self.journal.close()
+        except OSError as error:  # a full disk at the last flush: the resume suffers, not the report
+            if not self.broken:
+                self.broken = True
+                self.notify(f"cannot finish the run's journal: {error.strerror or error}; a rerun redoes "
+                            "the files of this run")
 
 
 def _resumed(entry: dict, job) -> FileReport | None:

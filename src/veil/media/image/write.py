@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -206,9 +207,11 @@ def check_written(path: str | os.PathLike, *, width: int, height: int) -> None:
     """
     register_heif()
     try:
-        with Image.open(path) as im:
-            im.load()
-            size = im.size
+        with warnings.catch_warnings():  # veil wrote it within its own pixel limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                size = im.size
     except Exception as exc:  # noqa: BLE001 - any decoder failure means an incomplete file
         raise MediaError(f"the written picture is incomplete ({one_line(exc)}); disk full?") from exc
     if size != (width, height):
