@@ -222,6 +222,28 @@ def test_signal_during_a_video_leaves_no_partial_output_nor_process(tmp_path, sh
     assert any(e["status"] != "ok" for e in by_name.values())
 
 
+def test_ctrl_c_pressed_twice_stops_once_and_cleanly(tmp_path, hamilton_clip):
+    # The second Ctrl-C, a moment after the first, must not cut the first one's cleanup short
+    # (during pass 1 it aborted the process with exit 134, the detector's threads still running).
+    out = tmp_path / "out"
+    run = _veil("anonymize", hamilton_clip, "-o", out, "--no-verify")
+    deadline = time.monotonic() + 240
+    while not (out / LOCK_NAME).exists():
+        assert run.poll() is None, run.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.01)
+    time.sleep(2.0)  # detecting: pass 1
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    err = err.decode()
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "terminate called" not in err
+    assert _temporaries(out) == [] and not (out / hamilton_clip.name).exists()
+    assert json.loads((out / "veil-report.json").read_text())["interrupted"] == "SIGINT"
+
+
 def test_a_killed_run_leaves_temporaries_that_the_next_run_removes(tmp_path, short_clip, capsys):
     out = tmp_path / "out"
     run = _veil("anonymize", short_clip, "-o", out, "--no-verify")

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Iterator
 
 from ..errors import Interrupted
@@ -26,7 +27,19 @@ STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signa
                                  signal.SIGINT) if s is not None)
 
 
+#: Seconds after a stop during which further stops are ignored: a second Ctrl-C a moment later
+#: must not cut short the cleanup the first one started (temporaries removed, the report written,
+#: worker threads joined; raised in the middle of that, it left native threads running and the
+#: process aborted, exit 134). Later ones raise again, should the first have been lost.
+STOP_GRACE_S = 5.0
+_stopped_at = [None]  # monotonic time of the stop on its way, or None
+
+
 def _raise(signum, _frame):
+    now = time.monotonic()
+    if _stopped_at[0] is not None and now - _stopped_at[0] < STOP_GRACE_S:
+        return
+    _stopped_at[0] = now
     raise Interrupted(signum)
 
 
@@ -37,6 +50,7 @@ def _redeliver(unraisable) -> None:
     # (not from here: a signal raised now would be handled inside this hook), it
     # is raised at a point that can unwind, and clean up, instead.
     if isinstance(unraisable.exc_value, Interrupted):
+        _stopped_at[0] = None  # this one did not arrive: let it in again
         again = threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum))
         again.daemon = True
         again.start()
@@ -65,9 +79,11 @@ def interruptible() -> Iterator[None]:
         return
     previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
     hook, sys.unraisablehook = sys.unraisablehook, _redeliver
+    _stopped_at[0] = None
     try:
         yield
     finally:
+        _stopped_at[0] = None
         sys.unraisablehook = hook
         for s, handler in previous.items():
             signal.signal(s, handler)
