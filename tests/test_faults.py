@@ -222,16 +222,21 @@ def test_signal_during_a_video_leaves_no_partial_output_nor_process(tmp_path, sh
     assert any(e["status"] != "ok" for e in by_name.values())
 
 
+def _wait_for_lock(run, out: Path, timeout: float = 240) -> None:
+    """Until the veil process ``run`` has locked ``out`` (its run has started)."""
+    deadline = time.monotonic() + timeout
+    while not (out / LOCK_NAME).exists():
+        assert run.poll() is None, run.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the run never locked its output folder"
+        time.sleep(0.01)
+
+
 def test_ctrl_c_pressed_twice_stops_once_and_cleanly(tmp_path, hamilton_clip):
     # The second Ctrl-C, a moment after the first, must not cut the first one's cleanup short
     # (during pass 1 it aborted the process with exit 134, the detector's threads still running).
     out = tmp_path / "out"
     run = _veil("anonymize", hamilton_clip, "-o", out, "--no-verify")
-    deadline = time.monotonic() + 240
-    while not (out / LOCK_NAME).exists():
-        assert run.poll() is None, run.communicate()[1].decode()
-        assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.01)
+    _wait_for_lock(run, out)
     time.sleep(2.0)  # detecting: pass 1
     run.send_signal(signal.SIGINT)
     time.sleep(0.02)
@@ -375,11 +380,7 @@ def test_verify_refuses_two_unrelated_pictures(tmp_path, data_dir, capsys):
 def test_a_second_run_into_a_busy_folder_fails_at_once(tmp_path, short_clip, capsys):
     out = tmp_path / "out"
     first = _veil("anonymize", short_clip, "-o", out, "--no-verify")
-    deadline = time.monotonic() + 120
-    while not (out / LOCK_NAME).exists():
-        assert first.poll() is None, first.communicate()[1].decode()
-        assert time.monotonic() < deadline, "the first run never locked the folder"
-        time.sleep(0.01)
+    _wait_for_lock(first, out)
     photo = _plain_photo(tmp_path / "p.png")
     assert main(["anonymize", str(photo), "-o", str(out), "--no-verify"]) == ExitCode.FILE_ERROR
     err = capsys.readouterr().err
