@@ -144,6 +144,17 @@ def _wait_edits(page, server, fid, check):
     raise AssertionError(f"edits never became as expected: {edits}")
 
 
+def _file_page(browser, server, fid, size):
+    """A new page logged in and on file ``fid``; (page, the page's JavaScript errors as they come)."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.origin}/?token={server.token}")
+    page.wait_for_selector(".filecard")
+    page.goto(f"{server.origin}/#/file/{fid}")
+    return page, errors
+
+
 def _open(page, server, fid, key, frame=None):
     """Open a file (at a frame) and wait until ``key`` shows on the original."""
     page.goto(f"{server.origin}/#/file/{fid}" + (f"/f{frame}" if frame is not None else ""))
@@ -208,6 +219,7 @@ def test_review_in_chromium_apply_and_round_trip(review_run, serve, browser, tmp
     first, last = 170, 200
     spot = _empty_spot(server, video, first, last)
     moved = [spot[0] + 40, spot[1], spot[2] + 40, spot[3]]
+    page.keyboard.press("0")  # picking small tracks from the list zoomed in on them: the whole frame again
     page.keyboard.press("b")
     _go(page, first)
     _drag(page, spot)
@@ -353,12 +365,7 @@ def test_delete_every_plate_in_chromium_keeps_faces_covered(serve, browser, tmp_
     faces = [it for it in items if it.get("what") == "face" and it["kind"] == "detection"]
     assert plates and faces
 
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.origin}/?token={server.token}")
-    page.wait_for_selector(".filecard")
-    page.goto(f"{server.origin}/#/file/{fid}")
+    page, errors = _file_page(browser, server, fid, (1440, 900))
     button = page.wait_for_selector("button[data-kind=plate]")
     assert f"({len(plates)})" in button.inner_text()
     assert page.query_selector("button[data-kind=text]") is None  # no text found: no such action
@@ -399,15 +406,20 @@ def test_delete_every_plate_in_chromium_keeps_faces_covered(serve, browser, tmp_
     page.close()
 
 
-def test_two_tabs_on_one_file_never_drop_each_others_edits(serve, browser, tmp_path, data_dir):
-    """A second tab saved since this one loaded the file: this tab's change is refused, it says so
-    and shows the latest edits (a silently dropped edit could be a region over a missed face)."""
+def _photo_served(serve, tmp_path, data_dir):
+    """The five-face photo anonymized into ``tmp_path/out`` and served: (server, its file id)."""
     (tmp_path / "in").mkdir()
     shutil.copy(data_dir / "face_mask" / PHOTO, tmp_path / "in" / PHOTO)
     out = tmp_path / "out"
     assert main(["anonymize", str(tmp_path / "in"), "-o", str(out), "--no-verify"]) == ExitCode.OK
     server = serve(out, login=False)
-    fid = server.login().json("/api/run")["files"][0]["id"]
+    return server, server.login().json("/api/run")["files"][0]["id"]
+
+
+def test_two_tabs_on_one_file_never_drop_each_others_edits(serve, browser, tmp_path, data_dir):
+    """A second tab saved since this one loaded the file: this tab's change is refused, it says so
+    and shows the latest edits (a silently dropped edit could be a region over a missed face)."""
+    server, fid = _photo_served(serve, tmp_path, data_dir)
     a_item, b_item = [it for it in server.json(f"/api/files/{fid}")["items"] if it["kind"] == "detection"][:2]
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     tabs = [context.new_page(), context.new_page()]
@@ -432,3 +444,49 @@ def test_two_tabs_on_one_file_never_drop_each_others_edits(serve, browser, tmp_p
     _wait_edits(tab_a, server, fid, lambda e: len(e["removed"]) == 2)
     assert not errors, errors
     context.close()
+
+
+def test_zoom_shows_both_pictures_alike_and_drawing_lands_in_picture_pixels(serve, browser, tmp_path, data_dir):
+    """A crowd needs zooming: +/- and the wheel zoom both pictures alike, a drag moves them, and a
+    box drawn while zoomed lands on the picture pixels under the mouse (checked against the
+    zoom's own transform, not the page's coordinate helper)."""
+    import re
+
+    server, fid = _photo_served(serve, tmp_path, data_dir)
+    width = server.json(f"/api/files/{fid}")["width"]
+    page, errors = _file_page(browser, server, fid, (1366, 768))
+    page.wait_for_selector("#list li")
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    _until(page, "document.body.dataset.zoom === '2.25'")
+    shown = [page.evaluate(f"document.querySelector('#zoom-{w}').style.transform") for w in ("input", "output")]
+    assert shown[0] == shown[1] and "scale(2.25)" in shown[0]
+    # a drag on the output moves both
+    frame = page.locator("#frame-output").bounding_box()
+    page.mouse.move(frame["x"] + 200, frame["y"] + 150)
+    page.mouse.down()
+    page.mouse.move(frame["x"] + 260, frame["y"] + 190, steps=5)
+    page.mouse.up()
+    moved = page.evaluate("document.querySelector('#zoom-input').style.transform")
+    assert moved != shown[0] and moved == page.evaluate("document.querySelector('#zoom-output').style.transform")
+    # draw: picture pixels from the frame's box and the zoom's transform
+    rect = page.locator("#frame-input").bounding_box()
+    tx, ty, z = map(float, re.findall(r"-?[\d.]+", moved))
+    k = rect["width"] / width
+
+    def screen(px, py):
+        return rect["x"] + tx + px * k * z, rect["y"] + ty + py * k * z
+
+    visible = (-tx / (k * z) + 20, -ty / (k * z) + 20)
+    box = [round(visible[0]), round(visible[1]), round(visible[0]) + 30, round(visible[1]) + 24]
+    page.keyboard.press("b")
+    page.mouse.move(*screen(box[0], box[1]))
+    page.mouse.down()
+    page.mouse.move(*screen(box[2], box[3]), steps=5)
+    page.mouse.up()
+    added = _wait_edits(page, server, fid, lambda e: len(e["added"]) == 1)["added"][0]
+    assert all(abs(a - b) <= 0.6 for a, b in zip(added["keyframes"][0]["box"], box)), (added, box)
+    page.keyboard.press("0")
+    _until(page, "document.body.dataset.zoom === '1'")
+    assert not errors, errors
+    page.close()

@@ -8,6 +8,7 @@ faces that could not be measured, tracks with gaps, then everything else.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -219,4 +220,9 @@ def items_for(entry: dict, frames: list[Detections], config: Config) -> list[dic
     else:
         items = _track_items(entry, frames, config)
     items = _residual_items(entry, config) + items
-    return sorted(items, key=lambda it: (it["priority"], it.get("frame") or 0, it["key"]))
+    return sorted(items, key=lambda it: (it["priority"], it.get("frame") or 0, _natural(it["key"])))
+
+
+def _natural(key: str) -> tuple:
+    """``det:2`` before ``det:10`` (a list of faces reads 1, 2, ... 10, not 1, 10, 11, ... 2)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key))

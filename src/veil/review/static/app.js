@@ -14,6 +14,7 @@ const STATE_TEXT = {removed: "deleted", left_visible: "left visible"};
 const S = {
   run: null, file: null, fileId: null, frame: 0, shown: -1, tool: "select", sel: null, drawKind: "face",
   undo: [], redo: [], chunks: new Map(), outVersion: 0, playing: false, polling: null,
+  view: {z: 1, x: 0, y: 0},  // zoom of both pictures: scale, and the shift in CSS pixels of the frame box
 };
 
 // -- small helpers -------------------------------------------------------------------------
@@ -149,7 +150,9 @@ function renderOverview() {
 async function openFile(id, frame) {
   let model;
   try { model = await api(`/api/files/${id}`); } catch (e) { toast(e.message, true); renderOverview(); return; }
-  if (S.fileId !== id) { S.undo = []; S.redo = []; S.sel = null; S.chunks = new Map(); S.tool = "select"; }
+  if (S.fileId !== id) {
+    S.undo = []; S.redo = []; S.sel = null; S.chunks = new Map(); S.tool = "select"; S.view = {z: 1, x: 0, y: 0};
+  }
   S.fileId = id; S.file = model; S.shown = -1;
   S.frame = frame !== null ? frame : (model.kind === "video" ? Math.min(S.frame, model.frames - 1) : 0);
   if (model.kind !== "video") S.frame = 0;
@@ -196,13 +199,19 @@ function buildFileView() {
     h("span", {class: "sep"}),
     h("button", {id: "undo", class: "icon", title: "Undo (Ctrl+Z)", onclick: undo}, "↶"),
     h("button", {id: "redo", class: "icon", title: "Redo (Ctrl+Shift+Z)", onclick: redo}, "↷"),
+    h("span", {class: "sep"}),
+    h("button", {class: "icon", title: "Zoom out (-)", onclick: () => zoomBy(1 / 1.5)}, "−"),
+    h("button", {class: "zoomlevel", id: "zoom-level", title: "Fit the picture (0); zoom with the wheel, drag to move",
+      onclick: () => setView({z: 1, x: 0, y: 0})}, "100%"),
+    h("button", {class: "icon", title: "Zoom in (+)", onclick: () => zoomBy(1.5)}, "+"),
     h("button", {class: "icon hide-narrow", title: "Keyboard shortcuts (?)", onclick: () => $("#help").showModal()}, "?"));
   const pane = (which, title, note) => h("div", {class: "pane"},
     h("h3", {}, title, h("span", {class: "note", id: `note-${which}`}, note)),
     h("div", {class: "frame", id: `frame-${which}`, style: `aspect-ratio:${f.width} / ${f.height}`},
-      h("img", {id: `img-${which}`, alt: which === "input" ? "original" : "anonymized output", draggable: "false",
-        style: "object-fit:contain"}),
-      which === "input" ? buildOverlay() : null));
+      h("div", {class: "zoom", id: `zoom-${which}`},
+        h("img", {id: `img-${which}`, alt: which === "input" ? "original" : "anonymized output", draggable: "false",
+          style: "object-fit:contain"}),
+        which === "input" ? buildOverlay() : null)));
   const stages = h("div", {class: "stages"},
     pane("input", "Original", "only shown here, never in a report"),
     pane("output", "Output", "as written"));
@@ -215,7 +224,15 @@ function buildFileView() {
     const img = $(`#img-${which}`);
     img.addEventListener("load", () => onImageLoad(which));
     img.addEventListener("error", () => onImageLoad(which, true));
+    const frame = $(`#frame-${which}`);
+    frame.addEventListener("wheel", onWheel, {passive: false});
+    if (which === "output") {  // the output only moves: it follows the original's window
+      frame.addEventListener("pointerdown", onPanDown);
+      frame.addEventListener("pointermove", onPanMove);
+      frame.addEventListener("pointerup", onPanUp);
+    }
   }
+  applyView();
   setTool(S.tool);
   renderPanel();
   if (video) renderTimeline();
@@ -296,7 +313,7 @@ function shape(box, cls, key, round) {
 }
 function label(svg, box, text) {
   // Sized in picture pixels: about the same on screen for a small video and a large photo.
-  const size = Math.max(11, S.file.width / 48), half = text.length * size * 0.3 + 2;
+  const size = Math.max(11, S.file.width / 48) / S.view.z, half = text.length * size * 0.3 + 2;
   const x = Math.min(Math.max((box[0] + box[2]) / 2, half), S.file.width - half);  // stays in the picture
   const t = s("text", {x, y: Math.max(box[1] - size / 3, size), class: "ov-label",
     "text-anchor": "middle", "font-size": size, "stroke-width": size / 4});
@@ -373,11 +390,14 @@ async function renderOverlay() {
     }
   } else {
     crowded = rows.filter((r, i) => S.file.states[`det:${i}`] === "removed").length > MANY_REMOVED;
+    const r0 = frameRect(), perPixel = r0 ? r0.width / S.file.width * S.view.z : 1;  // screen px per picture px
     rows.forEach((r, i) => {
       const item = itemByKey(`det:${i}`);
       if (!item) return;
       shapes.push([r.slice(4, 8), itemClasses(item), item.key, r[11] || 0]);
       if (crowded && !wantsLabel(item, true) && S.file.states[item.key] === "removed") return;
+      // In a crowd a number on every face would bury them: faces under 18 px on screen get one when zoomed in.
+      if (!wantsLabel(item, false) && (r[6] - r[4]) * perPixel < 18) return;
       const name = item.what && item.what !== "face" ? item.label : `${i + 1}`;  // "plate 2", "text 4"
       labels.push([r.slice(4, 8), `${name}${S.file.states[item.key] ? ": " + STATE_TEXT[S.file.states[item.key]] : ""}`]);
     });
@@ -407,6 +427,77 @@ async function renderOverlay() {
   if (S.draft) svg.append(S.draft.el);
 }
 
+// -- zoom: both pictures show the same window -----------------------------------------------
+const MAX_ZOOM = 16;
+function frameRect() { const fr = $("#frame-input"); return fr ? fr.getBoundingClientRect() : null; }
+function setView(view) {
+  const r = frameRect();
+  if (!r) return;
+  const z = Math.min(MAX_ZOOM, Math.max(1, view.z));
+  // the picture always fills the frame: no empty margin past its edges
+  S.view = {z, x: Math.min(0, Math.max(r.width * (1 - z), view.x)), y: Math.min(0, Math.max(r.height * (1 - z), view.y))};
+  applyView();
+  scheduleOverlay();
+}
+function applyView() {
+  const {z, x, y} = S.view;
+  for (const which of ["input", "output"]) {
+    const el = $(`#zoom-${which}`);
+    if (el) el.style.transform = z === 1 ? "" : `translate(${x}px, ${y}px) scale(${z})`;
+  }
+  const overlay = $("#overlay");
+  if (overlay) overlay.style.setProperty("--z", String(z));  // strokes keep their width on screen
+  const level = $("#zoom-level");
+  if (level) level.textContent = `${Math.round(z * 100)}%`;
+  document.body.dataset.zoom = String(Math.round(z * 100) / 100);
+}
+function zoomAt(factor, cx, cy) {  // (cx, cy): the point that stays put, in CSS pixels of the frame box
+  const v = S.view, z = Math.min(MAX_ZOOM, Math.max(1, v.z * factor));
+  setView({z, x: cx - (cx - v.x) * z / v.z, y: cy - (cy - v.y) * z / v.z});
+}
+function zoomBy(factor) { const r = frameRect(); if (r) zoomAt(factor, r.width / 2, r.height / 2); }
+function onWheel(ev) {
+  ev.preventDefault();
+  const r = ev.currentTarget.getBoundingClientRect();
+  zoomAt(Math.exp(-ev.deltaY * 0.002), ev.clientX - r.left, ev.clientY - r.top);
+}
+// Show a box (picture pixels) in the middle, zoomed in where it is too small to see or judge.
+function zoomTo(box, {minScreen = 60} = {}) {
+  const r = frameRect();
+  if (!r || !S.file) return;
+  const k = r.width / S.file.width, w = Math.max(box[2] - box[0], box[3] - box[1]) * k;
+  const z = Math.max(S.view.z, Math.min(MAX_ZOOM, w * S.view.z < minScreen ? minScreen / Math.max(w, 1) : S.view.z));
+  const cx = k * (box[0] + box[2]) / 2, cy = k * (box[1] + box[3]) / 2;
+  setView({z, x: r.width / 2 - cx * z, y: r.height / 2 - cy * z});
+}
+let overlayQueued = false;
+function scheduleOverlay() {
+  if (overlayQueued) return;
+  overlayQueued = true;
+  requestAnimationFrame(() => { overlayQueued = false; renderOverlay(); });
+}
+function onPanDown(ev) {
+  const onRegion = ev.target !== $("#overlay") && ev.target.closest && ev.target.closest("#overlay");
+  if (onRegion && ev.button !== 1) return;  // a region: its click selects it
+  S.pan = {x: ev.clientX, y: ev.clientY, view: Object.assign({}, S.view), moved: false, id: ev.pointerId,
+    el: ev.currentTarget};
+  ev.currentTarget.setPointerCapture(ev.pointerId);  // the release comes here, wherever it happens
+}
+function onPanMove(ev) {
+  const p = S.pan;
+  if (!p || ev.pointerId !== p.id) return;
+  const dx = ev.clientX - p.x, dy = ev.clientY - p.y;
+  if (!p.moved && Math.hypot(dx, dy) < 4) return;
+  p.moved = true;
+  if (S.view.z > 1) setView({z: p.view.z, x: p.view.x + dx, y: p.view.y + dy});
+}
+function onPanUp(ev) {
+  const p = S.pan;
+  S.pan = null;
+  if (!p || p.moved || ev.button === 1) return;
+  if (p.el === $("#overlay") && S.tool === "select") select(null);  // a click on the picture, off every region
+}
+
 // -- drawing -------------------------------------------------------------------------------
 function toPicture(ev) {
   const svg = $("#overlay");
@@ -417,18 +508,20 @@ function onPointerDown(ev) {
   // A click on the picture ends typing (the frame number): the keys act on the picture again.
   const focused = document.activeElement;
   if (focused && (focused.tagName === "INPUT" || focused.tagName === "TEXTAREA")) focused.blur();
-  if (S.tool === "select") {
-    if (ev.target === $("#overlay")) select(null);
+  if (S.tool === "select" || ev.button === 1) {
+    onPanDown(ev);  // a drag moves a zoomed picture; a click on no region clears the selection
     return;
   }
   if (S.file.problem) return;
   ev.preventDefault();
+  S.pan = null;
   $("#overlay").setPointerCapture(ev.pointerId);
   const [x, y] = toPicture(ev);
   S.draft = {x0: x, y0: y, box: [x, y, x, y], el: s(S.tool === "ellipse" ? "ellipse" : "rect", {class: "ov-draft"})};
   $("#overlay").append(S.draft.el);
 }
 function onPointerMove(ev) {
+  if (S.pan) return onPanMove(ev);
   if (!S.draft) return;
   const [x, y] = toPicture(ev), d = S.draft;
   d.box = [Math.min(d.x0, x), Math.min(d.y0, y), Math.max(d.x0, x), Math.max(d.y0, y)];
@@ -437,7 +530,8 @@ function onPointerMove(ev) {
     .forEach(([k, v]) => d.el.setAttribute(k, v));
   else Object.entries({x: x1, y: y1, width: x2 - x1, height: y2 - y1}).forEach(([k, v]) => d.el.setAttribute(k, v));
 }
-async function onPointerUp() {
+async function onPointerUp(ev) {
+  if (S.pan) return onPanUp(ev);
   const d = S.draft;
   if (!d) return;
   S.draft = null;
@@ -638,6 +732,26 @@ async function goToItem(item) {
   S.sel = {key: item.key};
   if (S.file.kind === "video" && item.frame !== null && item.frame !== undefined) await showFrame(item.frame);
   renderAll();
+  if (item.box) revealBox(item.box);
+}
+// A picked item must be seen: zoom in where it is a few pixels on screen (a crowd), and bring it
+// into the window where the pictures are zoomed elsewhere.
+function revealBox(box) {
+  const r = frameRect();
+  if (!r) return;
+  const k = r.width / S.file.width * S.view.z, {x, y} = S.view;
+  const onScreen = [box[0] * k + x, box[1] * k + y, box[2] * k + x, box[3] * k + y];
+  const small = Math.max(onScreen[2] - onScreen[0], onScreen[3] - onScreen[1]) < 24;
+  const outside = onScreen[2] < 0 || onScreen[0] > r.width || onScreen[3] < 0 || onScreen[1] > r.height;
+  if (small || outside) zoomTo(box, {minScreen: small ? 60 : 0});
+}
+// The selection's outline on the picture now (a track's box on this frame), in picture pixels.
+function selectedBox() {
+  const key = S.sel && (S.sel.key || (S.sel.added && `added:${S.sel.added}`));
+  const el = key && $(`#overlay [data-key="${CSS.escape(key)}"]`);
+  if (!el) return null;
+  const b = el.getBBox();
+  return [b.x, b.y, b.x + b.width, b.y + b.height];
 }
 // What needs eyes: flagged and not yet decided (a deletion or leave-visible is a person's decision).
 function flaggedOrder() { return S.file.items.filter((it) => it.priority < 4 && !S.file.states[it.key]); }
@@ -934,6 +1048,8 @@ document.addEventListener("keydown", (ev) => {
     l: leaveVisibleSelected, x: extendSelected, r: () => toggleReviewed(),
     v: () => setTool("select"), b: () => setTool("box"), e: () => setTool("ellipse"),
     Escape: () => { setTool("select"); select(null); }, "?": () => $("#help").showModal(),
+    "+": () => zoomBy(1.5), "=": () => zoomBy(1.5), "-": () => zoomBy(1 / 1.5), "0": () => setView({z: 1, x: 0, y: 0}),
+    z: () => { const b = selectedBox(); if (b) zoomTo(b, {minScreen: 160}); },
   };
   const fn = keys[ev.key] || keys[ev.key.toLowerCase && ev.key.length === 1 && !ev.shiftKey ? ev.key.toLowerCase() : ""];
   if (fn) { ev.preventDefault(); fn(); }
