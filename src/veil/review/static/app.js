@@ -176,9 +176,16 @@ async function setAddedKind(id, kind) {
   region.kind = kind;
   if (await commit(edits)) toast(`Drawn ${id} covers a ${kind}${kind === "face" ? "" : " (as a box)"}.`);
 }
+// ‹ and › step through the files in the order the page first listed them: an Apply re-sorts the
+// list (what needs eyes first), and the next file must not become one already seen.
+function fileOrder() {
+  S.order = S.order || S.run.files.map((x) => x.id);
+  const at = (x) => { const i = S.order.indexOf(x.id); return i < 0 ? S.order.length : i; };
+  return [...S.run.files].sort((a, b) => at(a) - at(b));
+}
 function buildFileView() {
   const f = S.file, video = f.kind === "video";
-  const files = S.run.files, pos = files.findIndex((x) => x.id === f.id);
+  const files = fileOrder(), pos = files.findIndex((x) => x.id === f.id);
   const prev = files[pos - 1], next = files[pos + 1];
   const tool = (name, label, key, title) => h("button", {class: "tool icon", "data-tool": name, title: `${title} (${key})`,
     onclick: () => setTool(name)}, label);
@@ -759,7 +766,14 @@ async function nextFlagged(step = 1) {
   const list = flaggedOrder().filter((it) => !S.file.reviewed.includes(it.key));
   const pool = list.length ? list : flaggedOrder();
   if (!pool.length) { toast("Nothing flagged in this file."); return; }
-  const at = pool.findIndex((it) => S.sel && it.key === S.sel.key);
+  let at = pool.findIndex((it) => S.sel && it.key === S.sel.key);
+  if (at < 0 && S.sel && S.sel.key) {  // the selection was just decided (deleted, left visible): go on from where it was
+    const all = S.file.items.filter((it) => it.priority < 4), here = all.findIndex((it) => it.key === S.sel.key);
+    if (here >= 0) {
+      const after = pool.findIndex((it) => all.indexOf(it) > here);
+      at = step > 0 ? (after < 0 ? pool.length : after) - 1 : (after < 0 ? pool.length : after);
+    }
+  }
   await goToItem(pool[(at + step + pool.length) % pool.length]);
 }
 
