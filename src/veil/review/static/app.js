@@ -214,7 +214,9 @@ function buildFileView() {
     h("button", {class: "icon hide-narrow", title: "Keyboard shortcuts (?)", onclick: () => $("#help").showModal()}, "?"));
   const pane = (which, title, note) => h("div", {class: "pane"},
     h("h3", {}, title, h("span", {class: "note", id: `note-${which}`}, note)),
-    h("div", {class: "frame", id: `frame-${which}`, style: `aspect-ratio:${f.width} / ${f.height}`},
+    // Tall pictures (portrait photos, phone video) fit the window's height; both panes alike.
+    h("div", {class: "frame", id: `frame-${which}`, style: `aspect-ratio:${f.width} / ${f.height};` +
+      `width:min(100%, calc((100vh - ${video ? 330 : 150}px) * ${f.width / f.height}))`},
       h("div", {class: "zoom", id: `zoom-${which}`},
         h("img", {id: `img-${which}`, alt: which === "input" ? "original" : "anonymized output", draggable: "false",
           style: "object-fit:contain"}),
