@@ -320,12 +320,18 @@ function shape(box, cls, key, round) {
   if (key) el.dataset.key = key;
   return el;
 }
-function label(svg, box, text) {
+function label(svg, box, text, placed = []) {
   // Sized in picture pixels: about the same on screen for a small video and a large photo.
   const size = Math.max(11, S.file.width / 48) / S.view.z, half = text.length * size * 0.3 + 2;
   const x = Math.min(Math.max((box[0] + box[2]) / 2, half), S.file.width - half);  // stays in the picture
-  const t = s("text", {x, y: Math.max(box[1] - size / 3, size), class: "ov-label",
-    "text-anchor": "middle", "font-size": size, "stroke-width": size / 4});
+  // Above the box, else below it; a label that would cover another one already there is left out
+  // (the region's tooltip and the side panel still name it).
+  const spots = [Math.max(box[1] - size / 3, size), Math.min(box[3] + size, S.file.height - size / 4)];
+  const free = (y) => !placed.some((r) => Math.abs(r[0] - x) < r[2] + half && Math.abs(r[1] - y) < size);
+  const y = spots.find(free);
+  if (y === undefined) return;
+  placed.push([x, y, half]);
+  const t = s("text", {x, y, class: "ov-label", "text-anchor": "middle", "font-size": size, "stroke-width": size / 4});
   t.textContent = text;
   svg.append(t);
 }
@@ -429,7 +435,8 @@ async function renderOverlay() {
   }
   svg.replaceChildren(...els);
   for (const el of els) el.addEventListener("click", (ev) => { if (S.tool === "select") { ev.stopPropagation(); selectKey(el.dataset.key); } });
-  for (const [box, text] of labels) if (text) label(svg, box, text);
+  const placed = [];
+  for (const [box, text] of labels) if (text) label(svg, box, text, placed);
   for (const [box, cls, key] of shapes) if (S.file.states[key] === "removed" && (!crowded || (S.sel && S.sel.key === key))) {
     svg.append(s("line", {x1: box[0], y1: box[1], x2: box[2], y2: box[3], class: "ov-cross"}));
   }
