@@ -443,6 +443,85 @@ def test_ten_bit_converted_with_warning(tmp_path):
     assert r.pix_fmt == "yuv420p" and any("10-bit" in w for w in r.warnings)
 
 
+@pytest.mark.parametrize("name, codec, pix_fmt", [("camera.avi", "mjpeg", "yuvj420p"),
+                                                 ("phone.mp4", "libx264", "yuvj420p")])
+def test_full_range_video_is_anonymized_in_full_range(tmp_path, name, codec, pix_fmt):
+    # A camera's MJPEG or a full-range phone clip: the output decodes under the yuvj name (it
+    # was refused as 'output decodes as yuvj420p, not yuv420p'), with the picture's levels kept.
+    src = tmp_path / name
+    with av.open(str(src), "w") as out:
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 + 40 * i, np.uint8), format="rgb24")
+            for packet in s.encode(frame.reformat(format=pix_fmt)):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    dst = tmp_path / "out.mp4"
+    transcode(src, dst, identity, max_pixels=BIG, preset="ultrafast")
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        before = [f.to_ndarray(format="rgb24").mean() for f in a.decode(video=0)]
+        after = [f.to_ndarray(format="rgb24").mean() for f in b.decode(video=0)]
+    assert len(after) == len(before) and np.allclose(before, after, atol=2.5), (before, after)
+
+
+def test_the_video_is_the_main_stream_not_a_small_track_before_it(tmp_path):
+    # An MKV whose first video stream is a 1-frame thumbnail track: the 20-frame picture is the video.
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as out:
+        thumb, main = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
+        for s, (w, h) in ((thumb, (64, 48)), (main, (160, 120))):
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        for s, n in ((thumb, 1), (main, 20)):
+            for i in range(n):
+                frame = av.VideoFrame.from_ndarray(np.full((s.height, s.width, 3), 12 * i, np.uint8), format="rgb24")
+                for packet in s.encode(frame):
+                    out.mux(packet)
+            for packet in s.encode():
+                out.mux(packet)
+    info = probe_video(src, max_pixels=BIG)
+    assert (info.width, info.height) == (160, 120)
+    assert len(list(iter_frames(src, max_pixels=BIG))) == 20
+
+
+@pytest.mark.parametrize("audio", ["drop", "keep"])
+def test_a_video_after_an_audio_stream_keeps_its_last_frames(tmp_path, audio):
+    # Video as stream 1: the decoder's last frames come out only when its end-of-stream packet is
+    # read as the video's (it lost 4 of 30 frames, silently).
+    src = tmp_path / "audio_first.mp4"
+    with av.open(str(src), "w") as out:
+        a = out.add_stream("aac", rate=16000, layout="mono")
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        for i in range(30):
+            for packet in v.encode(av.VideoFrame.from_ndarray(np.full((120, 160, 3), 8 * i, np.uint8), format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
+        sound.sample_rate = 16000
+        for packet in [*a.encode(sound), *a.encode()]:
+            out.mux(packet)
+    assert len(list(iter_frames(src, max_pixels=BIG))) == 30
+    dst = tmp_path / "out.mp4"
+    transcode(src, dst, identity, max_pixels=BIG, preset="ultrafast", audio=audio)
+    with av.open(str(dst)) as c:
+        assert len(list(c.decode(video=0))) == 30
+
+
+def test_a_cut_matroska_file_says_so(tmp_path):
+    # Matroska has no sample index to check a cut copy against; its declared duration tells.
+    whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
+    make_video(whole, n=100, size=(160, 120), fmt="matroska")
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    r = transcode(whole, tmp_path / "a.mp4", identity, max_pixels=BIG, preset="ultrafast")
+    assert not any("cut short" in w for w in r.warnings)
+    r = transcode(cut, tmp_path / "b.mp4", identity, max_pixels=BIG, preset="ultrafast")
+    assert any("cut short" in w for w in r.warnings), r.warnings
+
+
 def test_white_house_clip_exact(tmp_path):
     src_pts = [p.pts for p in _video_packets(CLIP)]
     dst = tmp_path / "clip.mp4"

@@ -30,6 +30,16 @@ _IMAGE_DEMUXERS = ("image2", "image2pipe")
 # --------------------------------------------------------------------------- reader
 
 
+def _main_video_rank(stream) -> tuple:
+    """How much a video stream looks like the file's video, not a thumbnail track beside it:
+    more than one frame (or unknown), the larger picture, more frames, the default one."""
+    ctx = stream.codec_context
+    area = (ctx.width * ctx.height) if ctx is not None and ctx.width and ctx.height else 0
+    frames = int(stream.frames or 0)
+    default = bool(stream.disposition & av.stream.Disposition.default)
+    return (frames != 1, area, frames, default)
+
+
 class VideoSource:
     """An opened input: the chosen video stream, its first frame and orientation.
 
@@ -45,6 +55,8 @@ class VideoSource:
         self.keep_audio = keep_audio
         self.audio_packets: collections.deque[av.Packet] = collections.deque()
         self.corrupt_packets = 0
+        self._decoded_end = 0  # the end (pts + duration) of the last frame decoded, in time_base units
+        self._decoded_whole: bool | None = None  # None: still decoding from the start; False: after a seek
         self.container = open_input(self.path)
         try:
             self._select_streams()
@@ -68,7 +80,7 @@ class VideoSource:
         videos = [s for s in c.streams.video if not is_attached_picture(s)]
         if not videos:
             raise UnsupportedMediaError("no video stream")
-        self.video = videos[0]
+        self.video = max(videos, key=_main_video_rank)
         if self.video.codec_context is None:
             raise UnsupportedMediaError("no decoder for this video codec")
         self.audio = list(c.streams.audio)
@@ -134,7 +146,10 @@ class VideoSource:
         video_index = self.video.index
         try:
             for packet in self.container.demux(streams):
-                if packet.stream_index != video_index:
+                # packet.stream, not packet.stream_index: the end-of-stream packet that flushes the
+                # decoder's last frames carries index 0 whatever its stream (PyAV 18); read by index, a
+                # video that is not stream 0 lost its last frames (the decoder's delay: 4 of 30 here).
+                if packet.stream.index != video_index:
                     if packet.size:  # skip the empty end-of-stream marker
                         self.audio_packets.append(packet)
                     continue
@@ -142,7 +157,10 @@ class VideoSource:
                     self.corrupt_packets += 1
                 for frame in packet.decode():
                     count += 1
+                    if frame.pts is not None:
+                        self._decoded_end = max(self._decoded_end, frame.pts + (frame.duration or 0))
                     yield frame
+            self._decoded_whole = self._decoded_whole is None  # from the start to the end, no seek
         except av.error.FFmpegError as exc:
             raise MediaError(f"decode error at frame {count}: {reason(exc)}") from None
         except (OSError, ValueError) as exc:
@@ -155,6 +173,7 @@ class VideoSource:
         after ``pts`` shows as a first frame later than it (the caller checks).
         Do not mix with :meth:`raw_frames`.
         """
+        self._decoded_whole = False  # a part only: its end says nothing of the file's
         try:
             self.container.seek(int(pts), stream=self.video, backward=True, any_frame=False)
         except av.error.FFmpegError as exc:
@@ -174,9 +193,31 @@ class VideoSource:
         return []
 
     def decode_warnings(self) -> list[str]:
-        if not self.corrupt_packets:
-            return []
-        return [f"{self.corrupt_packets} damaged video packet(s) decoded with error concealment"]
+        out = []
+        if self.corrupt_packets:
+            out.append(f"{self.corrupt_packets} damaged video packet(s) decoded with error concealment")
+        cut = self._cut_short()
+        if cut:
+            out.append(f"the video's frames end at {cut[0]:.2f} s of the {cut[1]:.2f} s the file declares: it may "
+                       "be cut short (a truncated copy?); the output holds the frames that decode")
+        return out
+
+    def _cut_short(self) -> tuple[float, float] | None:
+        """(where the decoded frames end, the duration the header declares) when the frames end
+        well short of it: Matroska and MPEG-TS have no sample index to check a cut file against."""
+        if self._decoded_whole is not True or self._decoded_end <= 0:
+            return None
+        declared = self.video.duration * self.time_base if self.video.duration else None
+        if declared is None and not self.audio and self.container.duration:
+            declared = Fraction(self.container.duration, av.time_base)  # video only: the file's is the video's
+        start = self.video.start_time * self.time_base if self.video.start_time is not None else Fraction(0)
+        if not declared:
+            return None
+        end = self._decoded_end * self.time_base - start
+        # a frame's worth of slack, and only a clear shortfall: headers round, edit lists trim
+        if end < Fraction(8, 10) * declared and declared - end > 1:
+            return float(end), float(declared)
+        return None
 
     def info(self) -> VideoInfo:
         c, v = self.container, self.video

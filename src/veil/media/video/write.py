@@ -251,7 +251,9 @@ def _verify_output(dst: Path, source: VideoSource, pts_list: list[int], *, n_aud
                 )
             if display_matrix(first_frame) != source.orientation.matrix:
                 raise MediaError("output display matrix differs from the source's")
-            if first_frame.format.name != pix_fmt:
+            # A full-range output (a camera's MJPEG, a phone's full-range H.264) decodes under the
+            # deprecated yuvj name: the same layout, its range in the name instead of a flag.
+            if first_frame.format.name.replace("yuvj", "yuv", 1) != pix_fmt:
                 raise MediaError(f"output decodes as {first_frame.format.name}, not {pix_fmt}")
         leaked = leaked_tags(c)
         if leaked:
