@@ -348,6 +348,27 @@ def test_track_judges_each_verified_frame_against_its_own_line():
     assert t2.leaks and t2.evidence.distance == pytest.approx(0.5)
 
 
+def test_a_multi_frame_distance_is_judged_against_the_control_of_the_original_it_was_measured_to():
+    # Seen on veil's own dark video: the multi-frame attack came 0.32 from frame 8's original, which
+    # the recognizer barely tells from a flat patch (control 0.24); judged against frame 16's control
+    # (0.54) it made the track a leak though both frames were indistinct.
+    dark = FaceVerdict(box=(0, 0, 62, 62), distances={"identity": 0.32}, threshold=0.5293, frame=8,
+                       control=0.24, multi_frame=0.32)
+    other = FaceVerdict(box=(0, 0, 62, 62), distances={"identity": 0.54}, threshold=0.5293, frame=16,
+                        control=0.54, multi_frame=0.55)
+    assert dark.evidence.kind == other.evidence.kind == ev.INDISTINCT
+    t = TrackVerdict(faces=(dark, other), multi_frame={"multiframe_mean": 0.32}, threshold=0.5293, frames_total=9,
+                     frames_usable=9, frames_combined=9)
+    assert not t.leaks and t.evidence.kind == ev.INDISTINCT
+    back = TrackVerdict.from_dict(t.to_dict())
+    assert back.faces[0].multi_frame == pytest.approx(0.32) and not back.leaks
+    # the same distance to a distinct original (control 0.80: line 0.52) is a leak
+    seen = FaceVerdict(box=(0, 0, 62, 62), distances={"identity": 0.9}, threshold=0.5293, frame=3, control=0.80,
+                       multi_frame=0.32)
+    assert TrackVerdict(faces=(seen, other), multi_frame={"multiframe_mean": 0.32}, threshold=0.5293,
+                        frames_total=9, frames_usable=9, frames_combined=9).leaks
+
+
 def test_entries_read_back_keep_their_evidence():
     # A resumed run's files and veil review read report entries back into records.
     partly = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.9}, threshold=0.5293, control=0.8,

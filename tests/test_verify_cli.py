@@ -268,3 +268,22 @@ def test_a_re_timed_foreign_video_is_paired_by_content(tmp_path, data_dir):
     assert abs(float(_time_shift(original, retimed, Config(), warnings) + start)) < 0.02
     assert warnings and "re-timed" in warnings[0]
     assert _time_shift(original, kept, Config(), []) == 0
+
+
+def test_a_fill_over_dark_pixels_counts_as_covered():
+    # Black over dark hair changes those pixels by less than the noise level; where the output is one
+    # flat patch that touches the changed pixels, they are covered too (eyes there are not 'uncovered').
+    from veil.commands.verify import changed_mask
+
+    rng = np.random.default_rng(0)
+    original = rng.integers(120, 200, (120, 160, 3)).astype(np.uint8)
+    original[30:90, 50:110] = rng.integers(0, 8, (60, 60, 3))  # a dark head
+    out = original.copy()
+    out[20:100, 40:120] = 0  # the fill, wider than the dark part
+    covered = changed_mask(original, out)
+    assert covered[30:90, 50:110].all() and covered[20:100, 40:120].all()
+    assert not covered[:, :20].any()  # the untouched, textured picture stays uncovered
+    # a blur over a textured face leaves detail: the landmarks check still sees what it did not change
+    faint = original.copy()
+    faint[60:64, 70:90] = np.clip(original[60:64, 70:90].astype(int) + 3, 0, 255)
+    assert not changed_mask(original, faint)[62, 80]

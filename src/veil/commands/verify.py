@@ -76,6 +76,10 @@ class PairVerification:
         return json.dumps(self.to_dict(), default=str)
 
 
+#: Grey levels a cover's flat patch spreads over in a 5x5 window (H.264 noise on a solid fill).
+FLAT_SPREAD = 4
+
+
 def changed_mask(original: np.ndarray, other: np.ndarray, *, level: int = 12) -> np.ndarray:
     """Pixels that an anonymizer changed: ``(H, W)`` bool, closed and slightly grown.
 
@@ -87,6 +91,17 @@ def changed_mask(original: np.ndarray, other: np.ndarray, *, level: int = 12) ->
     diff = np.abs(original.astype(np.int16) - other.astype(np.int16)).max(axis=2).astype(np.uint8)
     diff = cv2.medianBlur(diff, 5)
     mask = (diff > level).astype(np.uint8)
+    # A fill over pixels already near its colour (black over dark hair, a dark room) changes them
+    # by less than ``level``; where the cover shows nothing (one flat patch) those pixels belong to
+    # it: a flat area that touches the changed pixels is covered too. Flat: every 5x5 window of
+    # the cover within FLAT_SPREAD grey levels (a fill under compression noise).
+    grey = other.max(axis=2)
+    box5 = np.ones((5, 5), np.uint8)
+    flat = ((cv2.dilate(grey, box5).astype(np.int16) - cv2.erode(grey, box5)) <= FLAT_SPREAD).astype(np.uint8)
+    n, labels = cv2.connectedComponents(flat, connectivity=8)
+    if n > 1:
+        touching = np.unique(labels[(flat > 0) & (cv2.dilate(mask, box5) > 0)])
+        mask |= np.isin(labels, touching[touching > 0]).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
     return cv2.dilate(mask, kernel).astype(bool)

@@ -347,22 +347,28 @@ def classify(*, distance: float | None, control: float | None, face_width: float
     return Evidence(PASS, d - line, **scores, **base)
 
 
-def combine(frames: Sequence[Evidence], *, multi_frame: float | None = None) -> Evidence:
+def combine(frames: Sequence[Evidence], *, multi_frame: "float | Sequence[float | None] | None" = None
+            ) -> Evidence:
     """The evidence of a video track from the evidence of its verified frames.
 
     A frame whose covered region misses the eyes or nose makes the track a
     leak (``partly_covered``). Otherwise each measured frame is judged against
-    its own leak line, and the multi-frame attacks' distance against the
-    highest line of those frames (the one most ready to call a leak); the
-    track leaks when any of them does (the deepest leak is returned), else
-    passes on its closest pass, else takes its first frame's class.
+    its own leak line, and so is the multi-frame attacks' distance to that
+    frame's original (against its own control: a distance to one frame's
+    original judged with another frame's control called a dark, barely
+    visible face a leak); the track leaks when any of them does (the deepest
+    leak is returned), else passes on its closest pass, else takes its first
+    frame's class.
 
     Parameters
     ----------
     frames : sequence of Evidence
-        One per verified (representative) frame, in the track's order.
-    multi_frame : float or None, keyword-only
-        Smallest distance of the multi-frame attacks (None: not run).
+        One per representative frame, in the track's order.
+    multi_frame : sequence of float or None, or float, keyword-only
+        Per frame of ``frames``, the multi-frame attacks' smallest distance to
+        that frame's original (None: not compared). A single float, as reports
+        written before held it, is judged against the highest line of the
+        frames (the one most ready to call a leak). None: not run.
 
     Returns
     -------
@@ -374,7 +380,10 @@ def combine(frames: Sequence[Evidence], *, multi_frame: float | None = None) -> 
         if e.reason == PARTLY_COVERED:
             return e
     judged = [e for e in frames if e.line is not None]
-    if multi_frame is not None and judged:
+    if isinstance(multi_frame, (list, tuple)):
+        judged += [classify(distance=d, control=e.control, face_width=e.face_width)
+                   for e, d in zip(frames, multi_frame) if d is not None and e.line is not None]
+    elif multi_frame is not None and judged:
         ref = max(judged, key=lambda e: e.line)
         judged.append(classify(distance=multi_frame, control=ref.control, face_width=ref.face_width))
     for kind in (LEAK, PASS):

@@ -8,6 +8,8 @@ that combine a track's frames.
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
@@ -155,8 +157,13 @@ class TrackCollector:
             cands = _attacks.multi_frame([crop for _, crop, _ in combined], ctx)
             if cands:
                 e = self.rec.embed([np.ascontiguousarray(inner_chip(c)) for _, c in cands])
-                d = np.linalg.norm(e[:, None, :].astype(np.float64) - originals[None, :, :], axis=2).min(axis=1)
-                multi = {n: float(x) for (n, _), x in zip(cands, d)}
+                d = np.linalg.norm(e[:, None, :].astype(np.float64) - originals[None, :, :], axis=2)
+                multi = {n: float(x) for (n, _), x in zip(cands, d.min(axis=1))}
+                # each verified representative keeps the distance to its own original (evaluate
+                # returns the originals of the verified ones, in order)
+                closest = iter(d.min(axis=0))
+                verdicts = [dataclasses.replace(v, multi_frame=float(next(closest))) if v.verified else v
+                            for v in verdicts]
         return TrackVerdict(faces=tuple(verdicts), multi_frame=multi, threshold=thr,
                             frames_total=self.frames_total, frames_usable=self.frames_usable,
                             frames_combined=len(combined) if multi else 0, track_id=self.track_id,

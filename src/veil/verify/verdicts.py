@@ -123,6 +123,9 @@ class FaceVerdict(_Decision):
     uncovered: tuple[str, ...] = ()
     #: Detector confidence of the box (None: unknown, e.g. a box drawn by a person).
     score: float | None = None
+    #: A video track's representative: the closest multi-frame attack's distance to THIS frame's
+    #: original, judged against this frame's own control (None: no multi-frame attack).
+    multi_frame: float | None = None
 
     # -- decisions, derived from the raw scores --------------------------------
     @property
@@ -157,7 +160,7 @@ class FaceVerdict(_Decision):
                    threshold=float(d["threshold"]), frame=d.get("frame"), unverifiable=d.get("unverifiable"),
                    note=d.get("note", ""), region=d.get("region", "none"), elapsed_ms=float(d.get("elapsed_ms", 0)),
                    control=d.get("control_distance"), uncovered=tuple(d.get("uncovered") or ()),
-                   score=d.get("score"))
+                   score=d.get("score"), multi_frame=d.get("multi_frame_distance"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, flat (the report reads these keys); never pixels or embeddings.
@@ -181,6 +184,8 @@ class FaceVerdict(_Decision):
             out["uncovered"] = list(self.uncovered)
         if self.score is not None:
             out["score"] = _r(self.score, 3)
+        if self.multi_frame is not None:
+            out["multi_frame_distance"] = _r(self.multi_frame)
         out["evidence"] = self.evidence.to_dict()
         out["elapsed_ms"] = round(float(self.elapsed_ms), 1)
         return out
@@ -270,7 +275,10 @@ class TrackVerdict(_Decision):
     @property
     def evidence(self) -> "_ev.Evidence":
         """The track's evidence, judged on its verified frames (:func:`veil.verify.evidence.combine`)."""
-        multi = min(self.multi_frame.values()) if self.multi_frame else None
+        per_frame = [f.multi_frame for f in self.faces if f.verified]
+        if any(d is not None for d in per_frame):  # each frame's original against its own control
+            return _ev.combine([f.evidence for f in self.faces], multi_frame=[f.multi_frame for f in self.faces])
+        multi = min(self.multi_frame.values()) if self.multi_frame else None  # reports written before
         return _ev.combine([f.evidence for f in self.faces], multi_frame=multi)
 
     @classmethod
