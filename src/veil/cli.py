@@ -263,6 +263,10 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (not media)")
     verdict = summary.verdict.value
+    found = [f"{n} {what}" for n, what in ((summary.leaked_faces, "still matching their original"),
+                                          (summary.residual, "possible misses")) if n]
+    if found:  # what the leak is, before the evidence classes
+        verdict += ": " + ", ".join(found)
     by_class = (summary.evidence or {}).get("by_class") or {}
     if any(by_class.values()):  # faces (photos) and tracks (video) by evidence class, nonzero ones
         verdict += " (" + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in by_class.items() if n) \
@@ -301,12 +305,13 @@ def _print_verification(result) -> None:
 
     v = result.verification
     counts = v.counts
-    head = {PASS: "verified: no face matches its original, even after the strongest attack",
+    head = {PASS: "verified: no face measured matches its original, even after the strongest attack",
             LEAK: "LEAK: do not publish",
             UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
     by_class = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in v.evidence["by_class"].items() if n)
     others = ", ".join(f"{n} {label}" for label, n in result.others.items())
-    _say(f"{shown(result.anonymized)}: {head} ({counts.faces} faces checked" + (f": {by_class}" if by_class else "")
+    checked = f"{counts.faces} face{'s' * (counts.faces != 1)} checked"
+    _say(f"{shown(result.anonymized)}: {head} ({checked}" + (f": {by_class}" if by_class else "")
          + (f"; {others} found on the original, looked for again" if others else "") + ")")
     for face in v.verdicts:
         if face.leaks:

@@ -42,7 +42,8 @@ _REVERSIBLE = {m.value for m in REVERSIBLE_MODES}
 
 
 def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
-    """(css class, headline, detail lines) for the whole run (``summary``: its RunSummary)."""
+    """(css class, headline, detail lines) for the whole run: the headline says what
+    ``summary.verdict`` says (the JSON's and the terminal's), with the counts behind it."""
     details = []
     files, ok, failed = summary.files, summary.ok, summary.failed
     unver = sum(1 for s in states if s == "warn")
@@ -53,29 +54,39 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
         return "none", "Nothing was processed", details
     if ok == 0:
         return "fail", "Failed: no file could be processed", details
-    if summary.verdict is RunVerdict.INTERRUPTED:
+    verdict = summary.verdict
+    if verdict is RunVerdict.INTERRUPTED:
         return "fail", (f"Interrupted by {run.interrupted}: {plural(ok, 'file')} of {files} finished; "
                         "the others have no output"), details
-    if summary.verdict is RunVerdict.LEAK:
-        n = summary.leaks
-        return "leak", (f"Leak found: {plural(n, 'file')} of {ok} still "
-                        f"show{'s' * (n == 1)} a face that can be matched to its original, or a missed face"), details
+    if verdict is RunVerdict.LEAK:
+        n, leaked, missed = summary.leaks, summary.leaked_faces, summary.residual
+        what = [w for w in (f"{plural(leaked, 'face')} still matching {'its' if leaked == 1 else 'their'} original"
+                            if leaked else "",
+                            f"{plural(missed, 'possible missed face')} in the output" if missed else "") if w]
+        return "leak", (f"Leak found in {plural(n, 'file')} of {ok}: {' and '.join(what) or 'see the files below'}. "
+                        "Do not publish these as they are: look at them in veil review (veil review OUTDIR) "
+                        "and cover what is left"), details
     if not run.verified:
         return "none", "Not verified: faces were covered, but the outputs were not checked", details
-    if unchecked == len(states):
-        return "none", "Not verified: verification was on, but no output has a verification result", details
     if unver:
         details.append(f"{plural(unver, 'file')} could not be verified.")
     if unchecked:
         details.append(f"{plural(unchecked, 'file')} {'has' if unchecked == 1 else 'have'} no verification result.")
     measured, unmeasured = summary.faces_verified, summary.faces_unverifiable
     if unmeasured:
-        details.append(f"{plural(measured, 'face or track', 'faces or tracks')} measured as a pass; {unmeasured} covered without a "
-                       "pass to show (indistinct to the recognizer, too small, low detector confidence): "
-                       "see the evidence table.")
-    if failed or unver or unchecked:
-        return "warn", "Partly verified: no covered face matches its original in the files that were checked", details
-    return "pass", "Verified: no covered face matches its original, even after attacks", details
+        details.append(f"{plural(unmeasured, 'face or track', 'faces or tracks')} covered without a pass to show "
+                       "(indistinct to the recognizer, too small, low detector confidence): see the evidence table.")
+    if verdict is RunVerdict.NOT_VERIFIED and unchecked == len(states):
+        return "none", "Not verified: verification was on, but no output has a verification result", details
+    if verdict is RunVerdict.NOT_VERIFIED:
+        return "none", ("Not verified: no output has a face the recognizer could measure as a pass "
+                        "(covered, but nothing to show for it)"), details
+    passing = f"none of the {plural(measured, 'face or track', 'faces or tracks')} measured matches its original"
+    if verdict is RunVerdict.PARTLY_VERIFIED:
+        return "warn", f"Partly verified: {passing}, but some files could not be verified (below)", details
+    if verdict is RunVerdict.VERIFIED_EXCEPT_FAILED:
+        return "warn", f"Verified, failed files excluded: {passing}, even after attacks", details
+    return "pass", f"Verified: {passing}, even after attacks", details
 
 
 # -- page parts ----------------------------------------------------------------------

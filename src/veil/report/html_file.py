@@ -59,10 +59,11 @@ def _state(f) -> tuple[str, str, str]:
                 parts.append(f"{plural(n, 'possible missed ' + what, many)} in the output")
         return "leak", "leak found", "Leak: " + ("; ".join(parts) or "verification found a leak") + "."
     if v.verdict == PASS:
-        if counts.faces == 1:
+        if counts.faces == 1 and counts.measured == 1:
             text = "Verified: the covered face does not match its original, even after the strongest attack."
-        elif counts.faces:
-            text = (f"Verified: none of the {counts.faces} covered faces matches its original, "
+        elif counts.measured:
+            of = f" (of {counts.faces} covered)" if counts.faces > counts.measured else ""
+            text = (f"Verified: none of the {plural(counts.measured, 'face')} measured{of} matches its original, "
                     "even after the strongest attack.")
         else:
             text = "Verified: no face to match."
@@ -70,7 +71,7 @@ def _state(f) -> tuple[str, str, str]:
             text += (f" {plural(counts.unverifiable, 'face')} {'has' if counts.unverifiable == 1 else 'have'} "
                      "no pass to show (see each face's evidence).")
         return "pass", "verified", text
-    reasons = sorted({str(x.unverifiable or x.evidence.kind.replace("_", " ")) for x in v.verdicts
+    reasons = sorted({str(x.unverifiable or x.evidence.kind).replace("_", " ") for x in v.verdicts
                       if x.status != PASS})
     why = f": {'; '.join(reasons)}" if reasons else ""
     return "warn", "unverifiable", f"Could not be verified{why}."

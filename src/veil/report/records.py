@@ -293,12 +293,15 @@ class RunSummary:
     covered: dict = field(default_factory=dict)  #: plates and text covered (``FileReport.covered`` summed)
     #: Faces (photos) and tracks (video) by evidence class and size (``veil.verify.evidence.tally``).
     evidence: dict = field(default_factory=dict)
+    leaked_faces: int = 0  #: faces and tracks that still match their original, over the files
+    residual: int = 0  #: possible missed faces (plates, text) in the outputs, over the files
 
     def to_dict(self) -> dict[str, Any]:
         out = {"files": self.files, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
                "faces": self.faces, "frames": self.frames, "seconds": round(self.seconds, 2),
                "warnings": list(self.warnings), "verdict": self.verdict.value, "leaks": self.leaks,
-               "faces_verified": self.faces_verified, "faces_unverifiable": self.faces_unverifiable}
+               "faces_verified": self.faces_verified, "faces_unverifiable": self.faces_unverifiable,
+               "leaked_faces": self.leaked_faces, "residual": self.residual}
         if self.evidence:
             out["evidence"] = self.evidence
         if self.covered:
@@ -355,6 +358,7 @@ class RunReport:
             verdict=verdict, leaks=len(leaks),
             faces_verified=sum(c.measured for c in counts),
             faces_unverifiable=sum(c.unverifiable for c in counts), covered=covered,
+            leaked_faces=sum(c.leaked for c in counts), residual=sum(c.residual for c in counts),
             evidence=tally(v.evidence for f in ok if f.verification is not None for v in f.verification.verdicts))
 
     def _warnings(self) -> tuple[str, ...]:
