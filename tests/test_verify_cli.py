@@ -125,6 +125,25 @@ def test_audit_finds_gps_and_device(tmp_path, face_photo, capsys):
     assert result["counts"]["faces"] >= 1 and result["faces"][0]["level"] == "high"
 
 
+def test_audit_calls_a_face_the_detector_is_unsure_of_possibly_not_likely(tmp_path, face_photo, capsys, monkeypatch):
+    # A covered head's collar or a dark corner scored 0.1-0.2 by the detector made veil's own verified
+    # output 'HIGH risk: 8 likely recognizable'; the text says where the likely ones are.
+    import veil.detect
+    from veil.detections import Detections
+
+    def unsure(rgb, config, detector=None):
+        h, w = rgb.shape[:2]
+        return Detections([[w * 0.2, h * 0.1, w * 0.8, h * 0.9]], scores=[0.18])
+
+    assert main(["audit", str(face_photo)]) == ExitCode.OK
+    sure = capsys.readouterr().out
+    assert "HIGH risk" in sure and "likely recognizable, largest first: [" in sure
+    monkeypatch.setattr(veil.detect, "find", unsure)
+    assert main(["audit", str(face_photo), "--json"]) == ExitCode.OK
+    face = json.loads(capsys.readouterr().out)["files"][0]["faces"][0]
+    assert face["level"] == "medium" and "not sure it is a face" in face["why"]
+
+
 def test_audit_rotated_phone_video(tmp_path, capsys):
     import av
 

@@ -363,6 +363,11 @@ def _print_audit(f) -> None:
         blank_note = f" ({blank} showing no picture: a fill, noise or a blank area)" if blank else ""
         out.append(f"  faces: {len(f.faces)}{where}{blank_note}; recognizable: {levels['high']} likely, "
                    f"{levels['medium']} possibly, {levels['low']} unlikely; largest {widest:.0f} px")
+        likely = sorted((face for face in f.faces if face.level == "high"), key=lambda face: -face.width)[:3]
+        if likely:  # where to look
+            at = "; ".join((f"frame {face.frame} " if face.frame is not None else "")
+                           + f"[{', '.join(f'{v:.0f}' for v in face.box)}] ({face.score:.2f})" for face in likely)
+            out.append(f"  likely recognizable, largest first: {at}")
     elif "faces" in f.looked_for:
         out.append("  faces: none found")
     for cover, what in (("plates", "licence plates"), ("text", "lines of text")):
@@ -373,8 +378,11 @@ def _print_audit(f) -> None:
         out.append(f"  {what}: {len(found) or 'none'} found{tallest}")
     for finding in f.findings:
         # Values come from the file: shown escaped, like names, so they cannot drive the terminal.
+        value = finding.get("value")
+        if isinstance(value, dict):  # a count of what is there, e.g. {"tags": 15}
+            value = ", ".join(f"{n} {what}" for what, n in value.items())
         out.append(f"  {finding['risk']:<6} {finding['kind']}: {shown(str(finding['field']))} = "
-                   f"{shown(str(finding.get('value'))[:80])}")
+                   f"{shown(str(value)[:80])}")
     print("\n".join(out))
 
 

@@ -249,9 +249,15 @@ def recognizability(rgb: np.ndarray, box, *, landmarks=None, recognizer=None) ->
 
 
 def _faces(dets, rgb: np.ndarray, frame: int | None = None) -> list[FaceAudit]:
+    from ..verify.evidence import MIN_DETECTOR_SCORE
+
     out = []
     for box, score, landmarks in zip(dets.xyxy, dets.scores, dets.landmarks):
         level, why = recognizability(rgb, box, landmarks=landmarks)
+        if level == "high" and score < MIN_DETECTOR_SCORE:
+            # the detector is not sure it is a face at all (a dark corner, a covered head's collar):
+            # possibly, as anonymize calls it "low confidence", not likely
+            level, why = "medium", f"landmarks found, but the detector is not sure it is a face ({score:.2f})"
         out.append(FaceAudit(tuple(float(v) for v in box), float(score), float(box[2] - box[0]), level, why, frame))
     return out
 
