@@ -369,6 +369,17 @@ def test_a_multi_frame_distance_is_judged_against_the_control_of_the_original_it
                         frames_total=9, frames_usable=9, frames_combined=9).leaks
 
 
+def test_a_partly_covered_face_says_first_that_it_still_matches_where_it_does():
+    # A weak blur: its inferred region misses the eyes, and the face still matches (the stronger finding).
+    weak = ev.classify(distance=0.21, control=0.80, face_width=128, uncovered=("right_eye", "nose"))
+    assert weak.kind == ev.LEAK and weak.reason == ev.PARTLY_COVERED
+    assert weak.note.startswith("it still matches its original (distance 0.210 under the leak line")
+    far = ev.classify(distance=0.90, control=0.80, face_width=128, uncovered=("nose",))
+    assert far.kind == ev.LEAK and far.note.startswith("the covered region misses the nose (its distance 0.900")
+    assert ev.classify(distance=None, control=None, face_width=128, uncovered=("nose",)).note == \
+        "the covered region misses the nose"
+
+
 def test_entries_read_back_keep_their_evidence():
     # A resumed run's files and veil review read report entries back into records.
     partly = FaceVerdict(box=(0, 0, 64, 64), distances={"identity": 0.9}, threshold=0.5293, control=0.8,

@@ -322,7 +322,7 @@ def _print_verification(result) -> None:
             if frame is not None:
                 where += f" frame {frame}"
             box = face.to_dict().get("box")
-            how = e.note if e.distance is None else (
+            how = e.note if e.distance is None or e.reason else (
                 f"distance {e.distance:.4f} < leak line {e.line:.4f} (margin {e.value:+.4f}), "
                 f"closest attack {face.strongest_attack}")
             print(f"  {where} {box}: {how}", file=sys.stderr)

@@ -249,7 +249,13 @@ class Evidence:
         """One sentence for a person."""
         w, m = self.face_width, 100 * self.match_rate
         if self.reason == PARTLY_COVERED:
-            return f"the covered region misses the {' and '.join(p.replace('_', ' ') for p in self.parts)}"
+            misses = f"the covered region misses the {' and '.join(p.replace('_', ' ') for p in self.parts)}"
+            if self.distance is None or self.line is None:
+                return misses
+            if self.distance < self.line:  # the stronger finding first
+                return (f"it still matches its original (distance {self.distance:.3f} under the leak line "
+                        f"{self.line:.3f}), and {misses}")
+            return f"{misses} (its distance {self.distance:.3f} alone would pass the leak line {self.line:.3f})"
         if self.kind in (LEAK, PASS):
             rel = "under" if self.kind == LEAK else "above"
             control = "" if self.control is None else f", control {self.control:.3f}"
@@ -330,9 +336,13 @@ def classify(*, distance: float | None, control: float | None, face_width: float
         return Evidence(LOW_CONFIDENCE, None if score is None else float(score), **base)
     if unverifiable == "face_too_small" or w < MIN_FACE_PX:
         return Evidence(TOO_SMALL, rate, **base)
-    if uncovered:
-        return Evidence(LEAK, float(len(uncovered)), reason=PARTLY_COVERED, parts=tuple(uncovered), **base)
     thr = size_threshold(w)
+    if uncovered:  # a leak whatever the distance; the distance is kept to say whether it matches too
+        scores = {}
+        if distance is not None and unverifiable is None:
+            scores = {"distance": float(distance), "control": control, "threshold": thr,
+                      "line": leak_line(control, w, margin=margin)}
+        return Evidence(LEAK, float(len(uncovered)), reason=PARTLY_COVERED, parts=tuple(uncovered), **scores, **base)
     if unverifiable == INDISTINCT and control is not None:  # reports of veil <= 0.1: attacks skipped
         return Evidence(INDISTINCT, float(control), control=float(control), threshold=thr, **base)
     if distance is None or unverifiable is not None:
