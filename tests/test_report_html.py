@@ -571,3 +571,22 @@ def test_headline_counts_faces_by_evidence_class_and_size(tmp_path, photo_pair):
     # The written report reads back into records with the same evidence.
     back = VerificationRecord.from_dict(f.verification.to_dict())
     assert [v.evidence.kind for v in back.verdicts] == ["pass", "leak", "too_small"]
+
+
+def test_overlapping_faces_get_their_own_thumbnails_and_measured_faces_come_first():
+    # Two heads overlapping alike: face B's box lies as much in A's head region as in its own; it
+    # is matched to its own face box instead (it showed A's thumbnail). The budget goes to measured
+    # faces before detections the detector is unsure of.
+    from veil.region import head_regions
+    from veil.report.html_thumbs import plan_thumbnails
+
+    dets = Detections([[100, 100, 140, 150], [110, 105, 150, 155], [300, 300, 340, 350]], scores=[0.9, 0.9, 0.2])
+    regions = head_regions(dets, scale=1.6, shape="box")
+    f = FileReport(input="a.png", output="a.png", kind="image", status="ok", faces=3, cover=PhotoCover(dets, regions))
+    unsure = FaceVerdict(box=(300, 300, 340, 350), distances={}, threshold=THR, unverifiable="low_confidence",
+                         score=0.2)
+    f.verification = _verification([unsure, _face(0.9, box=[100, 100, 140, 150]), _face(0.9, box=[110, 105, 150, 155])])
+    plan = plan_thumbnails(f)
+    assert plan.face_keys == {0: ("region", 2), 1: ("region", 0), 2: ("region", 1)}
+    assert [w.key for w in plan.wants] == [("region", 0), ("region", 1), ("region", 2)]
+    assert [w.key for w in plan_thumbnails(f, limit=2).wants] == [("region", 0), ("region", 1)]

@@ -182,6 +182,7 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
     limit : int
         Thumbnails per file at most; faces with a verdict come first.
     """
+    from ..verify.evidence import LOW_CONFIDENCE
     from .records import PhotoCover, VideoCover
 
     verdicts = list(file.verification.verdicts) if file.verification is not None else []
@@ -190,8 +191,12 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
     cover = file.cover
     if isinstance(cover, PhotoCover):
         boxes = _boxes(cover.regions)
+        # A verdict's box is a face box: matched to the face boxes the regions were made from (one
+        # each) where they line up, since heads overlap (a face matched to a neighbour's larger head
+        # region showed that neighbour's thumbnail); else to the regions themselves.
+        faces = [b for b in map(_box, cover.detections.xyxy)] if len(cover.detections) == len(boxes) else boxes
         for j, verdict in enumerate(verdicts):
-            i = _best_match(verdict.box, boxes)
+            i = _best_match(verdict.box, faces)
             if i is not None:
                 face_keys[j] = ("region", i)
         wants = [Want(("region", i), None, b) for i, b in enumerate(boxes)]
@@ -218,8 +223,13 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
                 wants.append(Want(("track", track.id), pick[0], pick[1]))
     withheld = {face_keys[j] for j, verdict in enumerate(verdicts) if j in face_keys and verdict.leaks}
     wants = [w for w in wants if w.key not in withheld]
-    shown = set(face_keys.values())
-    wants.sort(key=lambda w: w.key not in shown)  # stable: faces with a verdict first
+    # The budget goes first to faces the recognizer measured, then to other faces with a verdict,
+    # then to detections it is not sure are faces, then to regions without one (stable sort).
+    rank: dict[tuple, int] = {}
+    for j, key in face_keys.items():
+        e = verdicts[j].evidence
+        rank[key] = min(rank.get(key, 3), 0 if e.distance is not None else 2 if e.kind == LOW_CONFIDENCE else 1)
+    wants.sort(key=lambda w: rank.get(w.key, 3))
     return Plan(wants[:max(0, limit)], face_keys, withheld)
 
 
