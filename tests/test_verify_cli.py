@@ -289,7 +289,7 @@ def test_a_re_timed_foreign_video_is_paired_by_content(tmp_path, data_dir):
     assert _time_shift(original, kept, Config(), []) == 0
 
 
-def test_a_fill_over_dark_pixels_counts_as_covered():
+def test_a_fill_over_dark_pixels_counts_as_covered_but_not_as_changed():
     # Black over dark hair changes those pixels by less than the noise level; where the output is one
     # flat patch that touches the changed pixels, they are covered too (eyes there are not 'uncovered').
     from veil.commands.verify import changed_mask
@@ -306,3 +306,13 @@ def test_a_fill_over_dark_pixels_counts_as_covered():
     faint = original.copy()
     faint[60:64, 70:90] = np.clip(original[60:64, 70:90].astype(int) + 3, 0, 255)
     assert not changed_mask(original, faint)[62, 80]
+    # ... but the same-scene check judges by what changed: a dark, flat room around a mosaic is not
+    # "changed" (the whole of deface's mosaic of the White House clip was refused as another scene)
+    from veil.commands.verify import cover_masks
+
+    room = np.full((120, 160, 3), 5, np.uint8)
+    room[40:80, 60:100] = rng.integers(0, 60, (40, 40, 3))  # a dim face
+    mosaic = room.copy()
+    mosaic[40:80, 60:100] = 8  # a dark cell, near the room's own level
+    changed, covered = cover_masks(room, mosaic)
+    assert covered.mean() > 0.9 and changed.mean() < 0.3

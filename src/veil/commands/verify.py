@@ -26,7 +26,7 @@ import numpy as np
 from ..config import Config
 from ..errors import ExitCode, MediaError, UnsupportedMediaError, VeilError
 
-__all__ = ["PairVerification", "verify_pair", "changed_mask", "SAME_SCENE_MAX_CHANGE"]
+__all__ = ["PairVerification", "verify_pair", "changed_mask", "cover_masks", "SAME_SCENE_MAX_CHANGE"]
 
 #: Share of the pixels away from every face that may differ before two files
 #: are taken for different scenes: an anonymizer changes faces, not the rest.
@@ -81,16 +81,24 @@ FLAT_SPREAD = 4
 
 
 def changed_mask(original: np.ndarray, other: np.ndarray, *, level: int = 12) -> np.ndarray:
-    """Pixels that an anonymizer changed: ``(H, W)`` bool, closed and slightly grown.
+    """Pixels that an anonymizer covered: ``(H, W)`` bool, closed and slightly grown.
 
     Compression noise stays under ``level`` (8-bit) after a 5x5 median; any
     real cover (fill, blur, mosaic) differs by more over most of its area.
     """
+    return cover_masks(original, other, level=level)[1]
+
+
+def cover_masks(original: np.ndarray, other: np.ndarray, *, level: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """``(changed, covered)``, ``(H, W)`` bool each: the pixels that changed (what the same-scene
+    check judges by), and those a cover holds (:func:`changed_mask`: also the flat part of a
+    cover that changed little), both closed and slightly grown."""
     import cv2
 
     diff = np.abs(original.astype(np.int16) - other.astype(np.int16)).max(axis=2).astype(np.uint8)
     diff = cv2.medianBlur(diff, 5)
-    mask = (diff > level).astype(np.uint8)
+    changed = (diff > level).astype(np.uint8)
+    mask = changed.copy()
     # A fill over pixels already near its colour (black over dark hair, a dark room) changes them
     # by less than ``level``; where the cover shows nothing (one flat patch) those pixels belong to
     # it: a flat area that touches the changed pixels is covered too. Flat: every 5x5 window of
@@ -103,8 +111,12 @@ def changed_mask(original: np.ndarray, other: np.ndarray, *, level: int = 12) ->
         touching = np.unique(labels[(flat > 0) & (cv2.dilate(mask, box5) > 0)])
         mask |= np.isin(labels, touching[touching > 0]).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-    return cv2.dilate(mask, kernel).astype(bool)
+
+    def grown(m):
+        return cv2.dilate(cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel), kernel).astype(bool)
+
+    # (a dark background that touches a cover is "covered" -- it shows nothing -- but did not change)
+    return grown(changed), grown(mask)
 
 
 def _fit(rgb: np.ndarray, shape, warnings: list) -> np.ndarray:
@@ -296,8 +308,8 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
         n = _fit(to_rgb8(read_image(anonymized, max_pixels=config.max_pixels).pixels), o.shape, result.warnings)
     faces = find(o, config, detector=detector)  # the faces veil's photo run finds
     found = with_other_kinds(faces, o, config)  # faces alone unless config covers plates or text
-    covered = changed_mask(o, n)
-    _check_same_scene([_change_away_from_faces(covered, found)], anonymized)
+    changed, covered = cover_masks(o, n)
+    _check_same_scene([_change_away_from_faces(changed, found)], anonymized)
     verdicts = [verify_face(o, n, box, region_mask=covered, attacks="all") for box in faces.xyxy]
     residual = residual_findings(n, covered, detector, original_rgb=o) if config.covers_faces else []
     result.verification = summarize(verdicts, residual=residual)
@@ -346,8 +358,8 @@ def _verify_videos(result: PairVerification, original: Path, anonymized: Path, c
                 current.pts * current.time_base - t):
             previous, current, following = current, following, next(others, None)
         n = _closest(frame.rgb, [f for f in (current, previous, following) if f is not None], result.warnings)
-        covered = changed_mask(frame.rgb, n)
-        changes.append(_change_away_from_faces(covered, tracked.frames[frame.index]))
+        changed, covered = cover_masks(frame.rgb, n)
+        changes.append(_change_away_from_faces(changed, tracked.frames[frame.index]))
         checks.observe(frame.index, frame.rgb, n, covered)
         if others_checks is not None:
             others_checks.observe(frame.index, n, covered, found=tracked.frames[frame.index])
