@@ -316,3 +316,10 @@ def test_a_fill_over_dark_pixels_counts_as_covered_but_not_as_changed():
     mosaic[40:80, 60:100] = 8  # a dark cell, near the room's own level
     changed, covered = cover_masks(room, mosaic)
     assert covered.mean() > 0.9 and changed.mean() < 0.3
+
+
+def test_an_empty_file_is_called_empty(tmp_path, capsys):
+    empty = tmp_path / "blank.jpg"
+    empty.write_bytes(b"")
+    assert main(["audit", str(empty)]) == ExitCode.FILE_ERROR
+    assert "blank.jpg: empty file" in capsys.readouterr().err

@@ -199,6 +199,8 @@ def require_media(path: str | os.PathLike) -> MediaKind:
         raise MediaError("no such file" if not p.exists() else "not a regular file", path=path)
     kind = media_kind(p)
     if kind is None:
+        if p.stat().st_size == 0:
+            raise MediaError("empty file", path=path)
         raise UnsupportedMediaError("not a photo or video veil can read", path=path)
     return kind
 
