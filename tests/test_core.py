@@ -48,10 +48,21 @@ def test_detections_are_read_only_copies():
     {"xyxy": [[0, 0, 5, 5]], "scores": [1, 2]},
     {"xyxy": [[0, 0, 5, 5]], "landmarks": np.zeros((1, 4, 2))},
     {"xyxy": [[0, 0, 5, 5]], "source": [9]},
+    # each of these became something else silently (two boxes from eight numbers, one from a 2x2, ...)
+    {"xyxy": [1, 2, 3, 4, 5, 6, 7, 8]}, {"xyxy": [[0, 0], [5, 5]]}, {"xyxy": None}, {"xyxy": np.zeros((2, 4, 1))},
+    {"xyxy": [[0, 0, 5, 5]], "scores": [1.5]}, {"xyxy": [[0, 0, 5, 5]], "scores": [np.nan]},
+    {"xyxy": [[0, 0, 5, 5]], "kind": [1.7]}, {"xyxy": [[0, 0, 5, 5]], "track_id": [2.9]},
 ])
 def test_detections_invalid(kwargs):
     with pytest.raises(ValueError):
         Detections(**kwargs)
+
+
+def test_detections_name_the_column_and_take_kind_labels():
+    with pytest.raises(ValueError, match="track_id must have shape"):
+        Detections([[0, 0, 5, 5]], track_id=[1, 2])
+    assert Detections([[0, 0, 5, 5]], kind=["plate"]).kind.tolist() == [1]
+    assert Detections([0, 0, 5, 5]).xyxy.shape == (1, 4)  # one box
 
 
 def test_box_iou():
@@ -82,6 +93,11 @@ def test_config_defaults_are_privacy_first():
 @pytest.mark.parametrize("kwargs", [
     {"mode": "smudge"}, {"threshold": 0}, {"threshold": 1.5}, {"region_scale": 0.5},
     {"pad_frames": -1}, {"crf": 99}, {"fill_color": (0, 0, 300)}, {"audio": "mute"},
+    # types, before ranges: each of these ran as something else than asked, or failed later with a raw error
+    {"tiles": "no"}, {"verify": "false"}, {"threads": 1.5}, {"pad_frames": 2.5}, {"crf": 18.7},
+    {"max_pixels": float("inf")}, {"preset": None}, {"seed": "abc"}, {"seed": -1}, {"threshold": "0.5"},
+    {"threshold": None}, {"fill_color": (0, 0, "a")}, {"fill_color": (1.9, 0, 0)}, {"cover": None},
+    {"detect_scale": float("nan")},
 ])
 def test_config_invalid(kwargs):
     with pytest.raises(UsageError):
@@ -306,3 +322,16 @@ def test_public_verbs_resolve_and_are_documented():
             assert value.__doc__, f"veil.{name} has no docstring"
     faces = veil.find_faces(np.zeros((64, 64, 3), np.uint8))
     assert isinstance(faces, veil.Detections) and len(faces) == 0
+
+
+def test_the_api_refuses_what_would_be_written_or_read_other_than_asked(tmp_path, face_photo):
+    # anonymize_file of a JPEG to out.png wrote JPEG data under the .png name; videos were checked already.
+    import veil
+    from veil.errors import TooLargeError
+
+    wrong = veil.anonymize_file(face_photo, tmp_path / "out.png", Config(verify=False))
+    assert wrong.status.value == "failed" and "use .jpg" in wrong.error and not (tmp_path / "out.png").exists()
+    assert veil.anonymize_file(face_photo, tmp_path / "out.jpeg", Config(verify=False)).status.value == "ok"
+    # Config.max_pixels holds for arrays as for files
+    with pytest.raises(TooLargeError):
+        veil.anonymize_image(np.zeros((100, 100), np.uint8), Config(max_pixels=1000))

@@ -254,6 +254,7 @@ class Config:
                 choices = ", ".join(m.value for m in enum_type)
                 raise UsageError(f"{name.replace('_', '-')} must be one of {choices}, not {value!r}") from None
 
+        self._check_types()
         coerce("mode", Mode)
         coerce("audio", AudioPolicy)
         coerce("region_shape", RegionShape)
@@ -261,7 +262,7 @@ class Config:
         checks = [
             (0.0 < self.threshold < 1.0, "threshold must be between 0 and 1"),
             (self.min_face >= 0, "min-face must be >= 0"),
-            (0.05 <= self.detect_scale <= 4.0, "scale must be between 0.05 and 4"),
+            (0.05 <= self.detect_scale <= 4.0, "scale (detect_scale) must be between 0.05 and 4"),
             (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
             (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
             (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
@@ -274,16 +275,41 @@ class Config:
             (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
              "segment-seconds must be 0 (never split) or between 1 and 86400"),
             (0.0 <= self.text_max_share <= 1.0, "text-max-share must be between 0 (cover all text) and 1"),
-            (2 <= self.pixelate_blocks <= 64, "pixelate blocks must be between 2 and 64"),
-            (0.0 < self.blur_strength <= 2.0, "blur strength must be in (0, 2]"),
+            (2 <= self.pixelate_blocks <= 64, "pixelate_blocks must be between 2 and 64"),
+            (0.0 < self.blur_strength <= 2.0, "blur_strength must be in (0, 2]"),
             (0 <= self.crf <= 51, "crf must be between 0 and 51"),
             (self.max_pixels > 0, "max-pixels must be positive"),
-            (len(self.fill_color) == 3 and all(0 <= int(c) <= 255 for c in self.fill_color),
-             "fill colour must be three values in 0..255"),
+            (self.seed is None or self.seed >= 0, "seed must be a whole number >= 0, or None"),
         ]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+
+    def _check_types(self) -> None:
+        """Each field's type, before any range: ``tiles="no"`` is truthy and ``threads=1.5`` compares
+        fine, and either would run as something else than asked."""
+        import math
+
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), str(f.type)
+            if kind == "bool" and not isinstance(value, bool):
+                raise UsageError(f"{f.name} must be True or False, not {value!r}")
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if kind == "int" and not whole:
+                raise UsageError(f"{f.name} must be a whole number, not {value!r}")
+            if kind == "int | None" and value is not None and not whole:
+                raise UsageError(f"{f.name} must be a whole number or None, not {value!r}")
+            if kind == "float" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                        and math.isfinite(value)):
+                raise UsageError(f"{f.name} must be a number, not {value!r}")
+            if kind == "str" and not isinstance(value, str):
+                raise UsageError(f"{f.name} must be text, not {value!r}")
+        colour = self.fill_color
+        if not (isinstance(colour, (tuple, list)) and len(colour) == 3
+                and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in colour)):
+            raise UsageError(f"fill_color must be three whole numbers in 0..255, not {colour!r}")
+        if not isinstance(self.cover, (tuple, list, str)):
+            raise UsageError(f"cover must be kinds such as ('faces', 'plates'), not {self.cover!r}")
 
     @property
     def reversible(self) -> bool:

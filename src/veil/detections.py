@@ -45,13 +45,18 @@ class Kind(enum.IntEnum):
 
     @classmethod
     def parse(cls, label: "str | int | Kind") -> "Kind":
-        """``Kind`` from its label (``'plate'``) or value; ``ValueError`` otherwise."""
+        """``Kind`` from its label (``'plate'``, or ``'plates'`` as ``--cover`` names it) or its
+        value (a whole number); ``ValueError`` otherwise."""
         if isinstance(label, str):
+            name = label.strip().upper()
             try:
-                return cls[label.strip().upper()]
+                return cls[name[:-1] if name in ("FACES", "PLATES") else name]
             except KeyError:
                 raise ValueError(f"unknown region kind {label!r}; expected one of "
                                  f"{', '.join(k.label for k in cls)}") from None
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+            if not (isinstance(label, (float, np.floating)) and float(label).is_integer()):
+                raise ValueError(f"a region kind is a label or a whole number, not {label!r}")
         return cls(int(label))
 
 
@@ -105,28 +110,45 @@ class Detections:
     kind: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        xyxy = np.array(self.xyxy, dtype=np.float32, copy=True).reshape(-1, 4) if np.size(self.xyxy) else np.zeros((0, 4), np.float32)
+        try:
+            xyxy = np.array(self.xyxy, dtype=np.float32, copy=True)
+        except (TypeError, ValueError):
+            raise ValueError(f"xyxy must be (N, 4) boxes, not {self.xyxy!r:.60}") from None
+        if xyxy.size == 0:
+            xyxy = np.zeros((0, 4), np.float32)
+        elif xyxy.shape == (4,):  # one box
+            xyxy = xyxy[None]
+        elif xyxy.ndim != 2 or xyxy.shape[1] != 4:  # reshaping would make boxes of other numbers
+            raise ValueError(f"xyxy must be (N, 4) boxes, not shape {xyxy.shape}")
         n = len(xyxy)
         if not np.all(np.isfinite(xyxy)):
             raise ValueError("xyxy must be finite")
         if np.any(xyxy[:, 2] < xyxy[:, 0]) or np.any(xyxy[:, 3] < xyxy[:, 1]):
             raise ValueError("boxes must satisfy x2 >= x1 and y2 >= y1")
 
-        def column(value, default, dtype, shape):
+        def column(name, value, default, dtype, shape):
             if value is None:
                 return np.full((n, *shape), default, dtype=dtype)
-            arr = np.array(value, dtype=dtype, copy=True)
+            raw = np.asarray(value)
+            if name == "kind" and raw.dtype.kind in "UO":  # labels: 'face', 'plate', 'text'
+                raw = np.array([int(Kind.parse(k)) for k in raw.ravel()]).reshape(raw.shape)
+            if np.issubdtype(dtype, np.integer) and raw.size and raw.dtype.kind == "f" \
+                    and not np.array_equal(raw, np.round(raw)):
+                raise ValueError(f"{name} must hold whole numbers, not {raw.ravel()[:4].tolist()}")
+            arr = np.array(raw, dtype=dtype, copy=True)
             if arr.size == 0 and n == 0:
                 return arr.reshape((0, *shape))
             if arr.shape != (n, *shape):
-                raise ValueError(f"expected shape {(n, *shape)}, got {arr.shape}")
+                raise ValueError(f"{name} must have shape {(n, *shape)} (one per box), not {arr.shape}")
             return arr
 
-        scores = column(self.scores, 1.0, np.float32, ())
-        landmarks = column(self.landmarks, np.nan, np.float32, (5, 2))
-        track_id = column(self.track_id, -1, np.int64, ())
-        source = column(self.source, int(Source.DETECTED), np.int8, ())
-        kind = column(self.kind, int(Kind.FACE), np.int8, ())
+        scores = column("scores", self.scores, 1.0, np.float32, ())
+        landmarks = column("landmarks", self.landmarks, np.nan, np.float32, (5, 2))
+        track_id = column("track_id", self.track_id, -1, np.int64, ())
+        source = column("source", self.source, int(Source.DETECTED), np.int8, ())
+        kind = column("kind", self.kind, int(Kind.FACE), np.int8, ())
+        if scores.size and not (np.all(np.isfinite(scores)) and scores.min() >= 0 and scores.max() <= 1 + 1e-6):
+            raise ValueError("scores must be confidences in [0, 1]")
         if source.size and (source.min() < 0 or source.max() > max(Source)):
             raise ValueError("source holds an unknown value")
         if kind.size and (kind.min() < 0 or kind.max() > max(Kind)):

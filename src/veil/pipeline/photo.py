@@ -9,7 +9,7 @@ from ..anonymize import cover
 from ..config import Config
 from ..detect import detector_for, find
 from ..detect.kinds import with_other_kinds
-from ..errors import VeilError
+from ..errors import UsageError, VeilError
 from ..media.atomic import atomic_output
 from ..detections import Kind, Source
 from ..region import Regions, regions_for
@@ -27,11 +27,15 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
     in blur/pixelate mode is re-rendered stronger first. ``edits`` (a
     ``veil.edits.FileEdits``) apply to what was found, before anything is covered.
     """
-    from ..media.image import output_format, read_image, to_rgb8, write_image
+    from ..media.image import output_format, output_suffix, read_image, to_rgb8, write_image
 
     t0 = time.perf_counter()
     picture = read_image(src, max_pixels=config.max_pixels)
     report.media = dict(picture.facts, format=picture.format)
+    fits = output_suffix(Path(dst).suffix, format=picture.format)
+    if fits != Path(dst).suffix:  # a JPEG named out.png would be written as JPEG data: refused, as for video
+        raise UsageError(f"output suffix {Path(dst).suffix or '(none)'!r} does not name the "
+                         f"{output_format(picture.format)} picture veil writes for it; use {fits}")
     if picture.facts.get("dropped_previews"):  # MPO's further pictures, a TIFF's reduced copies: never written
         n = picture.facts["dropped_previews"]
         report.warnings.append(f"the file held {n} further picture{'s' * (n != 1)} (a preview, depth map or second "

@@ -968,7 +968,9 @@ function renderTimeline() {
     }
     g.dataset.key = key || "";
     const tip = s("title");
-    tip.textContent = row.added ? `drawn ${row.added.id}` : `track ${row.track.id}: frames ${row.track.first}–${row.track.last}`;
+    tip.textContent = row.added ? `drawn ${row.added.id}`
+      : `${row.item ? row.item.label : `track ${row.track.id}`}: frames ${row.track.first}–${row.track.last}` +
+        (f.states[key] ? ` (${STATE_TEXT[f.states[key]]})` : "");
     g.append(tip);
     svg.append(g);
   });
