@@ -308,6 +308,8 @@ def _print_verification(result) -> None:
     head = {PASS: "verified: no face measured matches its original, even after the strongest attack",
             LEAK: "LEAK: do not publish",
             UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
+    if v.verdict == PASS and not counts.faces and v.checked_kinds:  # plates / text only
+        head = "verified: their detector, run again, finds no plate or text left uncovered"
     by_class = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in v.evidence["by_class"].items() if n)
     others = ", ".join(f"{n} {label}" for label, n in result.others.items())
     checked = f"{counts.faces} face{'s' * (counts.faces != 1)} checked"
