@@ -590,3 +590,28 @@ def test_overlapping_faces_get_their_own_thumbnails_and_measured_faces_come_firs
     assert plan.face_keys == {0: ("region", 2), 1: ("region", 0), 2: ("region", 1)}
     assert [w.key for w in plan.wants] == [("region", 0), ("region", 1), ("region", 2)]
     assert [w.key for w in plan_thumbnails(f, limit=2).wants] == [("region", 0), ("region", 1)]
+
+
+def test_a_thumbnail_never_shows_a_face_the_output_leaves_uncovered(tmp_path):
+    # The margin around a covered region reached a missed face beside it (and faces a person left
+    # visible): those are greyed out in the thumbnail; the output itself is untouched.
+    from veil.report.html_thumbs import plan_thumbnails, read_thumbnails
+    from veil.verify.verdicts import ResidualFinding
+
+    rng = np.random.default_rng(1)
+    picture = rng.integers(0, 256, (200, 300, 3)).astype(np.uint8)
+    path = tmp_path / "out.png"
+    Image.fromarray(picture).save(path)
+    dets = Detections([[60, 60, 120, 130]], scores=[0.9])
+    f = FileReport(input="in.png", output=str(path), kind="image", status="ok", faces=1,
+                   cover=PhotoCover(dets, Regions([[50, 50, 130, 140]], "box")))
+    f.verification = VerificationRecord((_face(0.9, box=[60, 60, 120, 130]),),
+                                        (ResidualFinding((131, 60, 171, 110), 0.8),), THR, {})
+    plan = plan_thumbnails(f)
+    thumbs, problem = read_thumbnails(f, plan.wants)
+    assert problem is None and len(thumbs) == 1
+    data = next(iter(thumbs.values())).split(",", 1)[1]
+    thumb = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")).astype(int)
+    right = thumb[10:80, -6:]  # the crop's right margin, beside the region, lies on the missed face's head
+    assert np.abs(right - 128).mean() < 6, np.abs(right - 128).mean()
+    assert np.abs(thumb[:, :6] - 128).mean() > 30  # the left margin is the picture as written

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import io
 import math
 import warnings
@@ -41,6 +42,9 @@ class Want:
     key: tuple  #: ("region", i) for a photo, ("track", id) or ("face", j) for a video
     frame: int | None  #: video frame index (decode order, from 0); None for a photo
     box: tuple[float, float, float, float]  #: the covered region, output pixels
+    #: Boxes greyed out in the thumbnail: faces the output shows uncovered (possible misses, faces a
+    #: person left visible), should the margin around the region reach them.
+    hide: tuple = ()
 
 
 # -- geometry -------------------------------------------------------------------
@@ -166,6 +170,36 @@ class Plan:
     withheld: set  #: keys never cut: their face still matches its original
 
 
+def _uncovered_boxes(file):
+    """``frame -> boxes`` (output pixels) of faces the output shows uncovered: the residual findings
+    (counted or excused) and the faces a person left visible, grown to their heads."""
+    from .records import VideoCover
+
+    v = file.verification
+    findings = [*(v.residual if v is not None else ()), *(getattr(v, "excused", ()) if v is not None else ())]
+    review = file.review or {}
+    visible = review.get("left_visible") or []
+    tracks = {x["track"] for x in visible if x.get("track") is not None}
+    cover = file.cover
+    found = cover.found if isinstance(cover, VideoCover) else None
+
+    def boxes(frame):
+        out = [f.box for f in findings if f.frame == frame or frame is None]
+        out += [x["box"] for x in visible if x.get("track") is None or frame is None]
+        if tracks and found is not None and frame is not None and 0 <= frame < len(found):
+            d = found[frame]
+            out += [tuple(d.xyxy[i]) for i in range(len(d)) if int(d.track_id[i]) in tracks]
+        return [_head(b) for b in out if _box(b) is not None]
+    return boxes
+
+
+def _head(box, scale: float = 1.8) -> tuple[float, float, float, float]:
+    """A face box grown to its head, roughly (the region a cover would take, and more)."""
+    x1, y1, x2, y2 = _box(box)
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale / 2, (y2 - y1) * scale / 2
+    return (cx - hw, cy - hh * 1.1, cx + hw, cy + hh)
+
+
 def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FILE) -> Plan:
     """Decide which output regions to thumbnail; reads no pixels.
 
@@ -223,6 +257,8 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
                 wants.append(Want(("track", track.id), pick[0], pick[1]))
     withheld = {face_keys[j] for j, verdict in enumerate(verdicts) if j in face_keys and verdict.leaks}
     wants = [w for w in wants if w.key not in withheld]
+    uncovered = _uncovered_boxes(file)
+    wants = [dataclasses.replace(w, hide=tuple(uncovered(w.frame))) for w in wants]
     # The budget goes first to faces the recognizer measured, then to other faces with a verdict,
     # then to detections it is not sure are faces, then to regions without one (stable sort).
     rank: dict[tuple, int] = {}
@@ -244,11 +280,27 @@ def _encode(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _cut(rgb: np.ndarray, box) -> str | None:
+def _cut(rgb: np.ndarray, box, hide=()) -> str | None:
     c = crop_box(box, rgb.shape[1], rgb.shape[0])
     if c is None:
         return None
-    return _encode(rgb[c[1]:c[3], c[0]:c[2]])
+    return _encode(_greyed(rgb[c[1]:c[3], c[0]:c[2]], hide, c, 1.0, 1.0))
+
+
+def _greyed(crop: np.ndarray, hide, origin, sx: float, sy: float) -> np.ndarray:
+    """``crop`` with the ``hide`` boxes (picture pixels; the crop starts at ``origin``, scaled by
+    ``sx``, ``sy``) painted neutral grey: a report never shows a face the output leaves uncovered."""
+    if not hide:
+        return crop
+    crop = crop.copy()
+    for b in hide:
+        x1 = max(0, int(math.floor(b[0] * sx)) - origin[0])
+        y1 = max(0, int(math.floor(b[1] * sy)) - origin[1])
+        x2 = min(crop.shape[1], int(math.ceil(b[2] * sx)) - origin[0])
+        y2 = min(crop.shape[0], int(math.ceil(b[3] * sy)) - origin[1])
+        if x2 > x1 and y2 > y1:
+            crop[y1:y2, x1:x2] = 128
+    return crop
 
 
 def _pil_to_rgb8(img) -> np.ndarray:
@@ -298,6 +350,7 @@ def _read_image(path: Path, wants: list[Want], max_pixels: int) -> dict[tuple, s
                 orientation = 1
             up_w, up_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
             crops = {w.key: crop_box(w.box, up_w, up_h) for w in wants}
+            hides = {w.key: w.hide for w in wants}
             sides = [max(c[2] - c[0], c[3] - c[1]) for c in crops.values() if c is not None]
             if not sides:
                 return {}
@@ -314,7 +367,7 @@ def _read_image(path: Path, wants: list[Want], max_pixels: int) -> dict[tuple, s
         x1, y1 = int(math.floor(c[0] * sx)), int(math.floor(c[1] * sy))
         x2, y2 = min(rgb.shape[1], int(math.ceil(c[2] * sx))), min(rgb.shape[0], int(math.ceil(c[3] * sy)))
         if x2 - x1 >= 2 and y2 - y1 >= 2:
-            out[key] = _encode(rgb[y1:y2, x1:x2])
+            out[key] = _encode(_greyed(rgb[y1:y2, x1:x2], hides[key], (x1, y1), sx, sy))
     return out
 
 
@@ -332,7 +385,7 @@ def _read_video(path: Path, wants: list[Want], max_pixels: int) -> dict[tuple, s
     with iter_frames(path, max_pixels=max_pixels) as frames:
         for frame in frames:
             for w in by_frame.get(frame.index, ()):
-                uri = _cut(frame.rgb, w.box)
+                uri = _cut(frame.rgb, w.box, w.hide)
                 if uri is not None:
                     out[w.key] = uri
             if frame.index >= last:
