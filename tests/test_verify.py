@@ -526,6 +526,23 @@ def test_residual_faces_flags_confident_faces_outside_the_covered_mask():
     assert inside_fraction(np.array([[300, 300, 400, 400]]), covered).tolist() == [0.0]
 
 
+def test_a_face_between_covered_heads_is_flagged_when_its_eyes_and_nose_show():
+    # Its loose box lay 56% inside its neighbours' regions and a caption's box, so the box rule let
+    # it pass ("verified"); two of its eyes and nose outside every covered pixel flag it.
+    rgb = np.zeros((100, 200, 3), np.uint8)
+    covered = np.zeros((100, 200), bool)
+    covered[:, :55] = True  # the neighbour's head region
+    covered[75:, :] = True  # a caption's box below
+    eyes_out = np.array([[[52, 40], [70, 40], [62, 55], [55, 68], [68, 68]]], np.float32)  # one eye covered
+    eyes_in = np.array([[[20, 40], [35, 40], [30, 55], [25, 68], [35, 68]]], np.float32)
+    box = [[10, 20, 80, 100]]
+    seen = Detections(box, scores=[0.8], landmarks=eyes_out)
+    assert inside_fraction(seen.xyxy, covered)[0] > 0.5
+    assert len(residual_faces(rgb, covered, FakeDetector(seen))) == 1
+    assert len(residual_faces(rgb, covered, FakeDetector(Detections(box, scores=[0.8], landmarks=eyes_in)))) == 0
+    assert len(residual_faces(rgb, covered, FakeDetector(Detections(box, scores=[0.8])))) == 0  # no landmarks
+
+
 class CoverDetector:
     """One real face always; and a 'face' beside the cover wherever the covered square is dark."""
 
