@@ -293,3 +293,37 @@ def test_originals_are_found_in_the_folders_given_and_only_with_their_sha256(run
     with pytest.raises(Exception, match="changed since the run"):
         other.file(0, editable=True)
     assert "not found" in ReviewSession(run / "out", originals=[tmp_path / "nowhere"]).files[0].problem
+
+
+def test_the_browser_gets_no_token_on_its_command_line(run_dir, tmp_path):
+    # A browser's command line is readable by every local user (ps): it is given a page only this
+    # user can read, which forwards to the URL with the token; the page goes when the review stops.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    seen = tmp_path / "seen"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {seen}.arg\nls -l "${{1#file://}}" > {seen}.mode\n'
+                       f'cat "${{1#file://}}" > {seen}.page\n')
+    browser.chmod(0o755)
+    env = dict(os.environ, BROWSER=str(browser))
+    proc = subprocess.Popen([sys.executable, "-m", "veil", "review", str(run_dir / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip()
+        deadline = time.monotonic() + 30
+        while not Path(f"{seen}.page").exists() or not Path(f"{seen}.page").read_text():
+            assert time.monotonic() < deadline, "the browser was never started"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    arg = Path(f"{seen}.arg").read_text().strip()
+    assert arg.startswith("file://") and "token" not in arg
+    assert Path(f"{seen}.mode").read_text().startswith("-rw-------")
+    assert url in Path(f"{seen}.page").read_text().replace("&amp;", "&")
+    assert not Path(arg[len("file://"):]).parent.exists()  # gone with the review

@@ -51,6 +51,32 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return review
 
 
+def open_browser(url: str, *, keep_s: float = 60.0) -> Path:
+    """Open ``url`` in the browser without putting its token on a command line; returns the
+    folder of the forwarding page (removed after ``keep_s`` seconds, or when the review stops).
+
+    A browser is started with the page to open as an argument, which every local user can
+    read (``ps``, ``/proc/PID/cmdline``) for as long as it runs. It is given instead a file only
+    this user can read, which forwards to ``url``.
+    """
+    import html
+    import shutil
+    import tempfile
+    import webbrowser
+
+    folder = Path(tempfile.mkdtemp(prefix="veil-review-"))  # mode 0700
+    page = folder / "open.html"
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f'<!doctype html><meta http-equiv="refresh" content="0;url={html.escape(url, quote=True)}">'
+                f'<meta name="referrer" content="no-referrer"><title>veil review</title>')
+    threading.Thread(target=webbrowser.open, args=(page.as_uri(),), daemon=True).start()
+    remove = threading.Timer(keep_s, shutil.rmtree, (folder,), {"ignore_errors": True})
+    remove.daemon = True
+    remove.start()
+    return folder
+
+
 def open_socket(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (port 0: a free one); ``UsageError`` when it cannot be had."""
     try:
@@ -120,10 +146,7 @@ def run_review(args) -> int:
               "the ORIGINAL, un-anonymized pictures", file=sys.stderr)
     files = len(session.files)
     print(f"veil: reviewing {files} file{'s' * (files != 1)} of {outdir}; Ctrl-C stops", file=sys.stderr)
-    if not args.no_browser:
-        import webbrowser
-
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    opener = None if args.no_browser else open_browser(url)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                            timeout_graceful_shutdown=5))
     code = ExitCode.OK
@@ -141,5 +164,9 @@ def run_review(args) -> int:
         app.applier.stop()
         session.close()
         sock.close()
+        if opener is not None:
+            import shutil
+
+            shutil.rmtree(opener, ignore_errors=True)
     print("veil: review stopped; edits are saved in " + str(session.edits_path), file=sys.stderr)
     return code
