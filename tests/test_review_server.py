@@ -203,8 +203,12 @@ def test_apply_renders_the_edited_file_and_updates_the_report(run):
     item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
     session.set_edits(0, _edit_body(removed=[item["ref"]]))
     old = (run / "out" / PHOTO).read_bytes()
+    killed = run / "out" / ".veil-tmp-apply-999999-x"  # what a killed Apply leaves behind
+    (killed / "out").mkdir(parents=True)
+    (killed / "out" / PHOTO).write_bytes(old)
     result = apply_pending(session)
     assert result.rendered == [PHOTO] and not result.failed
+    assert not killed.exists()  # removed under the folder's lock
     assert (run / "out" / PHOTO).read_bytes() != old
     entry = json.loads((run / "out" / "veil-report.json").read_text())["files"][0]
     assert entry["review"]["counts"]["removed"] == 1 and entry["input"] == PHOTO  # relative, as the run wrote it

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..media.atomic import TEMP_PREFIX, OutputLock
+from ..media.atomic import TEMP_PREFIX, OutputLock, remove_stale_temporaries
 from ..report import FileReport, RunReport, write_json
 
 __all__ = ["ApplyResult", "Cancelled", "apply_pending", "Applier"]
@@ -66,6 +66,7 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
     config = session.config
     # Another veil run into the same folder would race Apply's moves and report.
     lock = OutputLock(session.outdir).acquire()
+    remove_stale_temporaries(session.outdir)  # a killed Apply's or run's, now that no one else writes here
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "apply-", dir=session.outdir))
     entries = {f.id: f.entry for f in files}
     staged: list[tuple[Path, Path, Path | None, Path | None]] = []
