@@ -5,7 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["file_sha256"]
+from ..errors import TooLargeError
+
+__all__ = ["file_sha256", "check_size"]
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse a picture or video frame over ``max_pixels`` (``TooLargeError``): the one limit
+    for files (read from their header, before decoding) and for arrays given to the API."""
+    if width * height > max_pixels:
+        raise TooLargeError(f"picture too large: {width}x{height} = {width * height} pixels, "
+                            f"over the limit of {max_pixels}")
 
 
 def file_sha256(path: str | os.PathLike) -> str:

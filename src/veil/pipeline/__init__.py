@@ -58,13 +58,12 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
         More pixels than ``config.max_pixels`` (as a file with them would be refused).
     """
     from ..detect.kinds import with_other_kinds
-    from ..errors import TooLargeError
+    from ..media import check_size
     from ..media.image import to_rgb8
 
     config = config or Config()
-    if isinstance(pixels, np.ndarray) and pixels.ndim >= 2 and pixels.shape[0] * pixels.shape[1] > config.max_pixels:
-        raise TooLargeError(f"{pixels.shape[1]}x{pixels.shape[0]} is over {config.max_pixels:,} pixels "
-                            "(Config.max_pixels)")
+    if isinstance(pixels, np.ndarray) and pixels.ndim >= 2:
+        check_size(pixels.shape[1], pixels.shape[0], config.max_pixels)
     faces = find(pixels, config, detector=detector) if config.covers_faces else None
     found = with_other_kinds(faces, to_rgb8(pixels), config) if config.other_kinds else faces
     regions = regions_for(found, config)

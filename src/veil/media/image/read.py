@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.errors import MediaError, TooLargeError, UnsupportedMediaError, VeilError
 
+from .. import check_size
 from .decode import decode_opencv, needs_opencv, pillow_pixels, tiff_orientation_neutral
 from .formats import OPEN_FORMATS, ORIENTATION_TAG, RAW_SUFFIXES, one_line, register_heif
 from .pixels import apply_orientation
@@ -178,11 +179,8 @@ def _decode(data: bytes, max_pixels: int | None) -> Picture:
     with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as im:
         fmt = "JPEG" if im.format == "MPO" else str(im.format)
         width, height = im.size
-        if max_pixels is not None and width * height > max_pixels:
-            raise TooLargeError(
-                f"picture too large: {width}x{height} = {width * height} pixels,"
-                f" over the limit of {max_pixels}"
-            )
+        if max_pixels is not None:
+            check_size(width, height, max_pixels)
         facts: dict[str, Any] = {"mode": im.mode}
         _frames_check(im, fmt, facts)
         facts["had_alpha"] = bool(im.has_transparency_data)

@@ -21,7 +21,7 @@ import av.error
 import cv2
 import numpy as np
 
-from ...errors import MediaError, TooLargeError, UnsupportedMediaError
+from ...errors import MediaError, UnsupportedMediaError
 
 
 # --------------------------------------------------------------------------- records
@@ -341,8 +341,3 @@ def open_input(path: Path) -> Any:
     return container
 
 
-def check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise TooLargeError(
-            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
-        )

@@ -18,7 +18,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ...errors import MediaError, UnsupportedMediaError
-from .base import (Frame, Orientation, VideoInfo, check_pixels, codec_name, display_matrix, is_attached_picture,
+from .. import check_size
+from .base import (Frame, Orientation, VideoInfo, codec_name, display_matrix, is_attached_picture,
                    open_input, pix_fmt_bits, reason)
 
 
@@ -95,7 +96,7 @@ class VideoSource:
         if ctx.width and ctx.height:
             # Refuse before decoding anything: the header size is what a bomb lies about
             # least (decoded frames are checked again).
-            check_pixels(ctx.width, ctx.height, self.max_pixels)
+            check_size(ctx.width, ctx.height, self.max_pixels)
         ctx.thread_type = "AUTO"  # frame + slice threads: decoding is the cheap half
         # Defence in depth: the decoder itself refuses bigger pictures than allowed,
         # even when the header gave no size (FFmpeg's option is a C int).
@@ -127,7 +128,7 @@ class VideoSource:
         except StopIteration:
             raise MediaError("no decodable video frame") from None
         self.coded_width, self.coded_height = self.first.width, self.first.height
-        check_pixels(self.coded_width, self.coded_height, self.max_pixels)
+        check_size(self.coded_width, self.coded_height, self.max_pixels)
         self.orientation = Orientation(display_matrix(self.first))
         self.width, self.height = self.orientation.display_size(
             self.coded_width, self.coded_height
