@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..verify.evidence import PARTLY_COVERED, rule_text
 from ..verify.verdicts import FILL_EDGE, LEAK, NOT_ON_ORIGINAL, PASS, UNVERIFIABLE
 from .html_review import review_html
-from .html_parts import badge, box_text, flat, kinds_text, kv, media_line, plural, short, thumb_html
+from .html_parts import badge, box_text, flat, items_kinds_text, kinds_text, kv, media_line, plural, short, thumb_html
 from .html_svg import esc, fmt, meter_svg, run_length, runs, timeline_html
 from .html_thumbs import MAX_PER_FILE, plan_thumbnails, read_thumbnails
 
@@ -32,8 +30,7 @@ def file_state(f) -> tuple[str, str, str]:
     cls, word, text = _state(f)
     shown_by_person = f.verification.left_visible if f.ok and f.verification is not None else ()
     if shown_by_person:  # the verdict speaks of covered faces only; these are shown on purpose
-        kinds = Counter(x.get("kind", "face") for x in shown_by_person)
-        text += f" Left visible by a person (consent): {kinds_text(dict(sorted(kinds.items())))}, not covered, not verified."
+        text += f" Left visible by a person (consent): {items_kinds_text(shown_by_person)}, not covered, not verified."
     return cls, word, text
 
 

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 
 from ..detections import kinds_text
 from .html_svg import esc, fmt, number
 
-__all__ = ["plural", "kinds_text", "box_text", "short", "flat", "kv", "badge", "rate", "media_line", "thumb_html"]
+__all__ = ["plural", "kinds_text", "items_kinds_text", "box_text", "short", "flat", "kv", "badge", "rate", "media_line", "thumb_html"]
+
+
+def items_kinds_text(items) -> str:
+    """The kinds of a review record's items in words, kinds in order (``'1 face, 2 plates'``;
+    an item without ``kind`` is a face)."""
+    return kinds_text(dict(sorted(Counter(x.get("kind", "face") for x in items).items())))
 
 
 def plural(n: int, word: str, plural: str | None = None) -> str:

@@ -10,10 +10,8 @@ person decided on. Geometry only, never pixels.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..verify.verdicts import MADE_BY_COVER
-from .html_parts import kinds_text
+from .html_parts import items_kinds_text
 from .html_svg import esc
 
 __all__ = ["review_html"]
@@ -52,10 +50,9 @@ def review_html(review: dict, verification) -> str:
     """
     counts = review.get("counts") or {}
     removed = review.get("removed") or []
-    kinds = Counter(x.get("kind", "face") for x in removed)
     # "as not a face", or with plates and text "(3 faces, 9 plates): false detections"
-    faces_only = set(kinds) <= {"face"}
-    which = "as not a face" if faces_only else f"({kinds_text(dict(sorted(kinds.items())))}): false detections"
+    faces_only = all(x.get("kind", "face") == "face" for x in removed)
+    which = "as not a face" if faces_only else f"({items_kinds_text(removed)}): false detections"
     parts = ["<h3>Reviewed by a person</h3>",
              f'<p>{int(counts.get("reviewed", 0))} item(s) marked reviewed; {int(counts.get("removed", 0))} removed '
              f'{esc(which)}; {int(counts.get("left_visible", 0))} left visible; {int(counts.get("added", 0))} '

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import base64
 import bisect
-import dataclasses
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import RegionShape
+from ..detections import Detections
+from ..region import head_regions
 from .html_svg import runs
 
 __all__ = ["MAX_SIDE", "MARGIN", "Want", "Plan", "crop_box", "plan_thumbnails", "read_thumbnails", "box_iou"]
@@ -176,7 +178,7 @@ def _uncovered_boxes(file):
     from .records import VideoCover
 
     v = file.verification
-    findings = [*(v.residual if v is not None else ()), *(getattr(v, "excused", ()) if v is not None else ())]
+    findings = [*v.residual, *v.excused] if v is not None else []
     review = file.review or {}
     visible = review.get("left_visible") or []
     tracks = {x["track"] for x in visible if x.get("track") is not None}
@@ -189,15 +191,13 @@ def _uncovered_boxes(file):
         if tracks and found is not None and frame is not None and 0 <= frame < len(found):
             d = found[frame]
             out += [tuple(d.xyxy[i]) for i in range(len(d)) if int(d.track_id[i]) in tracks]
-        return [_head(b) for b in out if _box(b) is not None]
+        faces = [b for b in map(_box, out) if b is not None]
+        if not faces:
+            return []
+        # grown to their heads as a cover would be, and more (scale 2: hair, ears, a turned head)
+        heads = head_regions(Detections(faces), scale=2.0, shape=RegionShape.BOX)
+        return [tuple(float(v) for v in b) for b in heads.boxes]
     return boxes
-
-
-def _head(box, scale: float = 1.8) -> tuple[float, float, float, float]:
-    """A face box grown to its head, roughly (the region a cover would take, and more)."""
-    x1, y1, x2, y2 = _box(box)
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale / 2, (y2 - y1) * scale / 2
-    return (cx - hw, cy - hh * 1.1, cx + hw, cy + hh)
 
 
 def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FILE) -> Plan:
@@ -258,7 +258,7 @@ def plan_thumbnails(file, *, region_scale: float = 1.5, limit: int = MAX_PER_FIL
     withheld = {face_keys[j] for j, verdict in enumerate(verdicts) if j in face_keys and verdict.leaks}
     wants = [w for w in wants if w.key not in withheld]
     uncovered = _uncovered_boxes(file)
-    wants = [dataclasses.replace(w, hide=tuple(uncovered(w.frame))) for w in wants]
+    wants = [replace(w, hide=tuple(uncovered(w.frame))) for w in wants]
     # The budget goes first to faces the recognizer measured, then to other faces with a verdict,
     # then to detections it is not sure are faces, then to regions without one (stable sort).
     rank: dict[tuple, int] = {}
