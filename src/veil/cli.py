@@ -40,7 +40,6 @@ AUDIT_EXIT_CODES_HELP = """exit codes:
 """
 
 
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 itself; keep it one line
         self.exit(ExitCode.USAGE, f"veil: {message} (see 'veil {self.prog.split()[-1]} --help')\n"

@@ -90,7 +90,7 @@ class OutputInUseError(VeilError):
 
 # A POSIX absolute path inside an exception's text: a report travels with the outputs and
 # holds no absolute path, so an unforeseen error's text keeps the last name only.
-_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[^\s'\"/]+/)+(?=[^\s'\"/]*)")
+_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[^\s'\"/]+/)+")
 
 
 def failure_message(exc: Exception) -> str:

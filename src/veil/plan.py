@@ -171,9 +171,10 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
     taken: dict[Path, Path] = {}
     planned: set[Path] = set()
     for src, rel in candidates:
-        if src.resolve() in planned:  # named twice (or as itself and inside its folder): once is enough
+        real = src.resolve()
+        if real in planned:  # named twice (or as itself and inside its folder): once is enough
             continue
-        planned.add(src.resolve())
+        planned.add(real)
         try:
             kind = media_kind(src) if src.is_file() else None
             suffix = rel.suffix

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -60,7 +61,6 @@ def open_browser(url: str, *, keep_s: float = 60.0) -> Path:
     this user can read, which forwards to ``url``.
     """
     import html
-    import shutil
     import tempfile
     import webbrowser
 
@@ -165,8 +165,6 @@ def run_review(args) -> int:
         session.close()
         sock.close()
         if opener is not None:
-            import shutil
-
             shutil.rmtree(opener, ignore_errors=True)
     print("veil: review stopped; edits are saved in " + str(session.edits_path), file=sys.stderr)
     return code

@@ -8,10 +8,8 @@ that combine a track's frames.
 
 from __future__ import annotations
 
-import dataclasses
-
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -162,7 +160,7 @@ class TrackCollector:
                 # each verified representative keeps the distance to its own original (evaluate
                 # returns the originals of the verified ones, in order)
                 closest = iter(d.min(axis=0))
-                verdicts = [dataclasses.replace(v, multi_frame=float(next(closest))) if v.verified else v
+                verdicts = [replace(v, multi_frame=float(next(closest))) if v.verified else v
                             for v in verdicts]
         return TrackVerdict(faces=tuple(verdicts), multi_frame=multi, threshold=thr,
                             frames_total=self.frames_total, frames_usable=self.frames_usable,
