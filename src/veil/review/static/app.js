@@ -11,10 +11,13 @@ const FLAG_TEXT = {residual: "possible missed face", leak: "still matches", unve
   gaps: "track with gaps", other: ""};
 const STATE_TEXT = {removed: "deleted", left_visible: "left visible"};
 
+// The pictures' zoom when they fit their frames (S.view is replaced, never changed in place).
+const FIT = Object.freeze({z: 1, x: 0, y: 0});
+
 const S = {
   run: null, file: null, fileId: null, frame: 0, shown: -1, tool: "select", sel: null, drawKind: "face",
   undo: [], redo: [], chunks: new Map(), outVersion: 0, playing: false, polling: null,
-  view: {z: 1, x: 0, y: 0},  // zoom of both pictures: scale, and the shift in CSS pixels of the frame box
+  view: FIT,  // zoom of both pictures: scale, and the shift in CSS pixels of the frame box
 };
 
 // -- small helpers -------------------------------------------------------------------------
@@ -48,9 +51,9 @@ function toast(text, error = false) {
 async function api(path, opts = {}) {
   let res;
   try { res = await fetch(path, Object.assign({credentials: "same-origin"}, opts)); } catch (e) {
-    throw new Error(opts.method === "PUT" || opts.method === "POST"
-      ? "Not saved: veil review cannot be reached (was it stopped?). Start it again and open its new URL."
-      : "veil review cannot be reached (was it stopped?). Start it again and open its new URL.");
+    const saving = opts.method === "PUT" || opts.method === "POST";
+    throw new Error(`${saving ? "Not saved: v" : "V"}eil review cannot be reached (was it stopped?). ` +
+      "Start it again and open its new URL.");
   }
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
@@ -151,7 +154,7 @@ async function openFile(id, frame) {
   let model;
   try { model = await api(`/api/files/${id}`); } catch (e) { toast(e.message, true); renderOverview(); return; }
   if (S.fileId !== id) {
-    S.undo = []; S.redo = []; S.sel = null; S.chunks = new Map(); S.tool = "select"; S.view = {z: 1, x: 0, y: 0};
+    S.undo = []; S.redo = []; S.sel = null; S.chunks = new Map(); S.tool = "select"; S.view = FIT;
   }
   S.fileId = id; S.file = model; S.shown = -1;
   S.frame = frame !== null ? frame : (model.kind === "video" ? Math.min(S.frame, model.frames - 1) : 0);
@@ -209,7 +212,7 @@ function buildFileView() {
     h("span", {class: "sep"}),
     h("button", {class: "icon", title: "Zoom out (-)", onclick: () => zoomBy(1 / 1.5)}, "−"),
     h("button", {class: "zoomlevel", id: "zoom-level", title: "Fit the picture (0); zoom with the wheel, drag to move",
-      onclick: () => setView({z: 1, x: 0, y: 0})}, "100%"),
+      onclick: () => setView(FIT)}, "100%"),
     h("button", {class: "icon", title: "Zoom in (+)", onclick: () => zoomBy(1.5)}, "+"),
     h("button", {class: "icon hide-narrow", title: "Keyboard shortcuts (?)", onclick: () => $("#help").showModal()}, "?"));
   const pane = (which, title, note) => h("div", {class: "pane"},
@@ -482,7 +485,7 @@ function zoomTo(box, {minScreen = 60} = {}) {
   const r = frameRect();
   if (!r || !S.file) return;
   const k = r.width / S.file.width, w = Math.max(box[2] - box[0], box[3] - box[1]) * k;
-  const z = Math.max(S.view.z, Math.min(MAX_ZOOM, w * S.view.z < minScreen ? minScreen / Math.max(w, 1) : S.view.z));
+  const z = w * S.view.z < minScreen ? Math.min(MAX_ZOOM, Math.max(S.view.z, minScreen / Math.max(w, 1))) : S.view.z;
   const cx = k * (box[0] + box[2]) / 2, cy = k * (box[1] + box[3]) / 2;
   setView({z, x: r.width / 2 - cx * z, y: r.height / 2 - cy * z});
 }
@@ -1073,7 +1076,7 @@ document.addEventListener("keydown", (ev) => {
     l: leaveVisibleSelected, x: extendSelected, r: () => toggleReviewed(),
     v: () => setTool("select"), b: () => setTool("box"), e: () => setTool("ellipse"),
     Escape: () => { setTool("select"); select(null); }, "?": () => $("#help").showModal(),
-    "+": () => zoomBy(1.5), "=": () => zoomBy(1.5), "-": () => zoomBy(1 / 1.5), "0": () => setView({z: 1, x: 0, y: 0}),
+    "+": () => zoomBy(1.5), "=": () => zoomBy(1.5), "-": () => zoomBy(1 / 1.5), "0": () => setView(FIT),
     z: () => { const b = selectedBox(); if (b) zoomTo(b, {minScreen: 160}); },
   };
   const fn = keys[ev.key] || keys[ev.key.toLowerCase && ev.key.length === 1 && !ev.shiftKey ? ev.key.toLowerCase() : ""];
