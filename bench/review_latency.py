@@ -85,7 +85,7 @@ def seek_decode(path: Path, frames: list[int], frame_count: int) -> dict:
 
 
 class Served:
-    """A ``veil review`` subprocess; requests go through its cookie, as the page's do."""
+    """A ``veil review`` subprocess; requests carry its token in a header, as the page's do."""
 
     def __init__(self, outdir: Path) -> None:
         self.started = time.perf_counter()
@@ -97,12 +97,13 @@ class Served:
             self.stop()
             raise SystemExit(f"veil review printed no URL: {self.proc.stderr.read()[-400:]}")
         self.base = self.url.split("?")[0]
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        with self.opener.open(self.url, timeout=60) as r:
+        self.token = self.url.split("?token=")[1]
+        with urllib.request.urlopen(self.url, timeout=60) as r:
             r.read()
 
     def get(self, path: str) -> bytes:
-        with self.opener.open(self.base + path.lstrip("/"), timeout=120) as r:
+        ask = urllib.request.Request(self.base + path.lstrip("/"), headers={"X-Veil-Token": self.token})
+        with urllib.request.urlopen(ask, timeout=120) as r:
             return r.read()
 
     def stop(self) -> None:

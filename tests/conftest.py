@@ -75,14 +75,14 @@ class ReviewServer:
         self.thread.start()
         while not self.server.started:
             self.thread.join(0.02)
-        self.cookie = None
+        self.logged_in = False
         self.token = TOKEN
 
-    def request(self, method, path, *, body=None, headers=None, host=None, cookie=True):
+    def request(self, method, path, *, body=None, headers=None, host=None, token=True):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         all_headers = {"Host": host if host is not None else f"127.0.0.1:{self.port}"}
-        if cookie and self.cookie:
-            all_headers["Cookie"] = self.cookie
+        if token and self.logged_in:
+            all_headers["X-Veil-Token"] = TOKEN
         all_headers.update(headers or {})
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for k, v in all_headers.items():
@@ -114,11 +114,10 @@ class ReviewServer:
         return f"http://127.0.0.1:{self.port}"
 
     def login(self):
-        r = self.get(f"/?token={TOKEN}", cookie=False)
-        assert r.status == 303 and r.getheader("location") == "/"
-        set_cookie = r.getheader("set-cookie")
-        assert "httponly" in set_cookie.lower() and "samesite=strict" in set_cookie.lower()
-        self.cookie = set_cookie.split(";")[0]
+        """Send the token (as the page does, in a header) with every request from now on."""
+        r = self.get(f"/?token={TOKEN}", token=False)
+        assert r.status == 200 and r.getheader("set-cookie") is None
+        self.logged_in = True
         return self
 
     def close(self):

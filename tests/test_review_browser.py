@@ -490,3 +490,33 @@ def test_zoom_shows_both_pictures_alike_and_drawing_lands_in_picture_pixels(serv
     _until(page, "document.body.dataset.zoom === '1'")
     assert not errors, errors
     page.close()
+
+
+def test_the_token_is_never_a_cookie_and_leaves_the_address_bar(review_run, serve, browser):
+    # Browsers send a cookie to every port of its host, so another local server the user visits
+    # would receive it: the page keeps the token in its origin's storage and sends it as a header,
+    # pictures included.
+    server = serve(review_run / "out", login=False)
+    fid = next(f["id"] for f in server.login().json("/api/run")["files"] if f["relative_path"] == PHOTO)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.origin}/?token={server.token}")
+    page.wait_for_selector(".filecard img[src^='blob:']")
+    assert page.url == f"{server.origin}/" and context.cookies() == []
+    page.reload()  # the token stays with this origin, for this review
+    page.wait_for_selector(".filecard img[src^='blob:']")
+    page.goto(f"{server.origin}/#/file/{fid}")
+    for which in ("input", "output"):
+        _until(page, f"(document.querySelector('#img-{which}') || {{}}).naturalWidth > 0 && "
+                     f"document.querySelector('#img-{which}').src.startsWith('blob:')")
+    assert "token" not in page.url and context.cookies() == [] and not errors
+    context.close()
+    # Without it (another browser profile, the URL without its token): data is refused, the page says why.
+    stranger = browser.new_context()
+    page = stranger.new_page()
+    page.goto(f"{server.origin}/")
+    page.wait_for_selector("text=Open the URL veil review printed")
+    assert not page.locator(".filecard").count()
+    stranger.close()

@@ -43,24 +43,40 @@ def _edit_body(**lists):
 
 
 # -- access -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/", "/api/run", "/static/app.js", "/api/files/0", "/api/files/0/input",
-                                  "/no/such/thing"])
+@pytest.mark.parametrize("path", ["/api/run", "/api/files/0", "/api/files/0/input", "/api/files/0/output",
+                                  "/api/files/0/boxes", "/api/apply", "/no/such/thing"])
 def test_no_token_no_access(run_dir, serve, path):
     server = serve(run_dir / "out", login=False)
     r = server.get(path)
     assert r.status == 401
     assert "access token" in r.text
-    r = server.get(path, headers={"Cookie": f"veil_review_{server.port}=guess"})
-    assert r.status == 401
+    for guess in ("guess", "", server.token + "x", "t0ken-for-testé"):
+        assert server.get(path, headers={"X-Veil-Token": guess}).status == 401
+    # The token is never taken from a cookie: browsers send cookies to every port of a host.
+    for name in ("veil_review", f"veil_review_{server.port}", "token", "X-Veil-Token"):
+        assert server.get(path, headers={"Cookie": f"{name}={server.token}"}).status == 401
+    assert server.get(f"{path}?token={server.token}").status == 401
 
 
 def test_wrong_token_in_the_url(run_dir, serve):
     server = serve(run_dir / "out", login=False)
     r = server.get("/?token=nope")
     assert r.status == 401 and r.getheader("set-cookie") is None
+    assert server.get("/?token=t0ken-for-test%C3%A9").status == 401  # not ASCII: refused, not a server error
 
 
-def test_token_visit_sets_the_cookie_then_everything_works(run_dir, serve):
+def test_the_page_loads_without_the_token_and_holds_no_data(run_dir, serve):
+    # The page and its assets are veil's own code, the same for every run: the token in the URL
+    # (or in the page's storage) is what the page then sends with every request for data.
+    server = serve(run_dir / "out", login=False)
+    for path in ("/", "/static/app.js", "/static/app.css", "/static/icon.svg"):
+        r = server.get(path)
+        assert r.status == 200 and r.getheader("set-cookie") is None
+        assert str(run_dir) not in r.text and PHOTO not in r.text
+    assert server.get("/static/nothing.js").status == 404
+
+
+def test_with_the_token_in_its_header_everything_works(run_dir, serve):
     server = serve(run_dir / "out")
     page = server.get("/")
     assert page.status == 200 and "veil review" in page.text
@@ -258,10 +274,11 @@ def test_veil_review_prints_the_url_first_and_stops_on_ctrl_c(run_dir, stop, cod
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and "/?token=" in url
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        with opener.open(url, timeout=30) as page:  # the token visit sets the cookie, then the page
+        with urllib.request.urlopen(url, timeout=30) as page:
             assert page.status == 200 and b"veil review" in page.read()
-        with opener.open(url.split("?")[0] + "api/run", timeout=30) as run:
+        token = url.split("?token=")[1]
+        ask = urllib.request.Request(url.split("?")[0] + "api/run", headers={"X-Veil-Token": token})
+        with urllib.request.urlopen(ask, timeout=30) as run:
             assert json.loads(run.read())["files"][0]["relative_path"] == PHOTO
     finally:
         proc.send_signal(getattr(signal, stop))

@@ -2,10 +2,14 @@
 
 Security, for a server that shows un-anonymized originals:
 
-* **Token.** Every request needs the session's random token: the URL printed at
-  start carries it once (``/?token=...``); that visit sets an HttpOnly,
-  SameSite=Strict cookie (named per port) and redirects to ``/`` so the token
-  leaves the address bar. Anything else without it gets 401.
+* **Token.** Every API request needs the session's random token in an
+  ``X-Veil-Token`` header. The URL printed at start carries it once
+  (``/?token=...``, checked here); the page keeps it in its origin's storage and
+  drops it from the address bar. It is never a cookie: browsers send cookies to
+  every port of a host, so another local server the browser visits would receive
+  it. A custom header also makes any cross-site request a preflighted one, which
+  this server never allows. Only the page and its static assets (no data) load
+  without it; anything else without it gets 401.
 * **Host header** must be an IP literal or ``localhost`` with the bound port:
   a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) is refused.
 * **Origin.** A request that changes state (not GET/HEAD) needs an ``Origin``
@@ -29,13 +33,13 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .apply import Applier
 from .session import Conflict, NotFound, Refused, ReviewSession
 
-__all__ = ["create_app", "CSP"]
+__all__ = ["create_app", "CSP", "TOKEN_HEADER"]
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -47,6 +51,8 @@ _HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-option
 _ASSETS = {"app.js": ("app.js", "text/javascript"), "app.css": ("app.css", "text/css"),
            "icon.svg": ("icon.svg", "image/svg+xml")}
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+#: The request header that carries the access token (lower case, as ASGI gives header names).
+TOKEN_HEADER = "x-veil-token"
 
 
 def _asset(name: str) -> bytes:
@@ -58,7 +64,6 @@ class _Guard:
 
     def __init__(self, app, *, token: str, port: int) -> None:
         self.app, self.token, self.port = app, token, port
-        self.cookie = f"veil_review_{port}"
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -73,16 +78,13 @@ class _Guard:
         host = headers.get("host", "")
         if not self._host_ok(host):
             return await _plain(400, "unexpected Host header", scope, receive, send_secured)
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        given = (query.get("token") or [""])[0]
-        if scope["path"] == "/" and given:
-            if not secrets.compare_digest(given, self.token):
+        path = scope["path"]
+        if path == "/":
+            given = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [""])[0]
+            if given and not self._token_is(given):
                 return await _plain(401, "wrong access token: open the URL veil review printed", scope, receive,
                                     send_secured)
-            response = RedirectResponse("/", status_code=303)
-            response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict", path="/")
-            return await response(scope, receive, send_secured)
-        if not secrets.compare_digest(_cookie(headers.get("cookie", ""), self.cookie), self.token):
+        elif not path.startswith("/static/") and not self._token_is(headers.get(TOKEN_HEADER, "")):
             return await _plain(401, "open the URL veil review printed (it carries the access token)", scope,
                                 receive, send_secured)
         if scope["method"] not in _SAFE_METHODS:
@@ -90,6 +92,10 @@ class _Guard:
             if origin != f"http://{host}" or headers.get("sec-fetch-site", "same-origin") != "same-origin":
                 return await _plain(403, "cross-origin request refused", scope, receive, send_secured)
         return await self.app(scope, receive, send_secured)
+
+    def _token_is(self, given: str) -> bool:
+        # bytes: compare_digest refuses str with characters outside ASCII, which a client may send
+        return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), self.token.encode())
 
     def _host_ok(self, host: str) -> bool:
         name, _, port = host.rpartition(":")
@@ -103,14 +109,6 @@ class _Guard:
         except ValueError:
             return False
         return True
-
-
-def _cookie(header: str, name: str) -> str:
-    for part in header.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return ""
 
 
 async def _plain(status: int, text: str, scope, receive, send) -> None:

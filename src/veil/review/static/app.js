@@ -20,6 +20,45 @@ const S = {
   view: FIT,  // zoom of both pictures: scale, and the shift in CSS pixels of the frame box
 };
 
+// -- access --------------------------------------------------------------------------------
+// The printed URL brings the token once (?token=); it is kept in this origin's storage (which
+// other ports cannot read, unlike cookies, which browsers send to every port of a host) and
+// sent as a header with every request. It leaves the address bar at once.
+const TOKEN = (() => {
+  const given = new URLSearchParams(location.search).get("token");
+  try {
+    if (given) localStorage.setItem("veil-review-token", given);
+    else return localStorage.getItem("veil-review-token") || "";
+  } catch (e) { /* storage off: this tab still works until it reloads */ }
+  if (given) history.replaceState(null, "", "/" + location.hash);
+  return given || "";
+})();
+const NO_ACCESS = "Open the URL veil review printed: it carries the access token.";
+const authorized = (opts = {}) => Object.assign({}, opts, {headers: Object.assign({"X-Veil-Token": TOKEN}, opts.headers)});
+
+// A picture, fetched with the token, shown from memory (an <img> cannot send a header).
+async function showPicture(img, url) {
+  const res = await fetch(url, authorized());
+  if (!res.ok) throw new Error(res.status === 401 ? NO_ACCESS : `${res.status} ${res.statusText}`);
+  const old = img.dataset.blob;
+  img.dataset.blob = URL.createObjectURL(await res.blob());
+  img.src = img.dataset.blob;
+  if (old) URL.revokeObjectURL(old);  // the old picture stays on screen until the new one is drawn
+}
+// Thumbnails load when they scroll into view, as loading="lazy" would.
+const thumbs = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    thumbs.unobserve(e.target);
+    showPicture(e.target, e.target.dataset.src).catch(() => {});
+  }
+}, {rootMargin: "300px"});
+// Before #main's pictures are replaced: their memory goes with them.
+function releasePictures() {
+  thumbs.disconnect();
+  for (const img of document.querySelectorAll("#main img[data-blob]")) URL.revokeObjectURL(img.dataset.blob);
+}
+
 // -- small helpers -------------------------------------------------------------------------
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -50,7 +89,7 @@ function toast(text, error = false) {
 }
 async function api(path, opts = {}) {
   let res;
-  try { res = await fetch(path, Object.assign({credentials: "same-origin"}, opts)); } catch (e) {
+  try { res = await fetch(path, authorized(opts)); } catch (e) {
     const saving = opts.method === "PUT" || opts.method === "POST";
     throw new Error(`${saving ? "Not saved: v" : "V"}eil review cannot be reached (was it stopped?). ` +
       "Start it again and open its new URL.");
@@ -58,7 +97,7 @@ async function api(path, opts = {}) {
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok && res.status !== 202) {
-    const err = new Error((body && body.error) || `${res.status} ${res.statusText}`);
+    const err = new Error(res.status === 401 ? NO_ACCESS : (body && body.error) || `${res.status} ${res.statusText}`);
     err.conflict = Boolean(body && body.conflict);
     throw err;
   }
@@ -126,7 +165,7 @@ function renderOverview() {
   const attention = files.filter((f) => !f.problem && f.priority < 4).length;
   const cards = files.map((f) => {
     const thumb = f.problem ? h("div", {class: "thumbph"}) :
-      h("img", {src: `/api/files/${f.id}/output${f.kind === "video" ? "/0" : ""}?v=${S.outVersion}`, alt: "", loading: "lazy"});
+      h("img", {"data-src": `/api/files/${f.id}/output${f.kind === "video" ? "/0" : ""}?v=${S.outVersion}`, alt: ""});
     const share = f.items ? Math.round(100 * f.reviewed / f.items) : 100;
     return h("a", {class: `filecard p${f.priority}` + (f.problem ? " problem" : ""), href: `#/file/${f.id}`},
       thumb,
@@ -141,12 +180,14 @@ function renderOverview() {
         f.problem ? null : h("div", {class: "muted"}, `${f.reviewed} of ${plural(f.items, "item")} reviewed`),
         f.problem ? null : h("div", {class: "progress"}, h("i", {style: `width:${share}%`}))));
   });
+  releasePictures();
   put($("#main"), h("div", {class: "overview"},
     h("h1", {}, "Review before publishing"),
     h("p", {class: "lede"}, attention
       ? `${plural(attention, "file")} need${attention === 1 ? "s" : ""} your eyes first (listed first). In each file, check what is flagged, delete false detections, draw over any face, plate or text veil missed, and mark items reviewed. Then Apply: veil re-renders and verifies the edited files and updates the report.`
       : "Nothing is flagged. Look through each file all the same: veil can miss a face. Mark items reviewed as you go; Apply writes your edits."),
     h("div", {class: "files"}, cards)));
+  for (const img of $("#main").querySelectorAll("img[data-src]")) thumbs.observe(img);
 }
 
 // -- file view -----------------------------------------------------------------------------
@@ -231,6 +272,7 @@ function buildFileView() {
     video ? buildTransport() : null, video ? h("div", {class: "timeline", id: "timeline"}) : null);
   const side = h("aside", {class: "side"}, h("section", {class: "detail", id: "detail"}),
     h("section", {id: "list"}));
+  releasePictures();
   put($("#main"), h("div", {class: "fileview"}, tools, work, side));
   for (const which of ["input", "output"]) {
     const img = $(`#img-${which}`);
@@ -262,7 +304,8 @@ function load(which, frame, force = false) {
   if (!force && l.shows === frame && !l.busy) return;
   if (l.busy) { l.want = frame; return; }
   l.busy = true; l.loading = frame;
-  $(`#img-${which}`).src = pictureUrl(which, frame);
+  // The element it was asked for: its load event, or a failure here, ends this load.
+  showPicture($(`#img-${which}`), pictureUrl(which, frame)).catch(() => onImageLoad(which, true));
 }
 function onImageLoad(which, failed = false) {
   const l = loaders[which];
