@@ -65,6 +65,18 @@ def test_detections_name_the_column_and_take_kind_labels():
     assert Detections([0, 0, 5, 5]).xyxy.shape == (1, 4)  # one box
 
 
+def test_detections_compare_by_value():
+    d = Detections([[0, 0, 10, 20], [5, 5, 8, 9]], scores=[0.9, 0.3])
+    assert d == Detections([[0, 0, 10, 20], [5, 5, 8, 9]], scores=[0.9, 0.3])  # NaN landmarks alike
+    assert d[[0, 1]] == d and d[0] == d[:1] and Detections.empty() == d[d.scores > 1]
+    for other in (d.replace(scores=[0.9, 0.4]), d.replace(track_id=[1, -1]), d.replace(kind=["face", "text"]),
+                  d[:1], d.replace(xyxy=[[0, 0, 10, 20], [5, 5, 8, 10]])):
+        assert d != other
+    assert d != d.xyxy.tolist() and d != None  # noqa: E711
+    with pytest.raises(TypeError):  # equal by value: not a dict key
+        hash(d)
+
+
 def test_box_iou():
     iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]], rtol=1e-5)
@@ -129,6 +141,18 @@ def test_box_mask_covers_fractional_edges():
     mask = union_mask(np.array([[2.4, 3.6, 5.2, 7.01]]), "box", 10, 10)
     rows, cols = np.nonzero(mask)
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (3, 7, 2, 5)
+
+
+def test_regions_index_compare_and_validate():
+    r = Regions([[0, 0, 10, 10], [20, 20, 40, 30], [5, 5, 6, 6]], kinds=[0, 1, 2])
+    assert r[1] == Regions([20, 20, 40, 30], kinds=[1])
+    assert r[r.kinds != 0].kinds.tolist() == [1, 2] and r[[2, 0]].boxes.tolist() == [[5, 5, 6, 6], [0, 0, 10, 10]]
+    assert r[1:].shape is r.shape and len(r[r.kinds > 5]) == 0
+    assert r != Regions(r.boxes, kinds=[0, 0, 2]) and r != Regions(r.boxes, "box", kinds=r.kinds)
+    # each of these became boxes of other numbers silently (reshaped), or covered nothing
+    for boxes in ([1, 2, 3, 4, 5, 6, 7, 8], [[0, 0], [5, 5]], np.zeros((2, 4, 1)), [[10, 0, 5, 5]], None, "abcd"):
+        with pytest.raises(ValueError):
+            Regions(boxes)
 
 
 def test_empty_and_outside_regions():

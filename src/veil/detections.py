@@ -100,6 +100,8 @@ class Detections:
     (1, [40.0])
     >>> len(d[d.scores > 0.95])
     0
+    >>> d == Detections([[10, 10, 50, 60]], scores=[0.9])
+    True
     """
 
     xyxy: np.ndarray
@@ -199,6 +201,15 @@ class Detections:
 
     def __repr__(self) -> str:
         return f"Detections(n={len(self)}, xyxy={self.xyxy.tolist()!r})"
+
+    def __eq__(self, other) -> bool:
+        """Equal when every column holds the same values (NaN landmarks equal NaN)."""
+        if not isinstance(other, Detections):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, k), getattr(other, k), equal_nan=k in ("xyxy", "scores", "landmarks"))
+                   for k in _COLUMNS)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and its arrays are not hashable
 
     # -- derived ------------------------------------------------------------
     @property

@@ -43,9 +43,20 @@ class Regions:
     kinds: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        boxes = np.array(self.boxes, np.float32, copy=True).reshape(-1, 4)
+        try:
+            boxes = np.array(self.boxes, np.float32, copy=True)
+        except (TypeError, ValueError):
+            raise ValueError(f"region boxes must be (N, 4), not {self.boxes!r:.60}") from None
+        if boxes.size == 0:
+            boxes = np.zeros((0, 4), np.float32)
+        elif boxes.shape == (4,):  # one box
+            boxes = boxes[None]
+        elif boxes.ndim != 2 or boxes.shape[1] != 4:  # reshaping would make boxes of other numbers
+            raise ValueError(f"region boxes must be (N, 4), not shape {boxes.shape}")
         if not np.all(np.isfinite(boxes)):
             raise ValueError("region boxes must be finite")
+        if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
+            raise ValueError("region boxes must satisfy x2 >= x1 and y2 >= y1")
         boxes.setflags(write=False)
         kinds = (np.zeros(len(boxes), np.int8) if self.kinds is None
                  else np.array(self.kinds, np.int8, copy=True).reshape(-1))
@@ -58,6 +69,20 @@ class Regions:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def __getitem__(self, index) -> "Regions":
+        """The regions picked by ``index`` (an int, a slice, a boolean mask or indices), same shape."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Regions(self.boxes[index], self.shape, self.kinds[index])
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Regions):
+            return NotImplemented
+        return (self.shape == other.shape and np.array_equal(self.boxes, other.boxes)
+                and np.array_equal(self.kinds, other.kinds))
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and its arrays are not hashable
 
     @classmethod
     def empty(cls, shape: RegionShape = RegionShape.ELLIPSE) -> "Regions":

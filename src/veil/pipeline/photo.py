@@ -12,7 +12,7 @@ from ..detect.kinds import with_other_kinds
 from ..errors import UsageError, VeilError
 from ..media.atomic import atomic_output
 from ..detections import Kind, Source
-from ..region import Regions, regions_for
+from ..region import regions_for
 from ..report import FileReport, PhotoCover, covered_counts
 from .masks import record_edits, write_mask
 
@@ -68,7 +68,7 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
         mask = regions.mask(*out.shape[:2])
         if config.covers_faces:
             out, report.verification = verify_picture(picture.pixels, out, dets[found_only],
-                                                      Regions(regions.boxes[found_only], regions.shape), config,
+                                                      regions[found_only], config,
                                                       detector_for(config.residual_detection), rng=rng, mask=mask)
         else:  # faces are not covered: looking for them in the output would flag every one
             report.verification = VerificationRecord()

@@ -94,7 +94,7 @@ def verify_picture(original: np.ndarray, anonymized: np.ndarray, dets: Detection
     def render(overrides: dict) -> dict:
         out = anonymized.copy()
         for i, stronger in overrides.items():
-            face = Regions(regions.boxes[i:i + 1], regions.shape)
+            face = regions[i]
             face_mask = face.mask(height, width)
             out[face_mask] = cover(original, face, stronger, rng)[face_mask]
         state["out"] = out

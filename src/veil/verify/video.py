@@ -53,7 +53,7 @@ def render_with_overrides(original: np.ndarray, regions: Regions, keys: list, co
         picked = [i for i, k in enumerate(keys) if k == key]
         if not picked:
             continue
-        sub = Regions(regions.boxes[picked], regions.shape)
+        sub = regions[picked]
         redo = cover(original, sub, stronger, rng)
         mask = sub.mask(*original.shape[:2])
         out[mask] = redo[mask]
