@@ -143,6 +143,57 @@ def test_a_changed_setting_or_input_redoes_that_file(tmp_path, capsys):
     assert _report(out)["resumed"] == 3
 
 
+# A value other than the default for each; a photo must come out byte for byte as with the defaults.
+_VIDEO_ONLY = {"tile_every": 3, "scan": "full", "reuse_repeats": False, "pad_frames": 9, "audio": "keep", "crf": 30,
+               "preset": "slow", "residual_every": 3, "segment_seconds": 5.0, "kinds_every": 4}
+
+
+def test_video_only_settings_change_no_photo():
+    # What lets a resumed run keep its photos when only these change: they change nothing in a photo.
+    import dataclasses
+    import tempfile
+
+    from veil.config import VIDEO_ONLY_FIELDS, Config
+    from veil.pipeline import anonymize_file
+
+    assert set(_VIDEO_ONLY) == set(VIDEO_ONLY_FIELDS)
+    src = Path(__file__).parent / "data" / "face_mask" / "maksssksksss343.jpg"
+
+    def untimed(value):  # times and the output's own path differ from run to run
+        if isinstance(value, dict):
+            return {k: untimed(v) for k, v in value.items() if k not in ("timings", "elapsed_ms", "output")}
+        return [untimed(v) for v in value] if isinstance(value, list) else value
+
+    def run(config, dst):
+        report = untimed(anonymize_file(src, dst, config).to_dict(input_hash=True))
+        return dst.read_bytes(), report
+
+    base = Config(cover=("faces", "plates", "text"), seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = run(base, Path(tmp) / "a.jpg")
+        assert expected[1]["faces"]  # a photo with a face, verified
+        for field, value in _VIDEO_ONLY.items():
+            assert value != getattr(base, field)
+            assert run(dataclasses.replace(base, **{field: value}), Path(tmp) / f"{field}.jpg") == expected, field
+
+
+def test_a_video_only_setting_keeps_the_photos_and_redoes_the_videos(tmp_path, clip, capsys):
+    import shutil
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _photos(src)
+    shutil.copy(clip, src / "clip.mp4")
+    base = ["anonymize", str(src), "-o", str(out), "--no-verify"]
+    assert main(base) == ExitCode.OK
+    assert main(base + ["--crf", "30"]) == ExitCode.OK
+    report = _report(out)
+    assert report["resumed"] == 3 and not next(f for f in report["files"] if f["input"] == "clip.mp4").get("resumed")
+    assert main(base + ["--crf", "30"]) == ExitCode.OK
+    assert _report(out)["resumed"] == 4
+    assert main(base + ["--crf", "30", "--mode", "noise"]) == ExitCode.OK  # a setting photos have: all again
+    assert "resumed" not in _report(out)
+
+
 def test_a_changed_or_missing_output_is_redone(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _photos(src)

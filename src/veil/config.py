@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
-           "COVER_KINDS", "RESIDUAL_EVERY", "RESIDUAL_DEFAULTS", "KINDS_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE",
+           "COVER_KINDS", "VIDEO_ONLY_FIELDS", "RESIDUAL_EVERY", "RESIDUAL_DEFAULTS", "KINDS_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE",
            "parse_cover", "usable_cpus"]
 
 #: The Config fields that make the detector.
@@ -22,6 +22,10 @@ DETECTOR_FIELDS = ("threshold", "detect_scale", "tiles", "min_face", "precision"
 #: detections and tracks): edits name those, so they hold for these settings only.
 SCAN_FIELDS = (*DETECTOR_FIELDS, "tile_every", "scan", "reuse_repeats", "pad_frames", "cover", "text_max_share",
                "kinds_every")
+#: The Config fields a photo's output and report entry never depend on (video scanning, tracking,
+#: encoding, audio, the video checks' schedules): a resumed run keeps its photos whatever they are.
+VIDEO_ONLY_FIELDS = ("tile_every", "scan", "reuse_repeats", "pad_frames", "audio", "crf", "preset",
+                     "residual_every", "segment_seconds", "kinds_every")
 #: Video pass 1: motion-aware scan plans where the whole-frame pass sees frames downscaled (over
 #: 1280 px: there the full scan's tiles miss faint small faces every tile finds), else every frame
 #: scanned as a photo (``auto``, default); always the full scan; always the plans (bench/RESULTS.md,

@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import Iterable
 
 from .._version import __version__
-from ..config import Config
+from ..config import VIDEO_ONLY_FIELDS, Config
 from ..errors import VeilError, shown
 from ..media import file_sha256
 from ..media.atomic import fsync_path
 
-__all__ = ["JOURNAL_NAME", "SCHEMA", "Journal", "JournalEntry", "settings_fingerprint", "job_fingerprint",
+__all__ = ["JOURNAL_NAME", "SCHEMA", "Journal", "JournalEntry", "settings_fingerprint", "settings_fingerprints",
+           "job_fingerprint",
            "input_identity",
            "journal_key", "entry_for", "output_digest"]
 
@@ -49,16 +50,30 @@ SCHEMA = "veil-journal/1"
 _NOT_OUTPUT_FIELDS = frozenset({"threads"})
 
 
-def settings_fingerprint(config: Config, *, masks: bool, input_hash: bool) -> str:
+def settings_fingerprint(config: Config, *, masks: bool, input_hash: bool, kind: str = "video") -> str:
     """A digest of everything that shapes a file's output and report entry.
 
-    Every :class:`~veil.config.Config` field except ``threads``, the masks and
-    input-hash options, and veil's version (a new version may cover differently).
+    Every :class:`~veil.config.Config` field except ``threads`` (for a ``kind``
+    ``"image"`` file, also except :data:`~veil.config.VIDEO_ONLY_FIELDS`), the
+    masks and input-hash options, and veil's version (a new version may cover
+    differently).
     """
-    settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_OUTPUT_FIELDS}
+    skip = _NOT_OUTPUT_FIELDS | (frozenset(VIDEO_ONLY_FIELDS) if kind == "image" else frozenset())
+    settings = {k: v for k, v in config.to_dict().items() if k not in skip}
     blob = json.dumps({"settings": settings, "masks": bool(masks), "input_hash": bool(input_hash),
                        "veil": __version__}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def settings_fingerprints(config: Config, *, masks: bool, input_hash: bool) -> dict[str, str]:
+    """:func:`settings_fingerprint` by a file's kind (``image``, ``video``; any other kind: ``video``'s,
+    which holds every setting)."""
+    return {kind: settings_fingerprint(config, masks=masks, input_hash=input_hash, kind=kind)
+            for kind in ("image", "video")}
+
+
+def _of_kind(fingerprints: dict[str, str], kind) -> str:
+    return fingerprints.get(kind) or fingerprints["video"]
 
 
 def job_fingerprint(fingerprint: str, job) -> str:
@@ -208,15 +223,17 @@ class Journal:
             self._f.close()
             self._f = None
 
-    def candidates(self, jobs: Iterable, fingerprint: str) -> dict[int, JournalEntry]:
-        """Jobs (by position) whose last line is ``ok`` with these settings and whose output is in place.
+    def candidates(self, jobs: Iterable, fingerprints: dict[str, str]) -> dict[int, JournalEntry]:
+        """Jobs (by position) whose last line is ``ok`` with these settings (:func:`settings_fingerprints`,
+        for the kind of file the line records) and whose output is in place.
 
         Cheap checks only (paths, settings, output size); :meth:`confirm` hashes.
         """
         found = {}
         for index, job in enumerate(jobs):
             e = self.latest.get(str(job.out_rel))
-            if (e is None or e.status != "ok" or e.settings != job_fingerprint(fingerprint, job)
+            if (e is None or e.status != "ok"
+                    or e.settings != job_fingerprint(_of_kind(fingerprints, e.entry.get("kind")), job)
                     or e.rel != str(job.rel) or e.output_size is None):
                 continue
             try:
@@ -256,12 +273,13 @@ def output_digest(report, job) -> tuple[int | None, str | None]:
     return job.dst.stat().st_size, file_sha256(job.dst)
 
 
-def entry_for(report, job, *, fingerprint: str, input_hash: bool, key: bytes | None,
+def entry_for(report, job, *, fingerprints: dict[str, str], input_hash: bool, key: bytes | None,
               digest: tuple[int | None, str | None] | None = None) -> JournalEntry:
-    """The journal line of a finished file; ``digest`` from :func:`output_digest` (made here when None)."""
+    """The journal line of a finished file (``fingerprints`` from :func:`settings_fingerprints`);
+    ``digest`` from :func:`output_digest` (made here when None)."""
     size, digest = digest if digest is not None else output_digest(report, job)
     return JournalEntry(rel=str(job.rel), output=str(job.out_rel), status=report.status.value,
                         input=input_identity(report.input_sha256, input_hash=input_hash, key=key),
-                        settings=job_fingerprint(fingerprint, job), output_size=size, output_sha256=digest,
+                        settings=job_fingerprint(_of_kind(fingerprints, report.kind), job), output_size=size, output_sha256=digest,
                         entry=report.to_dict(input_hash=input_hash))
 

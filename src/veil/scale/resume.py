@@ -14,7 +14,7 @@ from typing import Callable
 from ..config import Config, usable_cpus
 from ..errors import VeilError
 from ..report import FileReport
-from .journal import Journal, entry_for, journal_key, settings_fingerprint
+from .journal import Journal, entry_for, journal_key, settings_fingerprints
 
 __all__ = ["Resume"]
 
@@ -27,14 +27,14 @@ class Resume:
         self.journal = Journal(outdir, restart=restart)
         self.notify = notify
         self.broken = False
-        self.fingerprint = settings_fingerprint(config, masks=masks, input_hash=input_hash)
+        self.fingerprints = settings_fingerprints(config, masks=masks, input_hash=input_hash)
         self.input_hash = input_hash
         # Without input hashes the journal names inputs by a keyed hash (its key outside OUTDIR).
         self.key = None if input_hash else journal_key()
 
     def done(self, jobs: list) -> dict[int, FileReport]:
         """Plan index -> stored report entry, for every job already done (inputs and outputs hashed again)."""
-        found = self.journal.candidates(jobs, self.fingerprint)
+        found = self.journal.candidates(jobs, self.fingerprints)
         if not found:
             return {}
         confirmed = Journal.confirm(jobs, found, input_hash=self.input_hash, key=self.key,
@@ -48,7 +48,7 @@ class Resume:
         if self.broken:
             return
         try:
-            self.journal.append(entry_for(report, job, fingerprint=self.fingerprint, input_hash=self.input_hash,
+            self.journal.append(entry_for(report, job, fingerprints=self.fingerprints, input_hash=self.input_hash,
                                           key=self.key, digest=digest))
         except (VeilError, OSError) as exc:
             self.broken = True
