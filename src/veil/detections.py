@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Detections", "Source", "Kind", "kinds_text"]
+__all__ = ["Detections", "Source", "Kind", "kinds_text", "as_boxes"]
 
 
 class Source(enum.IntEnum):
@@ -68,6 +68,27 @@ def kinds_text(counts: dict) -> str:
 _COLUMNS = ("xyxy", "scores", "landmarks", "track_id", "source", "kind")
 
 
+def as_boxes(value, name: str = "boxes") -> np.ndarray:
+    """``value`` as a new float32 ``(N, 4)`` array of finite ``x1, y1, x2, y2`` boxes with
+    ``x2 >= x1`` and ``y2 >= y1`` (one box may be given flat); ``ValueError`` naming ``name``
+    otherwise. Nothing is reshaped: eight numbers are not two boxes."""
+    try:
+        boxes = np.array(value, dtype=np.float32, copy=True)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (N, 4) boxes, not {value!r:.60}") from None
+    if boxes.size == 0:
+        boxes = np.zeros((0, 4), np.float32)
+    elif boxes.shape == (4,):  # one box
+        boxes = boxes[None]
+    elif boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{name} must be (N, 4) boxes, not shape {boxes.shape}")
+    if not np.all(np.isfinite(boxes)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
+        raise ValueError(f"{name} must satisfy x2 >= x1 and y2 >= y1")
+    return boxes
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
@@ -112,21 +133,8 @@ class Detections:
     kind: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        try:
-            xyxy = np.array(self.xyxy, dtype=np.float32, copy=True)
-        except (TypeError, ValueError):
-            raise ValueError(f"xyxy must be (N, 4) boxes, not {self.xyxy!r:.60}") from None
-        if xyxy.size == 0:
-            xyxy = np.zeros((0, 4), np.float32)
-        elif xyxy.shape == (4,):  # one box
-            xyxy = xyxy[None]
-        elif xyxy.ndim != 2 or xyxy.shape[1] != 4:  # reshaping would make boxes of other numbers
-            raise ValueError(f"xyxy must be (N, 4) boxes, not shape {xyxy.shape}")
+        xyxy = as_boxes(self.xyxy, "xyxy")
         n = len(xyxy)
-        if not np.all(np.isfinite(xyxy)):
-            raise ValueError("xyxy must be finite")
-        if np.any(xyxy[:, 2] < xyxy[:, 0]) or np.any(xyxy[:, 3] < xyxy[:, 1]):
-            raise ValueError("boxes must satisfy x2 >= x1 and y2 >= y1")
 
         def column(name, value, default, dtype, shape):
             if value is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RegionShape
-from .detections import Detections, Kind, Source
+from .detections import Detections, Kind, Source, as_boxes
 
 __all__ = ["Regions", "head_regions", "regions_for", "union_mask", "box_pixels"]
 
@@ -43,20 +43,7 @@ class Regions:
     kinds: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        try:
-            boxes = np.array(self.boxes, np.float32, copy=True)
-        except (TypeError, ValueError):
-            raise ValueError(f"region boxes must be (N, 4), not {self.boxes!r:.60}") from None
-        if boxes.size == 0:
-            boxes = np.zeros((0, 4), np.float32)
-        elif boxes.shape == (4,):  # one box
-            boxes = boxes[None]
-        elif boxes.ndim != 2 or boxes.shape[1] != 4:  # reshaping would make boxes of other numbers
-            raise ValueError(f"region boxes must be (N, 4), not shape {boxes.shape}")
-        if not np.all(np.isfinite(boxes)):
-            raise ValueError("region boxes must be finite")
-        if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
-            raise ValueError("region boxes must satisfy x2 >= x1 and y2 >= y1")
+        boxes = as_boxes(self.boxes, "region boxes")
         boxes.setflags(write=False)
         kinds = (np.zeros(len(boxes), np.int8) if self.kinds is None
                  else np.array(self.kinds, np.int8, copy=True).reshape(-1))
