@@ -406,3 +406,22 @@ def test_every_class_has_a_sentence_even_without_a_control():
                                                                                    face_width=60.0)):
         assert e.kind in (ev.PASS, ev.LEAK) and "control" not in e.note and e.to_dict()["note"]
     assert ev.classify(distance=None, control=None, face_width=60.0, unverifiable="low_confidence").note
+
+
+def test_a_decision_read_back_from_a_report_is_the_decision_made():
+    # Reports (and a resumed run's journal) hold scores rounded to 4 places and boxes to 0.1 px; a
+    # verdict holds them so, or a face within 0.00005 of its line would change class on the way back.
+    line = ev.leak_line(0.9, 200.0)
+    cases = [dict(width=200.0, distance=line - k * 1e-6, score=0.9) for k in range(1, 120)]  # at the line
+    cases += [dict(width=ev.MIN_FACE_PX - k * 1e-3, distance=0.2, score=0.9) for k in range(1, 60)]  # size
+    cases += [dict(width=64.0, distance=0.2, score=ev.MIN_DETECTOR_SCORE - k * 1e-5) for k in range(1, 60)]
+    for case in cases:
+        w = case["width"]
+        v = FaceVerdict(box=(10.0, 10.0, 10.0 + w, 10.0 + w), distances={"blur": case["distance"]}, threshold=0.52934,
+                        control=0.9, score=case["score"], region="given")
+        back = FaceVerdict.from_dict(v.to_dict())
+        assert back.evidence == v.evidence and back.status == v.status and back == v, case
+    t = TrackVerdict(faces=(v,), multi_frame={"mean": line - 3e-6}, threshold=0.52934, frames_total=3,
+                     frames_usable=3, frames_combined=3)
+    back = TrackVerdict.from_dict(t.to_dict())
+    assert back.evidence == t.evidence and back.status == t.status

@@ -52,6 +52,12 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
+def _held(x: float, nd: int = 4) -> float:
+    """``x`` as a report writes it (:func:`_r`); a non-finite value as it is."""
+    x = float(x)
+    return round(x, nd) if math.isfinite(x) else x
+
+
 # =============================================================================
 # Verdicts (no pixels, no embeddings)
 # =============================================================================
@@ -126,6 +132,16 @@ class FaceVerdict(_Decision):
     #: A video track's representative: the closest multi-frame attack's distance to THIS frame's
     #: original, judged against this frame's own control (None: no multi-frame attack).
     multi_frame: float | None = None
+
+    def __post_init__(self) -> None:
+        # The scores are held as the report writes them, so a decision read back from a report (or
+        # a resumed run's journal) is the decision made: rounding never moves a face across a line.
+        object.__setattr__(self, "box", tuple(round(float(v), 1) for v in self.box))
+        object.__setattr__(self, "distances", {k: _held(v) for k, v in self.distances.items()})
+        object.__setattr__(self, "threshold", _held(self.threshold))
+        for name, nd in (("control", 4), ("score", 3), ("multi_frame", 4)):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _held(getattr(self, name), nd))
 
     # -- decisions, derived from the raw scores --------------------------------
     @property
@@ -218,6 +234,11 @@ class TrackVerdict(_Decision):
     frames_combined: int
     track_id: int | None = None
     elapsed_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        # As FaceVerdict: held as the report writes them.
+        object.__setattr__(self, "multi_frame", {k: _held(v) for k, v in self.multi_frame.items()})
+        object.__setattr__(self, "threshold", _held(self.threshold))
 
     def _all_scores(self) -> list[tuple[float, str, int | None]]:
         out = [(d, name, f.frame) for f in self.faces if f.verified for name, d in f.distances.items()]
