@@ -190,6 +190,8 @@ def test_a_video_only_setting_keeps_the_photos_and_redoes_the_videos(tmp_path, c
     assert report["resumed"] == 3 and not next(f for f in report["files"] if f["input"] == "clip.mp4").get("resumed")
     assert main(base + ["--crf", "30"]) == ExitCode.OK
     assert _report(out)["resumed"] == 4
+    page = (out / "veil-report.html").read_text()
+    assert '<b>4</b>done by an earlier run' in page and page.count("not redone") == 4
     assert main(base + ["--crf", "30", "--mode", "noise"]) == ExitCode.OK  # a setting photos have: all again
     assert "resumed" not in _report(out)
 

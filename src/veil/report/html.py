@@ -253,6 +253,8 @@ def _stats_html(run, summary) -> str:
              ("faces covered", summary.faces), ("frames", summary.frames)]
     stats[4:4] = [(name, summary.covered[kind])  # --cover plates,text
                   for kind, name in (("plate", "plates covered"), ("text", "text covered")) if kind in summary.covered]
+    if run.resumed:
+        stats.append(("done by an earlier run", run.resumed))
     if summary.skipped:
         stats.append(("skipped (not media)", summary.skipped))
     if run.verified:

@@ -192,8 +192,8 @@ def file_section(i: int, f, state: tuple[str, str, str], *, settings: dict, thum
     for w in dict.fromkeys(f.warnings):
         out.append(f'<p class="warnline"><b>Warning:</b> {esc(w)}</p>')
     if f.resumed:
-        out.append('<p class="muted">Done by an earlier, interrupted run of this command with the same input and '
-                   "settings (from the output folder's journal).</p>")
+        out.append('<p class="muted">Done by an earlier run into this folder with the same input and every setting '
+                   "that shapes this file (from the output folder's journal); not redone.</p>")
     facts = [(k, short(v)) for k, v in flat(media)]
     timings = [(k, f"{fmt(v, 3)} s" if k != "fps" else f"{fmt(v, 2)} fps") for k, v in flat(f.timings)]
     if facts or timings:

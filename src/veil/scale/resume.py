@@ -1,9 +1,9 @@
 """Resuming a run: which planned files the output folder's journal says are done.
 
 :class:`Resume` is what ``veil anonymize`` holds for one run: it finds the
-files an earlier run finished with the same input and settings (their report
-entries come back as :class:`veil.report.FileReport` records marked ``resumed``) and records each
-file this run finishes (:mod:`veil.scale.journal`).
+files an earlier run finished with the same input and settings (for a photo, the video-only
+settings aside; their report entries come back as :class:`veil.report.FileReport` records
+marked ``resumed``) and records each file this run finishes (:mod:`veil.scale.journal`).
 """
 
 from __future__ import annotations
