@@ -520,3 +520,30 @@ def test_the_token_is_never_a_cookie_and_leaves_the_address_bar(review_run, serv
     page.wait_for_selector("text=Open the URL veil review printed")
     assert not page.locator(".filecard").count()
     stranger.close()
+
+
+def test_a_file_opened_while_the_last_ones_pictures_load_gets_its_own(review_run, serve, browser):
+    # The last file's pictures, still loading when another file opens, used to end the new file's
+    # loads (both at frame 0): its pictures stayed blank for good.
+    import time
+
+    server = serve(review_run / "out", login=False)
+    ids = {f["relative_path"]: f["id"] for f in server.login().json("/api/run")["files"]}
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{server.origin}/?token={server.token}")
+    page.wait_for_selector(".filecard")
+
+    picture = server.session.picture
+
+    def slow(*args, **kwargs):  # the server runs in this process: pictures take their time
+        time.sleep(0.5)
+        return picture(*args, **kwargs)
+
+    server.session.picture = slow
+    page.evaluate(f"location.hash = '#/file/{ids[PHOTO]}'")
+    page.wait_for_selector("#img-input")
+    page.wait_for_timeout(100)
+    page.evaluate(f"location.hash = '#/file/{ids[CLIP]}/f0'")
+    _until(page, f"document.body.dataset.shown === '0' && location.hash.startsWith('#/file/{ids[CLIP]}') && "
+                 "['input', 'output'].every((w) => document.querySelector(`#img-${w}`).naturalWidth > 0)")
+    page.close()

@@ -104,6 +104,86 @@ def test_localhost_and_ip_hosts_are_accepted(run_dir, serve):
         assert server.get("/api/run", host=host).status == 200
 
 
+def _asgi(app, scope: dict) -> list[dict]:
+    """The messages ``app`` sends for one request (no body), without a socket."""
+    import asyncio
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False} if scope["type"] == "http" \
+            else {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def _scope(kind: str, host: str, token: str | None = None) -> dict:
+    headers = [(b"host", host.encode())] + ([(b"x-veil-token", token.encode())] if token else [])
+    return {"type": kind, "method": "GET", "path": "/api/run", "raw_path": b"/api/run", "query_string": b"",
+            "headers": headers, "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
+            "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}
+
+
+def test_port_80_is_reached_by_the_host_browsers_send(run_dir):
+    # Browsers leave out HTTP's own port from Host: a review on port 80 must take it so.
+    from veil.review.app import create_app
+
+    session = ReviewSession(run_dir / "out", originals=[run_dir / "in"])
+    try:
+        app = create_app(session, token="tok", port=80)
+        for host, status in (("127.0.0.1", 200), ("127.0.0.1:80", 200), ("[::1]", 200), ("[::1]:80", 200),
+                             ("localhost", 200), ("127.0.0.1:8080", 400), ("[::1]x", 400), ("evil.example", 400)):
+            start = _asgi(app, _scope("http", host, "tok"))[0]
+            assert start["status"] == status, host
+        app.applier.stop()
+    finally:
+        session.close()
+
+
+def test_websockets_are_refused(run_dir, serve):
+    # None is served; an install with a websocket library must not open one past the checks.
+    server = serve(run_dir / "out")
+    sent = _asgi(server.app, _scope("websocket", f"127.0.0.1:{server.port}", server.token))
+    assert [m["type"] for m in sent] == ["websocket.close"]
+
+
+def test_the_listening_socket_asks_for_tcp_nodelay():
+    # asyncio turns on TCP_NODELAY only for IPPROTO_TCP sockets: without it each response of a
+    # kept-alive connection waited ~40 ms for a delayed ACK (video played at half speed).
+    import socket
+
+    from veil.review.serve import open_socket
+
+    sock = open_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
+
+
+def test_thumbnails_are_small_pictures_of_the_output(run_dir, serve):
+    import cv2
+    import numpy as np
+
+    server = serve(run_dir / "out")
+    thumb = server.get("/api/files/0/thumb")
+    assert thumb.status == 200 and thumb.getheader("content-type") == "image/jpeg"
+    small = cv2.imdecode(np.frombuffer(thumb.body, np.uint8), cv2.IMREAD_COLOR)
+    def off(which):  # how far the thumbnail is from that picture, shrunk alike
+        full = cv2.imdecode(np.frombuffer(server.get(f"/api/files/0/{which}").body, np.uint8), cv2.IMREAD_COLOR)
+        assert small.shape[1] == min(360, full.shape[1])
+        resized = cv2.resize(full, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+        return np.abs(resized.astype(int) - small).mean()
+
+    assert off("output") < 2 < off("input")  # the output's, never the original's
+    assert server.get("/api/files/0/thumb/0").status == 404 and server.get("/api/files/9/thumb").status == 404
+    assert server.get("/api/files/0/thumb", token=False).status == 401
+
+
 @pytest.mark.parametrize("path", ["/static/../veil-report.json", "/static/%2e%2e/veil-report.json",
                                   "/static/..%2fveil-report.json", "/api/files/0/..%2f..%2fveil-report.json",
                                   "/etc/passwd", "//etc/passwd", "/api/files/0/%2Fetc%2Fpasswd",

@@ -66,6 +66,8 @@ class _Guard:
         self.app, self.token, self.port = app, token, port
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "websocket":  # none is served: refused before any check could be missed
+            return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
@@ -98,10 +100,15 @@ class _Guard:
         return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), self.token.encode())
 
     def _host_ok(self, host: str) -> bool:
-        name, _, port = host.rpartition(":")
-        if not name or port != str(self.port):
+        if host.startswith("["):  # an IPv6 literal
+            name, _, rest = host[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else None if not rest else "?"
+        else:
+            name, sep, port = host.rpartition(":")
+            name, port = (name, port) if sep else (host, None)
+        # Browsers leave out port 80 (HTTP's own)
+        if not name or (port or "80") != str(self.port):
             return False
-        name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
         if name == "localhost":
             return True
         try:
@@ -159,6 +166,8 @@ def create_app(session: ReviewSession, *, token: str, port: int):
 
     def picture(request: Request):
         which = request.path_params["which"]
+        if which == "thumb" and "frame" not in request.path_params:
+            return Response(session.thumbnail(fid(request)), media_type="image/jpeg")
         if which not in ("input", "output"):
             raise NotFound("no such picture")
         index = int(request.path_params.get("frame", 0))

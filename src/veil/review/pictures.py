@@ -20,21 +20,22 @@ import numpy as np
 
 from ..errors import VeilError
 
-__all__ = ["Pictures", "MAX_WIDTH"]
+__all__ = ["Pictures", "MAX_WIDTH", "THUMB_WIDTH"]
 
 MAX_WIDTH = 1920  #: wider pictures are sent scaled down (the page's overlay works in picture pixels)
+THUMB_WIDTH = 360  #: the overview's thumbnails (its cards show them 120 px wide, sharp on 3x screens)
 _JPEG_QUALITY = 90
 _READ_AHEAD = 6  #: frames decoded after the one served, in the background
 
 
-def encode_jpeg(rgb: np.ndarray) -> bytes:
-    """JPEG of an (H, W, 3) uint8 RGB picture, scaled to at most ``MAX_WIDTH`` wide."""
+def encode_jpeg(rgb: np.ndarray, *, width: int = MAX_WIDTH) -> bytes:
+    """JPEG of an (H, W, 3) uint8 RGB picture, scaled to at most ``width`` wide."""
     import cv2
 
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    if bgr.shape[1] > MAX_WIDTH:
-        height = max(1, round(bgr.shape[0] * MAX_WIDTH / bgr.shape[1]))
-        bgr = cv2.resize(bgr, (MAX_WIDTH, height), interpolation=cv2.INTER_AREA)
+    if bgr.shape[1] > width:
+        height = max(1, round(bgr.shape[0] * width / bgr.shape[1]))
+        bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
     if not ok:
         raise VeilError("could not encode a picture for the page")
@@ -68,6 +69,18 @@ class Pictures:
             from ..media.image import read_image, to_rgb8
 
             cached = self._put(key, encode_jpeg(to_rgb8(read_image(path, max_pixels=self.max_pixels).pixels)))
+        return cached
+
+    def thumbnail(self, key: tuple, picture: bytes) -> bytes:
+        """``picture`` (a JPEG this class made) at most :data:`THUMB_WIDTH` wide, cached under ``key``."""
+        cached = self._get(key)
+        if cached is None:
+            import cv2
+
+            bgr = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise VeilError("could not decode a picture for the page")
+            cached = self._put(key, encode_jpeg(bgr[:, :, ::-1], width=THUMB_WIDTH))
         return cached
 
     def frame(self, key: tuple, path: Path, index: int, *, frames: int | None) -> bytes:

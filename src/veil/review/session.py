@@ -310,6 +310,10 @@ class ReviewSession:
         except IndexError:
             raise NotFound(f"no frame {index}") from None
 
+    def thumbnail(self, fid: int) -> bytes:
+        """A small JPEG of the output (a photo, or a video's first frame): never of the original."""
+        return self.pictures.thumbnail((fid, "thumb"), self.picture(fid, "output", 0))
+
     def close(self) -> None:
         self.pictures.shutdown()
 

@@ -24,36 +24,54 @@ const S = {
 // The printed URL brings the token once (?token=); it is kept in this origin's storage (which
 // other ports cannot read, unlike cookies, which browsers send to every port of a host) and
 // sent as a header with every request. It leaves the address bar at once.
-const TOKEN = (() => {
+const TOKEN_KEY = "veil-review-token";
+const GIVEN = (() => {
   const given = new URLSearchParams(location.search).get("token");
-  try {
-    if (given) localStorage.setItem("veil-review-token", given);
-    else return localStorage.getItem("veil-review-token") || "";
-  } catch (e) { /* storage off: this tab still works until it reloads */ }
-  if (given) history.replaceState(null, "", "/" + location.hash);
+  if (given) {
+    try { localStorage.setItem(TOKEN_KEY, given); } catch (e) { /* storage off: this tab still works */ }
+    history.replaceState(null, "", "/" + location.hash);
+  }
   return given || "";
 })();
+// Read at each request: a review restarted on the same port gives a tab opened before it the new token.
+function token() {
+  try { return localStorage.getItem(TOKEN_KEY) || GIVEN; } catch (e) { return GIVEN; }
+}
 const NO_ACCESS = "Open the URL veil review printed: it carries the access token.";
-const authorized = (opts = {}) => Object.assign({}, opts, {headers: Object.assign({"X-Veil-Token": TOKEN}, opts.headers)});
+const authorized = (opts = {}) => Object.assign({}, opts, {headers: Object.assign({"X-Veil-Token": token()}, opts.headers)});
 
-// A picture, fetched with the token, shown from memory (an <img> cannot send a header).
-async function showPicture(img, url) {
+async function fetchPicture(url) {
   const res = await fetch(url, authorized());
   if (!res.ok) throw new Error(res.status === 401 ? NO_ACCESS : `${res.status} ${res.statusText}`);
+  return URL.createObjectURL(await res.blob());
+}
+// A picture, fetched with the token, shown from memory (an <img> cannot send a header). An element
+// the page has dropped meanwhile (another file opened) gets nothing.
+async function showPicture(img, url) {
+  const blob = await fetchPicture(url);
+  if (!img.isConnected) { URL.revokeObjectURL(blob); throw new Error("dropped"); }
   const old = img.dataset.blob;
-  img.dataset.blob = URL.createObjectURL(await res.blob());
-  img.src = img.dataset.blob;
+  img.dataset.blob = blob;
+  img.src = blob;
   if (old) URL.revokeObjectURL(old);  // the old picture stays on screen until the new one is drawn
 }
-// Thumbnails load when they scroll into view, as loading="lazy" would.
+// Thumbnails (small, made by the server) load as they scroll into view and are kept until Apply
+// rewrites outputs, so the overview shows them at once when it comes back.
+const thumbCache = new Map();  // url -> Promise of a blob URL
 const thumbs = new IntersectionObserver((entries) => {
   for (const e of entries) {
     if (!e.isIntersecting) continue;
     thumbs.unobserve(e.target);
-    showPicture(e.target, e.target.dataset.src).catch(() => {});
+    const url = e.target.dataset.src;
+    if (!thumbCache.has(url)) thumbCache.set(url, fetchPicture(url).catch((err) => { thumbCache.delete(url); throw err; }));
+    thumbCache.get(url).then((blob) => { e.target.src = blob; }, () => e.target.classList.add("failed"));
   }
 }, {rootMargin: "300px"});
-// Before #main's pictures are replaced: their memory goes with them.
+function forgetThumbnails() {
+  for (const blob of thumbCache.values()) blob.then(URL.revokeObjectURL, () => {});
+  thumbCache.clear();
+}
+// Before #main's pictures are replaced: their memory goes with them (thumbnails stay cached).
 function releasePictures() {
   thumbs.disconnect();
   for (const img of document.querySelectorAll("#main img[data-blob]")) URL.revokeObjectURL(img.dataset.blob);
@@ -165,7 +183,7 @@ function renderOverview() {
   const attention = files.filter((f) => !f.problem && f.priority < 4).length;
   const cards = files.map((f) => {
     const thumb = f.problem ? h("div", {class: "thumbph"}) :
-      h("img", {"data-src": `/api/files/${f.id}/output${f.kind === "video" ? "/0" : ""}?v=${S.outVersion}`, alt: ""});
+      h("img", {"data-src": `/api/files/${f.id}/thumb?v=${S.outVersion}`, alt: ""});
     const share = f.items ? Math.round(100 * f.reviewed / f.items) : 100;
     return h("a", {class: `filecard p${f.priority}` + (f.problem ? " problem" : ""), href: `#/file/${f.id}`},
       thumb,
@@ -273,11 +291,12 @@ function buildFileView() {
   const side = h("aside", {class: "side"}, h("section", {class: "detail", id: "detail"}),
     h("section", {id: "list"}));
   releasePictures();
+  resetLoaders();
   put($("#main"), h("div", {class: "fileview"}, tools, work, side));
   for (const which of ["input", "output"]) {
     const img = $(`#img-${which}`);
-    img.addEventListener("load", () => onImageLoad(which));
-    img.addEventListener("error", () => onImageLoad(which, true));
+    img.addEventListener("load", () => { if (img.isConnected) onImageLoad(which); });
+    img.addEventListener("error", () => { if (img.isConnected) onImageLoad(which, true); });
     const frame = $(`#frame-${which}`);
     frame.addEventListener("wheel", onWheel, {passive: false});
     if (which === "output") {  // the output only moves: it follows the original's window
@@ -294,7 +313,11 @@ function buildFileView() {
 
 // -- pictures ------------------------------------------------------------------------------
 // Each picture loads one frame at a time; while it loads, only the latest wanted frame waits.
-const loaders = {input: {busy: false, want: null, shows: -1}, output: {busy: false, want: null, shows: -1}};
+const loaders = {};
+function resetLoaders() {
+  for (const which of ["input", "output"]) loaders[which] = {busy: false, want: null, shows: -1};
+}
+resetLoaders();
 function pictureUrl(which, frame) {
   const f = S.file, v = which === "output" ? `?v=${S.outVersion}` : "";
   return f.kind === "video" ? `/api/files/${f.id}/${which}/${frame}${v}` : `/api/files/${f.id}/${which}${v}`;
@@ -304,8 +327,10 @@ function load(which, frame, force = false) {
   if (!force && l.shows === frame && !l.busy) return;
   if (l.busy) { l.want = frame; return; }
   l.busy = true; l.loading = frame;
-  // The element it was asked for: its load event, or a failure here, ends this load.
-  showPicture($(`#img-${which}`), pictureUrl(which, frame)).catch(() => onImageLoad(which, true));
+  // The element it was asked for: its load event, or a failure here, ends this load (not once
+  // another file's view has replaced it: that view has loaders of its own).
+  const img = $(`#img-${which}`);
+  showPicture(img, pictureUrl(which, frame)).catch(() => { if (img.isConnected) onImageLoad(which, true); });
 }
 function onImageLoad(which, failed = false) {
   const l = loaders[which];
@@ -1084,6 +1109,7 @@ async function pollApply() {
   if (st.state === "running") { renderApply(st); return; }
   clearInterval(S.polling); S.polling = null;
   S.outVersion++;
+  forgetThumbnails();
   S.run = await api("/api/run");
   renderApply();
   if (st.state === "done") {
