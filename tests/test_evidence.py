@@ -425,3 +425,22 @@ def test_a_decision_read_back_from_a_report_is_the_decision_made():
                      frames_usable=3, frames_combined=3)
     back = TrackVerdict.from_dict(t.to_dict())
     assert back.evidence == t.evidence and back.status == t.status
+
+
+def test_a_failed_measurement_is_no_score_never_a_pass():
+    # A report writes a non-finite distance as null: it reads back, as not measurable. A NaN made
+    # min() and every comparison false: the face was judged a pass.
+    nan = float("nan")
+    for distances in ({"blur": nan}, {"blur": float("inf")}, {"blur": None}):
+        v = FaceVerdict(box=(10, 10, 80, 90), distances=distances, threshold=0.53, control=0.9, score=0.9,
+                        region="given")
+        assert v.evidence.kind == ev.NOT_MEASURABLE and not v.verified and v.status != "pass"
+        assert FaceVerdict.from_dict(v.to_dict()) == v
+    both = FaceVerdict(box=(10, 10, 80, 90), distances={"blur": nan, "mean": 0.2}, threshold=0.53, control=0.9,
+                       score=0.9, region="given")
+    assert both.leaks and both.distances == {"mean": 0.2}
+    read = FaceVerdict.from_dict({"box": [10, 10, 80, 90], "threshold": 0.5, "distances": {"identity": None},
+                                  "control_distance": 0.9})
+    track = TrackVerdict.from_dict({"representatives": [read.to_dict()], "multi_frame": {"mf": None},
+                                    "threshold": 0.5})
+    assert read.evidence.kind == ev.NOT_MEASURABLE and track.status == "unverifiable"

@@ -52,10 +52,15 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def _held(x: float, nd: int = 4) -> float:
-    """``x`` as a report writes it (:func:`_r`); a non-finite value as it is."""
-    x = float(x)
-    return round(x, nd) if math.isfinite(x) else x
+def _held(x: float | None, nd: int = 4) -> float | None:
+    """``x`` as a report writes it (:func:`_r`): rounded, None when unknown or not finite."""
+    return _r(x, nd)
+
+
+def _held_scores(scores: Mapping[str, float | None]) -> dict[str, float]:
+    """Raw scores as a report holds them; a non-finite score (a failed measurement) is no score."""
+    held = {k: _held(v) for k, v in scores.items()}
+    return {k: v for k, v in held.items() if v is not None}
 
 
 # =============================================================================
@@ -134,14 +139,14 @@ class FaceVerdict(_Decision):
     multi_frame: float | None = None
 
     def __post_init__(self) -> None:
-        # The scores are held as the report writes them, so a decision read back from a report (or
-        # a resumed run's journal) is the decision made: rounding never moves a face across a line.
+        # Decisions are made on the scores as the report holds them (4 places, boxes 0.1 px: the
+        # measurement's precision), so a decision read back from a report or a resumed run's
+        # journal is the decision made.
         object.__setattr__(self, "box", tuple(round(float(v), 1) for v in self.box))
-        object.__setattr__(self, "distances", {k: _held(v) for k, v in self.distances.items()})
-        object.__setattr__(self, "threshold", _held(self.threshold))
+        object.__setattr__(self, "distances", _held_scores(self.distances))
+        object.__setattr__(self, "threshold", float(_held(self.threshold)))
         for name, nd in (("control", 4), ("score", 3), ("multi_frame", 4)):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, _held(getattr(self, name), nd))
+            object.__setattr__(self, name, _held(getattr(self, name), nd))
 
     # -- decisions, derived from the raw scores --------------------------------
     @property
@@ -237,8 +242,8 @@ class TrackVerdict(_Decision):
 
     def __post_init__(self) -> None:
         # As FaceVerdict: held as the report writes them.
-        object.__setattr__(self, "multi_frame", {k: _held(v) for k, v in self.multi_frame.items()})
-        object.__setattr__(self, "threshold", _held(self.threshold))
+        object.__setattr__(self, "multi_frame", _held_scores(self.multi_frame))
+        object.__setattr__(self, "threshold", float(_held(self.threshold)))
 
     def _all_scores(self) -> list[tuple[float, str, int | None]]:
         out = [(d, name, f.frame) for f in self.faces if f.verified for name, d in f.distances.items()]
