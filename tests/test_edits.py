@@ -140,6 +140,11 @@ def test_edits_are_bound_to_the_detection_settings():
         edits.check_settings(Config(threshold=0.3))
     with pytest.raises(UsageError, match="pad-frames"):
         edits.check_settings(Config(pad_frames=2))
+    # Edits of photos only: a video-only setting changes none of them (veil.config.VIDEO_ONLY_FIELDS).
+    photos = Edits.from_dict(_edits_dict(kind="image", relative_path="p.jpg"))
+    photos.check_settings(Config(pad_frames=2, scan="motion", tile_every=3, kinds_every=4))
+    with pytest.raises(UsageError, match="threshold"):
+        photos.check_settings(Config(threshold=0.3))
 
 
 def test_key_frames_interpolate_linearly():

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..config import SCAN_FIELDS, SETTINGS_BEFORE, Config, RegionShape
+from ..config import SCAN_FIELDS, SETTINGS_BEFORE, VIDEO_ONLY_FIELDS, Config, RegionShape
 from ..detections import Kind
 from ..errors import UsageError
 from ..media.atomic import atomic_output
@@ -355,9 +355,13 @@ class Edits:
     files: dict[str, FileEdits] = field(default_factory=dict)
 
     def check_settings(self, config: Config) -> None:
-        """Refuse (``UsageError``) a run whose detection settings differ from the edits'."""
+        """Refuse (``UsageError``) a run whose detection settings differ from the edits'
+        (edits of photos only: the video-only settings aside, which change no photo)."""
         now = detection_settings(config)
+        videos = any(f.kind == "video" for f in self.files.values())
         for name in DETECTION_FIELDS:
+            if name in VIDEO_ONLY_FIELDS and not videos:
+                continue
             if name == "scan" and {self.detection.get(name), now[name]} <= SAME_SCAN_UNPLANNED:
                 # 'auto' is 'full' on frames up to 1280 px; on larger ones each edit's box is still
                 # matched to this run's detections (apply._match), so a changed detection fails its file.
