@@ -148,6 +148,15 @@ def test_regions_index_compare_and_validate():
     assert r[1] == Regions([20, 20, 40, 30], kinds=[1])
     assert r[r.kinds != 0].kinds.tolist() == [1, 2] and r[[2, 0]].boxes.tolist() == [[5, 5, 6, 6], [0, 0, 10, 10]]
     assert r[1:].shape is r.shape and len(r[r.kinds > 5]) == 0
+    d = Detections(r.boxes)
+    for picked in (r[np.array(1)], r[np.int64(1)]):  # one row, however the int comes
+        assert picked == r[1]
+    assert d[np.array(1)] == d[1] and len(d[np.array([True, False, True])]) == 2
+    for lone in (True, np.True_, np.array(False)):  # numpy: a new axis; Python: row 1
+        with pytest.raises(TypeError):
+            r[lone]
+        with pytest.raises(TypeError):
+            d[lone]
     assert r != Regions(r.boxes, kinds=[0, 0, 2]) and r != Regions(r.boxes, "box", kinds=r.kinds)
     # each of these became boxes of other numbers silently (reshaped), or covered nothing
     for boxes in ([1, 2, 3, 4, 5, 6, 7, 8], [[0, 0], [5, 5]], np.zeros((2, 4, 1)), [[10, 0, 5, 5]], None, "abcd"):

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Detections", "Source", "Kind", "kinds_text", "as_boxes"]
+__all__ = ["Detections", "Source", "Kind", "kinds_text", "as_boxes", "as_rows"]
 
 
 class Source(enum.IntEnum):
@@ -87,6 +87,18 @@ def as_boxes(value, name: str = "boxes") -> np.ndarray:
     if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
         raise ValueError(f"{name} must satisfy x2 >= x1 and y2 >= y1")
     return boxes
+
+
+def as_rows(index):
+    """``index`` for picking rows of per-box columns, the row axis kept: an int (or a 0-d integer
+    array) picks one row; slices, index lists and boolean masks as numpy takes them. A lone bool
+    is refused (``TypeError``): numpy would read it as a new axis, ``True`` as row 1 elsewhere."""
+    if isinstance(index, (bool, np.bool_)) or (isinstance(index, np.ndarray) and index.ndim == 0
+                                               and index.dtype == bool):
+        raise TypeError("a single bool picks no rows: give a boolean mask with one value per row")
+    if isinstance(index, (int, np.integer)) or (isinstance(index, np.ndarray) and index.ndim == 0):
+        return [int(index)]
+    return index
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -199,8 +211,7 @@ class Detections:
         return len(self.xyxy)
 
     def __getitem__(self, index) -> "Detections":
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
+        index = as_rows(index)
         return Detections(**{k: getattr(self, k)[index] for k in _COLUMNS})
 
     def __iter__(self) -> Iterator["Detections"]:

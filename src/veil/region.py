@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RegionShape
-from .detections import Detections, Kind, Source, as_boxes
+from .detections import Detections, Kind, Source, as_boxes, as_rows
 
 __all__ = ["Regions", "head_regions", "regions_for", "union_mask", "box_pixels"]
 
@@ -59,8 +59,7 @@ class Regions:
 
     def __getitem__(self, index) -> "Regions":
         """The regions picked by ``index`` (an int, a slice, a boolean mask or indices), same shape."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
+        index = as_rows(index)
         return Regions(self.boxes[index], self.shape, self.kinds[index])
 
     def __eq__(self, other) -> bool:
