@@ -13,6 +13,9 @@ scratch folder, then:
   from a running ``veil review`` server (JPEG cache, read-ahead and all, as
   the page gets it; every frame asked once, so no cache hit but read-ahead).
   Median, 95th percentile and max, in ms.
+* **stepping**: frames 0, 1, 2, ... in order over one kept-alive connection, as the
+  page asks them while a person steps or plays (read-ahead serves most): ms per frame;
+  and **playback** in Chromium: frames shown in 4 s of the page's play button.
 * **startup**: ``veil review OUTDIR --no-browser`` as a subprocess: seconds to
   the URL on stdout, to the run's JSON, to the first frame's JPEG, and (with
   Chromium at /usr/bin/chromium and Playwright) to the file's page showing its
@@ -87,9 +90,10 @@ def seek_decode(path: Path, frames: list[int], frame_count: int) -> dict:
 class Served:
     """A ``veil review`` subprocess; requests carry its token in a header, as the page's do."""
 
-    def __init__(self, outdir: Path) -> None:
+    def __init__(self, outdir: Path, originals: Path) -> None:
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "veil", "review", str(outdir), "--no-browser"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "veil", "review", str(outdir), "--no-browser",
+                                      "--originals", str(originals)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
         self.t_url = time.perf_counter() - self.started
@@ -115,8 +119,8 @@ class Served:
             self.proc.communicate()
 
 
-def seek_served(outdir: Path, frames: list[int], which: str) -> dict:
-    server = Served(outdir)
+def seek_served(outdir: Path, originals: Path, frames: list[int], which: str) -> dict:
+    server = Served(outdir, originals)
     try:
         times = []
         for k in frames:
@@ -128,9 +132,60 @@ def seek_served(outdir: Path, frames: list[int], which: str) -> dict:
     return _stats(times)
 
 
-def startup(outdir: Path, browser) -> dict:
+def step_served(outdir: Path, originals: Path, count: int) -> dict:
+    """Frames 0..count-1 in order on one kept-alive connection (the page's stepping and playing)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    server = Served(outdir, originals)
+    try:
+        where = urlsplit(server.base)
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+        times = []
+        for k in range(count):
+            t = time.perf_counter()
+            conn.request("GET", f"/api/files/0/output/{k}", headers={"X-Veil-Token": server.token})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"frame {k}: HTTP {response.status}")
+            times.append(time.perf_counter() - t)
+        conn.close()
+    finally:
+        server.stop()
+    return _stats(times)
+
+
+def _file_page(browser, server: Served, ready: str):
+    """A Chromium page on the first file's frame 0, once the JavaScript ``ready`` holds."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(server.url)
+    page.goto(server.base + "#/file/0/f0")
+    deadline = time.monotonic() + 120
+    while not page.evaluate(ready):  # the page's CSP forbids the eval-based waits
+        if time.monotonic() > deadline:
+            raise SystemExit("the page never became usable")
+        page.wait_for_timeout(10)
+    return page
+
+
+def playback(outdir: Path, originals: Path, browser, seconds: float = 4.0) -> dict:
+    """Frames the page shows in ``seconds`` of its play button (Chromium), from frame 0."""
+    server = Served(outdir, originals)
+    try:
+        page = _file_page(browser, server, "document.body.dataset.shown === '0'")
+        page.click("#play")
+        page.wait_for_timeout(seconds * 1000)
+        shown = int(page.evaluate("document.body.dataset.shown"))
+        page.close()
+    finally:
+        server.stop()
+    return {"seconds": seconds, "frames": shown, "fps": round(shown / seconds, 1)}
+
+
+def startup(outdir: Path, originals: Path, browser) -> dict:
     t0 = time.perf_counter()
-    server = Served(outdir)
+    server = Served(outdir, originals)
     try:
         rec = {"url_s": server.t_url}
         json.loads(server.get("/api/run"))
@@ -141,17 +196,10 @@ def startup(outdir: Path, browser) -> dict:
         server.stop()
     if browser is not None:
         t0 = time.perf_counter()
-        server = Served(outdir)
+        server = Served(outdir, originals)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(server.url)
-            page.goto(server.base + "#/file/0/f0")
-            deadline = time.monotonic() + 120
-            while not page.evaluate("document.body.dataset.shown === '0' && "
-                                    "!!document.querySelector('#overlay [data-key]')"):
-                if time.monotonic() > deadline:
-                    raise SystemExit("the page never became usable")
-                page.wait_for_timeout(10)
+            page = _file_page(browser, server, "document.body.dataset.shown === '0' && "
+                                               "!!document.querySelector('#overlay [data-key]')")
             rec["usable_page_s"] = time.perf_counter() - t0
             page.close()
         finally:
@@ -159,11 +207,11 @@ def startup(outdir: Path, browser) -> dict:
     return rec
 
 
-def apply_once(outdir: Path, which: int) -> tuple[float, list]:
+def apply_once(outdir: Path, originals: Path, which: int) -> tuple[float, list]:
     """Remove the ``which``-th track (another one each repeat, so each Apply re-renders) and Apply."""
     from veil.review import ReviewSession, apply_pending
 
-    session = ReviewSession(outdir)
+    session = ReviewSession(outdir, originals=[originals])
     try:
         items = [it for it in session.file_model(0)["items"] if it["kind"] in ("track", "detection")]
         body = {"added": [], "removed": [items[which % len(items)]["ref"]], "left_visible": [], "extended": [],
@@ -211,7 +259,7 @@ def main(argv=None) -> int:
     results = {"machine": B.machine_info(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                "command": " ".join(map(shlex.quote, [Path(sys.executable).name, *sys.argv])), "clips": {}}
     work = Path(tempfile.mkdtemp(prefix="veil-review-bench-"))
-    seek_rows, start_rows, apply_rows = [], [], []
+    seek_rows, start_rows, apply_rows, play_rows = [], [], [], []
     try:
         for name, clip in clips.items():
             print(f"## {name}: {clip}", file=sys.stderr, flush=True)
@@ -223,14 +271,18 @@ def main(argv=None) -> int:
             rec = {"frames": n, "size": f"{entry['media']['width']}x{entry['media']['height']}",
                    "decode_input": seek_decode(clip, frames, n),
                    "decode_output": seek_decode(outdir / clip.name, frames, n),
-                   "served_input": seek_served(outdir, frames, "input"),
-                   "served_output": seek_served(outdir, frames, "output")}
-            for key in ("decode_input", "decode_output", "served_input", "served_output"):
+                   "served_input": seek_served(outdir, clip.parent, frames, "input"),
+                   "served_output": seek_served(outdir, clip.parent, frames, "output")}
+            rec["stepping_output"] = step_served(outdir, clip.parent, min(n, 60))
+            if browser is not None:
+                rec["playback"] = playback(outdir, clip.parent, browser)
+                play_rows.append([f"{name} {rec['size']}", rec["playback"]["frames"], rec["playback"]["fps"]])
+            for key in ("decode_input", "decode_output", "served_input", "served_output", "stepping_output"):
                 s = rec[key]
                 extra = f" ({s['key_frames']} key frames)" if "key_frames" in s else ""
                 seek_rows.append([f"{name} {rec['size']}", key.replace("_", ", ") + extra, s["n"], s["median_ms"],
                                   s["p95_ms"], s["max_ms"]])
-            starts = [startup(outdir, browser) for _ in range(args.startups)]
+            starts = [startup(outdir, clip.parent, browser) for _ in range(args.startups)]
             rec["startup"] = starts
             med = {k: B.median([s[k] for s in starts if k in s]) for k in starts[0]}
             rec["startup_median_s"] = med
@@ -238,7 +290,7 @@ def main(argv=None) -> int:
                                f"{med['usable_page_s']:.2f}" if "usable_page_s" in med else "-"])
             anon, app = [first_anonymize], []
             for rep in range(args.repeats):
-                seconds, _ = apply_once(outdir, rep)
+                seconds, _ = apply_once(outdir, clip.parent, rep)
                 app.append(seconds)
                 if rep + 1 < args.repeats:
                     anon.append(anonymize(clip, work / f"{name}-again{rep}"))
@@ -255,6 +307,9 @@ def main(argv=None) -> int:
     B.write_json(args.out, results)
     print("\n### Seek latency (ms; random frames, each asked once)\n")
     print(B.md_table(["clip", "what", "frames", "median", "p95", "max"], seek_rows))
+    if play_rows:
+        print("\n### Playback in Chromium (the play button, 4 s from frame 0)\n")
+        print(B.md_table(["clip", "frames shown", "frames/s"], play_rows))
     print("\n### veil review OUTDIR: seconds from start (median of %d)\n" % args.startups)
     print(B.md_table(["clip", "URL printed", "run JSON", "first frame JPEG", "usable page (Chromium)"], start_rows))
     print("\n### Apply (one track removed) against veil anonymize of the same clip (wall s, median)\n")
