@@ -615,3 +615,29 @@ def test_a_thumbnail_never_shows_a_face_the_output_leaves_uncovered(tmp_path):
     right = thumb[10:80, -6:]  # the crop's right margin, beside the region, lies on the missed face's head
     assert np.abs(right - 128).mean() < 6, np.abs(right - 128).mean()
     assert np.abs(thumb[:, :6] - 128).mean() > 30  # the left margin is the picture as written
+
+
+def test_a_large_run_draws_the_files_that_need_attention_in_full_and_the_rest_in_one_line(tmp_path, photo_pair,
+                                                                                          monkeypatch):
+    # A 5,000-photo run's page was 47 MB and did not load in Chromium in 30 s.
+    import re
+
+    from veil.report import html
+
+    monkeypatch.setattr(html, "MAX_SECTIONS", 3)
+    src, _, dst = photo_pair
+    files = [_photo_report(src, dst, name=f"p{i}.png") for i in range(8)]
+    files[5].verification = _verification([_face(0.1)])  # a leak
+    files[6] = _failed()
+    page = write_html(_run(files), tmp_path / "veil-report.html", created=CREATED).read_text(encoding="utf-8")
+    drawn = re.findall(r'<section class="file \w+" id="f(\d+)"', page)
+    assert sorted(map(int, drawn)) == [0, 5, 6]  # failed and leaking first, then in order
+    for i in (1, 2, 3, 4, 7):  # one line each, with what the file's section would have said first
+        line = re.search(rf'<li id="f{i}">(.*?)</li>', page).group(1)
+        assert f"p{i}.png" in line and "Verified" in line
+    assert "3 of 8 files are drawn in full" in page and ' open><summary>Files (8' in page
+    targets = set(re.findall(r' id="(f\d+)"', page))
+    assert {h for h in re.findall(r'href="#(f\d+)"', page)} <= targets and len(targets) == 8  # no dead link
+    monkeypatch.setattr(html, "MAX_SECTIONS", 300)
+    small = write_html(_run(files), tmp_path / "all.html", created=CREATED).read_text(encoding="utf-8")
+    assert len(re.findall(r'<section class="file', small)) == 8 and "drawn in full" not in small

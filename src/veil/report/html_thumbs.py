@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from ..config import RegionShape
-from ..detections import Detections
+from ..detections import Detections, box_iou
 from ..region import head_regions
 from .html_svg import runs
 
-__all__ = ["MAX_SIDE", "MARGIN", "Want", "Plan", "crop_box", "plan_thumbnails", "read_thumbnails", "box_iou"]
+__all__ = ["MAX_SIDE", "MARGIN", "Want", "Plan", "crop_box", "plan_thumbnails", "read_thumbnails"]
 
 MAX_SIDE = 96  #: longest side of a thumbnail, pixels
 MARGIN = 0.15  #: context kept around a region, as a fraction of its width/height
@@ -65,20 +65,6 @@ def _box(value: Any) -> tuple[float, float, float, float] | None:
     return (x1, y1, x2, y2)
 
 
-def box_iou(a, b) -> float:
-    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes (0 if either is invalid)."""
-    a, b = _box(a), _box(b)
-    if a is None or b is None:
-        return 0.0
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def crop_box(box, width: int, height: int, *, margin: float = MARGIN) -> tuple[int, int, int, int] | None:
     """Integer crop ``(x1, y1, x2, y2)`` of a region plus margin, clipped to the picture.
 
@@ -99,13 +85,13 @@ def crop_box(box, width: int, height: int, *, margin: float = MARGIN) -> tuple[i
 
 
 def _best_match(target, boxes: list) -> int | None:
-    """Index of the box that overlaps ``target`` most (IoU), or None if none overlaps."""
-    best, best_iou = None, 0.0
-    for i, b in enumerate(boxes):
-        iou = box_iou(target, b)
-        if iou > best_iou:
-            best, best_iou = i, iou
-    return best
+    """Index of the box that overlaps ``target`` most (IoU; the first of equals), or None if none
+    overlaps (``boxes`` may hold None for a box that is not one)."""
+    if target is None or not boxes:
+        return None
+    iou = box_iou(np.asarray(target, np.float32), np.asarray([b or (0, 0, 0, 0) for b in boxes], np.float32))[0]
+    best = int(np.argmax(iou))
+    return best if iou[best] > 0 else None
 
 
 # -- planning (no I/O) ----------------------------------------------------------
