@@ -322,6 +322,53 @@ def test_apply_renders_the_edited_file_and_updates_the_report(run):
     assert entry["review"]["counts"]["reviewed"] == 1 and entry["review"]["counts"]["removed"] == 1
 
 
+def test_a_rerun_of_anonymize_keeps_what_a_person_changed_in_review(run, capsys):
+    # Rerunning the same command into a reviewed folder (new photos added, or out of habit) redid
+    # the edited files without the edits: a face a person had covered was bare again, exit 0.
+    from veil.cli import main
+
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
+    session.set_edits(0, _edit_body(removed=[item["ref"]]))
+    assert apply_pending(session).rendered == [PHOTO]
+    session.close()
+    reviewed = (run / "out" / PHOTO).read_bytes()
+    capsys.readouterr()
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out")]) in (0, 3)
+    assert "applying the edits made in veil review" in capsys.readouterr().err
+    assert (run / "out" / PHOTO).read_bytes() == reviewed
+    entry = json.loads((run / "out" / "veil-report.json").read_text())["files"][0]
+    assert entry["review"]["counts"]["removed"] == 1
+    # Other detection settings cannot keep the edits: refused, nothing rewritten.
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--threshold", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "edits made in veil review" in err and "move it away" in err
+    assert (run / "out" / PHOTO).read_bytes() == reviewed
+
+
+def test_apply_after_another_run_rewrote_the_folder_is_refused_and_the_page_shows_the_new_run(run):
+    # A page drawn before another veil run into the folder showed its old outputs as up to date, and
+    # Apply rewrote the report from them: the report then named edits the outputs did not carry.
+    from veil.cli import main
+    from veil.review.session import Refused
+
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
+    session.set_edits(0, _edit_body(removed=[item["ref"]]))
+    (run / "out" / "veil-edits.json").rename(run / "edits-aside.json")  # the other run without them
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--mode", "noise"]) in (0, 3)
+    (run / "edits-aside.json").rename(run / "out" / "veil-edits.json")
+    written = _snapshot(run / "out")
+    with pytest.raises(Refused, match="changed since this page was drawn"):
+        apply_pending(session)
+    assert _snapshot(run / "out") == written  # nothing applied to what the page had not shown
+    assert session.report["settings"]["mode"] == "noise"  # the page now shows the new run
+    assert session.needs_render(session.files[0])  # the edits still wait for Apply: now it may
+    assert apply_pending(session).rendered == [PHOTO]
+    assert session.overview()["files"][0]["pending"] is False
+    session.close()
+
+
 def test_apply_over_http_reports_progress(run, serve):
     import time
 

@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="leave each input's SHA-256 out of the report (it ties an output to its original)")
     an.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     an.add_argument("--edits", metavar="FILE", default=None,
-                    help="apply a person's edits (veil-edits.json from 'veil review'); inputs are matched by SHA-256")
+                    help="apply a person's edits (veil-edits.json from 'veil review'); inputs are matched by SHA-256 "
+                         "(default: OUTDIR/veil-edits.json when veil review saved one there)")
 
     ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
                         description="Detect faces on ORIGINAL and check the same places in ANONYMIZED: "

@@ -179,10 +179,25 @@ def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list
 
     jobs, plan_errors, skipped, notes = plan_run(list(options.inputs), options.outdir, masks=options.masks,
                                           keep_audio=config.audio.value == "keep")
-    if options.edits:
+    from ..edits import EDITS_NAME
+
+    edits = options.edits
+    saved = Path(options.outdir) / EDITS_NAME
+    if edits is None and saved.is_file():
+        # A person's review of this folder's outputs: a rerun must not undo it.
+        edits = saved
+        notify(f"applying the edits made in veil review ({EDITS_NAME} in the output folder; move it away to "
+               "run without them)")
+    if edits:
         from ..edits import attach_edits
 
-        jobs, edit_errors, edit_warnings = attach_edits(jobs, options.edits, config)
+        try:
+            jobs, edit_errors, edit_warnings = attach_edits(jobs, edits, config)
+        except UsageError as exc:
+            if edits is not saved:
+                raise
+            raise UsageError(f"the output folder holds edits made in veil review ({EDITS_NAME}): {exc}, or move "
+                             "it away to discard them") from None
         plan_errors = plan_errors + edit_errors
         for message in edit_warnings:
             notify(f"warning: {message}")

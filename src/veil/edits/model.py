@@ -30,10 +30,13 @@ from ..detections import Kind
 from ..errors import UsageError
 from ..media.atomic import atomic_output
 
-__all__ = ["SCHEMA", "DETECTION_FIELDS", "ItemRef", "KeyFrame", "AddedRegion", "Extension",
+__all__ = ["SCHEMA", "EDITS_NAME", "DETECTION_FIELDS", "ItemRef", "KeyFrame", "AddedRegion", "Extension",
            "FileEdits", "Edits", "detection_settings", "load_edits", "save_edits"]
 
 SCHEMA = "veil-edits/1"
+#: Where ``veil review`` saves a person's edits, in the output folder; ``veil anonymize`` into
+#: that folder applies them.
+EDITS_NAME = "veil-edits.json"
 #: The settings an edits file is bound to (what the run finds and how it tracks).
 DETECTION_FIELDS = SCAN_FIELDS
 #: Scans that look at a frame alike where ``auto`` scans in full (frames up to 1280 px; ``veil.track.scan.plans_motion``).

@@ -22,6 +22,7 @@ from typing import Callable
 
 from ..media.atomic import TEMP_PREFIX, OutputLock, remove_stale_temporaries
 from ..report import FileReport, RunReport, write_json
+from .session import Refused
 
 __all__ = ["ApplyResult", "Cancelled", "apply_pending", "Applier"]
 
@@ -56,16 +57,26 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
 
     started = time.perf_counter()
     result = ApplyResult()
-    with session.lock:
-        files = list(session.files)
-        todo = [f for f in files if session.needs_render(f)]
-        marks = [f for f in files if f not in todo and session.needs_record(f)]
-        edits = {f.id: session.file_edits(f) for f in todo + marks}
-    if not todo and not marks:
-        return result
-    config = session.config
     # Another veil run into the same folder would race Apply's moves and report.
     lock = OutputLock(session.outdir).acquire()
+    try:
+        # One that ran since the page was drawn rewrote outputs and report: the page must show them
+        # before anything is applied to them (the report would otherwise be rewritten from old entries).
+        if session.refresh():
+            raise Refused("the output folder changed since this page was drawn (another veil run?): the page "
+                          "now shows it; check your edits there and Apply again")
+        with session.lock:
+            files = list(session.files)
+            todo = [f for f in files if session.needs_render(f)]
+            marks = [f for f in files if f not in todo and session.needs_record(f)]
+            edits = {f.id: session.file_edits(f) for f in todo + marks}
+    except BaseException:
+        lock.release()
+        raise
+    if not todo and not marks:
+        lock.release()
+        return result
+    config = session.config
     remove_stale_temporaries(session.outdir)  # a killed Apply's or run's, now that no one else writes here
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "apply-", dir=session.outdir))
     entries = {f.id: f.entry for f in files}
@@ -185,6 +196,8 @@ class Applier:
                      "failed": [{"file": f, "error": e} for f, e in result.failed], "seconds": result.seconds}
         except Cancelled:
             state = {"state": "cancelled"}
+        except Refused as exc:  # said for the person, as it is
+            state = {"state": "failed", "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - the page shows one line; the run is unchanged
             state = {"state": "failed", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
         with self._lock:

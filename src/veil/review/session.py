@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 from ..config import Config
-from ..edits import Edits, FileEdits, apply_edits, detection_settings, load_edits, save_edits
+from ..edits import EDITS_NAME, Edits, FileEdits, apply_edits, detection_settings, load_edits, save_edits
 from ..errors import UsageError, VeilError, shown
 from ..media import file_sha256
 from .model import ReportError, base_frames, frame_rows, items_for
@@ -28,7 +28,6 @@ from .pictures import Pictures
 __all__ = ["REPORT_NAME", "EDITS_NAME", "ReviewSession", "ReviewFile", "NotFound", "Refused", "Conflict"]
 
 REPORT_NAME = "veil-report.json"
-EDITS_NAME = "veil-edits.json"
 _BOX_CHUNK_MAX = 2000  #: frames of boxes per request at most
 
 
@@ -103,8 +102,24 @@ class ReviewSession:
             self.edits = Edits(detection=detection_settings(self.config))
 
     # -- the run ---------------------------------------------------------------------------
+    def _stamp(self) -> tuple | None:
+        try:
+            st = self.report_path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def refresh(self) -> bool:
+        """Read the report again if it changed on disk since it was read (another ``veil anonymize``
+        into the folder rewrote outputs and report); True when it did."""
+        if self._stamp() == self.report_stamp:
+            return False
+        self.load_report()
+        return True
+
     def load_report(self) -> None:
-        """(Re)read the report: after Apply rewrote it, or at start."""
+        """(Re)read the report: after Apply rewrote it, at start, or when :meth:`refresh` finds it changed."""
+        stamp = self._stamp()
         try:
             report = json.loads(self.report_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -119,7 +134,7 @@ class ReviewSession:
         except UsageError as exc:
             raise UsageError(f"{shown(self.report_path)}: {exc}") from None
         with self.lock:
-            self.report = report
+            self.report, self.report_stamp = report, stamp
             self.files = [self._file(i, entry) for i, entry in enumerate(report.get("files") or [])]
             if self.pictures is None:
                 self.pictures = Pictures(max_pixels=self.config.max_pixels)
@@ -251,6 +266,7 @@ class ReviewSession:
 
     # -- what the page reads ---------------------------------------------------------------
     def overview(self) -> dict:
+        self.refresh()  # what another veil run into the folder wrote since, not what was read at start
         files = []
         for f in self.files:
             counts = {k: sum(1 for it in f.items if k in it["flags"])
