@@ -322,6 +322,24 @@ def test_apply_renders_the_edited_file_and_updates_the_report(run):
     assert entry["review"]["counts"]["reviewed"] == 1 and entry["review"]["counts"]["removed"] == 1
 
 
+def test_detections_the_detector_doubts_are_listed_with_the_rest_not_as_needing_eyes(run):
+    # On crowd photos most items were "not measured" low-confidence detections (hands, flowers):
+    # covered anyway, so deleting them is tidying; "needs your eyes" drowned in them.
+    report_path = run / "out" / "veil-report.json"
+    report = json.loads(report_path.read_text())
+    faces = report["files"][0]["verification"]["faces"]
+    faces[0].update(status="unverifiable", unverifiable="low_confidence", evidence={"evidence": "low_confidence"})
+    faces[1].update(status="unverifiable", unverifiable="face_too_small", evidence={"evidence": "too_small"})
+    report_path.write_text(json.dumps(report))
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    items = {tuple(it["box"]): it for it in session.file_model(0)["items"]}
+    doubted, small = (items[tuple(round(v, 1) for v in faces[k]["box"])] for k in (0, 1))
+    assert doubted["flags"] == ["unsure"] and doubted["priority"] == 4  # with everything else
+    assert small["flags"] == ["unverifiable"] and small["priority"] < 4  # a face not measured: eyes
+    assert session.overview()["files"][0]["counts"]["unverifiable"] == 1
+    session.close()
+
+
 def test_a_rerun_of_anonymize_keeps_what_a_person_changed_in_review(run, capsys):
     # Rerunning the same command into a reviewed folder (new photos added, or out of habit) redid
     # the edited files without the edits: a face a person had covered was bare again, exit 0.

@@ -17,12 +17,16 @@ from ..config import Config, RegionShape
 from ..detections import Detections, Kind, Source
 from ..edits import ItemRef
 from ..region import head_regions
+from ..verify.evidence import LOW_CONFIDENCE
 from ..verify.verdicts import FILL_EDGE, MADE_BY_COVER, NOT_ON_ORIGINAL
 
 __all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
 
 #: Flag -> rank: lower needs a person's eyes first.
-PRIORITIES = {"residual": 0, "leak": 1, "partly_covered": 1, "unverifiable": 2, "gaps": 3, "other": 4}
+#: Items below 4 need a person's eyes (listed first); "unsure" (a detection the detector doubts is a
+#: face: covered, not measured) is listed with the rest: deleting a hand is tidying, not checking,
+#: and on crowd photos such detections are most of the items.
+PRIORITIES = {"residual": 0, "leak": 1, "partly_covered": 1, "unverifiable": 2, "gaps": 3, "unsure": 4, "other": 4}
 
 
 class ReportError(ValueError):
@@ -102,15 +106,16 @@ def _flags(verdict: dict | None, gaps: int = 0) -> list[str]:
         if verdict.get("uncovered"):  # the region misses an eye or the nose: redraw it
             flags.append("partly_covered")
     elif verdict and verdict.get("status") == "unverifiable":
-        flags.append("unverifiable")
+        flags.append("unsure" if verdict.get("evidence") == LOW_CONFIDENCE else "unverifiable")
     if gaps:
         flags.append("gaps")
     return flags or ["other"]
 
 
 def _item(ref: ItemRef, kind: str, label: str, flags: list[str], region, **extra) -> dict:
+    flags = sorted(flags, key=PRIORITIES.__getitem__)  # the first says why it is listed where it is
     item = {"key": ref.key, "ref": ref.to_dict(), "kind": kind, "label": label, "flags": flags,
-            "priority": min(PRIORITIES[f] for f in flags), "frame": ref.frame, "box": list(ref.to_dict()["box"]),
+            "priority": PRIORITIES[flags[0]], "frame": ref.frame, "box": list(ref.to_dict()["box"]),
             "region": _round(region)}
     item.update(extra)
     return item

@@ -8,6 +8,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const SVGNS = "http://www.w3.org/2000/svg";
 const BOX_CHUNK = 500;
 const FLAG_TEXT = {residual: "possible missed face", leak: "still matches", unverifiable: "not measured",
+  unsure: "maybe not a face",
   gaps: "track with gaps", other: ""};
 const STATE_TEXT = {removed: "deleted", left_visible: "left visible"};
 
