@@ -143,9 +143,24 @@ def test_refuses_to_overwrite_input(tmp_path, face_photo, capsys):
     src = tmp_path / "p.jpg"
     shutil.copy(face_photo, src)
     before = _sha(src)
-    assert main(["anonymize", str(src), "-o", str(tmp_path), "--no-verify"]) == ExitCode.FILE_ERROR
-    assert "overwrite" in capsys.readouterr().err
-    assert _sha(src) == before
+    # The output folder is the input's: refused before anything is written (no report, no journal there).
+    assert main(["anonymize", str(src), "-o", str(tmp_path), "--no-verify"]) == ExitCode.USAGE
+    assert "holds the inputs" in capsys.readouterr().err
+    assert _sha(src) == before and [p.name for p in tmp_path.iterdir()] == ["p.jpg"]
+    assert main(["anonymize", str(tmp_path), "-o", str(tmp_path), "--no-verify"]) == ExitCode.USAGE
+    assert [p.name for p in tmp_path.iterdir()] == ["p.jpg"]
+
+
+def test_no_input_found_is_a_usage_error_that_writes_nothing(tmp_path, face_photo, capsys):
+    out = tmp_path / "out"
+    assert main(["anonymize", str(tmp_path / "typo.jpg"), "-o", str(out)]) == ExitCode.USAGE
+    assert "no such file or folder" in capsys.readouterr().err and not out.exists()
+    assert main(["anonymize", str(tmp_path / "a.jpg"), str(tmp_path / "b"), "-o", str(out)]) == ExitCode.USAGE
+    assert "nor 1 more" in capsys.readouterr().err and not out.exists()
+    shutil.copy(face_photo, tmp_path / "c.jpg")  # one of them there: it runs, the missing one fails alone
+    assert main(["anonymize", str(tmp_path / "a.jpg"), str(tmp_path / "c.jpg"), "-o", str(out),
+                 "--no-verify"]) == ExitCode.FILE_ERROR
+    assert [f["status"] for f in _report(out)["files"]] == ["failed", "ok"]
 
 
 # -- bad inputs: fail closed, one line, others go on ---------------------------

@@ -96,6 +96,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     bf16.require(config)  # --precision bf16 without OpenVINO or a CPU with bf16: the same
     if options.cluster and options.jobs > 1:
         raise UsageError("--jobs and --cluster: choose one (a cluster runs as many files as it has workers)")
+    _check_places(options.inputs, outdir)
     lock = _lock_outdir(outdir)
     try:
         stale = remove_stale_temporaries(outdir)
@@ -157,6 +158,20 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         elif summary.leaks:
             outcome.exit_code = ExitCode.LEAK
     return outcome
+
+
+def _check_places(inputs, outdir: Path) -> None:
+    """Refuse, before anything is written: no input exists (a typo), or the output folder is an input
+    folder or an input file's folder (its report and journal would be written among the inputs)."""
+    paths = [Path(p) for p in inputs]
+    if paths and not any(p.exists() for p in paths):
+        raise UsageError(f"no such file or folder: {shown(paths[0])}" + (f" (nor {len(paths) - 1} more)"
+                                                                           if len(paths) > 1 else ""))
+    out = Path(outdir).resolve()
+    for p in paths:
+        if p.exists() and (p.resolve() == out or (p.is_file() and p.resolve().parent == out)):
+            raise UsageError(f"the output folder {shown(outdir)} holds the inputs ({shown(p)}): outputs go "
+                             "elsewhere; choose another output folder")
 
 
 def _lock_outdir(outdir: Path) -> OutputLock:
