@@ -641,3 +641,13 @@ def test_a_large_run_draws_the_files_that_need_attention_in_full_and_the_rest_in
     monkeypatch.setattr(html, "MAX_SECTIONS", 300)
     small = write_html(_run(files), tmp_path / "all.html", created=CREATED).read_text(encoding="utf-8")
     assert len(re.findall(r'<section class="file', small)) == 8 and "drawn in full" not in small
+
+
+def test_photo_runs_show_no_frame_count_and_the_margin_plot_no_zero_line_value(tmp_path, photo_pair):
+    src, _, dst = photo_pair
+    other = _photo_report(src, dst, name="q.png")
+    other.verification = _verification([_face(0.8, box=(10.0, 10.0, 40.0, 50.0))])  # another size: another line
+    page = write_html(_run([_photo_report(src, dst), other]), tmp_path / "r.html", created=CREATED).read_text()
+    assert "margin: distance minus that face" in page  # faces against different leak lines
+    assert 'class="t-thr">leak line</text>' in page and "leak line 0.000" not in page
+    assert "</b>frames</div>" not in page  # two photos are not "2 frames"

@@ -149,11 +149,11 @@ def _distribution(run) -> tuple[str, float]:
     else:  # files measured against different thresholds: plot margins
         plot = distance_plot_html([(d - ft, leak, label) for d, leak, label, ft in points if ft is not None], 0.0,
                                   xlabel="margin: distance minus that face's leak line",
-                                  threshold_label="leak line")
+                                  threshold_label="leak line", label_value=False)
         x_max = max([d for d, *_ in points] + [t * 1.5 for t in thresholds.values()]) * 1.05
     n_leak = sum(1 for p in points if p[1])
     caption = (f"{plural(len(points), 'measured face')}, {n_leak} leaking. Each dot is one face or track: "
-               "its distance to its own original after the strongest attack. Left of the dashed line (shaded) "
+               "its distance to its own original after the strongest attack. Left of the dashed line "
                "a recognizer would still match it.")
     return f'<figure class="distfig">{plot}<figcaption>{esc(caption)}</figcaption></figure>', x_max
 
@@ -258,9 +258,11 @@ still matches its original is never shown. Full details: veil-report.json beside
 
 def _stats_html(run, summary) -> str:
     stats = [("files", summary.files), ("ok", summary.ok), ("failed", summary.failed),
-             ("faces covered", summary.faces), ("frames", summary.frames)]
-    stats[4:4] = [(name, summary.covered[kind])  # --cover plates,text
-                  for kind, name in (("plate", "plates covered"), ("text", "text covered")) if kind in summary.covered]
+             ("faces covered", summary.faces)]
+    stats += [(name, summary.covered[kind])  # --cover plates,text
+              for kind, name in (("plate", "plates covered"), ("text", "text covered")) if kind in summary.covered]
+    if any(f.kind == "video" for f in run.files):  # a photo is one frame: the count says nothing there
+        stats.append(("frames", summary.frames))
     if run.resumed:
         stats.append(("done by an earlier run", run.resumed))
     if summary.skipped:

@@ -261,7 +261,7 @@ def _ticks(n: int) -> list[int]:
 # -- distance distribution ------------------------------------------------------------
 def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: float | None, *,
                        xlabel: str = "distance to own original (after the strongest attack)",
-                       threshold_label: str = "impostor threshold") -> str:
+                       threshold_label: str = "impostor threshold", label_value: bool = True) -> str:
     """A dot plot (or a histogram when crowded) of distances against the threshold.
 
     Parameters
@@ -269,6 +269,8 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
     points : list of (distance, leaks, label)
     threshold : float or None
         Distances below it leak (shaded side).
+    label_value : bool, keyword-only
+        Write the threshold's value beside its label (not for a margin plot, where it is 0).
     """
     values = [(d, leak, label) for d, leak, label in points if number(d) is not None]
     if not values:
@@ -341,7 +343,7 @@ def distance_plot_html(points: Sequence[tuple[float, bool, str]], threshold: flo
         anchor = "end" if tx > (left + right) / 2 else "start"
         dx = -4 if anchor == "end" else 4
         out.append(f'<text x="{_n(tx + dx)}" y="{top - 8}" text-anchor="{anchor}" class="t-thr">'
-                   f"{esc(threshold_label)} {fmt(t)}</text>")
+                   f"{esc(threshold_label)}{' ' + fmt(t) if label_value else ''}</text>")
     out.append("</svg>")
     return "".join(out)
 
