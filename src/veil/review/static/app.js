@@ -738,11 +738,33 @@ async function deleteEveryOfKind(what) {
   }
   if (await commit(edits)) { select(null); toast(`${plural(items.length, one, many)} deleted: not covered. Undo with Ctrl+Z.`); }
 }
+// Items one look at the whole output can clear: not a possible miss or a leak (each is looked at on its own).
+const ONE_BY_ONE = ["residual", "leak", "partly_covered"];
+function markableAtOnce() {
+  const f = S.file;
+  return f.items.filter((it) => !f.reviewed.includes(it.key) && !f.states[it.key]
+    && !it.flags.some((x) => ONE_BY_ONE.includes(x)));
+}
+async function markRestReviewed() {
+  const items = markableAtOnce();
+  if (!items.length) return;
+  const ok = await confirmDialog(`Mark ${plural(items.length, "item")} reviewed?`,
+    `Every item of ${S.file.relative_path} not yet reviewed or decided, but possible missed faces and leaks (look at each of those). Do this after looking over the whole output${S.file.kind === "video" ? " on every frame" : ""}: every face, plate and text covered, nothing missed. The report says a person reviewed them. Ctrl+Z undoes it.`,
+    "Mark reviewed");
+  if (!ok) return;
+  const edits = clone(S.file.edits);
+  edits.reviewed = edits.reviewed.concat(items.map((it) => it.ref));
+  if (await commit(edits)) toast(`${plural(items.length, "item")} marked reviewed. Undo with Ctrl+Z.`);
+}
 function kindActions() {
   const buttons = Object.keys(KIND_NAMES).map((what) => [what, foundOfKind(what).length]).filter(([, n]) => n)
     .map(([what, n]) => h("button", {class: "danger", "data-kind": what, onclick: () => deleteEveryOfKind(what),
       title: `Delete every ${KIND_NAMES[what][0]} veil found in this file (it asks first)`},
     `Delete every ${KIND_NAMES[what][0]} (${n})…`));
+  const rest = markableAtOnce().length;
+  if (rest > 1) buttons.unshift(h("button", {id: "mark-rest", onclick: markRestReviewed,
+    title: "Mark every item reviewed but possible misses and leaks, after looking over the whole output (it asks first)"},
+  `Mark ${rest} reviewed…`));
   return buttons.length ? h("div", {class: "actions bulk"}, buttons) : null;
 }
 async function leaveVisibleSelected() {
