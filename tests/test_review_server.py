@@ -353,10 +353,21 @@ def test_a_rerun_of_anonymize_keeps_what_a_person_changed_in_review(run, capsys)
     reviewed = (run / "out" / PHOTO).read_bytes()
     capsys.readouterr()
     assert main(["anonymize", str(run / "in"), "-o", str(run / "out")]) in (0, 3)
-    assert "applying the edits made in veil review" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "applying the edits made in veil review" in err
+    assert "resuming: 1 of 1" in err  # Apply's journal line: kept as it is, not rendered again
     assert (run / "out" / PHOTO).read_bytes() == reviewed
     entry = json.loads((run / "out" / "veil-report.json").read_text())["files"][0]
     assert entry["review"]["counts"]["removed"] == 1
+    # Marks alone (no pixel changed) are kept by a rerun too.
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    session.set_edits(0, _edit_body(removed=[item["ref"]], reviewed=[item["ref"]]))
+    assert apply_pending(session).recorded == [PHOTO]
+    session.close()
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out")]) in (0, 3)
+    assert "resuming: 1 of 1" in capsys.readouterr().err
+    entry = json.loads((run / "out" / "veil-report.json").read_text())["files"][0]
+    assert entry["review"]["counts"]["reviewed"] == 1 and (run / "out" / PHOTO).read_bytes() == reviewed
     # Other detection settings cannot keep the edits: refused, nothing rewritten.
     assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--threshold", "0.3"]) == 2
     err = capsys.readouterr().err

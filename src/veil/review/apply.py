@@ -81,6 +81,7 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "apply-", dir=session.outdir))
     entries = {f.id: f.entry for f in files}
     staged: list[tuple[Path, Path, Path | None, Path | None]] = []
+    written: list = []  # the files whose output or entry Apply changes
     try:
         for n, f in enumerate(todo):
             rel = Path(f.entry.get("relative_path") or f.output.name)
@@ -107,11 +108,13 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
             entries[f.id] = report.to_dict()
             final_mask = session.outdir / "masks" / rel if mask is not None else None
             staged.append((out, f.output, mask, final_mask))
+            written.append(f)
             result.rendered.append(str(rel))
         for f in marks:  # the marks change no pixel: only the report's review record
             # Same geometric edits as rendered (or none): the record differs in its marks only.
             entries[f.id] = dict(f.entry, review=apply_edits(f.frames, edits[f.id],
                                                              region_shape=config.region_shape).record)
+            written.append(f)
             result.recorded.append(f.entry.get("relative_path"))
         if cancelled():
             raise Cancelled()
@@ -121,6 +124,7 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
             if mask is not None:
                 _replace_mask(mask, final_mask)
         _rewrite_report(session, [entries[f.id] for f in files])
+        _journal(session, [(f, entries[f.id], edits[f.id]) for f in written])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         lock.release()
@@ -139,6 +143,22 @@ def _replace_mask(staged: Path, final: Path) -> None:
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
+
+
+def _journal(session, done: list[tuple]) -> None:
+    """The output folder's journal lines of what Apply wrote, with the edits they were made with: a
+    rerun of ``veil anonymize`` (which applies the folder's edits file) keeps these files as they are."""
+    from ..plan import Job
+    from ..scale.resume import Resume
+
+    config = session.config
+    input_hash = any(e.get("input_sha256") for e in session.report.get("files") or [])
+    with Resume(session.outdir, config, masks=config.write_masks, input_hash=input_hash, restart=False) as resume:
+        for f, entry, edits in done:
+            rel = Path(f.entry.get("relative_path") or f.output.name)
+            job = Job(src=f.input, rel=rel, dst=f.output, out_rel=Path(f.entry.get("output") or f.output.name),
+                      mask=session.outdir / "masks" / rel if config.write_masks else None, edits=edits)
+            resume.record(job, FileReport.from_dict(entry))
 
 
 def _rewrite_report(session, entries: list[dict]) -> None:
