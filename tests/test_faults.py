@@ -220,6 +220,11 @@ def test_signal_during_a_video_leaves_no_partial_output_nor_process(tmp_path, sh
             assert "interrupted" in entry["error"]
     assert not (out / "b.mp4").exists() or by_name["b.mp4"]["status"] == "ok"
     assert any(e["status"] != "ok" for e in by_name.values())
+    # Counted apart from failures: they failed nothing, they were not done.
+    undone = sum(e["status"] != "ok" for e in by_name.values())
+    assert report["summary"]["unfinished"] == report["summary"]["failed"] == undone
+    line = next(x for x in err.splitlines() if "not done (interrupted)" in x)
+    assert f"{undone} not done (interrupted)" in line and " failed" not in line
 
 
 def _wait_for_lock(run, out: Path, timeout: float = 240) -> None:

@@ -258,8 +258,10 @@ def _say(line: str) -> None:
 
 def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     parts = [f"{summary.files} file{'s' * (summary.files != 1)}", f"{summary.ok} ok"]
-    if summary.failed:
-        parts.append(f"{summary.failed} failed")
+    if summary.failed > summary.unfinished:
+        parts.append(f"{summary.failed - summary.unfinished} failed")
+    if summary.unfinished:
+        parts.append(f"{summary.unfinished} not done (interrupted)")
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (not media)")
     verdict = summary.verdict.value

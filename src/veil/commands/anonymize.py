@@ -24,7 +24,7 @@ from typing import Callable
 from ..config import Config
 from ..errors import ExitCode, Interrupted, OutputInUseError, UsageError, VeilError, shown
 from ..media.atomic import OutputLock, remove_stale_temporaries
-from ..report import FileReport, RunReport, write_json
+from ..report import UNFINISHED, FileReport, RunReport, write_json
 from ..scale.resume import Resume
 from .signals import deferred_signals, die_with_parent, interruptible, redeliver_swallowed_stops
 
@@ -136,7 +136,7 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
             for index, job in todo:
                 if index not in results:
                     report = FileReport(input=str(job.src), output=None, kind="unknown", rel=str(job.rel))
-                    report.fail("interrupted before it was finished; no output")
+                    report.fail(UNFINISHED)
                     results[index] = report
             remove_stale_temporaries(outdir)  # what killed workers could not remove
             outcome.exit_code = interrupted.exit_code

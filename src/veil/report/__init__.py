@@ -14,10 +14,10 @@ from typing import Any
 
 from ..media.atomic import atomic_output
 from .records import (SCHEMA, FileReport, FileStatus, PhotoCover, RunReport, RunSummary, RunVerdict,
-                      VideoCover, covered_counts)
+                      UNFINISHED, VideoCover, covered_counts)
 
 __all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
-           "RunReport", "covered_counts", "write_json"]
+           "RunReport", "covered_counts", "write_json", "UNFINISHED"]
 
 
 def _default(value: Any):

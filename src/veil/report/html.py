@@ -257,8 +257,10 @@ still matches its original is never shown. Full details: veil-report.json beside
 
 
 def _stats_html(run, summary) -> str:
-    stats = [("files", summary.files), ("ok", summary.ok), ("failed", summary.failed),
-             ("faces covered", summary.faces)]
+    stats = [("files", summary.files), ("ok", summary.ok), ("failed", summary.failed - summary.unfinished)]
+    if summary.unfinished:
+        stats.append(("not done (interrupted)", summary.unfinished))
+    stats.append(("faces covered", summary.faces))
     stats += [(name, summary.covered[kind])  # --cover plates,text
               for kind, name in (("plate", "plates covered"), ("text", "text covered")) if kind in summary.covered]
     if any(f.kind == "video" for f in run.files):  # a photo is one frame: the count says nothing there

@@ -26,9 +26,11 @@ from ..track import TrackSummary
 from ..verify.evidence import tally
 
 __all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
-           "RunReport", "covered_counts"]
+           "RunReport", "covered_counts", "UNFINISHED"]
 
 SCHEMA = "veil-report/1"
+#: The error of a file a signal stopped the run before (counted apart: ``RunSummary.unfinished``).
+UNFINISHED = "interrupted before it was finished; no output"
 
 
 def covered_counts(kinds, config: Config) -> dict[str, int]:
@@ -295,6 +297,7 @@ class RunSummary:
     evidence: dict = field(default_factory=dict)
     leaked_faces: int = 0  #: faces and tracks that still match their original, over the files
     residual: int = 0  #: possible missed faces (plates, text) in the outputs, over the files
+    unfinished: int = 0  #: of ``failed``, the files an interruption left undone (no error of their own)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"files": self.files, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
@@ -306,6 +309,8 @@ class RunSummary:
             out["evidence"] = self.evidence
         if self.covered:
             out["covered"] = dict(self.covered)
+        if self.unfinished:
+            out["unfinished"] = self.unfinished
         return out
 
 
@@ -359,6 +364,7 @@ class RunReport:
             faces_verified=sum(c.measured for c in counts),
             faces_unverifiable=sum(c.unverifiable for c in counts), covered=covered,
             leaked_faces=sum(c.leaked for c in counts), residual=sum(c.residual for c in counts),
+            unfinished=sum(1 for f in self.files if not f.ok and f.error == UNFINISHED),
             evidence=tally(v.evidence for f in ok if f.verification is not None for v in f.verification.verdicts))
 
     def _warnings(self) -> tuple[str, ...]:
