@@ -514,3 +514,22 @@ def test_tile_every_with_small_faces_everywhere_gives_what_tiles_on_every_frame_
     for a, b in zip(raw, dense):
         np.testing.assert_array_equal(a.xyxy, b.xyxy)
         np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_the_input_folder_under_another_name_is_refused_too(tmp_path, face_photo):
+    # A bind mount (or a case-insensitive file system) names one folder twice: compared by name, the
+    # inputs were overwritten by their anonymized copies.
+    import subprocess
+
+    src, alias = tmp_path / "src", tmp_path / "alias"
+    src.mkdir(), alias.mkdir()
+    shutil.copy(face_photo, src / "a.jpg")
+    before = _sha(src / "a.jpg")
+    if subprocess.run(["mount", "--bind", str(src), str(alias)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (needs root in a mount namespace)")
+    try:
+        assert main(["anonymize", str(src), "-o", str(alias), "--no-verify"]) == ExitCode.USAGE
+        assert main(["anonymize", str(src / "a.jpg"), "-o", str(alias), "--no-verify"]) == ExitCode.USAGE
+        assert _sha(src / "a.jpg") == before and sorted(p.name for p in src.iterdir()) == ["a.jpg"]
+    finally:
+        subprocess.run(["umount", str(alias)], check=True)

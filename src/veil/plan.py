@@ -115,6 +115,15 @@ def folder_media(root: str | os.PathLike, *, skip: str | os.PathLike | None = No
     return media, others
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
              masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[PlanError], list[str], list[str]]:
     """Map inputs (files and folders, recursive) to output paths.
@@ -168,6 +177,8 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
             errors.append(PlanError(str(item), item.name, "no such file or folder"))
 
     input_files = {c[0].resolve() for c in candidates}
+    # Identities too: a bind mount or a case-insensitive file system names one file twice.
+    input_ids = {_identity(c[0]) for c in candidates} - {None}
     taken: dict[Path, Path] = {}
     planned: set[Path] = set()
     for src, rel in candidates:
@@ -191,7 +202,7 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
         out_rel = rel.with_suffix(suffix)
         dst = outdir / out_rel
         resolved = dst.resolve()
-        if resolved in input_files:
+        if resolved in input_files or (_identity(dst) or "none") in input_ids:
             errors.append(PlanError(str(src), str(rel), f"its output {shown(out_rel)} in the output folder would "
                                                         "overwrite an input; choose another output folder"))
             continue

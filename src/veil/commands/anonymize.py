@@ -167,9 +167,17 @@ def _check_places(inputs, outdir: Path) -> None:
     if paths and not any(p.exists() for p in paths):
         raise UsageError(f"no such file or folder: {shown(paths[0])}" + (f" (nor {len(paths) - 1} more)"
                                                                            if len(paths) > 1 else ""))
-    out = Path(outdir).resolve()
+    # By identity, not by name: a bind mount or a case-insensitive file system names one folder twice.
+    try:
+        out = os.stat(outdir)
+    except OSError:
+        return  # not there yet: it holds nothing
     for p in paths:
-        if p.exists() and (p.resolve() == out or (p.is_file() and p.resolve().parent == out)):
+        try:
+            folder = os.stat(p if p.is_dir() else p.resolve().parent)
+        except OSError:
+            continue
+        if (folder.st_dev, folder.st_ino) == (out.st_dev, out.st_ino):
             raise UsageError(f"the output folder {shown(outdir)} holds the inputs ({shown(p)}): outputs go "
                              "elsewhere; choose another output folder")
 
