@@ -631,7 +631,7 @@ def test_a_large_run_draws_the_files_that_need_attention_in_full_and_the_rest_in
     files[6] = _failed()
     page = write_html(_run(files), tmp_path / "veil-report.html", created=CREATED).read_text(encoding="utf-8")
     drawn = re.findall(r'<section class="file \w+" id="f(\d+)"', page)
-    assert sorted(map(int, drawn)) == [0, 5, 6]  # failed and leaking first, then in order
+    assert sorted(map(int, drawn)) == [0, 5, 6]  # leaking and failed first, then in order
     for i in (1, 2, 3, 4, 7):  # one line each, with what the file's section would have said first
         line = re.search(rf'<li id="f{i}">(.*?)</li>', page).group(1)
         assert f"p{i}.png" in line and "Verified" in line

@@ -371,7 +371,7 @@ def test_a_rerun_of_anonymize_keeps_what_a_person_changed_in_review(run, capsys)
     # Other detection settings cannot keep the edits: refused, nothing rewritten.
     assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--threshold", "0.3"]) == 2
     err = capsys.readouterr().err
-    assert "edits made in veil review" in err and "move it away" in err
+    assert "edits made in veil review" in err and "Move it away" in err
     assert (run / "out" / PHOTO).read_bytes() == reviewed
 
 
@@ -396,6 +396,33 @@ def test_apply_after_another_run_rewrote_the_folder_is_refused_and_the_page_show
     assert apply_pending(session).rendered == [PHOTO]
     assert session.overview()["files"][0]["pending"] is False
     session.close()
+
+
+def test_a_page_of_another_generation_saves_nothing_and_the_session_takes_the_new_runs_edits(run, serve):
+    # A page open during another veil run kept the old edits (even a file the person had moved away)
+    # and the old settings, and wrote them back; its file ids may name other files now.
+    from veil.cli import main
+
+    server = serve(run / "out")
+    model = server.json("/api/files/0")
+    item = next(it for it in model["items"] if it["kind"] == "detection")
+    r = server.put_edits(dict(_edit_body(removed=[item["ref"]]), base=model["revision"]))
+    assert r.status == 200
+    revision = json.loads(r.body)["revision"]
+    (run / "out" / "veil-edits.json").rename(run / "discarded.json")  # as the refusal says to
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--threshold", "0.3"]) in (0, 3)
+    overview = server.json("/api/run")
+    assert overview["generation"] == 1 and overview["problem"] is None
+    # The page's change, made on the old run's edits, is refused; nothing comes back from memory.
+    r = server.put_edits(dict(_edit_body(removed=[item["ref"]], reviewed=[item["ref"]]), base=revision))
+    assert r.status == 409 and "another veil run" in json.loads(r.body)["error"]
+    assert not (run / "out" / "veil-edits.json").exists()
+    # Made on the new run, a change is bound to its settings.
+    model = server.json("/api/files/0")
+    fresh = next(it for it in model["items"] if it["kind"] == "detection")
+    r = server.put_edits(dict(_edit_body(reviewed=[fresh["ref"]]), base=model["revision"]))
+    assert r.status == 200
+    assert json.loads((run / "out" / "veil-edits.json").read_text())["detection"]["threshold"] == 0.3
 
 
 def test_apply_over_http_reports_progress(run, serve):
@@ -504,3 +531,26 @@ def test_the_browser_gets_no_token_on_its_command_line(run_dir, tmp_path):
     assert Path(f"{seen}.mode").read_text().startswith("-rw-------")
     assert url in Path(f"{seen}.page").read_text().replace("&amp;", "&")
     assert not Path(arg[len("file://"):]).parent.exists()  # gone with the review
+
+
+def test_the_folders_edits_for_a_changed_input_or_a_broken_edits_file(run, capsys):
+    # A reviewed input replaced by another version runs without the old version's edits (warned);
+    # an edits file that is a link to nowhere is refused, not passed over (the review would be undone).
+    import os
+
+    from veil.cli import main
+
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
+    session.set_edits(0, _edit_body(reviewed=[item["ref"]]))
+    session.close()
+    picture = (run / "in" / PHOTO).read_bytes()
+    (run / "in" / PHOTO).write_bytes(picture + b"\0")  # another version, same name
+    capsys.readouterr()
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out")]) in (0, 3)
+    assert "1 input changed since the review" in capsys.readouterr().err
+    (run / "out" / "veil-edits.json").unlink()
+    os.symlink(run / "nowhere.json", run / "out" / "veil-edits.json")
+    written = (run / "out" / PHOTO).read_bytes()
+    assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--restart"]) == 2
+    assert "cannot be applied" in capsys.readouterr().err and (run / "out" / PHOTO).read_bytes() == written

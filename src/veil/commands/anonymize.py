@@ -206,21 +206,25 @@ def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list
 
     edits = options.edits
     saved = Path(options.outdir) / EDITS_NAME
-    if edits is None and saved.is_file():
+    if edits is None and os.path.lexists(saved):  # a link to nowhere or a folder is refused, not passed over
         # A person's review of this folder's outputs: a rerun must not undo it.
         edits = saved
-        notify(f"applying the edits made in veil review ({EDITS_NAME} in the output folder; move it away to "
-               "run without them)")
+    elif edits is not None and os.path.lexists(saved):
+        notify(f"warning: the output folder's {EDITS_NAME} (veil review's) is not applied: --edits names another")
     if edits:
         from ..edits import attach_edits
 
         try:
-            jobs, edit_errors, edit_warnings = attach_edits(jobs, edits, config)
+            # A changed input (another version of a reviewed file) is a new file to this folder's edits.
+            jobs, edit_errors, edit_warnings = attach_edits(jobs, edits, config, strict=edits is not saved)
         except UsageError as exc:
             if edits is not saved:
                 raise
-            raise UsageError(f"the output folder holds edits made in veil review ({EDITS_NAME}): {exc}, or move "
-                             "it away to discard them") from None
+            raise UsageError(f"the output folder's {EDITS_NAME} (edits made in veil review) cannot be applied: "
+                             f"{exc}. Move it away to run without them") from None
+        if edits is saved:
+            notify(f"applying the edits made in veil review ({EDITS_NAME} in the output folder; move it away to "
+                   "run without them)")
         plan_errors = plan_errors + edit_errors
         for message in edit_warnings:
             notify(f"warning: {message}")

@@ -41,8 +41,9 @@ MAX_THUMBS_TOTAL = 600  #: thumbnails per report at most (keeps the page light)
 #: Files drawn in full at most (a section each: about 9 kB and 230 elements); the others are one line
 #: each in the file list. A 5,000-photo run's page was 47 MB and did not load in Chromium in 30 s.
 MAX_SECTIONS = 300
-#: Which files are drawn in full first when there are more: failed, leaking, unsure, unchecked, passed.
-_SECTION_ORDER = {"fail": 0, "leak": 1, "warn": 2, "none": 3, "pass": 4}
+#: Which files are drawn in full first when there are more: leaking (an output that shows someone),
+#: failed (no output), unsure, unchecked, passed.
+_SECTION_ORDER = {"leak": 0, "fail": 1, "warn": 2, "none": 3, "pass": 4}
 _REVERSIBLE = {m.value for m in REVERSIBLE_MODES}
 
 
@@ -277,7 +278,7 @@ def _stats_html(run, summary) -> str:
 
 
 def _drawn_in_full(states: list) -> set[int]:
-    """Indices of the files drawn in full: all, or :data:`MAX_SECTIONS` of them by :data:`_SECTION_ORDER`."""
+    """Indices of the files drawn in full: all, or :data:`MAX_SECTIONS` of them by ``_SECTION_ORDER``."""
     order = sorted(range(len(states)), key=lambda i: (_SECTION_ORDER.get(states[i][0], 5), i))
     return set(order[:MAX_SECTIONS])
 

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import VeilError
 from .apply import Applier
 from .session import Conflict, NotFound, Refused, ReviewSession
 
@@ -135,7 +136,7 @@ def create_app(session: ReviewSession, *, token: str, port: int):
                 return fn(request)
             except NotFound as exc:
                 return JSONResponse({"error": str(exc)}, status_code=404)
-            except Refused as exc:
+            except (Refused, VeilError) as exc:  # e.g. the report gone or unreadable since start
                 return JSONResponse({"error": str(exc)}, status_code=422)
         return endpoint
 

@@ -65,6 +65,8 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
         if session.refresh():
             raise Refused("the output folder changed since this page was drawn (another veil run?): the page "
                           "now shows it; check your edits there and Apply again")
+        if session.edits_problem:
+            raise Refused(session.edits_problem)
         with session.lock:
             files = list(session.files)
             todo = [f for f in files if session.needs_render(f)]

@@ -94,12 +94,28 @@ class ReviewSession:
         self.edits_path = self.outdir / EDITS_NAME
         self.lock = threading.RLock()  #: held while the session's state changes
         self.pictures = None
+        #: How many times another veil run's report was read since start: a page drawn on another
+        #: generation names files by ids that may now be other files.
+        self.generation = 0
         self.load_report()
-        if self.edits_path.exists():
-            self.edits = load_edits(self.edits_path)
-            self.edits.check_settings(self.config)
-        else:
-            self.edits = Edits(detection=detection_settings(self.config))
+        self.edits_problem = None
+        self._load_edits()
+        if self.edits_problem:
+            raise UsageError(self.edits_problem)
+
+    def _load_edits(self) -> None:
+        """The folder's edits file as it is now (none: empty edits bound to the run's settings);
+        ``edits_problem`` says why it cannot be used with the run (changes are refused then)."""
+        self.edits, self.edits_problem = Edits(detection=detection_settings(self.config)), None
+        if not os.path.lexists(self.edits_path):
+            return
+        try:
+            edits = load_edits(self.edits_path)
+            edits.check_settings(self.config)
+        except UsageError as exc:
+            self.edits_problem = f"{exc}; move {EDITS_NAME} away from the output folder and start veil review again"
+            return
+        self.edits = edits
 
     # -- the run ---------------------------------------------------------------------------
     def _stamp(self) -> tuple | None:
@@ -114,7 +130,10 @@ class ReviewSession:
         into the folder rewrote outputs and report); True when it did."""
         if self._stamp() == self.report_stamp:
             return False
-        self.load_report()
+        with self.lock:
+            self.load_report()
+            self._load_edits()  # that run may have applied, kept or outlived them
+            self.generation += 1
         return True
 
     def load_report(self) -> None:
@@ -203,7 +222,10 @@ class ReviewSession:
         person) refuses it (:class:`Conflict`) instead of silently dropping those
         edits: one of them may cover a face. Returns :meth:`edit_state`.
         """
+        self.refresh()  # a change made on another run's page is then a conflict (its revision)
         f = self.file(fid, editable=True)
+        if self.edits_problem:
+            raise Refused(self.edits_problem)
         if not isinstance(body, dict):
             raise Refused("edits must be a JSON object")
         base = body.get("base")
@@ -216,8 +238,8 @@ class ReviewSession:
             raise Refused(str(exc)) from None
         with self.lock:
             if base is not None and base != self.revision(f):
-                raise Conflict("this file's edits were changed elsewhere (another tab or window) since this "
-                               "page read them; nothing was saved")
+                raise Conflict("this file's edits were changed elsewhere (another tab or window, or another "
+                               "veil run into the folder) since this page read them; nothing was saved")
             files = dict(self.edits.files)
             files[f.sha] = edits
             if not (edits.changes_media or edits.reviewed):
@@ -227,8 +249,10 @@ class ReviewSession:
         return self.edit_state(f)
 
     def revision(self, f: ReviewFile) -> str:
-        """A short digest of the file's edits, review marks included: what a change is made on."""
-        return hashlib.sha256(json.dumps(self.file_edits(f).to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A short digest of the file's edits, review marks included, and of the run they were read with:
+        what a change is made on."""
+        made_on = {"edits": self.file_edits(f).to_dict(), "generation": self.generation, "sha": f.sha}
+        return hashlib.sha256(json.dumps(made_on, sort_keys=True).encode()).hexdigest()[:16]
 
     def edit_state(self, f: ReviewFile) -> dict:
         """The file's edits and what they mean for each item, for the page."""
@@ -284,6 +308,7 @@ class ReviewSession:
         files.sort(key=lambda x: (x["problem"] is not None, x["priority"], -x["counts"]["residual"],
                                   -x["counts"]["leak"], x["id"]))
         return {"outdir": self.outdir.name, "summary": self.report.get("summary"), "files": files,
+                "generation": self.generation, "problem": self.edits_problem,
                 "mode": self.config.mode.value, "verify": self.config.verify}
 
     def file_model(self, fid: int) -> dict:

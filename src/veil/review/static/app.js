@@ -144,17 +144,34 @@ function confirmDialog(title, text, ok) {
 }
 
 // -- routing -------------------------------------------------------------------------------
+// The run as the server has it now. Another veil run into the folder since the page last read it
+// (a new generation) may have made file N another file: nothing of this page's work on a file
+// (undo, redo, selection, thumbnails) carries over, and the file list is shown. True then.
+async function takeRun() {
+  const run = await api("/api/run");
+  const changed = S.run !== null && run.generation !== S.run.generation;
+  S.run = run;
+  if (!changed) return false;
+  Object.assign(S, {undo: [], redo: [], sel: null, file: null, fileId: null, chunks: new Map()});
+  S.outVersion++;
+  forgetThumbnails();
+  toast("The output folder changed (another veil run): here it is as that run left it.", true);
+  return true;
+}
 async function route() {
   stopPlaying();
   const m = location.hash.match(/^#\/file\/(\d+)(?:\/f(\d+))?/);
+  let changed;
   try {
-    S.run = await api("/api/run");
+    changed = await takeRun();
   } catch (e) {
     put($("#main"), h("p", {class: "loading"}, `Cannot load the run: ${e.message}`));
     return;
   }
   renderApply();
-  if (m) await openFile(Number(m[1]), m[2] ? Number(m[2]) : null);
+  if (S.run.problem) toast(S.run.problem, true);
+  if (m && !changed) await openFile(Number(m[1]), m[2] ? Number(m[2]) : null);
+  else if (m) location.hash = "#/";
   else renderOverview();
 }
 
@@ -669,6 +686,10 @@ async function save(edits, {record = true} = {}) {
       body: JSON.stringify(Object.assign({}, edits, {base: S.file.revision}))});
   } catch (e) {
     if (e.conflict) {
+      if (await takeRun()) {  // another veil run: this file id may name another file now
+        if (location.hash.startsWith("#/file")) location.hash = "#/"; else renderOverview();
+        return false;
+      }
       // Undo steps were made on the state this page had; they would overwrite the other tab's edits.
       S.undo = []; S.redo = [];
       await openFile(S.file.id, S.frame);
@@ -881,8 +902,9 @@ async function nextFlagged(step = 1) {
 }
 
 // -- side panel ----------------------------------------------------------------------------
-function renderAll() { renderOverlay(); renderPanel(); if (S.file.kind === "video") renderTimeline(); }
+function renderAll() { if (!S.file) return; renderOverlay(); renderPanel(); if (S.file.kind === "video") renderTimeline(); }
 function renderPanel() {
+  if (!S.file) return;  // the file list is shown (another veil run changed the folder)
   renderDetail(); renderList();
   const u = $("#undo"), r = $("#redo"), note = $("#note-output");
   if (u) u.disabled = !S.undo.length;
@@ -1133,14 +1155,16 @@ async function pollApply() {
   clearInterval(S.polling); S.polling = null;
   S.outVersion++;
   forgetThumbnails();
-  S.run = await api("/api/run");
+  const changed = await takeRun();
   renderApply();
   if (st.state === "done") {
     const failed = st.failed || [];
     if (failed.length) toast(`Apply: ${failed.map((x) => `${x.file}: ${x.error}`).join("; ")}`, true);
     else toast(`Applied: ${plural((st.rendered || []).length, "file")} re-rendered and verified, report updated.`);
   } else if (st.state === "failed") toast(`Apply failed, nothing changed: ${st.error}`, true);
-  if (S.fileId !== null) {
+  if (changed) {
+    if (location.hash.startsWith("#/file")) location.hash = "#/"; else renderOverview();
+  } else if (S.fileId !== null) {
     const keep = {sel: S.sel, undo: S.undo, redo: S.redo, frame: S.frame};
     await openFile(S.fileId, keep.frame);
     Object.assign(S, {sel: keep.sel, undo: keep.undo, redo: keep.redo});
