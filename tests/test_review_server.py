@@ -554,3 +554,27 @@ def test_the_folders_edits_for_a_changed_input_or_a_broken_edits_file(run, capsy
     written = (run / "out" / PHOTO).read_bytes()
     assert main(["anonymize", str(run / "in"), "-o", str(run / "out"), "--restart"]) == 2
     assert "cannot be applied" in capsys.readouterr().err and (run / "out" / PHOTO).read_bytes() == written
+
+
+def test_apply_is_never_taken_for_another_run(run, monkeypatch):
+    # The page asks for the run while Apply rewrites the report: that is not another veil run.
+    import threading
+
+    from veil.review import apply as apply_module
+
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    item = next(it for it in session.file_model(0)["items"] if it["kind"] == "detection")
+    session.set_edits(0, _edit_body(removed=[item["ref"]]))
+    rewrite, seen, askers = apply_module._rewrite_report, [], []
+
+    def rewrite_then_ask(s, entries):
+        rewrite(s, entries)
+        askers.append(threading.Thread(target=lambda: seen.append(session.overview()["generation"])))
+        askers[0].start()
+        askers[0].join(0.3)
+
+    monkeypatch.setattr(apply_module, "_rewrite_report", rewrite_then_ask)
+    assert apply_pending(session).rendered == [PHOTO]
+    askers[0].join()
+    assert seen == [0] and session.generation == 0
+    session.close()

@@ -125,12 +125,15 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
             os.replace(out, final)
             if mask is not None:
                 _replace_mask(mask, final_mask)
-        _rewrite_report(session, [entries[f.id] for f in files])
-        _journal(session, [(f, entries[f.id], edits[f.id]) for f in written])
+        # Under the session's lock: a page asking meanwhile sees the report before or after, never
+        # this Apply's rewrite as another run's (ReviewSession.refresh).
+        with session.lock:
+            _rewrite_report(session, [entries[f.id] for f in files])
+            _journal(session, [(f, entries[f.id], edits[f.id]) for f in written])
+            session.load_report()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         lock.release()
-    session.load_report()
     result.seconds = round(time.perf_counter() - started, 2)
     return result
 

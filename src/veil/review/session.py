@@ -128,9 +128,9 @@ class ReviewSession:
     def refresh(self) -> bool:
         """Read the report again if it changed on disk since it was read (another ``veil anonymize``
         into the folder rewrote outputs and report); True when it did."""
-        if self._stamp() == self.report_stamp:
-            return False
         with self.lock:
+            if self._stamp() == self.report_stamp:
+                return False
             self.load_report()
             self._load_edits()  # that run may have applied, kept or outlived them
             self.generation += 1
