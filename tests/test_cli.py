@@ -533,3 +533,20 @@ def test_the_input_folder_under_another_name_is_refused_too(tmp_path, face_photo
         assert _sha(src / "a.jpg") == before and sorted(p.name for p in src.iterdir()) == ["a.jpg"]
     finally:
         subprocess.run(["umount", str(alias)], check=True)
+
+
+def test_photos_put_in_an_output_folder_inside_the_input_are_named_not_skipped_silently(tmp_path, face_photo,
+                                                                                         capsys):
+    # The input folder's walk leaves its output folder out (veil's own outputs are there): a photo a
+    # person put there was never anonymized, without a word.
+    src = tmp_path / "in"
+    (src / "out").mkdir(parents=True)
+    shutil.copy(face_photo, src / "a.jpg")
+    shutil.copy(face_photo, src / "out" / "y.jpg")
+    assert main(["anonymize", str(src), "-o", str(src / "out"), "--no-verify"]) == 0
+    err = capsys.readouterr().err
+    assert "holds 1 photo or video file veil did not write (e.g. y.jpg)" in err
+    assert any("y.jpg" in w for w in _report(src / "out")["summary"]["warnings"])
+    (src / "out" / "y.jpg").unlink()
+    assert main(["anonymize", str(src), "-o", str(src / "out"), "--no-verify"]) == 0  # its own outputs: no word
+    assert "did not write" not in capsys.readouterr().err

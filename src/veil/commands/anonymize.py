@@ -202,6 +202,12 @@ def _plan(options: AnonymizeOptions, config: Config, notify) -> tuple[list, list
 
     jobs, plan_errors, skipped, notes = plan_run(list(options.inputs), options.outdir, masks=options.masks,
                                           keep_audio=config.audio.value == "keep")
+    strays = _not_written_here(options.inputs, Path(options.outdir))
+    if strays:
+        notes = notes + [f"the output folder {shown(Path(options.outdir).name)} lies inside an input folder, whose walk "
+                         f"leaves it out, and holds {len(strays)} photo or video file{'s' * (len(strays) != 1)} veil "
+                         f"did not write (e.g. {shown(strays[0])}): they are not anonymized; move them out, or "
+                         "name them as inputs"]
     from ..edits import EDITS_NAME
 
     edits = options.edits
@@ -368,6 +374,31 @@ def _worker_run(fn, *args):
 
 
 # -- reports ------------------------------------------------------------------
+def _not_written_here(inputs, outdir: Path) -> list[Path]:
+    """Photos and videos in an output folder inside an input folder that veil did not write (by the
+    folder's report and journal), relative to it: that input folder's walk leaves them out."""
+    out = outdir.resolve()
+    if not any(Path(p).is_dir() and Path(p).resolve() in out.parents for p in inputs):
+        return []
+    from ..plan import folder_media
+    from ..scale.journal import Journal
+
+    try:
+        known = set(Journal(outdir).latest)
+    except VeilError:  # unreadable: the report alone says what veil wrote
+        known = set()
+    try:
+        previous = json.loads((outdir / REPORT_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if isinstance(previous, dict):
+        known |= {e["output"] for e in [*previous.get("earlier_runs", []), *previous.get("files", [])]
+                  if isinstance(e, dict) and isinstance(e.get("output"), str)}
+    media, _ = folder_media(outdir)
+    rels = [p.relative_to(outdir) for p in media]
+    return [r for r in rels if r.parts[0] != "masks" and r.as_posix() not in known]
+
+
 def _earlier_entries(outdir: Path, this_run: set[Path]) -> list[dict]:
     """Entries of the folder's previous report whose outputs stay: the report covers every output."""
     path = outdir / REPORT_JSON
