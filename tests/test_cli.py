@@ -550,3 +550,13 @@ def test_photos_put_in_an_output_folder_inside_the_input_are_named_not_skipped_s
     (src / "out" / "y.jpg").unlink()
     assert main(["anonymize", str(src), "-o", str(src / "out"), "--no-verify"]) == 0  # its own outputs: no word
     assert "did not write" not in capsys.readouterr().err
+
+
+def test_a_usage_error_found_after_the_output_folder_was_made_leaves_none(tmp_path, face_photo, capsys):
+    shutil.copy(face_photo, tmp_path / "a.jpg")
+    out = tmp_path / "new-out"
+    assert main(["anonymize", str(tmp_path / "a.jpg"), "-o", str(out), "--edits", str(tmp_path / "none.json")]) == 2
+    assert "not found" in capsys.readouterr().err and not out.exists()
+    out.mkdir()  # a folder the person made is theirs: kept
+    assert main(["anonymize", str(tmp_path / "a.jpg"), "-o", str(out), "--edits", str(tmp_path / "none.json")]) == 2
+    assert out.is_dir() and not any(out.iterdir())

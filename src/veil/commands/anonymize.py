@@ -97,7 +97,9 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
     if options.cluster and options.jobs > 1:
         raise UsageError("--jobs and --cluster: choose one (a cluster runs as many files as it has workers)")
     _check_places(options.inputs, outdir)
+    created = not os.path.lexists(outdir)
     lock = _lock_outdir(outdir)
+    refused = False
     try:
         stale = remove_stale_temporaries(outdir)
         started = time.perf_counter()
@@ -149,8 +151,16 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         run.seconds = time.perf_counter() - started
         with deferred_signals():  # the report of what was done is written whole
             outcome.report_path, outcome.html_path = _write_reports(run, outdir)
+    except UsageError:  # refused before any file ran (an edits file that does not fit): nothing is left
+        refused = True
+        raise
     finally:
         lock.release()
+        if refused and created:
+            try:
+                os.rmdir(outdir)  # only if empty: made by this run, holding nothing
+            except OSError:
+                pass
     if outcome.exit_code == ExitCode.OK:
         summary = run.summary()
         if summary.failed:
