@@ -202,7 +202,7 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
         out_rel = rel.with_suffix(suffix)
         dst = outdir / out_rel
         resolved = dst.resolve()
-        if resolved in input_files or (_identity(dst) or "none") in input_ids:
+        if resolved in input_files or _identity(dst) in input_ids:
             errors.append(PlanError(str(src), str(rel), f"its output {shown(out_rel)} in the output folder would "
                                                         "overwrite an input; choose another output folder"))
             continue

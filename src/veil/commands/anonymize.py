@@ -177,17 +177,11 @@ def _check_places(inputs, outdir: Path) -> None:
     if paths and not any(p.exists() for p in paths):
         raise UsageError(f"no such file or folder: {shown(paths[0])}" + (f" (nor {len(paths) - 1} more)"
                                                                            if len(paths) > 1 else ""))
-    # By identity, not by name: a bind mount or a case-insensitive file system names one folder twice.
-    try:
-        out = os.stat(outdir)
-    except OSError:
+    if not os.path.exists(outdir):
         return  # not there yet: it holds nothing
     for p in paths:
-        try:
-            folder = os.stat(p if p.is_dir() else p.resolve().parent)
-        except OSError:
-            continue
-        if (folder.st_dev, folder.st_ino) == (out.st_dev, out.st_ino):
+        # By identity, not by name: a bind mount or a case-insensitive file system names one folder twice.
+        if p.exists() and os.path.samefile(p if p.is_dir() else p.resolve().parent, outdir):
             raise UsageError(f"the output folder {shown(outdir)} holds the inputs ({shown(p)}): outputs go "
                              "elsewhere; choose another output folder")
 
@@ -384,6 +378,17 @@ def _worker_run(fn, *args):
 
 
 # -- reports ------------------------------------------------------------------
+def _previous_report(outdir: Path) -> dict:
+    """The folder's report as an earlier run left it; ``{}`` when there is none veil can read."""
+    try:
+        previous = json.loads((outdir / REPORT_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict) or not str(previous.get("schema", "")).startswith("veil-report/"):
+        return {}
+    return previous
+
+
 def _not_written_here(inputs, outdir: Path) -> list[Path]:
     """Photos and videos in an output folder inside an input folder that veil did not write (by the
     folder's report and journal), relative to it: that input folder's walk leaves them out."""
@@ -397,13 +402,9 @@ def _not_written_here(inputs, outdir: Path) -> list[Path]:
         known = set(Journal(outdir).latest)
     except VeilError:  # unreadable: the report alone says what veil wrote
         known = set()
-    try:
-        previous = json.loads((outdir / REPORT_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = {}
-    if isinstance(previous, dict):
-        known |= {e["output"] for e in [*previous.get("earlier_runs", []), *previous.get("files", [])]
-                  if isinstance(e, dict) and isinstance(e.get("output"), str)}
+    previous = _previous_report(outdir)
+    known |= {e["output"] for e in [*previous.get("earlier_runs", []), *previous.get("files", [])]
+              if isinstance(e, dict) and isinstance(e.get("output"), str)}
     media, _ = folder_media(outdir)
     rels = [p.relative_to(outdir) for p in media]
     return [r for r in rels if r.parts[0] != "masks" and r.as_posix() not in known]
@@ -411,13 +412,7 @@ def _not_written_here(inputs, outdir: Path) -> list[Path]:
 
 def _earlier_entries(outdir: Path, this_run: set[Path]) -> list[dict]:
     """Entries of the folder's previous report whose outputs stay: the report covers every output."""
-    path = outdir / REPORT_JSON
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(previous, dict) or not str(previous.get("schema", "")).startswith("veil-report/"):
-        return []
+    previous = _previous_report(outdir)
     mine = {p.resolve() for p in this_run}
     kept = []
     for entry in [*previous.get("earlier_runs", []), *previous.get("files", [])]:

@@ -165,10 +165,11 @@ def create_app(session: ReviewSession, *, token: str, port: int):
             raise NotFound("start and stop must be frame numbers") from None
         return JSONResponse(session.boxes(fid(request), start, stop))
 
+    def thumbnail(request: Request):
+        return Response(session.thumbnail(fid(request)), media_type="image/jpeg")
+
     def picture(request: Request):
         which = request.path_params["which"]
-        if which == "thumb" and "frame" not in request.path_params:
-            return Response(session.thumbnail(fid(request)), media_type="image/jpeg")
         if which not in ("input", "output"):
             raise NotFound("no such picture")
         index = int(request.path_params.get("frame", 0))
@@ -203,6 +204,7 @@ def create_app(session: ReviewSession, *, token: str, port: int):
         Route("/api/run", guarded(run)),
         Route("/api/files/{fid:int}", guarded(file_model)),
         Route("/api/files/{fid:int}/boxes", guarded(boxes)),
+        Route("/api/files/{fid:int}/thumb", guarded(thumbnail)),
         Route("/api/files/{fid:int}/{which}", guarded(picture)),
         Route("/api/files/{fid:int}/{which}/{frame:int}", guarded(picture)),
         Route("/api/files/{fid:int}/edits", edits, methods=["PUT"]),

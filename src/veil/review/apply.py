@@ -52,9 +52,6 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
         Polled while rendering; when it returns True, Apply stops and leaves
         the run unchanged (raises :class:`Cancelled`).
     """
-    from ..edits import apply_edits
-    from ..pipeline import anonymize_file
-
     started = time.perf_counter()
     result = ApplyResult()
     # Another veil run into the same folder would race Apply's moves and report.
@@ -72,14 +69,24 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
             todo = [f for f in files if session.needs_render(f)]
             marks = [f for f in files if f not in todo and session.needs_record(f)]
             edits = {f.id: session.file_edits(f) for f in todo + marks}
-    except BaseException:
+        if not todo and not marks:
+            return result
+        remove_stale_temporaries(session.outdir)  # a killed Apply's or run's, now that no one else writes here
+        _render_and_write(session, files, todo, marks, edits, result, progress=progress, cancelled=cancelled)
+    finally:
         lock.release()
-        raise
-    if not todo and not marks:
-        lock.release()
-        return result
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _render_and_write(session, files: list, todo: list, marks: list, edits: dict, result: ApplyResult, *,
+                      progress, cancelled) -> None:
+    """Render ``todo`` into a staging folder, record ``marks``, then move everything into place and
+    rewrite the report and journal (the caller holds the folder's lock)."""
+    from ..edits import apply_edits
+    from ..pipeline import anonymize_file
+
     config = session.config
-    remove_stale_temporaries(session.outdir)  # a killed Apply's or run's, now that no one else writes here
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "apply-", dir=session.outdir))
     entries = {f.id: f.entry for f in files}
     staged: list[tuple[Path, Path, Path | None, Path | None]] = []
@@ -133,9 +140,6 @@ def apply_pending(session, *, progress: Callable[[dict], None] | None = None,
             session.load_report()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        lock.release()
-    result.seconds = round(time.perf_counter() - started, 2)
-    return result
 
 
 def _replace_mask(staged: Path, final: Path) -> None:

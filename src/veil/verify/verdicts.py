@@ -52,14 +52,9 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def _held(x: float | None, nd: int = 4) -> float | None:
-    """``x`` as a report writes it (:func:`_r`): rounded, None when unknown or not finite."""
-    return _r(x, nd)
-
-
 def _held_scores(scores: Mapping[str, float | None]) -> dict[str, float]:
     """Raw scores as a report holds them; a non-finite score (a failed measurement) is no score."""
-    held = {k: _held(v) for k, v in scores.items()}
+    held = {k: _r(v) for k, v in scores.items()}
     return {k: v for k, v in held.items() if v is not None}
 
 
@@ -144,9 +139,9 @@ class FaceVerdict(_Decision):
         # journal is the decision made.
         object.__setattr__(self, "box", tuple(round(float(v), 1) for v in self.box))
         object.__setattr__(self, "distances", _held_scores(self.distances))
-        object.__setattr__(self, "threshold", float(_held(self.threshold)))
+        object.__setattr__(self, "threshold", float(_r(self.threshold)))
         for name, nd in (("control", 4), ("score", 3), ("multi_frame", 4)):
-            object.__setattr__(self, name, _held(getattr(self, name), nd))
+            object.__setattr__(self, name, _r(getattr(self, name), nd))
 
     # -- decisions, derived from the raw scores --------------------------------
     @property
@@ -243,7 +238,7 @@ class TrackVerdict(_Decision):
     def __post_init__(self) -> None:
         # As FaceVerdict: held as the report writes them.
         object.__setattr__(self, "multi_frame", _held_scores(self.multi_frame))
-        object.__setattr__(self, "threshold", float(_held(self.threshold)))
+        object.__setattr__(self, "threshold", float(_r(self.threshold)))
 
     def _all_scores(self) -> list[tuple[float, str, int | None]]:
         out = [(d, name, f.frame) for f in self.faces if f.verified for name, d in f.distances.items()]

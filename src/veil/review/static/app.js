@@ -171,8 +171,11 @@ async function route() {
   renderApply();
   if (S.run.problem) toast(S.run.problem, true);
   if (m && !changed) await openFile(Number(m[1]), m[2] ? Number(m[2]) : null);
-  else if (m) location.hash = "#/";
-  else renderOverview();
+  else showFileList();
+}
+// The file list, by its address where a file's is shown (the change of address draws it).
+function showFileList() {
+  if (location.hash.startsWith("#/file")) location.hash = "#/"; else renderOverview();
 }
 
 // -- overview ------------------------------------------------------------------------------
@@ -687,7 +690,7 @@ async function save(edits, {record = true} = {}) {
   } catch (e) {
     if (e.conflict) {
       if (await takeRun()) {  // another veil run: this file id may name another file now
-        if (location.hash.startsWith("#/file")) location.hash = "#/"; else renderOverview();
+        showFileList();
         return false;
       }
       // Undo steps were made on the state this page had; they would overwrite the other tab's edits.
@@ -1162,9 +1165,8 @@ async function pollApply() {
     if (failed.length) toast(`Apply: ${failed.map((x) => `${x.file}: ${x.error}`).join("; ")}`, true);
     else toast(`Applied: ${plural((st.rendered || []).length, "file")} re-rendered and verified, report updated.`);
   } else if (st.state === "failed") toast(`Apply failed, nothing changed: ${st.error}`, true);
-  if (changed) {
-    if (location.hash.startsWith("#/file")) location.hash = "#/"; else renderOverview();
-  } else if (S.fileId !== null) {
+  if (changed) showFileList();
+  else if (S.fileId !== null) {
     const keep = {sel: S.sel, undo: S.undo, redo: S.redo, frame: S.frame};
     await openFile(S.fileId, keep.frame);
     Object.assign(S, {sel: keep.sel, undo: keep.undo, redo: keep.redo});
