@@ -334,9 +334,11 @@ def test_detections_the_detector_doubts_are_listed_with_the_rest_not_as_needing_
     session = ReviewSession(run / "out", originals=[run / "in"])
     items = {tuple(it["box"]): it for it in session.file_model(0)["items"]}
     doubted, small = (items[tuple(round(v, 1) for v in faces[k]["box"])] for k in (0, 1))
-    assert doubted["flags"] == ["unsure"] and doubted["priority"] == 4  # with everything else
-    assert small["flags"] == ["unverifiable"] and small["priority"] < 4  # a face not measured: eyes
-    assert session.overview()["files"][0]["counts"]["unverifiable"] == 1
+    assert doubted["flags"] == ["unsure"] and not doubted["needs_eyes"]  # with everything else
+    assert small["flags"] == ["unverifiable"] and small["needs_eyes"]  # a face not measured: eyes
+    assert doubted["priority"] > small["priority"]
+    overview = session.overview()["files"][0]
+    assert overview["counts"]["unverifiable"] == 1 and overview["needs_eyes"]
     session.close()
 
 

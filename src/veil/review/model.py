@@ -20,13 +20,16 @@ from ..region import head_regions
 from ..verify.evidence import LOW_CONFIDENCE
 from ..verify.verdicts import FILL_EDGE, MADE_BY_COVER, NOT_ON_ORIGINAL
 
-__all__ = ["PRIORITIES", "base_frames", "frame_rows", "items_for", "ReportError"]
+__all__ = ["PRIORITIES", "NEEDS_EYES_BELOW", "base_frames", "frame_rows", "items_for", "ReportError"]
 
 #: Flag -> rank: lower needs a person's eyes first.
 #: Items below 4 need a person's eyes (listed first); "unsure" (a detection the detector doubts is a
 #: face: covered, not measured) is listed with the rest: deleting a hand is tidying, not checking,
 #: and on crowd photos such detections are most of the items.
 PRIORITIES = {"residual": 0, "leak": 1, "partly_covered": 1, "unverifiable": 2, "gaps": 3, "unsure": 4, "other": 4}
+#: An item (or a file) whose priority is under this needs a person's eyes; the page reads the
+#: ``needs_eyes`` the model sets from it, never the number.
+NEEDS_EYES_BELOW = 4
 
 
 class ReportError(ValueError):
@@ -115,7 +118,8 @@ def _flags(verdict: dict | None, gaps: int = 0) -> list[str]:
 def _item(ref: ItemRef, kind: str, label: str, flags: list[str], region, **extra) -> dict:
     flags = sorted(flags, key=PRIORITIES.__getitem__)  # the first says why it is listed where it is
     item = {"key": ref.key, "ref": ref.to_dict(), "kind": kind, "label": label, "flags": flags,
-            "priority": PRIORITIES[flags[0]], "frame": ref.frame, "box": list(ref.to_dict()["box"]),
+            "priority": PRIORITIES[flags[0]], "needs_eyes": PRIORITIES[flags[0]] < NEEDS_EYES_BELOW,
+            "frame": ref.frame, "box": list(ref.to_dict()["box"]),
             "region": _round(region)}
     item.update(extra)
     return item

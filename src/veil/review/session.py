@@ -300,6 +300,7 @@ class ReviewSession:
                           "kind": f.kind, "problem": f.problem, "counts": counts, "items": len(f.items),
                           "reviewed": sum(1 for it in f.items if it["key"] in reviewed),
                           "priority": min((it["priority"] for it in f.items), default=9),
+                          "needs_eyes": any(it["needs_eyes"] for it in f.items),
                           "verdict": (f.entry.get("verification") or {}).get("verdict"),
                           "edited": bool(f.sha in self.edits.files), "changes": self._changes(f),
                           "pending": self.needs_render(f) or self.needs_record(f),

@@ -201,7 +201,7 @@ function renderOverview() {
   $("#where").textContent = S.run.outdir;
   document.title = `veil review: ${S.run.outdir}`;
   const files = S.run.files;
-  const attention = files.filter((f) => !f.problem && f.priority < 4).length;
+  const attention = files.filter((f) => !f.problem && f.needs_eyes).length;
   const cards = files.map((f) => {
     const thumb = f.problem ? h("div", {class: "thumbph"}) :
       h("img", {"data-src": `/api/files/${f.id}/thumb?v=${S.outVersion}`, alt: ""});
@@ -888,14 +888,14 @@ function selectedBox() {
   return [b.x, b.y, b.x + b.width, b.y + b.height];
 }
 // What needs eyes: flagged and not yet decided (a deletion or leave-visible is a person's decision).
-function flaggedOrder() { return S.file.items.filter((it) => it.priority < 4 && !S.file.states[it.key]); }
+function flaggedOrder() { return S.file.items.filter((it) => it.needs_eyes && !S.file.states[it.key]); }
 async function nextFlagged(step = 1) {
   const list = flaggedOrder().filter((it) => !S.file.reviewed.includes(it.key));
   const pool = list.length ? list : flaggedOrder();
   if (!pool.length) { toast("Nothing flagged in this file."); return; }
   let at = pool.findIndex((it) => S.sel && it.key === S.sel.key);
   if (at < 0 && S.sel && S.sel.key) {  // the selection was just decided (deleted, left visible): go on from where it was
-    const all = S.file.items.filter((it) => it.priority < 4), here = all.findIndex((it) => it.key === S.sel.key);
+    const all = S.file.items.filter((it) => it.needs_eyes), here = all.findIndex((it) => it.key === S.sel.key);
     if (here >= 0) {
       const after = pool.findIndex((it) => all.indexOf(it) > here);
       at = step > 0 ? (after < 0 ? pool.length : after) - 1 : (after < 0 ? pool.length : after);
@@ -1009,7 +1009,7 @@ function renderList() {
   const box = $("#list");
   if (!box || !S.file) return;
   const f = S.file, flagged = flaggedOrder(), decided = f.items.filter((it) => f.states[it.key]);
-  const rest = f.items.filter((it) => it.priority >= 4 && !f.states[it.key]);
+  const rest = f.items.filter((it) => !it.needs_eyes && !f.states[it.key]);
   const holdsSel = (list) => list.some((it) => S.sel && S.sel.key === it.key);
   const done = f.items.filter((it) => f.reviewed.includes(it.key)).length;
   const added = f.edits.added.map((a) => h("li", {class: S.sel && S.sel.added === a.id ? "sel" : "",
