@@ -86,7 +86,7 @@ def test_float_weights_where_int8_does_not_apply(tmp_path):
 def test_invalid_precision():
     with pytest.raises(ValueError, match="precision"):
         CenterFace(precision="int4")
-    with pytest.raises(UsageError, match="precision must be one of fp32, int8"):
+    with pytest.raises(UsageError, match=r"precision \(--precision\) must be one of fp32, int8"):
         Config(precision="fp16")
 
 

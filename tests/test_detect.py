@@ -542,3 +542,47 @@ def test_side_calls_keep_call_order_bound_what_is_in_flight_and_raise_at_finish(
         calls.call(boom)
         with pytest.raises(RuntimeError, match="check failed"):
             calls.finish()
+
+
+def test_find_faces_refuses_what_anonymize_image_refuses_with_a_named_error():
+    # A pipeline user passed a dict for the config and got "'dict' object has no attribute 'cpu_threads'";
+    # find_faces ran a 400 Mpx array for minutes where anonymize_image refused it at once.
+    import veil
+    from veil.errors import TooLargeError
+
+    picture = np.zeros((200, 200, 3), np.uint8)
+    with pytest.raises(TooLargeError):
+        veil.find_faces(picture, Config(max_pixels=1000))
+    with pytest.raises(TooLargeError):
+        veil.anonymize_image(picture, Config(max_pixels=1000))
+    with pytest.raises(TypeError, match="config must be a veil.Config, not dict"):
+        veil.find_faces(picture, {"threshold": 0.5})
+    with pytest.raises(TypeError, match="config must be a veil.Config"):
+        veil.anonymize_image(picture, "fill")
+    with pytest.raises(TypeError, match="detect"):
+        veil.anonymize_image(picture, detector=object())
+
+    class ListDetector:
+        def detect(self, rgb):
+            return [[0, 0, 10, 10]]
+
+    with pytest.raises(TypeError, match="must return veil.Detections, not list"):
+        veil.find_faces(picture, detector=ListDetector())
+    with pytest.raises(TypeError, match="joins Detections, not str"):
+        Detections.concatenate([Detections.empty(), "x"])
+    with pytest.raises(ValueError, match="empty picture"):
+        veil.find_faces(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"astype\(np.uint8\)"):
+        veil.find_faces(np.zeros((4, 4, 3), np.float32))
+    assert {"find_faces", "anonymize_image", "verify_file"} <= set(dir(veil))  # tab completion
+
+
+def test_config_errors_name_the_keyword_and_the_option():
+    from veil.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^text_max_share \(--text-max-share\) must be a number, not nan$"):
+        Config(text_max_share=float("nan"))
+    with pytest.raises(UsageError, match=r"^region_scale \(--region-scale\) must be between 1 and 4$"):
+        Config(region_scale=0)
+    with pytest.raises(UsageError, match=r"^pixelate_blocks must be between 2 and 64$"):  # no option
+        Config(pixelate_blocks=1)

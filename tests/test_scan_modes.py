@@ -51,7 +51,7 @@ def test_scan_is_a_validated_setting_that_binds_edits():
     assert Config().scan == "auto"  # plans only where the full scan would run every tile
     assert Config(scan="motion").scan == "motion"
     assert "scan" in SCAN_FIELDS
-    with pytest.raises(UsageError, match="scan must be one of"):
+    with pytest.raises(UsageError, match=r"scan \(--scan\) must be one of"):
         Config(scan="sometimes")
 
 

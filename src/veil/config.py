@@ -12,7 +12,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
+__all__ = ["Mode", "AudioPolicy", "RegionShape", "Config", "config_or_default", "REVERSIBLE_MODES", "DETECTOR_FIELDS", "SCAN_FIELDS",
            "COVER_KINDS", "VIDEO_ONLY_FIELDS", "RESIDUAL_EVERY", "RESIDUAL_DEFAULTS", "KINDS_EVERY", "SCAN_MODES", "PRECISIONS", "SETTINGS_BEFORE",
            "parse_cover", "usable_cpus"]
 
@@ -98,6 +98,21 @@ class AudioPolicy(str, enum.Enum):
 class RegionShape(str, enum.Enum):
     ELLIPSE = "ellipse"
     BOX = "box"
+
+
+# The command-line option of each setting that has one (what `veil anonymize --help` names).
+_FLAGS = {"threshold": "threshold", "min_face": "min-face", "detect_scale": "scale", "region_scale": "region-scale",
+          "pad_frames": "pad-frames", "tile_every": "tile-every", "kinds_every": "kinds-every", "scan": "scan",
+          "precision": "precision", "threads": "threads", "residual_every": "residual-every",
+          "segment_seconds": "segment-seconds", "text_max_share": "text-max-share", "crf": "crf", "seed": "seed",
+          "mode": "mode", "audio": "audio", "cover": "cover", "tiles": "no-tiles", "verify": "no-verify",
+          "reuse_repeats": "no-reuse-repeats"}
+
+
+def _named(field_name: str) -> str:
+    """A setting as an error names it: its keyword, and its option where it has one."""
+    flag = _FLAGS.get(field_name)
+    return f"{field_name} (--{flag})" if flag else field_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,7 +271,7 @@ class Config:
                 object.__setattr__(self, name, enum_type(value))
             except ValueError:
                 choices = ", ".join(m.value for m in enum_type)
-                raise UsageError(f"{name.replace('_', '-')} must be one of {choices}, not {value!r}") from None
+                raise UsageError(f"{_named(name)} must be one of {choices}, not {value!r}") from None
 
         self._check_types()
         coerce("mode", Mode)
@@ -264,30 +279,30 @@ class Config:
         coerce("region_shape", RegionShape)
         object.__setattr__(self, "cover", parse_cover(self.cover))
         checks = [
-            (0.0 < self.threshold < 1.0, "threshold must be between 0 and 1"),
-            (self.min_face >= 0, "min-face must be >= 0"),
-            (0.05 <= self.detect_scale <= 4.0, "scale (detect_scale) must be between 0.05 and 4"),
-            (1.0 <= self.region_scale <= 4.0, "region-scale must be between 1 and 4"),
-            (0 <= self.pad_frames <= 300, "pad-frames must be between 0 and 300"),
-            (1 <= self.tile_every <= 30, "tile-every must be between 1 and 30"),
-            (1 <= self.kinds_every <= 60, "kinds-every must be between 1 and 60"),
-            (self.scan in SCAN_MODES, f"scan must be one of {', '.join(SCAN_MODES)}, not {self.scan!r}"),
-            (self.precision in PRECISIONS,
-             f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"),
-            (0 <= self.threads <= 256, "threads must be between 0 and 256"),
-            (1 <= self.residual_every <= 10_000, "residual-every must be between 1 and 10000"),
-            (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400,
-             "segment-seconds must be 0 (never split) or between 1 and 86400"),
-            (0.0 <= self.text_max_share <= 1.0, "text-max-share must be between 0 (cover all text) and 1"),
-            (2 <= self.pixelate_blocks <= 64, "pixelate_blocks must be between 2 and 64"),
-            (0.0 < self.blur_strength <= 2.0, "blur_strength must be in (0, 2]"),
-            (0 <= self.crf <= 51, "crf must be between 0 and 51"),
-            (self.max_pixels > 0, "max-pixels must be positive"),
-            (self.seed is None or self.seed >= 0, "seed must be a whole number >= 0, or None"),
+            (0.0 < self.threshold < 1.0, "threshold", "must be between 0 and 1"),
+            (self.min_face >= 0, "min_face", "must be >= 0"),
+            (0.05 <= self.detect_scale <= 4.0, "detect_scale", "must be between 0.05 and 4"),
+            (1.0 <= self.region_scale <= 4.0, "region_scale", "must be between 1 and 4"),
+            (0 <= self.pad_frames <= 300, "pad_frames", "must be between 0 and 300"),
+            (1 <= self.tile_every <= 30, "tile_every", "must be between 1 and 30"),
+            (1 <= self.kinds_every <= 60, "kinds_every", "must be between 1 and 60"),
+            (self.scan in SCAN_MODES, "scan", f"must be one of {', '.join(SCAN_MODES)}, not {self.scan!r}"),
+            (self.precision in PRECISIONS, "precision",
+             f"must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"),
+            (0 <= self.threads <= 256, "threads", "must be between 0 and 256"),
+            (1 <= self.residual_every <= 10_000, "residual_every", "must be between 1 and 10000"),
+            (self.segment_seconds == 0 or 1 <= self.segment_seconds <= 86400, "segment_seconds",
+             "must be 0 (never split) or between 1 and 86400"),
+            (0.0 <= self.text_max_share <= 1.0, "text_max_share", "must be between 0 (cover all text) and 1"),
+            (2 <= self.pixelate_blocks <= 64, "pixelate_blocks", "must be between 2 and 64"),
+            (0.0 < self.blur_strength <= 2.0, "blur_strength", "must be in (0, 2]"),
+            (0 <= self.crf <= 51, "crf", "must be between 0 and 51"),
+            (self.max_pixels > 0, "max_pixels", "must be positive"),
+            (self.seed is None or self.seed >= 0, "seed", "must be a whole number >= 0, or None"),
         ]
-        for ok, message in checks:
+        for ok, name, message in checks:
             if not ok:
-                raise UsageError(message)
+                raise UsageError(f"{_named(name)} {message}")
 
     def _check_types(self) -> None:
         """Each field's type, before any range: ``tiles="no"`` is truthy and ``threads=1.5`` compares
@@ -297,23 +312,23 @@ class Config:
         for f in dataclasses.fields(self):
             value, kind = getattr(self, f.name), str(f.type)
             if kind == "bool" and not isinstance(value, bool):
-                raise UsageError(f"{f.name} must be True or False, not {value!r}")
+                raise UsageError(f"{_named(f.name)} must be True or False, not {value!r}")
             whole = isinstance(value, int) and not isinstance(value, bool)
             if kind == "int" and not whole:
-                raise UsageError(f"{f.name} must be a whole number, not {value!r}")
+                raise UsageError(f"{_named(f.name)} must be a whole number, not {value!r}")
             if kind == "int | None" and value is not None and not whole:
-                raise UsageError(f"{f.name} must be a whole number or None, not {value!r}")
+                raise UsageError(f"{_named(f.name)} must be a whole number or None, not {value!r}")
             if kind == "float" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                         and math.isfinite(value)):
-                raise UsageError(f"{f.name} must be a number, not {value!r}")
+                raise UsageError(f"{_named(f.name)} must be a number, not {value!r}")
             if kind == "str" and not isinstance(value, str):
-                raise UsageError(f"{f.name} must be text, not {value!r}")
+                raise UsageError(f"{_named(f.name)} must be text, not {value!r}")
         colour = self.fill_color
         if not (isinstance(colour, (tuple, list)) and len(colour) == 3
                 and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in colour)):
             raise UsageError(f"fill_color must be three whole numbers in 0..255, not {colour!r}")
         if not isinstance(self.cover, (tuple, list, str)):
-            raise UsageError(f"cover must be kinds such as ('faces', 'plates'), not {self.cover!r}")
+            raise UsageError(f"{_named('cover')} must be kinds such as ('faces', 'plates'), not {self.cover!r}")
 
     @property
     def reversible(self) -> bool:
@@ -373,3 +388,14 @@ class Config:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+def config_or_default(config) -> "Config":
+    """``config``, or ``Config()`` for None: what the public verbs take (``TypeError`` for anything else,
+    e.g. a dict of settings, which would otherwise fail deep inside as a missing attribute)."""
+    if config is None:
+        return Config()
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a veil.Config, not {type(config).__name__} "
+                        "(e.g. veil.Config(threshold=0.5))")
+    return config

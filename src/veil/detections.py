@@ -188,6 +188,9 @@ class Detections:
     @classmethod
     def concatenate(cls, parts: "list[Detections] | tuple[Detections, ...]") -> "Detections":
         """Join several sets of boxes (in order)."""
+        wrong = next((p for p in parts if not isinstance(p, Detections)), None)
+        if wrong is not None:
+            raise TypeError(f"Detections.concatenate joins Detections, not {type(wrong).__name__}")
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()

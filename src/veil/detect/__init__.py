@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from ..detections import Detections
 from .base import FaceDetector, OnPool, SideCalls, check_rgb, select
 from .centerface import CenterFace
@@ -61,6 +63,7 @@ def find(pixels, config=None, *, detector: FaceDetector | None = None) -> Detect
     pixels : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8 or uint16
         Any veil picture, upright; not modified.
     config : Config, optional
+        Settings (``threshold``, ``min_face``, ...); ``Config()`` when omitted.
     detector : FaceDetector, optional, keyword-only
         veil's own (:func:`detector_for`) by default.
 
@@ -68,16 +71,33 @@ def find(pixels, config=None, *, detector: FaceDetector | None = None) -> Detect
     -------
     Detections
         Boxes in ``pixels``' coordinates, selected by ``config``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``pixels`` is not a picture (its shape or dtype); ``config`` is not a
+        :class:`~veil.config.Config`; ``detector`` has no ``detect`` or returns
+        something other than :class:`~veil.detections.Detections`.
+    veil.errors.TooLargeError
+        More pixels than ``config.max_pixels`` (as a file with them would be refused).
     """
-    from ..config import Config
+    from ..config import config_or_default
+    from ..media import check_size
     from ..media.image import to_rgb8
 
-    config = config or Config()
+    config = config_or_default(config)
+    if isinstance(pixels, np.ndarray) and pixels.ndim >= 2:
+        check_size(pixels.shape[1], pixels.shape[0], config.max_pixels)
     detector = detector or detector_for(config)
+    if not callable(getattr(detector, "detect", None)):
+        raise TypeError(f"detector must have a detect(rgb) method, not {type(detector).__name__}")
     rgb = to_rgb8(pixels)
     if isinstance(detector, MultiScaleDetector):  # a photo: every tile where the whole-frame pass downscales
         return select_for(detector.detect(rgb, tiles=detector.photo_tiles(rgb.shape)), config)
-    return select_for(detector.detect(rgb), config)
+    found = detector.detect(rgb)
+    if not isinstance(found, Detections):
+        raise TypeError(f"detector.detect must return veil.Detections, not {type(found).__name__}")
+    return select_for(found, config)
 
 
 def default_detector(config, *, threads: int | None = None) -> FaceDetector:

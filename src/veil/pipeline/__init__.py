@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..anonymize import cover, reversible_warning
-from ..config import Config
+from ..config import Config, config_or_default
 from ..detect import detector_for, find
 from ..errors import VeilError, failure_message
 from ..media import file_sha256
@@ -61,7 +61,7 @@ def anonymize_image(pixels: np.ndarray, config: Config | None = None, *,
     from ..media import check_size
     from ..media.image import to_rgb8
 
-    config = config or Config()
+    config = config_or_default(config)
     if isinstance(pixels, np.ndarray) and pixels.ndim >= 2:
         check_size(pixels.shape[1], pixels.shape[0], config.max_pixels)
     faces = find(pixels, config, detector=detector) if config.covers_faces else None
@@ -102,7 +102,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, config: Confi
     from .photo import process_photo
     from .video import process_video
 
-    config = config or Config()
+    config = config_or_default(config)
     src, dst = Path(src), Path(dst)
     report = FileReport(input=str(src), output=None, kind="unknown")
     started = time.perf_counter()

@@ -155,12 +155,45 @@ class VideoCover:
 
 @dataclass
 class FileReport:
-    """The outcome for one input file.
+    """The outcome for one input file (what :func:`veil.anonymize_file` returns).
 
     ``input`` and ``output`` are the paths this process used (possibly
     absolute: a folder name often carries a person's name); the report shows
     ``rel`` (the input's path relative to its input root) and ``output_rel``
     (the output's path relative to the output folder) instead.
+
+    Attributes
+    ----------
+    input, output : str
+        Paths as given; ``output`` is None when the file failed (nothing written).
+    kind : str
+        ``image``, ``video`` or ``unknown`` (not read far enough to tell).
+    rel, output_rel : str or None
+        The paths a report shows (relative; see above).
+    status : FileStatus
+        ``ok`` or ``failed``; ``error`` holds the failure's one line.
+    input_sha256 : str or None
+        Hex SHA-256 of the input's bytes (None under ``--no-input-hash``).
+    media : dict
+        Facts read from the input (size, frames, rates), JSON-ready; docs/REPORT.md.
+    metadata_removed : list of str
+        Kinds of metadata the input had and the output does not (never values).
+    faces : int
+        Faces covered (photo: boxes; video: tracks and untracked boxes).
+    covered : dict of str to int
+        Plates and text covered, by kind label; empty for faces only.
+    cover : PhotoCover or VideoCover or None
+        Where each region was covered (boxes; a video's per-frame regions).
+    timings : dict of str to float
+        Seconds per stage.
+    warnings : list of str
+        One line each.
+    verification : veil.verify.VerificationRecord or None
+        None when verification was off (``verify=False``).
+    review : dict or None
+        The edits a person made in ``veil review`` that this run applied.
+    resumed : bool
+        Taken from an earlier, interrupted run's journal, not redone.
     """
 
     input: str

@@ -52,10 +52,14 @@ def check_pixels(pixels: np.ndarray) -> np.ndarray:
     if not isinstance(pixels, np.ndarray):
         raise TypeError(f"pixels must be a numpy array, not {type(pixels).__name__}")
     if pixels.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
+        hint = (" (floats in [0, 1]: (pixels * 255).round().astype(np.uint8))"
+                if np.issubdtype(pixels.dtype, np.floating) else "")
+        raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}{hint}")
     ok = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (1, 3, 4))
-    if not ok or pixels.shape[0] == 0 or pixels.shape[1] == 0:
+    if not ok:
         raise ValueError(f"pixels must be (H, W), (H, W, 3) or (H, W, 4), not {pixels.shape}")
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise ValueError(f"pixels is an empty picture ({pixels.shape})")
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     return pixels
