@@ -406,6 +406,8 @@ def test_runs_one_after_the_other_keep_every_output_in_the_report(tmp_path):
     assert [f["input"] for f in report["files"]] == ["b.png"]
     earlier = report["earlier_runs"]
     assert [f["input"] for f in earlier] == ["a.png"] and earlier[0]["settings"]["mode"] == "fill"
+    page = (out / "veil-report.html").read_text()  # the page names it too: publishing the folder publishes it
+    assert "Also in this folder: 1 output of earlier runs" in page and '<span class="mono">a.png</span>' in page
     # Redoing a file replaces its earlier entry.
     assert main(["anonymize", str(a), "-o", str(out), "--no-verify"]) == ExitCode.OK
     report = json.loads((out / "veil-report.json").read_text())

@@ -651,3 +651,24 @@ def test_photo_runs_show_no_frame_count_and_the_margin_plot_no_zero_line_value(t
     assert "margin: distance minus that face" in page  # faces against different leak lines
     assert 'class="t-thr">leak line</text>' in page and "leak line 0.000" not in page
     assert "</b>frames</div>" not in page  # two photos are not "2 frames"
+
+
+def test_headlines_speak_of_plates_and_text_and_of_faces_a_person_deleted(tmp_path, photo_pair):
+    # A plates-only run read "Verified: none of the 0 faces or tracks measured matches its original, even
+    # after attacks"; a face a person deleted in review (shown bare) went unmentioned beside "Verified".
+    src, _, dst = photo_pair
+    plates = _photo_report(src, dst)
+    plates.faces, plates.covered = 0, {"plate": 2}
+    plates.verification = VerificationRecord(checked_kinds=("plate", "text"))
+    config = Config(mode="pixelate", cover="plates,text")
+    run = RunReport(command="veil anonymize", settings=config, files=[plates], verified=True, seconds=1.0)
+    page = render_html(run, thumbnails=False)
+    assert "Verified: the plate and text detector, run again, finds none left uncovered" in page
+    assert "even after attacks" not in page and "looked for as published, not after deblurring" in page
+    assert "no face to match; the plate and text detector" in page
+
+    deleted = _photo_report(src, dst)
+    deleted.review = {"removed": [{"box": list(FACE)}], "counts": {"removed": 1}}
+    page = render_html(_run([deleted]), thumbnails=False)
+    assert "Deleted by a person as false detections: 1 face, shown uncovered, not verified." in page
+    assert "1 face with a distance: 1 pass, 0 leaking." in page  # the plot's caption counts what it shows

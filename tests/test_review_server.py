@@ -580,3 +580,18 @@ def test_apply_is_never_taken_for_another_run(run, monkeypatch):
     askers[0].join()
     assert seen == [0] and session.generation == 0
     session.close()
+
+
+def test_the_file_list_names_outputs_earlier_runs_left_in_the_folder(run):
+    # A rerun on some inputs only kept the others' outputs (earlier_runs) but the page never named them:
+    # a person publishing the folder from the review would not know they are there.
+    report_path = run / "out" / "veil-report.json"
+    report = json.loads(report_path.read_text())
+    report["earlier_runs"] = [{"input": "old clip.mp4", "relative_path": "old clip.mp4", "status": "ok",
+                               "verification": {"verdict": "pass"}}]
+    report_path.write_text(json.dumps(report))
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    overview = session.overview()
+    assert overview["earlier"] == [{"relative_path": "old clip.mp4", "verdict": "pass"}]
+    assert len(overview["files"]) == len(report["files"])  # listed apart: not reviewable, not rewritten by Apply
+    session.close()

@@ -14,6 +14,7 @@ from .config import Config, Mode
 from .region import Regions, box_pixels, union_mask
 
 __all__ = ["anonymize", "cover", "REVERSIBLE_WARNING", "INT8_WARNING", "BF16_WARNING", "NO_FACES_WARNING",
+           "IGNORED_WARNING",
            "reversible_warning", "run_warnings"]
 
 REVERSIBLE_WARNING = (
@@ -21,7 +22,8 @@ REVERSIBLE_WARNING = (
     "use --mode fill or noise to publish"
 )
 #: Added for plates and text: no OCR-free measure tells legible from illegible (bench/text_attack.py).
-UNCHECKED_TEXT_WARNING = "; blurred or pixelated plates and text are not checked for legibility"
+UNCHECKED_TEXT_WARNING = ("; blurred or pixelated plates and text are not checked for legibility (their detector "
+                          "looks for them as published only)")
 #: What ``--precision int8`` carries (bench/RESULTS.md, "int8 detector").
 INT8_WARNING = ("precision int8 runs veil's quantized detector: in veil's benchmarks it covers about as many "
                 "faces as fp32, not always the same ones; review the output before publishing")
@@ -32,6 +34,10 @@ BF16_WARNING = ("precision bf16 computes the detectors in bfloat16: in veil's be
 #: What a run whose ``--cover`` leaves faces out carries: its "verified" speaks of plates and text only.
 NO_FACES_WARNING = ("--cover {kinds} leaves every face uncovered and unchecked: the output shows faces as the "
                     "input does; add 'faces' to cover them")
+
+
+#: An option given for a kind ``--cover`` leaves out.
+IGNORED_WARNING = "{option} applies to {kinds}, which --cover leaves out: it changes nothing"
 
 
 def reversible_warning(config) -> str:
@@ -46,6 +52,11 @@ def run_warnings(config) -> list[str]:
     if not config.covers_faces:
         out.append(NO_FACES_WARNING.format(kinds=",".join(config.cover)))
     out += {"int8": [INT8_WARNING], "bf16": [BF16_WARNING]}.get(config.precision, [])
+    # An option for a kind the run does not cover changes nothing: say so rather than take it silently.
+    if config.text_max_share and "text" not in config.cover:
+        out.append(IGNORED_WARNING.format(option="--text-max-share", kinds="text"))
+    if config.kinds_every > 1 and not config.other_kinds:
+        out.append(IGNORED_WARNING.format(option="--kinds-every", kinds="plates and text"))
     return out
 
 # Share of the value range that pixelate adds as noise, so block means cannot
@@ -89,6 +100,7 @@ def anonymize(pixels: np.ndarray, regions: Regions, *, mode: Mode | str = Mode.F
     pixels = np.asarray(pixels)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
+    # (an empty picture is covered as it is: nothing; the verbs refuse it, media.image.check_pixels)
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4)):
         raise ValueError(f"pixels must be (H, W), (H, W, 3) or (H, W, 4), not {pixels.shape}")
     height, width = pixels.shape[:2]

@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     ve = sub.add_parser("verify", help="check an anonymized file against its original (any tool's output)",
                         description="Detect faces on ORIGINAL and check the same places in ANONYMIZED: "
                                     "does each face still match its original after reconstruction attacks, "
-                                    "and is any face still detectable? Works on other tools' outputs.",
+                                    "and is any face still detectable? Works on other tools' outputs. It knows "
+                                    "nothing of review edits: a face a person left visible in veil review (consent) "
+                                    "is a leak here; the report of that folder holds the verification that names it.",
                         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ve.add_argument("original", metavar="ORIGINAL")
     ve.add_argument("anonymized", metavar="ANONYMIZED")
@@ -311,9 +313,10 @@ def _print_verification(result) -> None:
             LEAK: "LEAK: do not publish",
             UNVERIFIABLE: "unverifiable: no face could be measured"}[v.verdict]
     if v.verdict == PASS and not counts.faces and v.checked_kinds:  # plates / text only
-        head = "verified: their detector, run again, finds no plate or text left uncovered"
+        head = "verified: the plate and text detector, run again, finds none left uncovered"
     by_class = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in v.evidence["by_class"].items() if n)
-    others = ", ".join(f"{n} {label}" for label, n in result.others.items())
+    nouns = {"plate": ("plate", "plates"), "text": ("text line", "text lines")}
+    others = ", ".join(f"{n} {nouns.get(label, (label, label))[n != 1]}" for label, n in result.others.items())
     checked = f"{counts.faces} face{'s' * (counts.faces != 1)} checked"
     _say(f"{shown(result.anonymized)}: {head} ({checked}" + (f": {by_class}" if by_class else "")
          + (f"; {others} found on the original, looked for again" if others else "") + ")")
@@ -332,7 +335,7 @@ def _print_verification(result) -> None:
             print(f"  {where} {box}: {how}", file=sys.stderr)
     for r in v.residual:
         frame = f" frame {r.frame}" if r.frame is not None else ""
-        print(f"  possible missed {r.kind}{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",
+        print(f"  {r.what}{frame} at {[round(c, 1) for c in r.box]} (score {r.score:.2f})",
               file=sys.stderr)
     for w in result.warnings:
         _say(f"warning: {w}")

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, config_or_default
 from ..errors import ExitCode, VeilError
 from ..verify.kinds import KIND_LABELS
 
 __all__ = ["FaceAudit", "OtherAudit", "FileAudit", "AuditResult", "audit_file", "audit_paths", "recognizability",
            "on_flat_patch", "on_noise", "AUDIT_EVERY_SECONDS", "RISK_LEVELS", "FLAT_LEVELS",
-           "NOISE_CORRELATION"]
+           "NOISE_CORRELATION", "neighbour_correlation"]
 
 #: Sampling of video frames for the face inventory: one frame per this many seconds.
 AUDIT_EVERY_SECONDS = 1.0
@@ -103,7 +103,31 @@ class OtherAudit:
 
 @dataclass
 class FileAudit:
-    """What one file reveals; ``error`` is set (and nothing else) when it could not be read."""
+    """What one file reveals (what :func:`veil.audit_file` returns); ``error`` is set (and nothing
+    else) when it could not be read.
+
+    Attributes
+    ----------
+    input : str
+        The path as given.
+    kind : str or None
+        ``image`` or ``video``.
+    media : dict
+        Facts read from the file (size, frames, rates), JSON-ready.
+    faces : list of FaceAudit
+        Each face found, with how usable it is to a recognizer (``level``, ``why``).
+    others : list of OtherAudit
+        Plates and text found, where ``looked_for`` names them.
+    findings : list of dict
+        Identifying metadata and audio streams (``veil.media.metadata``), values included: an
+        audit goes to the person who runs it.
+    sampled_frames : int or None
+        Video: frames looked at (one per :data:`AUDIT_EVERY_SECONDS`).
+    error : str or None
+        The one-line reason the file could not be read.
+    looked_for : tuple of str
+        ``config.cover``.
+    """
 
     input: str
     kind: str | None = None
@@ -203,10 +227,21 @@ def on_noise(rgb: np.ndarray, box, landmarks) -> bool:
         window = np.ascontiguousarray(rgb[max(0, y - r):max(0, y + r + 1), max(0, x - r):max(0, x + r + 1)])
         if window.shape[0] < 3 or window.shape[1] < 3:
             return False
-        patch = cv2.cvtColor(window, cv2.COLOR_RGB2GRAY).astype(np.float64)
-        if max(_correlation(patch[:, :-1], patch[:, 1:]), _correlation(patch[:-1], patch[1:])) >= NOISE_CORRELATION:
+        if neighbour_correlation(cv2.cvtColor(window, cv2.COLOR_RGB2GRAY).astype(np.float64)) >= NOISE_CORRELATION:
             return False
     return True
+
+
+def neighbour_correlation(grey: np.ndarray) -> float:
+    """The larger of the correlations of a grey patch's neighbouring pixels across and down:
+    under :data:`NOISE_CORRELATION` on pixel noise; 1 where the patch is constant.
+
+    Parameters
+    ----------
+    grey : (H, W) ndarray, H and W >= 2
+    """
+    grey = np.asarray(grey, np.float64)
+    return max(_correlation(grey[:, :-1], grey[:, 1:]), _correlation(grey[:-1], grey[1:]))
 
 
 def _eyes_nose(landmarks) -> np.ndarray | None:
@@ -300,7 +335,7 @@ def audit_file(path: str | os.PathLike, config: Config | None = None, *, detecto
     from ..detect.kinds import face_detector_for, other_kinds_for
     from ..media.sniff import require_media
 
-    config = config or Config()
+    config = config_or_default(config)
     path = Path(path)
     kind = require_media(path)
     detector = face_detector_for(config, detector)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, config_or_default
 from ..errors import ExitCode, MediaError, UnsupportedMediaError, VeilError
 
 __all__ = ["PairVerification", "verify_pair", "changed_mask", "cover_masks", "SAME_SCENE_MAX_CHANGE"]
@@ -39,14 +39,23 @@ class PairVerification:
 
     Attributes
     ----------
+    original, anonymized : str
+        The two paths as given.
+    kind : str
+        ``image`` or ``video``.
     verification : veil.verify.VerificationRecord
+        Its ``verdict`` (``pass``, ``leak``, ``unverifiable``) and ``counts``.
     faces : int
         Faces (photo) or tracks (video) found on the original.
     others : dict
         Plates and text found on the original (photo: boxes; video: tracks), by
         kind label; empty unless ``config.cover`` names them.
+    warnings : list of str
+        One line each (sizes that differ, frames the anonymized file lacks, ...).
     frames : dict or None
         Video: ``{"original": n, "paired": n}``.
+    cuts : list of int or None
+        Video: the original's frames where a shot begins.
     """
 
     original: str
@@ -279,7 +288,7 @@ def verify_pair(original: str | os.PathLike, anonymized: str | os.PathLike, conf
     from ..detect.kinds import face_detector_for
     from ..media.sniff import require_media
 
-    config = config or Config()
+    config = config_or_default(config)
     original, anonymized = Path(original), Path(anonymized)
     kinds = require_media(original), require_media(anonymized)
     if kinds[0] != kinds[1]:
@@ -297,6 +306,7 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
                      detector) -> None:
     from ..detect import find
     from ..detect.kinds import with_other_kinds
+    from ..detections import Kind
     from ..media.image import read_image, to_rgb8
     from ..verify import summarize, verify_face
     from ..verify.kinds import check_other_kinds
@@ -314,9 +324,37 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
     residual = residual_findings(n, covered, detector, original_rgb=o) if config.covers_faces else []
     result.verification = summarize(verdicts, residual=residual)
     if config.other_kinds:
-        result.verification = check_other_kinds(result.verification, n, covered, config, found=found)
+        result.verification = check_other_kinds(result.verification, n, covered, config, found=found, original=o)
         result.others = _count_kinds(found.kind)
+        unjudged = sum(1 for box, kind in zip(found.xyxy, found.kind)
+                       if kind != Kind.FACE and _blur_or_mosaic(n, box, covered))
+        if unjudged:
+            result.warnings.append(
+                f"{unjudged} of the plates and text found on the original lie under a blur or a mosaic: "
+                "looked for again as published (only a tint or a light blur counts as left), not judged for "
+                "legibility; look at them before publishing")
     result.faces = len(faces)
+
+
+def _blur_or_mosaic(rgb: np.ndarray, box, covered: np.ndarray) -> bool:
+    """Whether the covered pixels under ``box`` show a picture: neither one flat patch (a fill, within
+    :data:`FLAT_SPREAD` levels) nor pixel noise (``veil.commands.audit.NOISE_CORRELATION``); a box
+    the cover does not reach (under half of it covered) is the residual check's."""
+    import cv2
+
+    from ..verify.residual import inside_fraction
+    from .audit import NOISE_CORRELATION, neighbour_correlation
+
+    if inside_fraction(np.asarray(box, np.float64)[None], covered)[0] < 0.5:
+        return False
+    h, w = covered.shape
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float64)
+    held = grey[covered[y0:y1, x0:x1]]
+    if held.size < 16 or np.percentile(held, 95) - np.percentile(held, 5) <= 2 * FLAT_SPREAD:
+        return False
+    return neighbour_correlation(grey) >= NOISE_CORRELATION
 
 
 def _count_kinds(kinds) -> dict[str, int]:
@@ -362,7 +400,8 @@ def _verify_videos(result: PairVerification, original: Path, anonymized: Path, c
         changes.append(_change_away_from_faces(changed, tracked.frames[frame.index]))
         checks.observe(frame.index, frame.rgb, n, covered)
         if others_checks is not None:
-            others_checks.observe(frame.index, n, covered, found=tracked.frames[frame.index])
+            others_checks.observe(frame.index, n, covered, found=tracked.frames[frame.index],
+                                  original=frame.rgb)
         paired += 1
     _check_same_scene(changes, anonymized)
     rest = sum(1 for _ in others)

@@ -105,12 +105,22 @@ class OtherKinds:
         return self._boxes(rgb, *self.text.window_quads(rgb, windows, pool=pool))
 
     def _boxes(self, rgb: np.ndarray, quads: np.ndarray, scores: np.ndarray) -> Detections:
-        parts = []
-        if "plates" in self.kinds:
-            parts.append(self.plates.plates_from_quads(quads, scores, rgb.shape, rgb=rgb))
-        if "text" in self.kinds:
-            parts.append(self.text.boxes_from_quads(quads, scores, rgb.shape))
-        return Detections.concatenate(parts)
+        plates = self.plates.plates_from_quads(quads, scores, rgb.shape, rgb=rgb) if "plates" in self.kinds else None
+        text = self.text.boxes_from_quads(quads, scores, rgb.shape) if "text" in self.kinds else None
+        if plates is not None and text is not None and len(plates) and len(text):
+            # A plate's own characters are a text line too; the plate's box holds it whole, so it is one
+            # region (one count, one item to review), not a plate and a line of text on top of each other.
+            text = text[np.flatnonzero(~_inside_any(text.xyxy, plates.xyxy))]
+        return Detections.concatenate([p for p in (plates, text) if p is not None])
+
+
+def _inside_any(boxes: np.ndarray, outer: np.ndarray, *, slack: float = 1.0) -> np.ndarray:
+    """``(N,)`` bool: which of ``boxes`` (N, 4) lie whole inside one of ``outer`` (M, 4), give or take
+    ``slack`` pixels."""
+    b, o = np.asarray(boxes, np.float64)[:, None, :], np.asarray(outer, np.float64)[None, :, :]
+    inside = ((b[..., 0] >= o[..., 0] - slack) & (b[..., 1] >= o[..., 1] - slack)
+              & (b[..., 2] <= o[..., 2] + slack) & (b[..., 3] <= o[..., 3] + slack))
+    return inside.any(axis=1)
 
 
 class NoFaces:

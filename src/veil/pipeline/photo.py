@@ -75,7 +75,8 @@ def process_photo(src: Path, dst: Path, config: Config, detector, report: FileRe
         if config.other_kinds:
             from ..verify.kinds import check_other_kinds
 
-            report.verification = check_other_kinds(report.verification, to_rgb8(out), mask, config, found=dets)
+            report.verification = check_other_kinds(report.verification, to_rgb8(out), mask, config, found=dets,
+                                                         original=to_rgb8(picture.pixels))
         report.timings["verify"] = round(time.perf_counter() - t_cover, 3)
     t_write = time.perf_counter()
     with atomic_output(dst) as tmp:

@@ -150,7 +150,8 @@ class _SecondPass:
             out = render_frame(frame, regions[i], self.keys[i], config, overrides, rng,
                                mask_dir=self.mask_dir, checks=checks)
             if self.other_checks is not None and self.other_checks.wants(i):
-                self.other_checks.observe(i, out, regions[i].mask(*out.shape[:2]), found=self.scan.tracked.frames[i])
+                self.other_checks.observe(i, out, regions[i].mask(*out.shape[:2]), found=self.scan.tracked.frames[i],
+                                         original=frame.rgb)
             rendered += 1
             if self.progress:
                 self.progress(n + rendered, n * 2)

@@ -52,6 +52,7 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
     ``summary.verdict`` says (the JSON's and the terminal's), with the counts behind it."""
     details = []
     files, ok, failed = summary.files, summary.ok, summary.failed
+    others, faces = run.settings.other_kinds, run.settings.covers_faces
     unver = sum(1 for s in states if s == "warn")
     unchecked = sum(1 for s in states if s == "none")
     if failed:
@@ -66,9 +67,10 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
                         "the others have no output"), details
     if verdict is RunVerdict.LEAK:
         n, leaked, missed = summary.leaks, summary.leaked_faces, summary.residual
+        found = (plural(missed, "possible missed face, plate or text", "possible missed faces, plates or text")
+                 if others else plural(missed, "possible missed face"))
         what = [w for w in (f"{plural(leaked, 'face')} still matching {'its' if leaked == 1 else 'their'} original"
-                            if leaked else "",
-                            f"{plural(missed, 'possible missed face')} in the output" if missed else "") if w]
+                            if leaked else "", f"{found} in the output" if missed else "") if w]
         return "leak", (f"Leak found in {plural(n, 'file')} of {ok}: {' and '.join(what) or 'see the files below'}. "
                         "Do not publish these as they are: look at them in veil review (veil review OUTDIR) "
                         "and cover what is left"), details
@@ -87,12 +89,20 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
     if verdict is RunVerdict.NOT_VERIFIED:
         return "none", ("Not verified: no output has a face the recognizer could measure as a pass "
                         "(covered, but nothing to show for it)"), details
-    passing = f"none of the {plural(measured, 'face or track', 'faces or tracks')} measured matches its original"
+    # What a pass says: faces are measured against attacks; plates and text by their detector, as published.
+    said = [f"none of the {plural(measured, 'face or track', 'faces or tracks')} measured matches its original"
+            + (", even after attacks" if verdict is not RunVerdict.PARTLY_VERIFIED else "")] if faces else []
+    if others:
+        said.append("the plate and text detector, run again, finds none left uncovered")
+        if run.settings.reversible:
+            details.append("Blurred or pixelated plates and text are looked for as published, not after "
+                           "deblurring: they may be legible to a person or a model.")
+    passing = " and ".join(said)
     if verdict is RunVerdict.PARTLY_VERIFIED:
         return "warn", f"Partly verified: {passing}, but some files could not be verified (below)", details
     if verdict is RunVerdict.VERIFIED_EXCEPT_FAILED:
-        return "warn", f"Verified, failed files excluded: {passing}, even after attacks", details
-    return "pass", f"Verified: {passing}, even after attacks", details
+        return "warn", f"Verified, failed files excluded: {passing}", details
+    return "pass", f"Verified: {passing}", details
 
 
 # -- page parts ----------------------------------------------------------------------
@@ -139,21 +149,24 @@ def _distribution(run) -> tuple[str, float]:
             label = f"{f.name}: " + (f"track {v.track_id}" if v.track_id is not None else f"face {j + 1}")
             line = v.evidence.line  # each face's own leak line (size and control), when measured
             line = v.threshold if line is None else line
-            points.append((v.distance, v.leaks, label, line))
+            points.append((v.distance, v.leaks, label, line, v.status == "pass"))
             thresholds[round(line, 9)] = line
     if not points:
         return "", 1.0
     if len(thresholds) <= 1:
         t = next(iter(thresholds.values()), None)
-        plot = distance_plot_html([(d, leak, label) for d, leak, label, _ in points], t)
+        plot = distance_plot_html([(d, leak, label) for d, leak, label, *_ in points], t)
         x_max = max([d for d, *_ in points] + ([t * 1.5] if t else [])) * 1.05
     else:  # files measured against different thresholds: plot margins
-        plot = distance_plot_html([(d - ft, leak, label) for d, leak, label, ft in points if ft is not None], 0.0,
+        plot = distance_plot_html([(d - ft, leak, label) for d, leak, label, ft, _ in points if ft is not None], 0.0,
                                   xlabel="margin: distance minus that face's leak line",
                                   threshold_label="leak line", label_value=False)
         x_max = max([d for d, *_ in points] + [t * 1.5 for t in thresholds.values()]) * 1.05
-    n_leak = sum(1 for p in points if p[1])
-    caption = (f"{plural(len(points), 'measured face')}, {n_leak} leaking. Each dot is one face or track: "
+    n_leak, n_pass = sum(1 for p in points if p[1]), sum(1 for p in points if p[4])
+    rest = len(points) - n_leak - n_pass  # a distance, but no decision: indistinct to the recognizer
+    caption = (f"{plural(len(points), 'face')} with a distance: {n_pass} pass, {n_leak} leaking"
+               + (f", {rest} indistinct to the recognizer (no pass to show)" if rest else "")
+               + ". Each dot is one face or track: "
                "its distance to its own original after the strongest attack. Left of the dashed line "
                "a recognizer would still match it.")
     return f'<figure class="distfig">{plot}<figcaption>{esc(caption)}</figcaption></figure>', x_max
@@ -246,6 +259,7 @@ def render_html(run, *, thumbnails: bool = True, created: _dt.datetime | None = 
 <div class="box"><h2>Settings</h2>{settings_block}{_help_html()}</div>
 {dist_block}
 {index}
+{_earlier_html(run)}
 {skipped}
 {"".join(sections)}
 <footer>Made by veil {esc(__version__)} on {esc(date)}. This page is self-contained: it loads nothing from
@@ -264,8 +278,9 @@ def _stats_html(run, summary) -> str:
     stats.append(("faces covered", summary.faces))
     stats += [(name, summary.covered[kind])  # --cover plates,text
               for kind, name in (("plate", "plates covered"), ("text", "text covered")) if kind in summary.covered]
-    if any(f.kind == "video" for f in run.files):  # a photo is one frame: the count says nothing there
-        stats.append(("frames", summary.frames))
+    videos = [f for f in run.files if f.ok and f.kind == "video"]
+    if videos:  # a photo is one frame: counted in summary.frames, but it says nothing on this tile
+        stats.append(("video frames", sum(f.frames or 0 for f in videos)))
     if run.resumed:
         stats.append(("done by an earlier run", run.resumed))
     if summary.skipped:
@@ -301,6 +316,25 @@ def _index_html(run, states: list, full: set[int]) -> str:
     return (f'<details class="box"{open_attr}><summary>Files ({len(run.files)}'
             + (f", {attention} need attention" if attention else "") + f')</summary>{note}'
             f'<ol class="index">{"".join(lines)}</ol></details>')
+
+
+def _earlier_html(run) -> str:
+    """The outputs earlier runs left in the folder (``earlier_runs``): publishing the folder publishes them too."""
+    if not run.earlier:
+        return ""
+    rows = []
+    for entry in run.earlier[:MAX_SECTIONS]:
+        name = entry.get("relative_path") or entry.get("input") or entry.get("output") or "?"
+        verdict = (entry.get("verification") or {}).get("verdict") or entry.get("status") or "?"
+        review = " (edited in veil review)" if entry.get("review") else ""
+        rows.append(f'<li><span class="mono">{esc(name)}</span>: {esc(verdict)}{esc(review)}</li>')
+    more = len(run.earlier) - len(rows)
+    if more > 0:
+        rows.append(f"<li>and {more} more</li>")
+    return (f'<div class="box"><h2>Also in this folder: {plural(len(run.earlier), "output")} of earlier runs</h2>'
+            "<p>This run did not redo them; they are described under <code>earlier_runs</code> in "
+            "veil-report.json, as those runs wrote them. Look at them too before publishing the folder.</p>"
+            f"<ul>{''.join(rows)}</ul></div>")
 
 
 def _skipped_html(run) -> str:

@@ -46,6 +46,6 @@ def evidence_table_html(evidence: dict) -> str:
     rates = "".join(f"<td>{esc(_bin_rate(lo))}</td>" for lo, _hi in SIZE_BINS)
     rows.append(f'<tr class="rate"><th>uncovered faces matched<span class="muted">at this size, another photo '
                 f"of the same person (LFW scaled down)</span></th>{rates}<td></td></tr>")
-    return (f'<div class="box"><h2>Evidence: {evidence["faces"]} faces and tracks by class and size</h2>'
+    return (f'<div class="box"><h2>Evidence: {evidence["faces"]} {"face or track" if evidence["faces"] == 1 else "faces and tracks"} by class and size</h2>'
             f'<div class="evwrap"><table class="evidence"><thead><tr><th>evidence</th>{head}<th>all</th></tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table></div></div>')

@@ -31,6 +31,10 @@ def file_state(f) -> tuple[str, str, str]:
     shown_by_person = f.verification.left_visible if f.ok and f.verification is not None else ()
     if shown_by_person:  # the verdict speaks of covered faces only; these are shown on purpose
         text += f" Left visible by a person (consent): {items_kinds_text(shown_by_person)}, not covered, not verified."
+    removed = (f.review or {}).get("removed") or [] if f.ok else []
+    if removed:  # deleted as false detections: shown as they are, which the verdict does not speak of
+        text += (f" Deleted by a person as false detections: {items_kinds_text(removed)}, shown uncovered, "
+                 "not verified.")
     return cls, word, text
 
 
@@ -47,13 +51,14 @@ def _state(f) -> tuple[str, str, str]:
         if counts.leaked:
             parts.append(f"{plural(counts.leaked, 'face')} still match{'es' * (counts.leaked == 1)} "
                          f"{'its' if counts.leaked == 1 else 'their'} original")
-        other = (counts.residual_plate or 0) + (counts.residual_text or 0)
-        if counts.residual > other:
-            parts.append(f"{plural(counts.residual - other, 'possible missed face')} in the output")
-        for n, what in ((counts.residual_plate, "plate"), (counts.residual_text, "line of text")):
-            if n:
-                many = "possible missed " + what.replace("line", "lines")
-                parts.append(f"{plural(n, 'possible missed ' + what, many)} in the output")
+        nouns = {"face": ("face", "faces"), "plate": ("plate", "plates"), "text": ("line of text", "lines of text")}
+        found: dict = {}
+        for r in v.residual:
+            found[r.kind, r.under_cover] = found.get((r.kind, r.under_cover), 0) + 1
+        for (kind, under), n in found.items():
+            noun = nouns.get(kind, (kind, kind))[n != 1]
+            parts.append(f"{n} {noun} still found under {'their' if n != 1 else 'its'} cover" if under
+                         else f"{n} possible missed {noun} in the output")
         return "leak", "leak found", "Leak: " + ("; ".join(parts) or "verification found a leak") + "."
     if v.verdict == PASS:
         if counts.faces == 1 and counts.measured == 1:
@@ -62,6 +67,8 @@ def _state(f) -> tuple[str, str, str]:
             of = f" (of {counts.faces} covered)" if counts.faces > counts.measured else ""
             text = (f"Verified: none of the {plural(counts.measured, 'face')} measured{of} matches its original, "
                     "even after the strongest attack.")
+        elif v.checked_kinds and not counts.faces:
+            text = "Verified: no face to match; the plate and text detector, run again, finds none left uncovered."
         else:
             text = "Verified: no face to match."
         if counts.unverifiable:
@@ -84,7 +91,9 @@ def _face_card(f, j: int, v, steps, x_max: float, thumbs: dict, plan) -> str:
     thumb = thumb_html(thumbs.get(key) if key else None, f"anonymized output, {title}",
                         key in plan.withheld if key else v.leaks)
     e = v.evidence
-    rows = [f'<p class="why">{esc(e.kind.replace("_", " "))}: {esc(e.note)}</p>']
+    kind = e.kind.replace("_", " ")
+    note = e.note if e.note.startswith(kind + ":") else f"{kind}: {e.note}"  # the note may name it already
+    rows = [f'<p class="why">{esc(note)}</p>']
     if e.distance is not None and e.line is not None:
         margin = e.distance - e.line
         rows.append(f'<p class="dist-line">distance <b>{fmt(e.distance)}</b> \u00b7 leak line {fmt(e.line)}'

@@ -189,7 +189,8 @@ def _residual_items(entry: dict, config: Config) -> list[dict]:
     # (label, the short tag drawn on the picture).
     made = {FILL_EDGE: ("{} at the edge of veil's fill{} (not counted)", "fill edge?"),
             NOT_ON_ORIGINAL: ("{} not on the original{} (not counted)", "not on original?")}
-    shown = [(r, ("possible missed {}{}", "missed {}?"), ["residual"]) for r in verification.get("residual") or []]
+    shown = [(r, ("{} still found under its cover{}", "legible {}?") if r.get("under_cover") else
+              ("possible missed {}{}", "missed {}?"), ["residual"]) for r in verification.get("residual") or []]
     shown += [(r, made[r["reason"]], ["other"]) for r in verification.get("excused") or []
               if r.get("reason") in MADE_BY_COVER]
     items = []
@@ -200,7 +201,7 @@ def _residual_items(entry: dict, config: Config) -> list[dict]:
                               shape=config.region_shape).boxes[0]
         where = f" on frame {r['frame']}" if video else ""
         items.append(_item(ref, "residual", label.format(what, where), flags, region, score=r.get("score"), what=what,
-                           tag=tag.format(what)))
+                           tag=tag.format(what), under_cover=bool(r.get("under_cover"))))
     return items
 
 

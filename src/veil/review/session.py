@@ -308,7 +308,12 @@ class ReviewSession:
                           "covered": dict(f.entry.get("covered") or {})})
         files.sort(key=lambda x: (x["problem"] is not None, x["priority"], -x["counts"]["residual"],
                                   -x["counts"]["leak"], x["id"]))
-        return {"outdir": self.outdir.name, "summary": self.report.get("summary"), "files": files,
+        # Outputs earlier runs left in the folder: publishing the folder publishes them (not reviewable
+        # here: they were made with other settings or inputs; the report keeps them as written then).
+        earlier = [{"relative_path": e.get("relative_path") or e.get("input") or e.get("output") or "?",
+                    "verdict": (e.get("verification") or {}).get("verdict") or e.get("status")}
+                   for e in self.report.get("earlier_runs") or [] if isinstance(e, dict)]
+        return {"outdir": self.outdir.name, "summary": self.report.get("summary"), "files": files, "earlier": earlier,
                 "generation": self.generation, "problem": self.edits_problem,
                 "mode": self.config.mode.value, "verify": self.config.verify}
 

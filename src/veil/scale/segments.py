@@ -148,7 +148,8 @@ def render_segment(src: Path, part: Path, config: Config, segment: Segment, regi
             out = render_frame(frame, regions[j], keys[j], config, overrides, rng, mask_dir=mask_dir,
                                checks=checks)
             if other is not None and other.wants(frame.index):
-                other.observe(frame.index, out, regions[j].mask(*out.shape[:2]), found=tracked[j])
+                other.observe(frame.index, out, regions[j].mask(*out.shape[:2]), found=tracked[j],
+                              original=frame.rgb)
             return out
 
         result = encode_segment(src, part, segment, render, crf=config.crf, preset=config.preset,

@@ -71,6 +71,15 @@ LEAK, PASS, INDISTINCT, TOO_SMALL, LOW_CONFIDENCE, NOT_MEASURABLE = (
     "leak", "pass", "indistinct", "too_small", "low_confidence", "not_measurable")
 #: Every class, most serious first (reports list them in this order).
 EVIDENCE_CLASSES = (LEAK, PASS, INDISTINCT, TOO_SMALL, LOW_CONFIDENCE, NOT_MEASURABLE)
+# A not-measurable face's reason code (FaceVerdict.unverifiable) in words, for its note.
+_REASON_WORDS = {
+    "outside_picture": "less than half of the face box lies in the picture",
+    "landmarks_failed": "the recognizer could not place the eyes and nose",
+    "no_face_texture": "the original face is flat (no detail to recognise)",
+    "no_distance": "no distance was measured",
+    "no_usable_frame": "no frame of the track could be measured",
+    "face_too_small": "too small to measure",
+}
 #: Classes that carry a measured distance.
 MEASURED = frozenset({LEAK, PASS, INDISTINCT})
 
@@ -273,7 +282,7 @@ class Evidence:
         if self.kind == LOW_CONFIDENCE:
             score = "" if self.value is None else f" {self.value:.2f}"
             return f"detector confidence{score} < {MIN_DETECTOR_SCORE:.2f}: may not be a face; covered, not measured"
-        return f"not measurable: {self.reason or 'unknown'}"
+        return f"not measurable: {_REASON_WORDS.get(self.reason, self.reason or 'unknown')}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; floats rounded to 4 places."""

@@ -17,10 +17,20 @@ run decided to cover, after a person's edits), a finding must overlap one of
 them (a third of its box): what the detector saw on the input and the output
 does not cover, i.e. a box lost on its way from detection to the written
 pixels (regions, masks, rendering, frame order). Plates or text a person
-removed are not findings. The check says the detector finds no more plates
-or text; it does not say that what is covered is illegible (``fill`` and
-``noise`` leave nothing to read; ``blur`` and ``pixelate`` of text are
-reversible, as for faces).
+removed are not findings.
+
+Where the input picture is given (``original``), a box the detector finds
+*inside* a cover is a finding too when the cover keeps the input's fine edges
+there (:func:`follows`, :data:`FOLLOWS_ORIGINAL`): a tint or a light blur,
+which ``veil verify`` meets in other tools' output. A fill or noise keeps none,
+nor does a mosaic whose block edges the detector reads as text, so neither
+counts this way; a blur or mosaic in between is not judged (it may or may not
+be legible). The check
+says the detector finds no more plates or text, as published; it does not say
+that what is covered is illegible after an attack (``fill`` and ``noise``
+leave nothing to read; ``blur`` and ``pixelate`` of text are reversible, as
+for faces, and deblurring makes the detector see text even on a fill:
+bench/RESULTS.md, "Reversible covers of plates and text").
 """
 
 from __future__ import annotations
@@ -31,16 +41,20 @@ import numpy as np
 
 from ..detect import OnPool, SideCalls
 from ..detect.kinds import other_kinds_for
-from ..detections import Kind, box_intersections
-from .residual import found_again, residual_faces
+from ..detections import Detections, Kind, box_intersections
+from .residual import found_again, inside_fraction, residual_faces
 from .verdicts import FILL_EDGE, ResidualFinding, VerificationRecord
 
-__all__ = ["RESIDUAL_MIN_SCORE", "RELOOK_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
+__all__ = ["RESIDUAL_MIN_SCORE", "FOLLOWS_ORIGINAL", "RELOOK_MIN_SCORE", "CHECK_EVERY_LOOKS", "KIND_LABELS",
            "other_residual", "smooth_covered", "check_other_kinds", "with_findings", "OtherKindsChecks"]
 
 #: A plate or text box on the output is a finding from this confidence on.
 RESIDUAL_MIN_SCORE = 0.5
 _SEEN_OVERLAP = 1 / 3  # share of a finding's box an input detection must overlap
+#: A box found mostly inside a cover is a finding where the cover keeps at least this much of the
+#: input's fine edges there (:func:`follows`; a fill or noise: about 0, a tint: 1).
+FOLLOWS_ORIGINAL = 0.7
+_MIN_PIXELS = 16  # covered pixels under a box below which nothing is judged
 #: Under a plate/text schedule (``kinds_every`` > 1) the video check runs once every this many looks.
 CHECK_EVERY_LOOKS = 2
 #: The look without the fill's edge keeps a box from this confidence on: the detector's own
@@ -53,8 +67,9 @@ KIND_LABELS = {"plates": "plate", "text": "text"}
 
 
 def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, config, *,
-                   frame: int | None = None, found=None, pool=None) -> list:
-    """The plates and text ``config`` covers that its detector still finds outside ``covered_mask``.
+                   frame: int | None = None, found=None, pool=None, original=None) -> list:
+    """The plates and text ``config`` covers that its detector still finds outside ``covered_mask``,
+    or, with ``original``, under a cover that still follows it.
 
     Parameters
     ----------
@@ -70,6 +85,10 @@ def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
         The detector's calls run side by side on it, one onnxruntime thread
         each (a video's check on a thread beside encoding); without it each
         call uses every core (a photo, ``veil verify``).
+    original : (H, W, 3) ndarray of uint8, optional, keyword-only
+        The input picture or frame; given, a box found mostly inside the
+        covered mask is a finding where the output there still follows it
+        (:data:`FOLLOWS_ORIGINAL`).
 
     Returns
     -------
@@ -79,24 +98,96 @@ def other_residual(anonymized_rgb: np.ndarray, covered_mask: np.ndarray | None, 
     detector = other_kinds_for(config, single=pool is not None)
     if detector is None:
         return []
-    detector = OnPool(detector, pool)
+    seen = _Last(OnPool(detector, pool))
 
-    def look(rgb: np.ndarray, min_score: float):
-        boxes = residual_faces(rgb, covered_mask, detector, min_score=min_score)
+    def on_input(boxes):  # what the run saw on the input (see the module's note)
         if found is None or not len(boxes):
             return boxes
-        seen = found.xyxy[found.kind != Kind.FACE]
-        inter, area, _ = box_intersections(boxes.xyxy.astype(np.float64), seen.astype(np.float64))
+        inputs = found.xyxy[found.kind != Kind.FACE]
+        inter, area, _ = box_intersections(boxes.xyxy.astype(np.float64), inputs.astype(np.float64))
         overlap = inter.max(axis=1) if inter.size else np.zeros(len(boxes))
         return boxes[np.flatnonzero(overlap >= _SEEN_OVERLAP * np.maximum(area, 1e-9))]
 
+    def look(rgb: np.ndarray, min_score: float):
+        return on_input(residual_faces(rgb, covered_mask, seen, min_score=min_score))
+
     residual = look(anonymized_rgb, RESIDUAL_MIN_SCORE)
+    under = on_input(_under_cover(seen.last, covered_mask, anonymized_rgb, original))
     findings = ResidualFinding.from_detections(residual, frame=frame)
-    if not findings or covered_mask is None or not np.any(covered_mask):
-        return findings
-    again = look(smooth_covered(anonymized_rgb, covered_mask), RELOOK_MIN_SCORE)
-    still = found_again(residual.xyxy, again.xyxy)
-    return [f if kept else dataclasses.replace(f, reason=FILL_EDGE) for f, kept in zip(findings, still)]
+    if findings and covered_mask is not None and np.any(covered_mask):
+        again = look(smooth_covered(anonymized_rgb, covered_mask), RELOOK_MIN_SCORE)
+        still = found_again(residual.xyxy, again.xyxy)
+        findings = [f if kept else dataclasses.replace(f, reason=FILL_EDGE) for f, kept in zip(findings, still)]
+    return findings + ResidualFinding.from_detections(under, frame=frame, under_cover=True)
+
+
+class _Last:
+    """A detector that keeps its last answer (the boxes inside covers are judged on the same look)."""
+
+    def __init__(self, detector) -> None:
+        self.detector, self.last = detector, None
+
+    def detect(self, rgb: np.ndarray):
+        self.last = self.detector.detect(rgb)
+        return self.last
+
+
+def _under_cover(dets, covered_mask, anonymized_rgb: np.ndarray, original) -> "Detections":
+    """The boxes of ``dets`` (score >= :data:`RESIDUAL_MIN_SCORE`) mostly inside ``covered_mask`` whose
+    covered pixels still follow ``original`` (:func:`follows`); none without ``original``."""
+    if original is None or dets is None or not len(dets) or covered_mask is None:
+        return Detections.empty()
+    mask = np.asarray(covered_mask, bool)
+    keep = [i for i, (box, score) in enumerate(zip(dets.xyxy, dets.scores))
+            if score >= RESIDUAL_MIN_SCORE and inside_fraction(box[None], mask)[0] > 0.5
+            and follows(original, anonymized_rgb, box, mask) >= FOLLOWS_ORIGINAL]
+    return dets[np.asarray(keep, np.intp)]
+
+
+def follows(original: np.ndarray, anonymized: np.ndarray, box, mask: np.ndarray) -> float:
+    """How much of ``original``'s fine edges ``anonymized`` keeps over the pixels of ``box`` that
+    ``mask`` holds: the correlation of their grey levels' Laplacian (of a Gaussian, sigma 1 px).
+
+    About 0 under a fill or noise, and under a mosaic or blur coarse enough to hide strokes
+    (veil's ``pixelate`` and ``blur``: 0.1-0.6 on the plate set); near 1 under a tint or a light
+    blur (sigma 1.5 px on a 70 px plate: 0.84). A mosaic's own block edges, which DBNet can read
+    as text, do not follow the original's edges.
+
+    Parameters
+    ----------
+    original, anonymized : (H, W, 3) ndarray of uint8
+    box : (4,) array_like of float
+        ``x0, y0, x1, y1`` in picture pixels.
+    mask : (H, W) ndarray of bool
+
+    Returns
+    -------
+    float
+        In [-1, 1]; 0 where either side is flat there or under
+        :data:`_MIN_PIXELS` pixels are covered.
+    """
+    import cv2
+
+    h, w = mask.shape
+    x0, y0 = max(0, int(np.floor(box[0])) - 3), max(0, int(np.floor(box[1])) - 3)
+    x1, y1 = min(w, int(np.ceil(box[2])) + 3), min(h, int(np.ceil(box[3])) + 3)
+    # The pixels the cover changed (a grown mask holds some it did not), less its rim (where it meets
+    # the picture, an edge on both sides): 3 px in.
+    changed = np.abs(np.asarray(original[y0:y1, x0:x1], np.int16)
+                     - np.asarray(anonymized[y0:y1, x0:x1], np.int16)).max(axis=2) > 2
+    held = (mask[y0:y1, x0:x1] & changed).astype(np.uint8)
+    inside = cv2.erode(held, np.ones((7, 7), np.uint8), borderValue=1) > 0
+    if inside.sum() < _MIN_PIXELS:
+        return 0.0
+
+    def edges(rgb):  # 3 px of margin around the box keep the filter's border out of it
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1], np.uint8), cv2.COLOR_RGB2GRAY)
+        return cv2.Laplacian(cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0), cv2.CV_32F)[inside]
+
+    a, b = edges(original).astype(np.float64), edges(anonymized).astype(np.float64)
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / denominator if denominator > 1e-6 else 0.0
 
 
 def smooth_covered(rgb: np.ndarray, covered_mask: np.ndarray) -> np.ndarray:
@@ -136,11 +227,12 @@ def smooth_covered(rgb: np.ndarray, covered_mask: np.ndarray) -> np.ndarray:
 
 
 def check_other_kinds(record: VerificationRecord | None, anonymized_rgb: np.ndarray,
-                      covered_mask: np.ndarray | None, config, *, found=None) -> VerificationRecord:
+                      covered_mask: np.ndarray | None, config, *, found=None, original=None) -> VerificationRecord:
     """``record`` with the plate/text residual findings of a photo added (and the kinds checked);
-    ``found`` as in :func:`other_residual`."""
+    ``found`` and ``original`` as in :func:`other_residual`."""
     record = record if record is not None else VerificationRecord()
-    return with_findings(record, other_residual(anonymized_rgb, covered_mask, config, found=found), config)
+    findings = other_residual(anonymized_rgb, covered_mask, config, found=found, original=original)
+    return with_findings(record, findings, config)
 
 
 def with_findings(record: VerificationRecord, found: list, config) -> VerificationRecord:
@@ -176,11 +268,13 @@ class OtherKindsChecks:
         """Whether output frame ``index`` is checked (callers skip making its mask otherwise)."""
         return bool(self.every) and index % self.every == self.offset
 
-    def observe(self, index: int, anonymized_rgb: np.ndarray, mask: np.ndarray, *, found=None) -> None:
-        """One output frame; ``found``: the run's boxes on that input frame (see :func:`other_residual`)."""
+    def observe(self, index: int, anonymized_rgb: np.ndarray, mask: np.ndarray, *, found=None,
+                original=None) -> None:
+        """One output frame; ``found``: the run's boxes on that input frame, ``original``: that
+        frame (see :func:`other_residual`)."""
         if self.wants(index):
             self._calls.call(other_residual, anonymized_rgb, mask, self.config, frame=index, found=found,
-                             pool=self.tile_pool)
+                             pool=self.tile_pool, original=original)
 
     def finish(self) -> list:
         """Every finding, in frame order (waits for checks still running)."""

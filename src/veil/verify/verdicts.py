@@ -367,19 +367,23 @@ class ResidualFinding:
     reason: str | None = None
     #: What was found: ``face``, or ``plate`` / ``text`` (their own detector's residual check).
     kind: str = "face"
+    #: Found inside a cover whose pixels still follow the input's (a weak blur, a mosaic, a
+    #: tint: ``veil.verify.kinds``), not outside every covered region.
+    under_cover: bool = False
 
     @classmethod
-    def from_detections(cls, dets, *, frame: int | None = None) -> "list[ResidualFinding]":
+    def from_detections(cls, dets, *, frame: int | None = None, under_cover: bool = False) -> "list[ResidualFinding]":
         """One finding per box of a :class:`veil.detections.Detections` (with its kind)."""
         from ..detections import Kind
 
-        return [cls(tuple(float(v) for v in box), float(score), frame, kind=Kind(int(k)).label)
+        return [cls(tuple(float(v) for v in box), float(score), frame, kind=Kind(int(k)).label,
+                    under_cover=under_cover)
                 for box, score, k in zip(dets.xyxy, dets.scores, dets.kind)]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ResidualFinding":
         return cls(tuple(float(v) for v in d["box"]), float(d["score"]), d.get("frame"), d.get("reason"),
-                   d.get("kind", "face"))
+                   d.get("kind", "face"), bool(d.get("under_cover", False)))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"box": [round(v, 1) for v in self.box], "score": round(self.score, 3),
@@ -390,7 +394,14 @@ class ResidualFinding:
             out["reason"] = self.reason
         if self.kind != "face":
             out["kind"] = self.kind
+        if self.under_cover:
+            out["under_cover"] = True
         return out
+
+    @property
+    def what(self) -> str:
+        """How a report names it: ``possible missed plate``, ``text still found under its cover``."""
+        return f"{self.kind} still found under its cover" if self.under_cover else f"possible missed {self.kind}"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ const FIT = Object.freeze({z: 1, x: 0, y: 0});
 
 const S = {
   run: null, file: null, fileId: null, frame: 0, shown: -1, tool: "select", sel: null, drawKind: "face",
-  undo: [], redo: [], chunks: new Map(), outVersion: 0, playing: false, polling: null,
+  undo: [], redo: [], chunks: new Map(), outVersion: 0, playing: false, polling: null, pollFailures: 0,
   view: FIT,  // zoom of both pictures: scale, and the shift in CSS pixels of the frame box
 };
 
@@ -225,8 +225,17 @@ function renderOverview() {
     h("p", {class: "lede"}, attention
       ? `${plural(attention, "file")} need${attention === 1 ? "s" : ""} your eyes first (listed first). In each file, check what is flagged, delete false detections, draw over any face, plate or text veil missed, and mark items reviewed. Then Apply: veil re-renders and verifies the edited files and updates the report.`
       : "Nothing is flagged. Look through each file all the same: veil can miss a face. Mark items reviewed as you go; Apply writes your edits."),
-    h("div", {class: "files"}, cards)));
+    h("div", {class: "files"}, cards),
+    earlierRuns(S.run.earlier || [])));
   for (const img of $("#main").querySelectorAll("img[data-src]")) thumbs.observe(img);
+}
+
+function earlierRuns(earlier) {
+  if (!earlier.length) return null;
+  return h("div", {class: "earlier"},
+    h("h2", {}, `Also in this folder: ${plural(earlier.length, "output")} of earlier runs`),
+    h("p", {class: "muted"}, "Made by earlier veil runs into this folder (other inputs or settings) and not reviewable here. Publishing the folder publishes them too: to review one, run veil anonymize on its original into this folder again, then veil review."),
+    h("ul", {}, earlier.slice(0, 300).map((e) => h("li", {}, h("span", {class: "mono"}, e.relative_path), ` · ${e.verdict || "?"}`))));
 }
 
 // -- file view -----------------------------------------------------------------------------
@@ -696,6 +705,7 @@ async function save(edits, {record = true} = {}) {
       // Undo steps were made on the state this page had; they would overwrite the other tab's edits.
       S.undo = []; S.redo = [];
       await openFile(S.file.id, S.frame);
+      renderApply();  // takeRun read the other tab's pending files too
       toast("Not saved: this file's edits were changed in another tab or window. Its latest edits are shown now; " +
         "make your change again.", true);
     } else toast(e.message, true);
@@ -737,6 +747,13 @@ async function deleteSelected() {
   const item = itemByKey(S.sel.key);
   if (!item || item.kind === "residual") return;
   if (S.file.states[item.key] === "removed") return restoreSelected();
+  // A face the detector is sure of, deleted, is shown bare: one key press must not do that unasked.
+  if ((item.what || "face") === "face" && !item.flags.includes("unsure")) {
+    const ok = await confirmDialog("Delete this face?",
+      `veil's detector is confident ${item.label} is a face. Deleted, it is shown uncovered in the output and counted as a false detection (not a face). If it is a face whose person agreed to be shown, use Leave visible (L) instead, so the report says so. Ctrl+Z undoes it.`,
+      "Delete");
+    if (!ok) return;
+  }
   edits.left_visible = without(edits.left_visible, item.ref);
   edits.extended = edits.extended.filter((e) => !same(refOf(e), item.ref));
   edits.removed.push(item.ref);
@@ -993,6 +1010,7 @@ function renderDetail() {
 function residualHint(item) {
   const what = item.what || "face";
   if (!item.flags.includes("residual")) return `The ${what} detector read this box at the edge of veil's own fill; run again with the fill smoothed into its surroundings, it found nothing here, so it is not counted. Look: if anything legible is left, cover it; if not, mark it reviewed.`;
+  if (item.under_cover) return `veil's ${what} detector still reads a ${what} under this cover (a blur or a mosaic that keeps its shapes): it may be legible. Cover it with fill or noise (run again with --mode fill), or, if nothing can be read, mark it reviewed.`;
   return `veil's detector still finds a ${what} here in the output. If it is one, cover it (then add key frames on other frames where it shows). If not, mark it reviewed.`;
 }
 function itemRow(item) {
@@ -1149,11 +1167,23 @@ function renderApply(status) {
 async function startApply() {
   try { renderApply(await api("/api/apply", {method: "POST"})); } catch (e) { toast(e.message, true); return; }
   clearInterval(S.polling);
+  S.pollFailures = 0;
   S.polling = setInterval(pollApply, 400);
 }
 async function pollApply() {
   let st;
-  try { st = await api("/api/apply"); } catch (e) { return; }
+  try {
+    st = await api("/api/apply");
+    S.pollFailures = 0;
+  } catch (e) {
+    // A server stopped mid-Apply (Ctrl+C) leaves outputs as they were and the edits saved: say so, once.
+    if (++S.pollFailures < 10) return;
+    clearInterval(S.polling); S.polling = null;
+    put($("#apply-status"), h("span", {class: "error"}, "the review server is not answering"));
+    toast("veil review is not answering (stopped?). Your edits are saved in veil-edits.json and no output is " +
+      "half-written. Start veil review again on the folder to see what Apply finished and apply the rest.", true);
+    return;
+  }
   if (st.state === "running") { renderApply(st); return; }
   clearInterval(S.polling); S.polling = null;
   S.outVersion++;
