@@ -671,4 +671,5 @@ def test_headlines_speak_of_plates_and_text_and_of_faces_a_person_deleted(tmp_pa
     deleted.review = {"removed": [{"box": list(FACE)}], "counts": {"removed": 1}}
     page = render_html(_run([deleted]), thumbnails=False)
     assert "Deleted by a person as false detections: 1 face, shown uncovered, not verified." in page
+    assert "Shown uncovered as a person chose in veil review, not verified: 1 detection deleted" in page
     assert "1 face with a distance: 1 pass, 0 leaking." in page  # the plot's caption counts what it shows

@@ -74,6 +74,14 @@ def _run_state(run, summary, states: list[str]) -> tuple[str, str, list[str]]:
         return "leak", (f"Leak found in {plural(n, 'file')} of {ok}: {' and '.join(what) or 'see the files below'}. "
                         "Do not publish these as they are: look at them in veil review (veil review OUTDIR) "
                         "and cover what is left"), details
+    # What a person chose to show: the verdicts speak of what is covered only.
+    shown = sum(len((f.review or {}).get("left_visible") or []) for f in run.files if f.ok)
+    deleted = sum(len((f.review or {}).get("removed") or []) for f in run.files if f.ok)
+    if shown or deleted:
+        details.append("Shown uncovered as a person chose in veil review, not verified: "
+                       + " and ".join(w for w in (f"{plural(shown, 'region')} left visible (consent)" if shown else "",
+                                                  f"{plural(deleted, 'detection')} deleted as not a face, plate "
+                                                  "or text" if deleted else "") if w) + ".")
     if not run.verified:
         return "none", "Not verified: faces were covered, but the outputs were not checked", details
     if unver:
