@@ -501,3 +501,56 @@ def test_audit_names_quicktime_authors_and_custom_handler_names(tmp_path, capsys
     assert kinds["com.apple.quicktime.creationdate"] == "time"
     assert kinds["com.apple.quicktime.location.ISO6709"] == "gps"
     assert kinds["handler_name"] == "comment"  # free text in a structural slot: it can hold a name
+
+
+def test_links_planted_in_the_output_folder_lead_nowhere(tmp_path, capsys):
+    # A lock or journal planted as a link had its target truncated or appended to; a folder link named
+    # like an output's folder had the output written outside OUTDIR.
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    (victim / "keep").write_text("PRECIOUS")
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    _plain_photo(tmp_path / "in" / "a.png")
+    _plain_photo(tmp_path / "in" / "sub" / "b.png")
+    for name in (LOCK_NAME, ".veil-journal.jsonl"):
+        out = tmp_path / f"out{name}"
+        out.mkdir()
+        (out / name).symlink_to(victim / "keep")
+        assert main(["anonymize", str(tmp_path / "in"), "-o", str(out), "--no-verify"]) == ExitCode.FILE_ERROR
+        assert "is a link" in capsys.readouterr().err
+        assert (victim / "keep").read_text() == "PRECIOUS" and (out / name).is_symlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(victim / "sub", target_is_directory=True)
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(out), "--no-verify"]) == ExitCode.FILE_ERROR
+    assert "sub is a link leading out of it" in capsys.readouterr().err
+    assert list((victim / "sub").iterdir()) == [] and (out / "a.png").is_file()  # the other file went on
+
+
+def test_a_journal_line_never_keeps_an_output_identical_to_its_input(tmp_path, capsys):
+    # A journal line edited to name the original's hash kept the original as the "anonymized" output.
+    from veil.media import file_sha256
+
+    photo = tmp_path / "p.jpg"
+    shutil.copyfile(Path(__file__).parent / "data" / "face_mask" / "maksssksksss109.jpg", photo)
+    out = tmp_path / "out"
+    assert main(["anonymize", str(photo), "-o", str(out), "--no-verify"]) == ExitCode.OK
+    journal = out / ".veil-journal.jsonl"
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    for line in lines:
+        if line.get("output"):
+            line.update(output_sha256=file_sha256(photo), output_size=photo.stat().st_size)
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    shutil.copyfile(photo, out / "p.jpg")
+    capsys.readouterr()
+    assert main(["anonymize", str(photo), "-o", str(out), "--no-verify"]) == ExitCode.OK
+    assert "resuming" not in capsys.readouterr().err
+    assert file_sha256(out / "p.jpg") != file_sha256(photo)
+
+
+def test_a_failed_file_carries_no_hash(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.jpg").write_bytes(b"root:x:0:0:not a picture\n" * 20)
+    assert main(["anonymize", str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == ExitCode.FILE_ERROR
+    entry = json.loads((tmp_path / "out" / "veil-report.json").read_text())["files"][0]
+    assert entry["status"] == "failed" and entry["input_sha256"] is None

@@ -16,6 +16,7 @@ from veil.scale.journal import JOURNAL_NAME  # noqa: E402
 from veil.review import ReviewSession, apply_pending  # noqa: E402
 from veil.review.app import CSP  # noqa: E402
 from veil.review.apply import Cancelled  # noqa: E402
+from veil.review.session import Refused  # noqa: E402
 
 PHOTO = "maksssksksss230.jpg"
 
@@ -595,3 +596,41 @@ def test_the_file_list_names_outputs_earlier_runs_left_in_the_folder(run):
     assert overview["earlier"] == [{"relative_path": "old clip.mp4", "verdict": "pass"}]
     assert len(overview["files"]) == len(report["files"])  # listed apart: not reviewable, not rewritten by Apply
     session.close()
+
+
+@pytest.mark.parametrize("output", ["../victim/owned.jpg", "/tmp/owned.jpg", "linked/owned.jpg"])
+def test_a_report_naming_an_output_outside_the_folder_is_neither_shown_nor_applied(run, output):
+    # A report from elsewhere (a folder someone sent) named "../victim/owned.jpg": Apply replaced that
+    # file, and the rewritten HTML report took a thumbnail from an original there.
+    victim = run / "victim"
+    victim.mkdir()
+    (victim / "owned.jpg").write_bytes(b"PRECIOUS")
+    (run / "out" / "linked").symlink_to(victim, target_is_directory=True)
+    report_path = run / "out" / "veil-report.json"
+    report = json.loads(report_path.read_text())
+    report["files"][0]["output"] = output
+    report_path.write_text(json.dumps(report))
+    session = ReviewSession(run / "out", originals=[run / "in"])
+    assert "outside the output folder" in session.overview()["files"][0]["problem"]
+    with pytest.raises(Refused):
+        session.set_edits(0, _edit_body())
+    session.close()
+    assert (victim / "owned.jpg").read_bytes() == b"PRECIOUS"
+
+
+def test_edits_too_large_or_not_a_picture_are_refused_as_such(run, serve):
+    from veil.review.app import MAX_EDITS_BYTES
+
+    server = serve(run / "out")
+    server.login()
+    nan_box = _edit_body(added=[{"id": "a1", "kind": "face", "shape": "box",
+                                 "keyframes": [{"frame": 0, "box": [float("nan"), 0, 10, 10]}]}])
+    r = server.request("PUT", "/api/files/0/edits", body=json.dumps(nan_box),
+                       headers={"Origin": server.origin, "Content-Type": "application/json"})
+    assert r.status == 422, r.text
+    deep = "[" * 100_000 + "]" * 100_000
+    r = server.request("PUT", "/api/files/0/edits", body=deep, headers={"Origin": server.origin})
+    assert r.status == 422 and "JSON" in r.text
+    r = server.request("PUT", "/api/files/0/edits", body=b" " * (MAX_EDITS_BYTES + 1),
+                       headers={"Origin": server.origin})
+    assert r.status == 413

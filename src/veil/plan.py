@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VeilError, shown
+from .media import inside
 from .media.atomic import TEMP_PREFIX
 
 __all__ = ["Job", "PlanError", "walk_inputs", "folder_media", "plan_run"]
@@ -209,6 +210,14 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
         if resolved in taken:
             errors.append(PlanError(str(src), str(rel), f"its output {shown(out_rel)} is also the output of "
                                                         f"{shown(taken[resolved])}; rename one"))
+            continue
+        # A folder link planted in the output folder under an output's folder name would have it
+        # written elsewhere (a link named as the output file itself is replaced, never followed).
+        folders = [out_rel.parent] + ([Path("masks") / rel.parent] if masks else [])
+        astray = next((d for d in folders if d != Path(".") and inside(outdir, str(d)) is None), None)
+        if astray is not None:
+            errors.append(PlanError(str(src), str(rel), f"the output folder's {shown(astray)} is a link leading out "
+                                                        "of it; remove the link or choose another output folder"))
             continue
         taken[resolved] = rel
         mask = (outdir / "masks" / rel) if masks else None

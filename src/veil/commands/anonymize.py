@@ -23,6 +23,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import ExitCode, Interrupted, OutputInUseError, UsageError, VeilError, shown
+from ..media import inside
 from ..media.atomic import OutputLock, remove_stale_temporaries
 from ..report import UNFINISHED, FileReport, RunReport, write_json
 from ..scale.resume import Resume
@@ -416,11 +417,11 @@ def _earlier_entries(outdir: Path, this_run: set[Path]) -> list[dict]:
     mine = {p.resolve() for p in this_run}
     kept = []
     for entry in [*previous.get("earlier_runs", []), *previous.get("files", [])]:
-        out = entry.get("output") if isinstance(entry, dict) else None
-        if entry.get("status") != "ok" or not isinstance(out, str) or Path(out).is_absolute():
+        path = inside(outdir, entry.get("output")) if isinstance(entry, dict) else None
+        if path is None or entry.get("status") != "ok":
             continue
-        target = (outdir / out).resolve()
-        if target in mine or not target.is_file() or outdir.resolve() not in target.parents:
+        target = path.resolve()
+        if target in mine or not target.is_file():
             continue
         kept.append(dict(entry, settings=entry.get("settings") or previous.get("settings")))
         mine.add(target)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import MediaError, OutputInUseError
+from ..errors import MediaError, OutputInUseError, VeilError
 
 __all__ = ["atomic_output", "atomic_folder", "TEMP_PREFIX", "OutputLock", "LOCK_NAME",
            "remove_stale_temporaries", "fsync_path"]
@@ -161,7 +161,14 @@ class OutputLock:
         import fcntl
 
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                # Never through a link: one planted as the lock would have its target truncated.
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise VeilError(f"{LOCK_NAME} in the output folder is a link, not veil's lock: remove it "
+                                "(veil writes nothing through it)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -228,6 +228,9 @@ class FileReport:
         self.error = " ".join(str(message).split())
         self.output = None
         self.output_rel = None
+        # No output ties it to the report: nor does a hash (the file may be no picture at all,
+        # e.g. a link named x.jpg to a system file).
+        self.input_sha256 = None
 
     @property
     def ok(self) -> bool:

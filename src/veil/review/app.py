@@ -54,6 +54,9 @@ _ASSETS = {"app.js": ("app.js", "text/javascript"), "app.css": ("app.css", "text
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: The request header that carries the access token (lower case, as ASGI gives header names).
 TOKEN_HEADER = "x-veil-token"
+#: A PUT of edits larger than this is refused (413) before it is read whole: an edits file of
+#: thousands of drawn key frames is a few MiB.
+MAX_EDITS_BYTES = 32 << 20
 
 
 def _asset(name: str) -> bytes:
@@ -176,9 +179,14 @@ def create_app(session: ReviewSession, *, token: str, port: int):
         return Response(session.picture(fid(request), which, index), media_type="image/jpeg")
 
     async def edits(request: Request):
+        raw = bytearray()
+        async for chunk in request.stream():  # read no more than an edits file can need
+            raw += chunk
+            if len(raw) > MAX_EDITS_BYTES:
+                return JSONResponse({"error": f"edits over {MAX_EDITS_BYTES >> 20} MiB"}, status_code=413)
         try:
-            body = json.loads(await request.body())
-        except ValueError:
+            body = json.loads(bytes(raw))
+        except (ValueError, RecursionError):
             return JSONResponse({"error": "edits must be JSON"}, status_code=422)
         from starlette.concurrency import run_in_threadpool
 
@@ -190,6 +198,8 @@ def create_app(session: ReviewSession, *, token: str, port: int):
             return JSONResponse({"error": str(exc), "conflict": True}, status_code=409)
         except Refused as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
+        except (ValueError, TypeError, RecursionError) as exc:  # a box no picture has (NaN, 1e300), ...
+            return JSONResponse({"error": f"edits not valid: {' '.join(str(exc).split())[:300]}"}, status_code=422)
 
     def apply_start(request: Request):
         started = applier.start()

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..config import Config
 from ..edits import EDITS_NAME, Edits, FileEdits, apply_edits, detection_settings, load_edits, save_edits
 from ..errors import UsageError, VeilError, shown
-from ..media import file_sha256
+from ..media import file_sha256, inside
 from .model import ReportError, base_frames, frame_rows, items_for
 from .pictures import Pictures
 
@@ -172,8 +172,16 @@ class ReviewSession:
                          "from another file")
             return f
         rel = entry.get("relative_path") or entry.get("input") or ""
+        # The report may come from elsewhere: what it names is used only inside the folders it belongs to
+        # (Apply writes f.output and masks by rel; thumbnails are cut from f.output).
+        output = inside(self.outdir, entry.get("output"))
+        if output is None or inside(self.outdir, rel) is None:
+            f.problem = ("the report names a file outside the output folder (or a link leading out of it): "
+                         "not shown, not edited")
+            return f
+        # (an original is shown only when its SHA-256 is the report's: _check_input)
         f.input = next((root / rel for root in self.originals if (root / rel).is_file()), self.originals[0] / rel)
-        f.output = self.outdir / (entry.get("output") or "")
+        f.output = output
         if not f.input.is_file():
             f.problem = (f"original not found: {shown(rel)} in {', '.join(shown(r) for r in self.originals)}; "
                          "give the folders veil anonymize read with --originals")

@@ -166,6 +166,7 @@ class Journal:
 
     def _read(self) -> dict[str, JournalEntry]:
         latest: dict[str, JournalEntry] = {}
+        self._refuse_link()
         try:
             lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
@@ -186,8 +187,15 @@ class Journal:
                 latest[str(item["output"])] = JournalEntry(**item)
         return latest
 
+    def _refuse_link(self) -> None:
+        # A link planted as the journal would have veil read another file's lines and append to it.
+        if self.path.is_symlink():
+            raise VeilError(f"{JOURNAL_NAME} in the output folder is a link, not veil's journal: remove it "
+                            "(veil reads and writes nothing through it)")
+
     def open(self) -> "Journal":
         """Open for appending (a header line for a new journal, a restart line with ``restart``)."""
+        self._refuse_link()
         try:
             fresh = not self.path.exists()
             self._f = open(self.path, "a", encoding="utf-8")
@@ -254,8 +262,14 @@ class Journal:
             index, e = item
             job = jobs[index]
             try:
-                ident = input_identity(file_sha256(job.src), input_hash=input_hash, key=key)
-                return ident is not None and ident == e.input and file_sha256(job.dst) == e.output_sha256
+                source = file_sha256(job.src)
+                ident = input_identity(source, input_hash=input_hash, key=key)
+                output = file_sha256(job.dst)
+                # A file with anything covered cannot come out as its input: a line saying so is not
+                # veil's (an original put in place of its output, the line edited to match, was kept).
+                covered = bool(e.entry.get("faces")) or any((e.entry.get("covered") or {}).values())
+                return (ident is not None and ident == e.input and output == e.output_sha256
+                        and not (covered and output == source))
             except OSError:
                 return False
 

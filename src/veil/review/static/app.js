@@ -196,9 +196,13 @@ const CHANGE_TEXT = {removed: "deleted", left_visible: "left visible", added: "d
 function changesText(changes) {
   return Object.entries(changes || {}).map(([k, n]) => `${n} ${CHANGE_TEXT[k]}`).join(", ");
 }
+// A file name as text to look at: control and bidi-override characters (which can make
+// "gpj.exe.jpg" read as another name) shown as \uXXXX, as the HTML report shows them.
+const nameOf = (name) => String(name).replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+  (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 function renderOverview() {
   S.file = null; S.fileId = null;
-  $("#where").textContent = S.run.outdir;
+  $("#where").textContent = nameOf(S.run.outdir);
   document.title = `veil review: ${S.run.outdir}`;
   const files = S.run.files;
   const attention = files.filter((f) => !f.problem && f.needs_eyes).length;
@@ -209,7 +213,7 @@ function renderOverview() {
     return h("a", {class: `filecard p${f.priority}` + (f.problem ? " problem" : ""), href: `#/file/${f.id}`},
       thumb,
       h("div", {class: "body"},
-        h("div", {class: "name"}, f.relative_path),
+        h("div", {class: "name"}, nameOf(f.relative_path)),
         h("div", {class: "muted"}, [f.kind === "video" ? `video · ${f.frames} frames` : "photo",
           ...[plural(f.faces || 0, "face"), ...coveredKinds(f.covered)].map((c) => c.replace(" ", "\u00a0"))].join(" · ")),
         f.problem ? h("div", {class: "muted"}, f.problem) : h("div", {class: "chips"}, flagChips(f.counts),
@@ -235,7 +239,7 @@ function earlierRuns(earlier) {
   return h("div", {class: "earlier"},
     h("h2", {}, `Also in this folder: ${plural(earlier.length, "output")} of earlier runs`),
     h("p", {class: "muted"}, "Made by earlier veil runs into this folder (other inputs or settings) and not reviewable here. Publishing the folder publishes them too: to review one, run veil anonymize on its original into this folder again, then veil review."),
-    h("ul", {}, earlier.slice(0, 300).map((e) => h("li", {}, h("span", {class: "mono"}, e.relative_path), ` · ${e.verdict || "?"}`))));
+    h("ul", {}, earlier.slice(0, 300).map((e) => h("li", {}, h("span", {class: "mono"}, nameOf(e.relative_path)), ` · ${e.verdict || "?"}`))));
 }
 
 // -- file view -----------------------------------------------------------------------------
@@ -248,8 +252,8 @@ async function openFile(id, frame) {
   S.fileId = id; S.file = model; S.shown = -1;
   S.frame = frame !== null ? frame : (model.kind === "video" ? Math.min(S.frame, model.frames - 1) : 0);
   if (model.kind !== "video") S.frame = 0;
-  document.title = `veil review: ${model.relative_path}`;
-  $("#where").textContent = `${S.run.outdir} / ${model.relative_path}`;
+  document.title = `veil review: ${nameOf(model.relative_path)}`;
+  $("#where").textContent = `${nameOf(S.run.outdir)} / ${nameOf(model.relative_path)}`;
   buildFileView();
   await showFrame(S.frame, true);
 }
@@ -287,7 +291,7 @@ function buildFileView() {
       onclick: () => { location.hash = `#/file/${prev.id}`; }}, "‹"),
     h("button", {class: "icon hide-narrow", disabled: !next, title: "Next file",
       onclick: () => { location.hash = `#/file/${next.id}`; }}, "›"),
-    h("span", {class: "name", title: f.relative_path}, f.relative_path),
+    h("span", {class: "name", title: nameOf(f.relative_path)}, nameOf(f.relative_path)),
     f.verdict ? h("span", {class: `badge ${f.verdict === "pass" ? "pass" : f.verdict === "leak" ? "leak" : "warn"}`},
       f.verdict === "pass" ? "verified" : f.verdict) : null,
     h("span", {class: "grow"}),
@@ -769,7 +773,7 @@ async function deleteEveryOfKind(what) {
   const items = foundOfKind(what), [one, many] = KIND_NAMES[what];
   if (!items.length) return;
   const ok = await confirmDialog(`Delete every ${one} veil found?`,
-    `None of the ${plural(items.length, one, many)} veil found in ${S.file.relative_path} will be covered: each counts as a false detection, as if deleted one by one. Faces, and regions you drew, stay covered. Do this when the footage shows no ${many} to hide. Ctrl+Z undoes it.`,
+    `None of the ${plural(items.length, one, many)} veil found in ${nameOf(S.file.relative_path)} will be covered: each counts as a false detection, as if deleted one by one. Faces, and regions you drew, stay covered. Do this when the footage shows no ${many} to hide. Ctrl+Z undoes it.`,
     `Delete ${items.length}`);
   if (!ok) return;
   const edits = clone(S.file.edits);
@@ -790,7 +794,7 @@ async function markRestReviewed() {
   const items = markableAtOnce();
   if (!items.length) return;
   const ok = await confirmDialog(`Mark ${plural(items.length, "item")} reviewed?`,
-    `Every item of ${S.file.relative_path} not yet reviewed or decided, but possible missed faces and leaks (look at each of those). Do this after looking over the whole output${S.file.kind === "video" ? " on every frame" : ""}: every face, plate and text covered, nothing missed. The report says a person reviewed them. Ctrl+Z undoes it.`,
+    `Every item of ${nameOf(S.file.relative_path)} not yet reviewed or decided, but possible missed faces and leaks (look at each of those). Do this after looking over the whole output${S.file.kind === "video" ? " on every frame" : ""}: every face, plate and text covered, nothing missed. The report says a person reviewed them. Ctrl+Z undoes it.`,
     "Mark reviewed");
   if (!ok) return;
   const edits = clone(S.file.edits);
@@ -1156,7 +1160,7 @@ function renderApply(status) {
   const pending = S.run ? S.run.files.filter((f) => f.pending).length : 0;
   if (st.state === "running") {
     btn.disabled = true;
-    put(out, h("span", {}, `Applying${st.file ? ": " + st.file : ""}…`),
+    put(out, h("span", {}, `Applying${st.file ? ": " + nameOf(st.file) : ""}…`),
       h("span", {class: "meter"}, h("i", {style: `width:${Math.round(100 * (st.fraction || 0))}%`})));
     return;
   }
@@ -1192,7 +1196,7 @@ async function pollApply() {
   renderApply();
   if (st.state === "done") {
     const failed = st.failed || [];
-    if (failed.length) toast(`Apply: ${failed.map((x) => `${x.file}: ${x.error}`).join("; ")}`, true);
+    if (failed.length) toast(`Apply: ${failed.map((x) => `${nameOf(x.file)}: ${x.error}`).join("; ")}`, true);
     else toast(`Applied: ${plural((st.rendered || []).length, "file")} re-rendered and verified, report updated.`);
   } else if (st.state === "failed") toast(`Apply failed, nothing changed: ${st.error}`, true);
   if (changed) showFileList();
