@@ -560,3 +560,15 @@ def test_a_usage_error_found_after_the_output_folder_was_made_leaves_none(tmp_pa
     out.mkdir()  # a folder the person made is theirs: kept
     assert main(["anonymize", str(tmp_path / "a.jpg"), "-o", str(out), "--edits", str(tmp_path / "none.json")]) == 2
     assert out.is_dir() and not any(out.iterdir())
+
+
+def test_inputs_that_hold_no_photo_or_video_are_a_usage_error_and_write_nothing(tmp_path, capsys):
+    # An empty or typo'd folder ran "0 files ... not verified", exit 0, and wrote a report.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("hello")
+    for folder in ("empty", "notes"):
+        out = tmp_path / f"out-{folder}"
+        assert main(["anonymize", str(tmp_path / folder), "-o", str(out)]) == ExitCode.USAGE
+        assert "no photo or video found in the inputs" in capsys.readouterr().err
+        assert not out.exists()

@@ -32,6 +32,15 @@ EXIT_CODES_HELP = """exit codes:
   129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C) or SIGTERM: unfinished files
      have no output; the report lists what was finished
 """
+VERIFY_EXIT_CODES_HELP = """exit codes:
+  0  no face (plate, text) still matches or shows: verified, or "unverifiable" where
+     no face could be measured
+  1  a file cannot be read, or the two are not the same picture or video
+  2  usage error
+  3  a face still matches its original, or the detector still finds one (a plate,
+     a line of text) outside the covers or under a cover that keeps its edges
+  129, 130, 143  stopped by SIGHUP, SIGINT (Ctrl-C) or SIGTERM
+"""
 AUDIT_EXIT_CODES_HELP = """exit codes:
   0  every file audited
   1  some file could not be read (one line names it; the others were audited)
@@ -152,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and is any face still detectable? Works on other tools' outputs. It knows "
                                     "nothing of review edits: a face a person left visible in veil review (consent) "
                                     "is a leak here; the report of that folder holds the verification that names it.",
-                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog=VERIFY_EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ve.add_argument("original", metavar="ORIGINAL")
     ve.add_argument("anonymized", metavar="ANONYMIZED")
     ve.add_argument("--threshold", type=float, default=None, help="detector confidence (default: 0.1)")
@@ -247,7 +256,7 @@ def _run_anonymize(args) -> int:
         sys.stderr.write("\r\x1b[K")  # the status line gives way to the summary
     summary = outcome.run.summary()
     if args.json:
-        print(json.dumps(dict(summary.to_dict(), report=str(outcome.report_path), html=str(outcome.html_path))))
+        _emit(json.dumps(dict(summary.to_dict(), report=str(outcome.report_path), html=str(outcome.html_path))))
     else:
         _print_summary(summary, outcome.report_path, outcome.html_path)
     return outcome.exit_code
@@ -267,8 +276,10 @@ def _print_summary(summary, report_path: Path, html_path: Path) -> None:
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (not media)")
     verdict = summary.verdict.value
-    found = [f"{n} {what}" for n, what in ((summary.leaked_faces, "still matching their original"),
-                                          (summary.residual, "possible misses")) if n]
+    found = [f"{n} {what}" for n, what in (
+        (summary.leaked_faces, "still matching its original" if summary.leaked_faces == 1 else
+         "still matching their original"),
+        (summary.residual, "possible miss" if summary.residual == 1 else "possible misses")) if n]
     if found:  # what the leak is, before the evidence classes
         verdict += ": " + ", ".join(found)
     by_class = (summary.evidence or {}).get("by_class") or {}
@@ -298,7 +309,7 @@ def _run_verify(args) -> int:
         _say(f"{shown(exc.path if exc.path is not None else args.anonymized)}: {exc}")
         return ExitCode.FILE_ERROR
     if args.json:
-        print(result.to_json())
+        _emit(result.to_json())
     else:
         _print_verification(result)
     return result.exit_code
@@ -350,7 +361,7 @@ def _run_audit(args) -> int:
     require_other_kinds(config)
     result = audit_paths(args.inputs, config, notify=_say)
     if args.json:
-        print(result.to_json())
+        _emit(result.to_json())
     else:
         for f in result.files:
             if f.error is None:
@@ -391,6 +402,16 @@ def _print_audit(f) -> None:
         out.append(f"  {finding['risk']:<6} {finding['kind']}: {shown(str(finding['field']))} = "
                    f"{shown(str(value)[:80])}")
     print("\n".join(out))
+
+
+def _emit(text: str) -> None:
+    """One result on stdout; a reader that closed the pipe (``| head``) is no error of the command,
+    whose exit code stands."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # (Python would report the pipe again when it flushes stdout at exit)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

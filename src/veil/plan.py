@@ -125,6 +125,11 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _with_folder(path: Path) -> str:
+    """A file's name with its folder's (``a/x.jpg``): enough to tell two inputs apart, no absolute path."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
 def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
              masks: bool = False, keep_audio: bool = False) -> tuple[list[Job], list[PlanError], list[str], list[str]]:
     """Map inputs (files and folders, recursive) to output paths.
@@ -208,8 +213,10 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
                                                         "overwrite an input; choose another output folder"))
             continue
         if resolved in taken:
+            # Named with their folders: two input folders each holding x.jpg clash on "x.jpg" alone.
             errors.append(PlanError(str(src), str(rel), f"its output {shown(out_rel)} is also the output of "
-                                                        f"{shown(taken[resolved])}; rename one"))
+                                                        f"{shown(_with_folder(taken[resolved]))}, input "
+                                                        f"{shown(_with_folder(src))}; rename one"))
             continue
         # A folder link planted in the output folder under an output's folder name would have it
         # written elsewhere (a link named as the output file itself is replaced, never followed).
@@ -219,7 +226,7 @@ def plan_run(inputs: list[str | os.PathLike], outdir: str | os.PathLike, *,
             errors.append(PlanError(str(src), str(rel), f"the output folder's {shown(astray)} is a link leading out "
                                                         "of it; remove the link or choose another output folder"))
             continue
-        taken[resolved] = rel
+        taken[resolved] = src
         mask = (outdir / "masks" / rel) if masks else None
         jobs.append(Job(src=src, rel=rel, dst=dst, mask=mask, out_rel=out_rel))
     return jobs, errors, skipped, notes

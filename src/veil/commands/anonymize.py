@@ -105,6 +105,9 @@ def run_anonymize(options: AnonymizeOptions, config: Config, *,
         stale = remove_stale_temporaries(outdir)
         started = time.perf_counter()
         jobs, failed_plans, skipped, notes = _plan(options, config, notify)
+        if not jobs and not failed_plans:  # an empty folder, a typo'd one holding other files: nothing to do
+            left = f" ({len(skipped)} other file{'s' * (len(skipped) != 1)} left out)" if skipped else ""
+            raise UsageError(f"no photo or video found in the inputs{left}; nothing written")
         run = RunReport(command="veil anonymize", settings=config, skipped=skipped,
                         verified=config.verify, input_hash=options.input_hash)
         outcome = RunOutcome(run=run, exit_code=ExitCode.OK)

@@ -168,5 +168,6 @@ def run_review(args) -> int:
         sock.close()
         if opener is not None:
             shutil.rmtree(opener, ignore_errors=True)
-    print("veil: review stopped; edits are saved in " + str(session.edits_path), file=sys.stderr)
+    print("veil: review stopped; " + (f"edits are saved in {session.edits_path}" if session.edits_path.exists()
+                                       else "no edits were made"), file=sys.stderr)
     return code
