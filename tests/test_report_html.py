@@ -496,7 +496,7 @@ def test_a_finding_the_covering_made_is_listed_not_counted(tmp_path, photo_pair,
     assert "Verified: none of the 3 faces or tracks measured matches its original" in text
     assert "Not counted (1): faces the detector finds on the output but not, run the same way, on the original" in text
     assert "frame 20 · box [40.0, 5.0, 60.0, 30.0] · score 0.73 · not counted" in text
-    assert "None counted: the detector finds no other face outside the covered regions." in text
+    assert "None counted: the detector finds no other face outside the covered regions, at the sizes it can see" in text
 
 
 def test_sparse_records_render(tmp_path):
@@ -673,3 +673,9 @@ def test_headlines_speak_of_plates_and_text_and_of_faces_a_person_deleted(tmp_pa
     assert "Deleted by a person as false detections: 1 face, shown uncovered, not verified." in page
     assert "Shown uncovered as a person chose in veil review, not verified: 1 detection deleted" in page
     assert "1 face with a distance: 1 pass, 0 leaking." in page  # the plot's caption counts what it shows
+
+    some = _photo_report(src, dst)  # a pass on 1 face of 3 does not wear the badge of all 3
+    some.faces = 3
+    some.verification = _verification([_face(0.91), _face(None, unverifiable="face_too_small"),
+                                       _face(None, unverifiable="face_too_small")])
+    assert ">verified 1 of 3<" in render_html(_run([some]), thumbnails=False)

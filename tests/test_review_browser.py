@@ -586,3 +586,25 @@ def test_one_button_marks_what_one_look_can_clear(review_run, serve, browser):
     page.keyboard.press("Control+z")  # one step back
     _wait_edits(page, server, fid, lambda e: e["reviewed"] == before)
     page.close()
+
+
+def test_keys_step_through_files_and_open_the_help_anywhere(review_run, serve, browser):
+    # A curator working by keyboard had no key for the next file, and '?' did nothing on the file list.
+    server = serve(review_run / "out", login=False)
+    server.login()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{server.origin}/?token={server.token}")
+    page.wait_for_selector(".filecard")
+    page.keyboard.press("?")
+    page.wait_for_selector("#help[open]")
+    assert "next file" in page.inner_text("#help")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#help:not([open])", state="attached")
+    first = page.locator(".filecard").first.get_attribute("href")
+    page.locator(".filecard").first.click()
+    page.wait_for_selector("#list li")
+    page.keyboard.press("]")
+    _until(page, f"location.hash.startsWith('#/file/') && !location.hash.startsWith('{first}')")
+    page.keyboard.press("[")
+    _until(page, f"location.hash.startsWith('{first}')")
+    page.close()

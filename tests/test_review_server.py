@@ -340,6 +340,10 @@ def test_detections_the_detector_doubts_are_listed_with_the_rest_not_as_needing_
     assert doubted["priority"] > small["priority"]
     overview = session.overview()["files"][0]
     assert overview["counts"]["unverifiable"] == 1 and overview["needs_eyes"]
+    # once a person marked what needed eyes reviewed, the file no longer waits for them (listed first)
+    eyes = [it["ref"] for it in session.file_model(0)["items"] if it["needs_eyes"]]
+    session.set_edits(0, _edit_body(reviewed=eyes))
+    assert not session.overview()["files"][0]["needs_eyes"]
     session.close()
 
 

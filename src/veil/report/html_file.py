@@ -25,6 +25,11 @@ def face_state(v) -> tuple[str, str]:
     return "pass", "pass"
 
 
+# What "no residual face" cannot say: the detector is blind below a size (faces of 6-11 px in crowds).
+_BEYOND = (", at the sizes it can see: faces under about 10 px (the back of a crowd) are beyond it, so look "
+           "over crowds yourself (veil review).")
+
+
 def file_state(f) -> tuple[str, str, str]:
     """(css class, badge, one sentence) for one file."""
     cls, word, text = _state(f)
@@ -74,6 +79,8 @@ def _state(f) -> tuple[str, str, str]:
         if counts.unverifiable:
             text += (f" {plural(counts.unverifiable, 'face')} {'has' if counts.unverifiable == 1 else 'have'} "
                      "no pass to show (see each face's evidence).")
+            # the badge is what a reader sees first: a pass on 1 face of 226 does not read as all 226
+            return "pass", f"verified {counts.measured} of {counts.faces}", text
         return "pass", "verified", text
     reasons = sorted({str(x.unverifiable or x.evidence.kind).replace("_", " ") for x in v.verdicts
                       if x.status != PASS})
@@ -280,9 +287,10 @@ def _verification_html(f, x_max: float, thumbs: dict, plan) -> str:
                    "region: possible missed faces. Check these frames by eye (no thumbnail is shown).</p>")
         out.append(_findings_list(v.residual))
     elif made:
-        out.append('<p class="muted">None counted: the detector finds no other face outside the covered regions.</p>')
+        out.append('<p class="muted">None counted: the detector finds no other face outside the covered regions'
+                   f"{_BEYOND}</p>")
     else:
-        out.append('<p class="muted">None: the detector finds no face outside the covered regions.</p>')
+        out.append(f'<p class="muted">None: the detector finds no face outside the covered regions{_BEYOND}</p>')
     return "".join(out)
 
 

@@ -308,13 +308,13 @@ class ReviewSession:
                           "kind": f.kind, "problem": f.problem, "counts": counts, "items": len(f.items),
                           "reviewed": sum(1 for it in f.items if it["key"] in reviewed),
                           "priority": min((it["priority"] for it in f.items), default=9),
-                          "needs_eyes": any(it["needs_eyes"] for it in f.items),
+                          "needs_eyes": any(it["needs_eyes"] and it["key"] not in reviewed for it in f.items),
                           "verdict": (f.entry.get("verification") or {}).get("verdict"),
                           "edited": bool(f.sha in self.edits.files), "changes": self._changes(f),
                           "pending": self.needs_render(f) or self.needs_record(f),
                           "frames": f.entry.get("frames"), "faces": f.entry.get("faces"),
                           "covered": dict(f.entry.get("covered") or {})})
-        files.sort(key=lambda x: (x["problem"] is not None, x["priority"], -x["counts"]["residual"],
+        files.sort(key=lambda x: (x["problem"] is not None, not x["needs_eyes"], x["priority"], -x["counts"]["residual"],
                                   -x["counts"]["leak"], x["id"]))
         # Outputs earlier runs left in the folder: publishing the folder publishes them (not reviewable
         # here: they were made with other settings or inputs; the report keeps them as written then).

@@ -279,6 +279,10 @@ function fileOrder() {
   const at = (x) => { const i = S.order.indexOf(x.id); return i < 0 ? S.order.length : i; };
   return [...S.run.files].sort((a, b) => at(a) - at(b));
 }
+function stepFile(by) {
+  const files = fileOrder(), to = files[files.findIndex((x) => x.id === S.file.id) + by];
+  if (to) location.hash = `#/file/${to.id}`;
+}
 function buildFileView() {
   const f = S.file, video = f.kind === "video";
   const files = fileOrder(), pos = files.findIndex((x) => x.id === f.id);
@@ -287,9 +291,9 @@ function buildFileView() {
     onclick: () => setTool(name)}, label);
   const tools = h("div", {class: "tools"},
     h("button", {onclick: () => { location.hash = "#/"; }, title: "All files"}, "← Files"),
-    h("button", {class: "icon hide-narrow", disabled: !prev, title: "Previous file",
+    h("button", {class: "icon hide-narrow", disabled: !prev, title: "Previous file ([)",
       onclick: () => { location.hash = `#/file/${prev.id}`; }}, "‹"),
-    h("button", {class: "icon hide-narrow", disabled: !next, title: "Next file",
+    h("button", {class: "icon hide-narrow", disabled: !next, title: "Next file (])",
       onclick: () => { location.hash = `#/file/${next.id}`; }}, "›"),
     h("span", {class: "name", title: nameOf(f.relative_path)}, nameOf(f.relative_path)),
     f.verdict ? h("span", {class: `badge ${f.verdict === "pass" ? "pass" : f.verdict === "leak" ? "leak" : "warn"}`},
@@ -1043,6 +1047,7 @@ function renderList() {
       h("span", {class: "muted", style: "font-weight:400"}, `${done} of ${f.items.length} reviewed`)),
     kindActions(),
     flagged.length ? h("ul", {class: "items"}, flagged.map(itemRow)) : h("p", {class: "muted"}, "Nothing flagged: look through the rest all the same."),
+    h("p", {class: "muted"}, "These lists hold what veil found. A face veil missed is on none of them (faces under about 10 px, at the back of a crowd, are beyond its detector): look over the whole picture, zoomed in on crowds, and draw over what you find (B)."),
     added.length ? [h("h2", {style: "margin-top:10px"}, "Drawn by you", h("span", {class: "count"}, `${added.length}`)), h("ul", {class: "items"}, added)] : null,
     decided.length ? h("details", {class: "rest decided", open: decided.length <= 10 || holdsSel(decided)},
       h("summary", {}, `Decided by you (${decided.length})`), h("ul", {class: "items"}, decided.map(itemRow))) : null,
@@ -1217,13 +1222,15 @@ document.addEventListener("keydown", (ev) => {
   const mod = ev.ctrlKey || ev.metaKey;
   if (mod && ev.key.toLowerCase() === "z") { ev.preventDefault(); return ev.shiftKey ? redo() : undo(); }
   if (mod && ev.key.toLowerCase() === "y") { ev.preventDefault(); return redo(); }
-  if (mod || ev.altKey || !S.file) return;
+  if (mod || ev.altKey) return;
+  if (ev.key === "?") { ev.preventDefault(); return $("#help").showModal(); }  // on the file list too
+  if (!S.file) return;
   const video = S.file.kind === "video";
   const keys = {
     ArrowLeft: () => video && t.type !== "range" && showFrame(S.frame - (ev.shiftKey ? 10 : 1)),
     ArrowRight: () => video && t.type !== "range" && showFrame(S.frame + (ev.shiftKey ? 10 : 1)),
     Home: () => video && showFrame(0), End: () => video && showFrame(S.file.frames - 1),
-    n: () => nextFlagged(1), N: () => nextFlagged(-1),
+    n: () => nextFlagged(1), N: () => nextFlagged(-1), "[": () => stepFile(-1), "]": () => stepFile(1),
     Delete: deleteSelected, Backspace: deleteSelected,
     l: leaveVisibleSelected, x: extendSelected, r: () => toggleReviewed(),
     v: () => setTool("select"), b: () => setTool("box"), e: () => setTool("ellipse"),
