@@ -25,9 +25,10 @@ def face_state(v) -> tuple[str, str]:
     return "pass", "pass"
 
 
-# What "no residual face" cannot say: the detector is blind below a size (faces of 6-11 px in crowds).
-_BEYOND = (", at the sizes it can see: faces under about 10 px (the back of a crowd) are beyond it, so look "
-           "over crowds yourself (veil review).")
+# What "no residual face" cannot say: the same detector misses what it missed before, mostly the
+# smallest faces (on the WIDER benchmark 5.9% of faces under 16 px are left: bench/RESULTS.md).
+_BEYOND = (", at the sizes it can see: it misses some of the smallest faces (on veil's crowd benchmark 6% of "
+           "those under 16 px, at the back of a crowd), so look over crowds yourself (veil review).")
 
 
 def file_state(f) -> tuple[str, str, str]:

@@ -1047,7 +1047,7 @@ function renderList() {
       h("span", {class: "muted", style: "font-weight:400"}, `${done} of ${f.items.length} reviewed`)),
     kindActions(),
     flagged.length ? h("ul", {class: "items"}, flagged.map(itemRow)) : h("p", {class: "muted"}, "Nothing flagged: look through the rest all the same."),
-    h("p", {class: "muted"}, "These lists hold what veil found. A face veil missed is on none of them (faces under about 10 px, at the back of a crowd, are beyond its detector): look over the whole picture, zoomed in on crowds, and draw over what you find (B)."),
+    h("p", {class: "muted"}, "These lists hold what veil found. A face veil missed is on none of them (mostly the smallest, at the back of a crowd: on veil's crowd benchmark 6% of faces under 16 px): look over the whole picture, zoomed in on crowds, and draw over what you find (B)."),
     added.length ? [h("h2", {style: "margin-top:10px"}, "Drawn by you", h("span", {class: "count"}, `${added.length}`)), h("ul", {class: "items"}, added)] : null,
     decided.length ? h("details", {class: "rest decided", open: decided.length <= 10 || holdsSel(decided)},
       h("summary", {}, `Decided by you (${decided.length})`), h("ul", {class: "items"}, decided.map(itemRow))) : null,
