@@ -603,8 +603,10 @@ def test_keys_step_through_files_and_open_the_help_anywhere(review_run, serve, b
     first = page.locator(".filecard").first.get_attribute("href")
     page.locator(".filecard").first.click()
     page.wait_for_selector("#list li")
+    title = page.title()
     page.keyboard.press("]")
     _until(page, f"location.hash.startsWith('#/file/') && !location.hash.startsWith('{first}')")
+    _until(page, f"document.title !== {json.dumps(title)} && !!document.querySelector('#list li')")  # opened
     page.keyboard.press("[")
     _until(page, f"location.hash.startsWith('{first}')")
     page.close()

@@ -323,3 +323,16 @@ def test_an_empty_file_is_called_empty(tmp_path, capsys):
     empty.write_bytes(b"")
     assert main(["audit", str(empty)]) == ExitCode.FILE_ERROR
     assert "blank.jpg: empty file" in capsys.readouterr().err
+
+
+def test_a_crowd_whose_heads_fill_the_picture_is_judged_by_what_stayed_the_same():
+    # veil's own output of a crowd shot was refused as "not the same scene": where faces fill the
+    # picture the whole picture's changed share judged it, and covered heads were 55-72% of it.
+    from veil.commands.verify import SAME_SCENE_MAX_CHANGE, _change_away_from_faces
+    from veil.detections import Detections
+
+    crowd = Detections([[x, y, x + 40, y + 40] for x in range(0, 400, 40) for y in range(0, 240, 40)])
+    covered = np.zeros((240, 400), bool)
+    covered[:, :260] = True  # 65% covered, the rest as it was: the same scene
+    assert _change_away_from_faces(covered, crowd) <= SAME_SCENE_MAX_CHANGE
+    assert _change_away_from_faces(np.ones((240, 400), bool), crowd) > SAME_SCENE_MAX_CHANGE  # another picture

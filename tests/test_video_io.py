@@ -673,3 +673,29 @@ def test_fast_rgb_to_yuv_matches_swscale():
     assert fast.shape == ref.shape == (72, 64)
     assert np.abs(fast[:48] - ref[:48]).max() <= 1  # luma
     assert np.abs(fast[48:] - ref[48:]).mean() < 1.5  # chroma
+
+
+def test_a_cut_matroska_file_with_audio_says_so_too(tmp_path):
+    # Matroska declares no stream duration; with audio the file's was not used, and a half-copied
+    # bodycam clip (they have audio) ran as if whole.
+    whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
+    with av.open(str(whole), "w", format="matroska") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        a = out.add_stream("aac", rate=16000)
+        for i in range(100):
+            for packet in v.encode(av.VideoFrame.from_ndarray(np.full((120, 160, 3), (37 * i) % 256, np.uint8),
+                                                              format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 64000), np.float32), format="fltp", layout="mono")
+        sound.sample_rate = 16000
+        for packet in [*a.encode(sound), *a.encode()]:
+            out.mux(packet)
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    r = transcode(whole, tmp_path / "a.mp4", identity, max_pixels=BIG, preset="ultrafast")
+    assert not any("cut short" in w for w in r.warnings), r.warnings
+    r = transcode(cut, tmp_path / "b.mp4", identity, max_pixels=BIG, preset="ultrafast")
+    assert any("cut short" in w for w in r.warnings), (r.frames, r.warnings)

@@ -209,8 +209,11 @@ class VideoSource:
         if self._decoded_whole is not True or self._decoded_end <= 0:
             return None
         declared = self.video.duration * self.time_base if self.video.duration else None
-        if declared is None and not self.audio and self.container.duration:
-            declared = Fraction(self.container.duration, av.time_base)  # video only: the file's is the video's
+        if declared is None and self.container.duration:
+            # Matroska declares no stream duration: the file's, which audio may stretch a little past the
+            # video (hence the clear shortfall asked below). Bodycam files have audio: a half-copied one
+            # ran without a word.
+            declared = Fraction(self.container.duration, av.time_base)
         start = self.video.start_time * self.time_base if self.video.start_time is not None else Fraction(0)
         if not declared:
             return None
