@@ -485,6 +485,20 @@ def test_the_video_is_the_main_stream_not_a_small_track_before_it(tmp_path):
     assert len(list(iter_frames(src, max_pixels=BIG))) == 20
 
 
+def _mux_grey_frames_then_silence(out, video, audio, *, frames: int, step: int, seconds: int) -> None:
+    """``frames`` grey 160x120 frames (level ``step * i``), then ``seconds`` of mono silence at 16 kHz."""
+    for i in range(frames):
+        grey = np.full((120, 160, 3), (step * i) % 256, np.uint8)
+        for packet in video.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")):
+            out.mux(packet)
+    for packet in video.encode():
+        out.mux(packet)
+    sound = av.AudioFrame.from_ndarray(np.zeros((1, 16000 * seconds), np.float32), format="fltp", layout="mono")
+    sound.sample_rate = 16000
+    for packet in [*audio.encode(sound), *audio.encode()]:
+        out.mux(packet)
+
+
 @pytest.mark.parametrize("audio", ["drop", "keep"])
 def test_a_video_after_an_audio_stream_keeps_its_last_frames(tmp_path, audio):
     # Video as stream 1: the decoder's last frames come out only when its end-of-stream packet is
@@ -494,15 +508,7 @@ def test_a_video_after_an_audio_stream_keeps_its_last_frames(tmp_path, audio):
         a = out.add_stream("aac", rate=16000, layout="mono")
         v = out.add_stream("libx264", rate=25)
         v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
-        for i in range(30):
-            for packet in v.encode(av.VideoFrame.from_ndarray(np.full((120, 160, 3), 8 * i, np.uint8), format="rgb24")):
-                out.mux(packet)
-        for packet in v.encode():
-            out.mux(packet)
-        sound = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
-        sound.sample_rate = 16000
-        for packet in [*a.encode(sound), *a.encode()]:
-            out.mux(packet)
+        _mux_grey_frames_then_silence(out, v, a, frames=30, step=8, seconds=1)
     assert len(list(iter_frames(src, max_pixels=BIG))) == 30
     dst = tmp_path / "out.mp4"
     transcode(src, dst, identity, max_pixels=BIG, preset="ultrafast", audio=audio)
@@ -683,16 +689,7 @@ def test_a_cut_matroska_file_with_audio_says_so_too(tmp_path):
         v = out.add_stream("libx264", rate=25)
         v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
         a = out.add_stream("aac", rate=16000)
-        for i in range(100):
-            for packet in v.encode(av.VideoFrame.from_ndarray(np.full((120, 160, 3), (37 * i) % 256, np.uint8),
-                                                              format="rgb24")):
-                out.mux(packet)
-        for packet in v.encode():
-            out.mux(packet)
-        sound = av.AudioFrame.from_ndarray(np.zeros((1, 64000), np.float32), format="fltp", layout="mono")
-        sound.sample_rate = 16000
-        for packet in [*a.encode(sound), *a.encode()]:
-            out.mux(packet)
+        _mux_grey_frames_then_silence(out, v, a, frames=100, step=37, seconds=4)
     data = whole.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     r = transcode(whole, tmp_path / "a.mp4", identity, max_pixels=BIG, preset="ultrafast")
