@@ -385,6 +385,9 @@ async function showFrame(frame, force = false) {
   S.frame = frame;
   if (f.kind === "video") {
     await ensureBoxes(frame);
+    // Another file opened meanwhile (']' pressed as a video opened): its address and pictures are not
+    // this frame's to set (the address went back to the video, and the page with it).
+    if (S.file !== f) return;
     const slider = $("#scrub"), num = $("#frame-num");
     if (slider) slider.value = frame;
     if (num && document.activeElement !== num) num.value = frame;
