@@ -316,6 +316,7 @@ def _run_verify(args) -> int:
 
 
 def _print_verification(result) -> None:
+    from .detections import kinds_text
     from .verify import LEAK, PASS, UNVERIFIABLE
 
     v = result.verification
@@ -326,8 +327,7 @@ def _print_verification(result) -> None:
     if v.verdict == PASS and not counts.faces and v.checked_kinds:  # plates / text only
         head = "verified: the plate and text detector, run again, finds none left uncovered"
     by_class = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in v.evidence["by_class"].items() if n)
-    nouns = {"plate": ("plate", "plates"), "text": ("text line", "text lines")}
-    others = ", ".join(f"{n} {nouns.get(label, (label, label))[n != 1]}" for label, n in result.others.items())
+    others = kinds_text(result.others)
     checked = f"{counts.faces} face{'s' * (counts.faces != 1)} checked"
     _say(f"{shown(result.anonymized)}: {head} ({checked}" + (f": {by_class}" if by_class else "")
          + (f"; {others} found on the original, looked for again" if others else "") + ")")

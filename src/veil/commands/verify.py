@@ -314,7 +314,7 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
     from ..media.image import read_image, to_rgb8
     from ..verify import summarize, verify_face
     from ..verify.kinds import check_other_kinds
-    from ..verify.residual import residual_findings
+    from ..verify.residual import inside_fraction, residual_findings
 
     with _about(original):
         o = to_rgb8(read_image(original, max_pixels=config.max_pixels).pixels)
@@ -330,8 +330,9 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
     if config.other_kinds:
         result.verification = check_other_kinds(result.verification, n, covered, config, found=found, original=o)
         result.others = _count_kinds(found.kind)
-        unjudged = sum(1 for box, kind in zip(found.xyxy, found.kind)
-                       if kind != Kind.FACE and _blur_or_mosaic(n, box, covered))
+        shares = inside_fraction(found.xyxy, covered)  # a box the cover does not reach is the residual check's
+        unjudged = sum(1 for box, kind, share in zip(found.xyxy, found.kind, shares)
+                       if kind != Kind.FACE and share >= 0.5 and _blur_or_mosaic(n, box, covered))
         if unjudged:
             result.warnings.append(
                 f"{unjudged} of the plates and text found on the original lie under a blur or a mosaic: "
@@ -342,20 +343,18 @@ def _verify_pictures(result: PairVerification, original: Path, anonymized: Path,
 
 def _blur_or_mosaic(rgb: np.ndarray, box, covered: np.ndarray) -> bool:
     """Whether the covered pixels under ``box`` show a picture: neither one flat patch (a fill, within
-    :data:`FLAT_SPREAD` levels) nor pixel noise (``veil.commands.audit.NOISE_CORRELATION``); a box
-    the cover does not reach (under half of it covered) is the residual check's."""
+    :data:`FLAT_SPREAD` levels) nor pixel noise (``veil.commands.audit.NOISE_CORRELATION``)."""
     import cv2
 
-    from ..verify.residual import inside_fraction
+    from ..region import box_pixels
     from .audit import NOISE_CORRELATION, neighbour_correlation
 
-    if inside_fraction(np.asarray(box, np.float64)[None], covered)[0] < 0.5:
+    crop = box_pixels(box, *covered.shape)
+    if not crop:
         return False
-    h, w = covered.shape
-    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float64)
-    held = grey[covered[y0:y1, x0:x1]]
+    _, rows, cols = crop[0]
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[rows, cols]), cv2.COLOR_RGB2GRAY).astype(np.float64)
+    held = grey[covered[rows, cols]]
     if held.size < 16 or np.percentile(held, 95) - np.percentile(held, 5) <= 2 * FLAT_SPREAD:
         return False
     return neighbour_correlation(grey) >= NOISE_CORRELATION

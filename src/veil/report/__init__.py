@@ -14,10 +14,10 @@ from typing import Any
 
 from ..media.atomic import atomic_output
 from .records import (SCHEMA, FileReport, FileStatus, PhotoCover, RunReport, RunSummary, RunVerdict,
-                      UNFINISHED, VideoCover, covered_counts)
+                      UNFINISHED, VideoCover, covered_counts, entry_name_and_verdict)
 
 __all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
-           "RunReport", "covered_counts", "write_json", "UNFINISHED"]
+           "RunReport", "covered_counts", "write_json", "UNFINISHED", "entry_name_and_verdict"]
 
 
 def _default(value: Any):

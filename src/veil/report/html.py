@@ -33,7 +33,7 @@ from .html_evidence import evidence_table_html
 from .html_parts import badge, flat, kv, plural, short
 from .html_style import CSP, CSS
 from .html_svg import distance_plot_html, esc, fmt, number
-from .records import RunVerdict
+from .records import RunVerdict, entry_name_and_verdict
 
 __all__ = ["render_html", "write_html"]
 
@@ -332,8 +332,7 @@ def _earlier_html(run) -> str:
         return ""
     rows = []
     for entry in run.earlier[:MAX_SECTIONS]:
-        name = entry.get("relative_path") or entry.get("input") or entry.get("output") or "?"
-        verdict = (entry.get("verification") or {}).get("verdict") or entry.get("status") or "?"
+        name, verdict = entry_name_and_verdict(entry)
         review = " (edited in veil review)" if entry.get("review") else ""
         rows.append(f'<li><span class="mono">{esc(name)}</span>: {esc(verdict)}{esc(review)}</li>')
     more = len(run.earlier) - len(rows)

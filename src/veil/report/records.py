@@ -26,11 +26,18 @@ from ..track import TrackSummary
 from ..verify.evidence import tally
 
 __all__ = ["SCHEMA", "FileStatus", "RunVerdict", "PhotoCover", "VideoCover", "FileReport", "RunSummary",
-           "RunReport", "covered_counts", "UNFINISHED"]
+           "RunReport", "covered_counts", "UNFINISHED", "entry_name_and_verdict"]
 
 SCHEMA = "veil-report/1"
 #: The error of a file a signal stopped the run before (counted apart: ``RunSummary.unfinished``).
 UNFINISHED = "interrupted before it was finished; no output"
+
+
+def entry_name_and_verdict(entry: dict) -> tuple[str, str]:
+    """How a report entry as written (e.g. one of ``earlier_runs``) is named to a person: its
+    path and its verdict (its status where it has none)."""
+    name = entry.get("relative_path") or entry.get("input") or entry.get("output") or "?"
+    return name, (entry.get("verification") or {}).get("verdict") or entry.get("status") or "?"
 
 
 def covered_counts(kinds, config: Config) -> dict[str, int]:

@@ -22,6 +22,7 @@ from ..config import Config
 from ..edits import EDITS_NAME, Edits, FileEdits, apply_edits, detection_settings, load_edits, save_edits
 from ..errors import UsageError, VeilError, shown
 from ..media import file_sha256, inside
+from ..report import entry_name_and_verdict
 from .model import ReportError, base_frames, frame_rows, items_for
 from .pictures import Pictures
 
@@ -318,8 +319,7 @@ class ReviewSession:
                                   -x["counts"]["leak"], x["id"]))
         # Outputs earlier runs left in the folder: publishing the folder publishes them (not reviewable
         # here: they were made with other settings or inputs; the report keeps them as written then).
-        earlier = [{"relative_path": e.get("relative_path") or e.get("input") or e.get("output") or "?",
-                    "verdict": (e.get("verification") or {}).get("verdict") or e.get("status")}
+        earlier = [dict(zip(("relative_path", "verdict"), entry_name_and_verdict(e)))
                    for e in self.report.get("earlier_runs") or [] if isinstance(e, dict)]
         return {"outdir": self.outdir.name, "summary": self.report.get("summary"), "files": files, "earlier": earlier,
                 "generation": self.generation, "problem": self.edits_problem,

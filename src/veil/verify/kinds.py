@@ -41,6 +41,7 @@ import numpy as np
 from ..detect import OnPool, SideCalls
 from ..detect.kinds import other_kinds_for
 from ..detections import Detections, Kind, box_intersections
+from ..region import box_pixels
 from .residual import found_again, inside_fraction, residual_faces
 from .verdicts import FILL_EDGE, ResidualFinding, VerificationRecord
 
@@ -137,8 +138,9 @@ def _under_cover(dets, covered_mask, anonymized_rgb: np.ndarray, original) -> "D
     if original is None or dets is None or not len(dets) or covered_mask is None:
         return Detections.empty()
     mask = np.asarray(covered_mask, bool)
-    keep = [i for i, (box, score) in enumerate(zip(dets.xyxy, dets.scores))
-            if score >= RESIDUAL_MIN_SCORE and inside_fraction(box[None], mask)[0] > 0.5
+    shares = inside_fraction(dets.xyxy, mask)  # one pass over the mask for every box
+    keep = [i for i, (box, score, share) in enumerate(zip(dets.xyxy, dets.scores, shares))
+            if score >= RESIDUAL_MIN_SCORE and share > 0.5
             and follows(original, anonymized_rgb, box, mask) >= FOLLOWS_ORIGINAL]
     return dets[np.asarray(keep, np.intp)]
 
@@ -169,20 +171,22 @@ def follows(original: np.ndarray, anonymized: np.ndarray, box, mask: np.ndarray)
     """
     import cv2
 
-    h, w = mask.shape
-    x0, y0 = max(0, int(np.floor(box[0])) - 3), max(0, int(np.floor(box[1])) - 3)
-    x1, y1 = min(w, int(np.ceil(box[2])) + 3), min(h, int(np.ceil(box[3])) + 3)
+    # 3 px of margin around the box keep the filter's border out of it
+    crop = box_pixels(np.asarray(box, np.float64) + (-3, -3, 3, 3), *mask.shape)
+    if not crop:
+        return 0.0
+    _, rows, cols = crop[0]
     # The pixels the cover changed (a grown mask holds some it did not), less its rim (where it meets
     # the picture, an edge on both sides): 3 px in.
-    changed = np.abs(np.asarray(original[y0:y1, x0:x1], np.int16)
-                     - np.asarray(anonymized[y0:y1, x0:x1], np.int16)).max(axis=2) > 2
-    held = (mask[y0:y1, x0:x1] & changed).astype(np.uint8)
+    changed = np.abs(np.asarray(original[rows, cols], np.int16)
+                     - np.asarray(anonymized[rows, cols], np.int16)).max(axis=2) > 2
+    held = (mask[rows, cols] & changed).astype(np.uint8)
     inside = cv2.erode(held, np.ones((7, 7), np.uint8), borderValue=1) > 0
     if inside.sum() < _MIN_PIXELS:
         return 0.0
 
-    def edges(rgb):  # 3 px of margin around the box keep the filter's border out of it
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1], np.uint8), cv2.COLOR_RGB2GRAY)
+    def edges(rgb):
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb[rows, cols], np.uint8), cv2.COLOR_RGB2GRAY)
         return cv2.Laplacian(cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0), cv2.CV_32F)[inside]
 
     a, b = edges(original).astype(np.float64), edges(anonymized).astype(np.float64)
